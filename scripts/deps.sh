@@ -1,0 +1,31 @@
+#!/bin/sh
+# Installs the Debian packages levee needs to build, test and benchmark.
+# A no-op when all of them are present; runs `apt-get update` only if a package
+# cannot be found in the current package lists.
+set -eu
+
+PKGS="build-essential pkg-config libuv1-dev node-llhttp libssl-dev libyaml-dev \
+libhiredis-dev redis-server libcriterion-dev \
+python3 python3-pytest python3-requests python3-websockets openssl curl"
+
+# Benchmarks need the peers; they are only installed when asked for.
+if [ "${1:-}" = "--bench" ]; then
+    PKGS="$PKGS wrk nginx-light haproxy"
+fi
+
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "deps: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+if ! $SUDO apt-get install -y --no-install-recommends $missing; then
+    $SUDO apt-get update
+    $SUDO apt-get install -y --no-install-recommends $missing
+fi

@@ -1,0 +1,427 @@
+/*
+ * The shape of levee's configuration file: one field table per section,
+ * the defaults, and the checks that span several keys (unique backend ids,
+ * at least one listener). A user coming from nginx or HAProxy should find
+ * every default safe: no timeout is infinite, every buffer is capped.
+ */
+#include "config/config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/load.h"
+#include "net/addr.h"
+#include "upstream/balancer.h"
+
+#define SEC(ms) ((uint64_t)(ms) * 1000u)
+#define DAY SEC(86400)
+#define KIB 1024u
+#define MIB (1024u * 1024u)
+#define GIB (1024ull * 1024u * 1024u)
+
+void lv_config_defaults(struct lv_config *cfg)
+{
+    cfg->workers = 0; /* auto */
+    cfg->balancer = lv_balancer_find("round_robin");
+    cfg->timeouts = (struct lv_timeouts_cfg){
+        .connect = SEC(1),
+        .per_try = SEC(15),
+        .backend = SEC(30),
+        .client_header = SEC(10),
+        .client_body = SEC(30),
+        .idle = SEC(60),
+        .shutdown = SEC(10),
+    };
+    cfg->limits = (struct lv_limits_cfg){
+        .max_body = 100 * MIB,
+        .max_header_size = 32 * KIB,
+        .max_headers = 100,
+        .max_uri = 8 * KIB,
+    };
+    cfg->pool = (struct lv_pool_cfg){.max_idle = 64, .idle_timeout = SEC(30)};
+    cfg->access_log.path = strdup("stdout");
+    cfg->access_log.format = LV_LOGFMT_COMBINED;
+    cfg->log_level = LV_LOG_INFO;
+}
+
+static void strlist_free(struct lv_strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++) free(l->items[i]);
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
+void lv_config_destroy(struct lv_config *cfg)
+{
+    if (cfg == NULL) return;
+    for (size_t i = 0; i < cfg->n_listeners; i++) free(cfg->listeners[i].address);
+    free(cfg->listeners);
+    for (size_t i = 0; i < cfg->n_backends; i++) {
+        struct lv_backend_cfg *b = &cfg->backends[i];
+        free(b->id);
+        free(b->url);
+        free(b->host);
+        free(b->authority);
+    }
+    free(cfg->backends);
+    free(cfg->access_log.path);
+    strlist_free(&cfg->headers.remove_request);
+    strlist_free(&cfg->headers.remove_response);
+    free(cfg->path);
+    free(cfg);
+}
+
+/* --- listen ---------------------------------------------------------------- */
+
+static int parse_one_listen(struct lv_cfg_ctx *c, yaml_node_t *n, struct lv_listen_cfg *out)
+{
+    const char *s = lv_cfg_scalar(c, n, "an address (host:port)");
+    if (s == NULL) return -1;
+    char host[256];
+    uint16_t port;
+    const char *why;
+    if (lv_addr_split(s, host, sizeof(host), &port, &why) != 0 ||
+        lv_addr_resolve(host, port, true, &out->addr, &out->addrlen, &why) != 0) {
+        lv_cfg_error(c, n, "'%s': %s", s, why);
+        return -1;
+    }
+    out->address = strdup(s);
+    return 0;
+}
+
+static int parse_listen(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
+                        const struct lv_cfg_field *f)
+{
+    (void)f;
+    struct lv_config *cfg = dst;
+    for (size_t i = 0; i < cfg->n_listeners; i++) free(cfg->listeners[i].address);
+    free(cfg->listeners);
+    cfg->listeners = NULL;
+    cfg->n_listeners = 0;
+    if (n->type == YAML_SCALAR_NODE) {
+        cfg->listeners = calloc(1, sizeof(*cfg->listeners));
+        if (parse_one_listen(c, n, &cfg->listeners[0]) != 0) return -1;
+        cfg->n_listeners = 1;
+        return 0;
+    }
+    if (n->type != YAML_SEQUENCE_NODE) {
+        lv_cfg_error(c, n, "expected host:port or a list of them");
+        return -1;
+    }
+    size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    cfg->listeners = calloc(count ? count : 1, sizeof(*cfg->listeners));
+    int rc = 0;
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
+        if (parse_one_listen(c, lv_cfg_node(c, *it), &cfg->listeners[cfg->n_listeners]) == 0) {
+            cfg->n_listeners++;
+        } else {
+            rc = -1;
+        }
+    }
+    return rc;
+}
+
+/* --- workers, balancer, logs ---------------------------------------------- */
+
+static int parse_workers(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
+                         const struct lv_cfg_field *f)
+{
+    const char *s = lv_cfg_scalar(c, n, "a number or auto");
+    if (s == NULL) return -1;
+    if (strcmp(s, "auto") == 0) {
+        *(unsigned *)dst = 0;
+        return 0;
+    }
+    uint64_t v;
+    if (lv_cfg_uint(c, n, &v, f) != 0) return -1;
+    *(unsigned *)dst = (unsigned)v;
+    return 0;
+}
+
+static int parse_balancer(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
+                          const struct lv_cfg_field *f)
+{
+    (void)f;
+    const char *s = lv_cfg_scalar(c, n, "a balancer name");
+    if (s == NULL) return -1;
+    const struct lv_balancer_ops *ops = lv_balancer_find(s);
+    if (ops == NULL) {
+        char allowed[256] = "";
+        for (size_t i = 0; lv_balancers[i]; i++) {
+            if (i) strncat(allowed, ", ", sizeof(allowed) - strlen(allowed) - 1);
+            strncat(allowed, lv_balancers[i]->name, sizeof(allowed) - strlen(allowed) - 1);
+        }
+        lv_cfg_error(c, n, "unknown balancer '%s' (allowed: %s)", s, allowed);
+        return -1;
+    }
+    *(const struct lv_balancer_ops **)dst = ops;
+    return 0;
+}
+
+static int parse_log_level(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
+                           const struct lv_cfg_field *f)
+{
+    (void)f;
+    const char *s = lv_cfg_scalar(c, n, "a log level");
+    if (s == NULL) return -1;
+    if (lv_log_level_parse(s, dst) != 0) {
+        lv_cfg_error(c, n, "unknown log level '%s' (allowed: debug, info, warn, error)", s);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_log_path(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
+                          const struct lv_cfg_field *f)
+{
+    char **path = dst;
+    if (lv_cfg_string(c, n, dst, f) != 0) return -1;
+    if (strcmp(*path, "off") == 0) {
+        free(*path);
+        *path = NULL;
+    }
+    return 0;
+}
+
+/* --- backends --------------------------------------------------------------- */
+
+struct backend_yaml {
+    char *id;
+    char *url;
+    uint64_t weight;
+    bool health_check_enabled;
+};
+
+static const struct lv_cfg_field backend_fields[] = {
+    {"id", lv_cfg_string, offsetof(struct backend_yaml, id), 0, 0, NULL},
+    {"url", lv_cfg_string, offsetof(struct backend_yaml, url), 0, 0, NULL},
+    {"weight", lv_cfg_uint, offsetof(struct backend_yaml, weight), 1, 1000, NULL},
+    {"health_check_enabled", lv_cfg_bool, offsetof(struct backend_yaml, health_check_enabled), 0,
+     0, NULL},
+    {NULL, NULL, 0, 0, 0, NULL},
+};
+
+static bool id_ok(const char *id)
+{
+    for (const char *p = id; *p; p++) {
+        char ch = *p;
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '_' || ch == '-' || ch == '.'))
+            return false;
+    }
+    return id[0] != '\0';
+}
+
+/* "http://host[:port][/]" → host, port, authority. */
+static int parse_url(struct lv_cfg_ctx *c, yaml_node_t *n, const char *url,
+                     struct lv_backend_cfg *b)
+{
+    const char *rest;
+    uint16_t default_port;
+    if (strncmp(url, "http://", 7) == 0) {
+        rest = url + 7;
+        default_port = 80;
+    } else {
+        lv_cfg_error(c, n, "'%s': a backend url must start with http://", url);
+        return -1;
+    }
+    size_t alen = strcspn(rest, "/?#");
+    if (rest[alen] != '\0' && strcmp(rest + alen, "/") != 0) {
+        lv_cfg_error(c, n, "'%s': a backend url is scheme://host[:port]; paths are not supported",
+                     url);
+        return -1;
+    }
+    if (alen == 0 || alen > 255) {
+        lv_cfg_error(c, n, "'%s': missing host", url);
+        return -1;
+    }
+    char auth[256], host[256];
+    memcpy(auth, rest, alen);
+    auth[alen] = '\0';
+    uint16_t port = default_port;
+    const char *why;
+    bool has_port = auth[alen - 1] != ']' && strchr(auth, ':') != NULL;
+    if (auth[0] == '[' && strstr(auth, "]:")) has_port = true;
+    if (has_port) {
+        if (lv_addr_split(auth, host, sizeof(host), &port, &why) != 0) {
+            lv_cfg_error(c, n, "'%s': %s", url, why);
+            return -1;
+        }
+    } else if (auth[0] == '[') {
+        memcpy(host, auth + 1, alen - 2);
+        host[alen - 2] = '\0';
+    } else {
+        memcpy(host, auth, alen + 1);
+    }
+    if (lv_addr_resolve(host, port, false, &b->addr, &b->addrlen, &why) != 0) {
+        lv_cfg_error(c, n, "'%s': cannot resolve '%s': %s", url, host, why);
+        return -1;
+    }
+    b->host = strdup(host);
+    b->authority = strdup(auth);
+    b->port = port;
+    return 0;
+}
+
+static yaml_node_t *find_key(struct lv_cfg_ctx *c, yaml_node_t *map, const char *key)
+{
+    if (map->type != YAML_MAPPING_NODE) return map;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = lv_cfg_node(c, p->key);
+        if (k->type == YAML_SCALAR_NODE && strcmp((const char *)k->data.scalar.value, key) == 0)
+            return lv_cfg_node(c, p->value);
+    }
+    return map;
+}
+
+static int parse_backends(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
+                          const struct lv_cfg_field *f)
+{
+    (void)f;
+    struct lv_config *cfg = dst;
+    if (lv_cfg_is_null(n)) return 0;
+    if (n->type != YAML_SEQUENCE_NODE) {
+        lv_cfg_error(c, n, "expected a list of backends (- id: ..., url: ...)");
+        return -1;
+    }
+    size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    cfg->backends = calloc(count ? count : 1, sizeof(*cfg->backends));
+    int rc = 0;
+    size_t keylen = strlen(c->keypath);
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = lv_cfg_node(c, *it);
+        snprintf(c->keypath + keylen, sizeof(c->keypath) - keylen, "[%zu]",
+                 (size_t)(it - n->data.sequence.items.start));
+        struct backend_yaml y = {.weight = 1, .health_check_enabled = true};
+        int brc = lv_cfg_walk(c, item, backend_fields, &y);
+        if (brc == 0 && item->type == YAML_MAPPING_NODE) {
+            if (y.id == NULL) {
+                lv_cfg_error(c, item, "a backend needs an id");
+                brc = -1;
+            } else if (!id_ok(y.id)) {
+                lv_cfg_error(c, find_key(c, item, "id"),
+                             "id '%s' may only contain letters, digits, '_', '-' and '.'", y.id);
+                brc = -1;
+            }
+            if (y.url == NULL) {
+                lv_cfg_error(c, item, "a backend needs a url");
+                brc = -1;
+            }
+        } else if (item->type != YAML_MAPPING_NODE) {
+            brc = -1;
+        }
+        struct lv_backend_cfg *b = &cfg->backends[cfg->n_backends];
+        if (y.url != NULL) {
+            size_t old = strlen(c->keypath);
+            strncat(c->keypath, ".url", sizeof(c->keypath) - old - 1);
+            if (parse_url(c, find_key(c, item, "url"), y.url, b) != 0) brc = -1;
+            c->keypath[old] = '\0';
+        }
+        if (brc == 0) {
+            for (size_t j = 0; j < cfg->n_backends; j++) {
+                if (strcmp(cfg->backends[j].id, y.id) == 0) {
+                    lv_cfg_error(c, find_key(c, item, "id"), "duplicate backend id '%s'", y.id);
+                    brc = -1;
+                }
+            }
+        }
+        if (brc == 0) {
+            b->id = y.id;
+            b->url = y.url;
+            b->weight = (uint32_t)y.weight;
+            b->health_check_enabled = y.health_check_enabled;
+            cfg->n_backends++;
+        } else {
+            free(y.id);
+            free(y.url);
+            free(b->host);
+            free(b->authority);
+            memset(b, 0, sizeof(*b));
+            rc = -1;
+        }
+    }
+    c->keypath[keylen] = '\0';
+    return rc;
+}
+
+/* --- the tables ------------------------------------------------------------- */
+
+#define F(key, parse, type, member, min, max, aux)                                                 \
+    {key, parse, offsetof(type, member), min, max, aux}
+
+static const struct lv_cfg_field timeout_fields[] = {
+    F("connect", lv_cfg_duration, struct lv_timeouts_cfg, connect, 1, DAY, NULL),
+    F("per_try", lv_cfg_duration, struct lv_timeouts_cfg, per_try, 1, DAY, NULL),
+    F("backend", lv_cfg_duration, struct lv_timeouts_cfg, backend, 1, DAY, NULL),
+    F("client_header", lv_cfg_duration, struct lv_timeouts_cfg, client_header, 1, DAY, NULL),
+    F("client_body", lv_cfg_duration, struct lv_timeouts_cfg, client_body, 1, DAY, NULL),
+    F("idle", lv_cfg_duration, struct lv_timeouts_cfg, idle, 1, DAY, NULL),
+    F("shutdown", lv_cfg_duration, struct lv_timeouts_cfg, shutdown, 0, DAY, NULL),
+    {NULL, NULL, 0, 0, 0, NULL},
+};
+
+static const struct lv_cfg_field limit_fields[] = {
+    F("max_body", lv_cfg_size, struct lv_limits_cfg, max_body, 0, 1ull << 50, NULL),
+    F("max_header_size", lv_cfg_size, struct lv_limits_cfg, max_header_size, 1 * KIB, 16 * MIB,
+      NULL),
+    F("max_headers", lv_cfg_uint, struct lv_limits_cfg, max_headers, 8, 10000, NULL),
+    F("max_uri", lv_cfg_size, struct lv_limits_cfg, max_uri, 64, 16 * MIB, NULL),
+    {NULL, NULL, 0, 0, 0, NULL},
+};
+
+static const struct lv_cfg_field pool_fields[] = {
+    F("max_idle", lv_cfg_uint, struct lv_pool_cfg, max_idle, 0, 100000, NULL),
+    F("idle_timeout", lv_cfg_duration, struct lv_pool_cfg, idle_timeout, 1, DAY, NULL),
+    {NULL, NULL, 0, 0, 0, NULL},
+};
+
+static const char *const log_formats[] = {"combined", "json", NULL};
+
+static const struct lv_cfg_field access_log_fields[] = {
+    F("path", parse_log_path, struct lv_access_log_cfg, path, 0, 0, NULL),
+    F("format", lv_cfg_choice, struct lv_access_log_cfg, format, 0, 0, log_formats),
+    {NULL, NULL, 0, 0, 0, NULL},
+};
+
+static const struct lv_cfg_field header_fields[] = {
+    F("remove_request", lv_cfg_strlist, struct lv_headers_cfg, remove_request, 0, 0, NULL),
+    F("remove_response", lv_cfg_strlist, struct lv_headers_cfg, remove_response, 0, 0, NULL),
+    {NULL, NULL, 0, 0, 0, NULL},
+};
+
+static const struct lv_cfg_field root_fields[] = {
+    {"listen", parse_listen, 0, 0, 0, NULL},
+    F("workers", parse_workers, struct lv_config, workers, 1, 256, NULL),
+    {"backends", parse_backends, 0, 0, 0, NULL},
+    F("load_balancing", parse_balancer, struct lv_config, balancer, 0, 0, NULL),
+    F("timeouts", lv_cfg_section, struct lv_config, timeouts, 0, 0, timeout_fields),
+    F("limits", lv_cfg_section, struct lv_config, limits, 0, 0, limit_fields),
+    F("pool", lv_cfg_section, struct lv_config, pool, 0, 0, pool_fields),
+    F("access_log", lv_cfg_section, struct lv_config, access_log, 0, 0, access_log_fields),
+    F("headers", lv_cfg_section, struct lv_config, headers, 0, 0, header_fields),
+    F("log_level", parse_log_level, struct lv_config, log_level, 0, 0, NULL),
+    {NULL, NULL, 0, 0, 0, NULL},
+};
+
+void lv_config_read(struct lv_cfg_ctx *c, yaml_node_t *root, struct lv_config *cfg)
+{
+    lv_cfg_walk(c, root, root_fields, cfg);
+    if (cfg->n_listeners == 0 && c->nerrors == 0) {
+        const char *why;
+        cfg->listeners = calloc(1, sizeof(*cfg->listeners));
+        cfg->listeners[0].address = strdup("0.0.0.0:8080");
+        if (lv_addr_resolve("0.0.0.0", 8080, true, &cfg->listeners[0].addr,
+                            &cfg->listeners[0].addrlen, &why) == 0) {
+            cfg->n_listeners = 1;
+        }
+    }
+    if (cfg->workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->workers = n > 0 ? (unsigned)(n > 64 ? 64 : n) : 1;
+    }
+}

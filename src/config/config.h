@@ -1,0 +1,113 @@
+/*
+ * The typed configuration: what levee runs on, after the YAML file has been
+ * read, defaulted and validated. A config is immutable once loaded; a reload
+ * builds a new one beside it (issue: reload) and requests in flight keep the
+ * one they started with.
+ *
+ * Every duration is in milliseconds, every size in bytes.
+ */
+#ifndef LV_CONFIG_CONFIG_H
+#define LV_CONFIG_CONFIG_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "core/log.h"
+
+struct lv_balancer_ops;
+
+struct lv_listen_cfg {
+    char *address; /* as written, for messages */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+};
+
+struct lv_backend_cfg {
+    char *id;
+    char *url;
+    char *host;      /* host part of the URL, without brackets */
+    char *authority; /* host[:port] as it appears in the URL */
+    uint16_t port;
+    struct sockaddr_storage addr; /* resolved when the file is loaded */
+    socklen_t addrlen;
+    uint32_t weight;
+    bool health_check_enabled;
+};
+
+struct lv_timeouts_cfg {
+    uint64_t connect;
+    uint64_t per_try;
+    uint64_t backend;
+    uint64_t client_header;
+    uint64_t client_body;
+    uint64_t idle;
+    uint64_t shutdown;
+};
+
+struct lv_limits_cfg {
+    uint64_t max_body; /* 0: unlimited */
+    uint64_t max_header_size;
+    uint64_t max_headers;
+    uint64_t max_uri;
+};
+
+struct lv_pool_cfg {
+    uint64_t max_idle; /* per backend, per worker */
+    uint64_t idle_timeout;
+};
+
+enum lv_log_format { LV_LOGFMT_COMBINED, LV_LOGFMT_JSON };
+
+struct lv_access_log_cfg {
+    char *path; /* "stdout", "stderr", a file, or NULL when off */
+    enum lv_log_format format;
+};
+
+struct lv_strlist {
+    char **items;
+    size_t n;
+};
+
+struct lv_headers_cfg {
+    struct lv_strlist remove_request;  /* extra names removed before forwarding */
+    struct lv_strlist remove_response; /* extra names removed from responses */
+};
+
+struct lv_config {
+    char *path;
+    struct lv_listen_cfg *listeners;
+    size_t n_listeners;
+    unsigned workers;
+    struct lv_backend_cfg *backends;
+    size_t n_backends;
+    const struct lv_balancer_ops *balancer;
+    struct lv_timeouts_cfg timeouts;
+    struct lv_limits_cfg limits;
+    struct lv_pool_cfg pool;
+    struct lv_access_log_cfg access_log;
+    struct lv_headers_cfg headers;
+    enum lv_log_level log_level;
+};
+
+/* Fills cfg with every default (no listeners or backends yet). */
+void lv_config_defaults(struct lv_config *cfg);
+
+/*
+ * Loads and validates a file. On success returns a new config (caller owns;
+ * free with lv_config_destroy) and *nerrors = 0. On failure returns NULL and
+ * writes every error, one "FILE:LINE:COL: message" line each, to errs and
+ * sets *nerrors.
+ */
+struct lv_config *lv_config_load(const char *path, FILE *errs, int *nerrors);
+
+/* Same, from a string in memory; `name` is used in messages. */
+struct lv_config *lv_config_load_string(const char *name, const char *text, size_t len,
+                                        FILE *errs, int *nerrors);
+
+void lv_config_destroy(struct lv_config *cfg);
+
+#endif

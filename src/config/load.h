@@ -1,0 +1,67 @@
+/*
+ * The config walker's internals, shared by the file loader (load.c) and the
+ * section tables (config.c). A section is a NULL-terminated array of fields;
+ * each field names its key, its parser, where the value goes (offset in the
+ * section's struct) and its bounds.
+ */
+#ifndef LV_CONFIG_LOAD_H
+#define LV_CONFIG_LOAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <yaml.h>
+
+#include "config/config.h"
+
+struct lv_cfg_ctx {
+    const char *file;
+    yaml_document_t *doc;
+    FILE *errs;
+    int nerrors;
+    char keypath[256]; /* "timeouts.connect", for messages */
+};
+
+struct lv_cfg_field;
+typedef int (*lv_cfg_parse_cb)(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
+                               const struct lv_cfg_field *f);
+
+struct lv_cfg_field {
+    const char *key;
+    lv_cfg_parse_cb parse;
+    size_t off;
+    uint64_t min, max;
+    const void *aux; /* sub-table for sections, names for choices */
+};
+
+/* Reports an error at a node's position; counts it. */
+void lv_cfg_error(struct lv_cfg_ctx *c, const yaml_node_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+yaml_node_t *lv_cfg_node(struct lv_cfg_ctx *c, int index);
+bool lv_cfg_is_null(const yaml_node_t *n);
+/* The scalar's text, or NULL after reporting "expected <expected>". */
+const char *lv_cfg_scalar(struct lv_cfg_ctx *c, const yaml_node_t *n, const char *expected);
+
+/* Walks a mapping with a field table; returns 0 or -1 (errors reported). */
+int lv_cfg_walk(struct lv_cfg_ctx *c, yaml_node_t *n, const struct lv_cfg_field *fields,
+                void *base);
+
+/* Field parsers. dst types: duration/size/uint → uint64_t, u32 → uint32_t,
+ * bool → bool, string → char * (strdup'd), choice → int (index in aux, a
+ * NULL-terminated array of names), section → struct at dst (aux = fields),
+ * strlist → struct lv_strlist. */
+int lv_cfg_duration(struct lv_cfg_ctx *, yaml_node_t *, void *, const struct lv_cfg_field *);
+int lv_cfg_size(struct lv_cfg_ctx *, yaml_node_t *, void *, const struct lv_cfg_field *);
+int lv_cfg_uint(struct lv_cfg_ctx *, yaml_node_t *, void *, const struct lv_cfg_field *);
+int lv_cfg_u32(struct lv_cfg_ctx *, yaml_node_t *, void *, const struct lv_cfg_field *);
+int lv_cfg_bool(struct lv_cfg_ctx *, yaml_node_t *, void *, const struct lv_cfg_field *);
+int lv_cfg_string(struct lv_cfg_ctx *, yaml_node_t *, void *, const struct lv_cfg_field *);
+int lv_cfg_choice(struct lv_cfg_ctx *, yaml_node_t *, void *, const struct lv_cfg_field *);
+int lv_cfg_section(struct lv_cfg_ctx *, yaml_node_t *, void *, const struct lv_cfg_field *);
+int lv_cfg_strlist(struct lv_cfg_ctx *, yaml_node_t *, void *, const struct lv_cfg_field *);
+
+/* Reads the root mapping into cfg (defaults already set) and validates. */
+void lv_config_read(struct lv_cfg_ctx *c, yaml_node_t *root, struct lv_config *cfg);
+
+#endif

@@ -1,0 +1,157 @@
+/*
+ * One llhttp settings table for requests and responses: the head goes into
+ * an lv_head, the rest to the owner's handler.
+ */
+#include "http/parser.h"
+
+#include <pthread.h>
+#include <stddef.h>
+
+static struct lv_http_parser *of(llhttp_t *ll)
+{
+    return (struct lv_http_parser *)(void *)((char *)ll - offsetof(struct lv_http_parser, ll));
+}
+
+static int stop(struct lv_http_parser *p, enum lv_fail_kind kind)
+{
+    p->fail = kind;
+    return HPE_USER;
+}
+
+static int on_message_begin(llhttp_t *ll)
+{
+    struct lv_http_parser *p = of(ll);
+    p->fail = LV_FAIL_NONE;
+    if (p->h->on_begin && p->h->on_begin(p) != 0) return HPE_USER;
+    return 0;
+}
+
+/* Both limits (bytes and field count) answer the same way: 431 for a
+ * request, bad_response for a response. */
+static int head_result(struct lv_http_parser *p, int rc)
+{
+    return rc == 0 ? 0 : stop(p, p->size_fail);
+}
+
+static int on_url(llhttp_t *ll, const char *at, size_t len)
+{
+    struct lv_http_parser *p = of(ll);
+    if (p->head->target_len + len > p->max_target) return stop(p, LV_FAIL_URI_TOO_LONG);
+    return head_result(p, lv_head_add_target(p->head, p->pool, at, len));
+}
+
+static int on_status(llhttp_t *ll, const char *at, size_t len)
+{
+    struct lv_http_parser *p = of(ll);
+    return head_result(p, lv_head_add_target(p->head, p->pool, at, len));
+}
+
+static int on_header_field(llhttp_t *ll, const char *at, size_t len)
+{
+    struct lv_http_parser *p = of(ll);
+    return head_result(p, lv_head_add_name(p->head, p->pool, at, len));
+}
+
+static int on_header_value(llhttp_t *ll, const char *at, size_t len)
+{
+    struct lv_http_parser *p = of(ll);
+    return head_result(p, lv_head_add_value(p->head, p->pool, at, len));
+}
+
+static int on_headers_complete(llhttp_t *ll)
+{
+    struct lv_http_parser *p = of(ll);
+    struct lv_head *h = p->head;
+    if (h->buf == NULL) {
+        /* A head with no target bytes and no fields (a bare status line). */
+        if (lv_head_add_target(h, p->pool, "", 0) != 0) return stop(p, p->size_fail);
+        if (h->buf == NULL) {
+            h->buf = lv_buf_get_size(p->pool, h->limit);
+            if (h->buf == NULL) return stop(p, LV_FAIL_INTERNAL);
+        }
+    }
+    h->method = ll->method;
+    h->http_major = ll->http_major;
+    h->http_minor = ll->http_minor;
+    h->status = (uint16_t)ll->status_code;
+    lv_head_classify(h, p->drop, p->ndrop);
+    int rc = p->h->on_head(p);
+    if (rc < 0) return HPE_USER;
+    return rc;
+}
+
+static int on_body(llhttp_t *ll, const char *at, size_t len)
+{
+    struct lv_http_parser *p = of(ll);
+    return p->h->on_body(p, at, len) == 0 ? 0 : HPE_USER;
+}
+
+static int on_message_complete(llhttp_t *ll)
+{
+    struct lv_http_parser *p = of(ll);
+    return p->h->on_complete(p);
+}
+
+static llhttp_settings_t settings;
+static pthread_once_t settings_once = PTHREAD_ONCE_INIT;
+
+static void settings_init(void)
+{
+    llhttp_settings_init(&settings);
+    settings.on_message_begin = on_message_begin;
+    settings.on_url = on_url;
+    settings.on_status = on_status;
+    settings.on_header_field = on_header_field;
+    settings.on_header_value = on_header_value;
+    settings.on_headers_complete = on_headers_complete;
+    settings.on_body = on_body;
+    settings.on_message_complete = on_message_complete;
+}
+
+void lv_http_parser_init(struct lv_http_parser *p, llhttp_type_t type,
+                         const struct lv_http_handler *h, void *owner)
+{
+    pthread_once(&settings_once, settings_init);
+    llhttp_init(&p->ll, type, &settings);
+    p->h = h;
+    p->owner = owner;
+    p->head = NULL;
+    p->pool = NULL;
+    p->cur_buf = NULL;
+    p->max_target = UINT32_MAX;
+    p->fail = LV_FAIL_NONE;
+    p->size_fail = type == HTTP_REQUEST ? LV_FAIL_HEADERS_TOO_LARGE : LV_FAIL_BAD_RESPONSE;
+    p->drop = NULL;
+    p->ndrop = 0;
+}
+
+llhttp_errno_t lv_http_parser_execute(struct lv_http_parser *p, struct lv_buf *b, const char *at,
+                                      size_t len, size_t *consumed)
+{
+    p->cur_buf = b;
+    llhttp_errno_t err = llhttp_execute(&p->ll, at, len);
+    p->cur_buf = NULL;
+    if (err == HPE_OK) {
+        *consumed = len;
+    } else {
+        const char *pos = llhttp_get_error_pos(&p->ll);
+        *consumed = pos && pos >= at && pos <= at + len ? (size_t)(pos - at) : len;
+    }
+    return err;
+}
+
+enum lv_fail_kind lv_http_parser_failure(const struct lv_http_parser *p, llhttp_errno_t err)
+{
+    if (p->fail != LV_FAIL_NONE) return p->fail;
+    if (p->ll.type == HTTP_RESPONSE) return LV_FAIL_BAD_RESPONSE;
+    switch (err) {
+    case HPE_UNEXPECTED_CONTENT_LENGTH:
+    case HPE_INVALID_TRANSFER_ENCODING:
+    case HPE_INVALID_CONTENT_LENGTH:
+    case HPE_INVALID_CHUNK_SIZE:
+        return LV_FAIL_BAD_FRAMING;
+    case HPE_INVALID_METHOD:
+    default:
+        return LV_FAIL_BAD_REQUEST;
+    }
+}

@@ -1,0 +1,98 @@
+/*
+ * A TCP stream with levee's buffer discipline: reads land in pooled,
+ * reference-counted buffers that are returned as soon as nobody holds a
+ * slice; writes are batched into one uv_write per event-loop turn and hold
+ * references to the buffers they send from, so a body fragment goes from
+ * one socket to the other without being copied.
+ *
+ * The owner embeds struct lv_sock, sets the callbacks and `data`, and frees
+ * its memory only in the close callback (libuv's rule: pending writes are
+ * completed with an error before the close callback runs).
+ */
+#ifndef LV_NET_SOCK_H
+#define LV_NET_SOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "core/buf.h"
+
+struct lv_sock;
+struct lv_sockenv;
+
+/* nread > 0: data in b->data[0..nread) (b valid for the call; take a ref to
+ * keep it). nread < 0: a libuv error or UV_EOF; b is NULL. */
+typedef void (*lv_sock_read_cb)(struct lv_sock *s, struct lv_buf *b, ssize_t nread);
+/* A write batch completed (status 0) or failed. write_pending already
+ * reflects it. */
+typedef void (*lv_sock_written_cb)(struct lv_sock *s, int status);
+typedef void (*lv_sock_close_cb)(struct lv_sock *s);
+
+#define LV_WREQ_IOV 16
+#define LV_WREQ_SCRATCH 256
+
+struct lv_wreq {
+    uv_write_t req;
+    struct lv_sock *sock;
+    struct lv_wreq *next;
+    unsigned nbufs;
+    unsigned nrefs;
+    size_t bytes;
+    size_t scratch_used;
+    uv_buf_t bufs[LV_WREQ_IOV];
+    struct lv_buf *refs[LV_WREQ_IOV];
+    char scratch[LV_WREQ_SCRATCH];
+};
+
+/* Per-worker resources every socket draws from. */
+struct lv_sockenv {
+    uv_loop_t *loop;
+    struct lv_bufpool bufs;
+    struct lv_wreq *free_wreqs;
+    size_t n_free_wreqs;
+};
+
+struct lv_sock {
+    uv_tcp_t tcp;
+    struct lv_sockenv *env;
+    void *data;
+    lv_sock_read_cb on_read;
+    lv_sock_written_cb on_written;
+    lv_sock_close_cb on_close;
+    struct lv_wreq *batch; /* being filled, not yet written */
+    size_t write_pending;  /* bytes handed to uv_write, not yet completed */
+    bool reading;
+    bool closing;
+    bool write_error;
+};
+
+void lv_sockenv_init(struct lv_sockenv *env, uv_loop_t *loop);
+void lv_sockenv_dispose(struct lv_sockenv *env);
+
+/* Initializes the handle (uv_tcp_init). Returns 0 or a libuv error. */
+int lv_sock_init(struct lv_sockenv *env, struct lv_sock *s);
+
+int lv_sock_read_start(struct lv_sock *s);
+void lv_sock_read_stop(struct lv_sock *s);
+
+/* Queues len bytes at p into the current batch. ref: the buffer p points
+ * into (a reference is taken), or NULL for static memory. Returns 0 or
+ * UV_ENOMEM. */
+int lv_sock_add(struct lv_sock *s, const char *p, size_t len, struct lv_buf *ref);
+/* Queues a copy of len bytes (small: framing, short heads). */
+int lv_sock_add_copy(struct lv_sock *s, const char *p, size_t len);
+/* Writes the current batch, if any. Returns 0 or a libuv error. */
+int lv_sock_flush(struct lv_sock *s);
+
+/* Flushes, then shuts the write side down once everything is written; cb
+ * runs after that (status 0 or an error). */
+int lv_sock_shutdown(struct lv_sock *s, void (*cb)(struct lv_sock *s, int status));
+
+/* Closes; on_close runs when the handle is released. Idempotent. */
+void lv_sock_close(struct lv_sock *s);
+
+/* Sets SO_LINGER 0 so that close sends RST (abort). */
+void lv_sock_set_abortive(struct lv_sock *s);
+
+#endif

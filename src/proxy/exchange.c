@@ -1,0 +1,525 @@
+/*
+ * The exchange: one request, from its parsed head to the last byte of its
+ * response. It owns the attempt loop (pick a backend, get a connection,
+ * send, wait, classify the outcome) and the relay of bodies in both
+ * directions, with backpressure: a side that cannot keep up stops the
+ * other side's reads instead of making levee buffer.
+ */
+#include "proxy/exchange.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "http/status.h"
+#include "proxy/bodyq.h"
+#include "proxy/client.h"
+#include "proxy/proxy.h"
+#include "proxy/upconn.h"
+#include "upstream/backend.h"
+#include "upstream/balancer.h"
+
+/* Flow control thresholds, per direction and exchange. */
+#define BODY_HIGH_WATER (256 * 1024)
+#define BODY_MAX_SLICES 64
+#define RESP_HIGH_WATER (256 * 1024)
+#define RESP_LOW_WATER (64 * 1024)
+/* Request bodies up to this size are kept so that they can be replayed on
+ * another connection. */
+#define REPLAY_LIMIT (64 * 1024)
+#define MAX_FREE_EXCHANGES 1024
+
+static void start_attempt(struct lv_exchange *ex);
+static void respond_error(struct lv_exchange *ex, enum lv_fail_kind kind);
+static void finish(struct lv_exchange *ex);
+
+/* --- lifecycle ------------------------------------------------------------- */
+
+struct lv_exchange *lv_exchange_create(struct lv_client *c)
+{
+    struct lv_server *srv = c->srv;
+    struct lv_exchange *ex = srv->free_exchanges;
+    if (ex) {
+        srv->free_exchanges = ex->next_free;
+        srv->nfree_exchanges--;
+    } else {
+        ex = calloc(1, sizeof(*ex));
+        if (ex == NULL) return NULL;
+        uv_timer_init(&srv->w.loop, &ex->timer);
+        ex->timer.data = ex;
+    }
+    memset(&ex->req, 0, sizeof(*ex) - offsetof(struct lv_exchange, req));
+    ex->client = c;
+    ex->srv = srv;
+    ex->cfg = srv->cfg;
+    ex->next_free = NULL;
+    lv_head_init(&ex->req, (uint32_t)ex->cfg->limits.max_header_size,
+                 (uint32_t)ex->cfg->limits.max_headers);
+    lv_bodyq_init(&ex->body);
+    ex->start_ns = lv_clock_ns();
+    ex->start_wall_ms = lv_clock_wall_ms();
+    return ex;
+}
+
+static void release_attempt(struct lv_exchange *ex, bool reusable)
+{
+    struct lv_upconn *up = ex->up;
+    if (up == NULL) return;
+    ex->up = NULL;
+    lv_upconn_release(up, reusable);
+}
+
+/* The timer is the exchange's first member: its handle is the exchange. */
+static void on_timer_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+void lv_exchange_destroy(struct lv_exchange *ex)
+{
+    struct lv_server *srv = ex->srv;
+    release_attempt(ex, false);
+    uv_timer_stop(&ex->timer);
+    lv_head_dispose(&ex->req);
+    lv_bodyq_dispose(&ex->body);
+    ex->client = NULL;
+    if (srv->nfree_exchanges >= MAX_FREE_EXCHANGES || srv->stopped) {
+        uv_close((uv_handle_t *)&ex->timer, on_timer_closed);
+        return;
+    }
+    ex->next_free = srv->free_exchanges;
+    srv->free_exchanges = ex;
+    srv->nfree_exchanges++;
+}
+
+void lv_exchange_free_list(struct lv_server *srv)
+{
+    while (srv->free_exchanges) {
+        struct lv_exchange *ex = srv->free_exchanges;
+        srv->free_exchanges = ex->next_free;
+        uv_close((uv_handle_t *)&ex->timer, on_timer_closed);
+    }
+    srv->nfree_exchanges = 0;
+}
+
+/* The exchange has handed its whole response to the client socket. */
+static void finish(struct lv_exchange *ex)
+{
+    ex->done = true;
+    release_attempt(ex, false);
+    lv_client_exchange_done(ex->client);
+}
+
+/* --- the request side ---------------------------------------------------------- */
+
+static bool method_idempotent(uint8_t m)
+{
+    return m == HTTP_GET || m == HTTP_HEAD || m == HTTP_OPTIONS || m == HTTP_PUT ||
+           m == HTTP_DELETE || m == HTTP_TRACE;
+}
+
+static int count_fields(const struct lv_head *h, const char *name, size_t len)
+{
+    int n = 0;
+    for (uint32_t i = 0; i < h->nfields; i++) n += lv_hfield_is(h, &h->fields[i], name, len);
+    return n;
+}
+
+int lv_exchange_on_head(struct lv_exchange *ex)
+{
+    struct lv_head *h = &ex->req;
+    struct lv_client *c = ex->client;
+    const llhttp_t *ll = &c->parser.ll;
+    const struct lv_config *cfg = ex->cfg;
+
+    ex->client_http10 = h->http_major == 1 && h->http_minor == 0;
+    ex->client_keep_alive = llhttp_should_keep_alive(ll) && !ex->srv->draining;
+    ex->is_head = h->method == HTTP_HEAD;
+    ex->idempotent = method_idempotent(h->method);
+    if (!ex->client_keep_alive) ex->close_after = true;
+
+    if (h->method == HTTP_CONNECT) {
+        respond_error(ex, LV_FAIL_METHOD);
+        return -1;
+    }
+    /* RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one before. */
+    int hosts = count_fields(h, "host", 4);
+    if (hosts > 1 || (hosts == 0 && !ex->client_http10)) {
+        respond_error(ex, LV_FAIL_BAD_REQUEST);
+        return -1;
+    }
+    if (ll->flags & F_CHUNKED) {
+        ex->req_framing = LV_FRAME_CHUNKED;
+    } else if (ll->flags & F_CONTENT_LENGTH) {
+        ex->req_framing = LV_FRAME_LENGTH;
+        ex->req_length = ll->content_length;
+        if (cfg->limits.max_body && ex->req_length > cfg->limits.max_body) {
+            /* Answered before a byte of the body is read. */
+            respond_error(ex, LV_FAIL_BODY_TOO_LARGE);
+            return -1;
+        }
+    } else {
+        ex->req_framing = LV_FRAME_NONE;
+    }
+    ex->has_body = ex->req_framing == LV_FRAME_CHUNKED ||
+                   (ex->req_framing == LV_FRAME_LENGTH && ex->req_length > 0);
+    const struct lv_hfield *expect = LV_HEAD_FIND(h, "expect");
+    if (expect && ex->has_body && !ex->client_http10 &&
+        lv_token_list_has(lv_head_str(h, expect->value), expect->value_len, "100-continue", 12)) {
+        /* levee asks for the body itself: the backend never sees Expect. */
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        lv_sock_add(&c->sock, cont, sizeof(cont) - 1, NULL);
+        lv_sock_flush(&c->sock);
+    }
+    ex->deadline_ms = lv_clock_ms() + cfg->timeouts.backend;
+    start_attempt(ex);
+    /* Answered already (503...) with a body still to come: stop reading. */
+    return ex->done && ex->close_after && ex->has_body ? -1 : 0;
+}
+
+static bool replayable(const struct lv_exchange *ex)
+{
+    return !ex->body.dropped && ex->body.bytes <= REPLAY_LIMIT;
+}
+
+/* Hands body slices to the attempt's socket while it has room. */
+static void pump_body(struct lv_exchange *ex, struct lv_upconn *up)
+{
+    if (!up->head_sent || up->req_done) return;
+    struct lv_sock *s = &up->sock;
+    bool chunked = ex->req_framing == LV_FRAME_CHUNKED;
+    while (up->cursor < lv_bodyq_end(&ex->body) && s->write_pending < BODY_HIGH_WATER) {
+        const struct lv_slice *sl = lv_bodyq_at(&ex->body, up->cursor);
+        if (sl == NULL) break;
+        if (chunked) {
+            char line[20];
+            size_t n = lv_chunk_header(line, sl->len);
+            lv_sock_add_copy(s, line, n);
+        }
+        lv_sock_add(s, sl->p, sl->len, sl->buf);
+        if (chunked) lv_sock_add(s, "\r\n", 2, NULL);
+        up->cursor++;
+        lv_sock_flush(s);
+    }
+    if (ex->req_complete && up->cursor == lv_bodyq_end(&ex->body)) {
+        if (chunked) lv_sock_add(s, "0\r\n\r\n", 5, NULL);
+        up->req_done = true;
+        lv_sock_flush(s);
+    }
+    /* A body too large to replay is released as soon as it is sent. */
+    if (!replayable(ex)) lv_bodyq_drop_before(&ex->body, up->cursor);
+}
+
+/* Stops reading the client while too much body waits for the backend. */
+static void body_flow(struct lv_exchange *ex)
+{
+    uint32_t from = ex->up && ex->up->head_sent ? ex->up->cursor : ex->body.base;
+    if (!replayable(ex) && ex->body.base < from) lv_bodyq_drop_before(&ex->body, from);
+    uint32_t waiting = lv_bodyq_end(&ex->body) - from;
+    bool full = waiting > BODY_MAX_SLICES || lv_bodyq_bytes_from(&ex->body, from) > BODY_HIGH_WATER;
+    if (full) lv_client_pause(ex->client);
+    else lv_client_resume(ex->client);
+}
+
+int lv_exchange_on_body(struct lv_exchange *ex, struct lv_buf *b, const char *p, size_t len)
+{
+    if (ex->done) return ex->close_after ? -1 : 0; /* answered already: drop it */
+    uint64_t max = ex->cfg->limits.max_body;
+    if (max && ex->body.bytes + len > max) {
+        lv_exchange_fail(ex, LV_FAIL_BODY_TOO_LARGE);
+        return -1;
+    }
+    if (lv_bodyq_push(&ex->body, b, p, (uint32_t)len) != 0) {
+        lv_exchange_fail(ex, LV_FAIL_INTERNAL);
+        return -1;
+    }
+    if (ex->up) pump_body(ex, ex->up);
+    body_flow(ex);
+    return 0;
+}
+
+void lv_exchange_on_request_end(struct lv_exchange *ex)
+{
+    ex->req_complete = true;
+    if (ex->done) return;
+    if (ex->up) pump_body(ex, ex->up);
+}
+
+void lv_exchange_on_upconn_drain(struct lv_exchange *ex, struct lv_upconn *up)
+{
+    if (up != ex->up) return;
+    pump_body(ex, up);
+    if (!ex->req_complete) body_flow(ex);
+}
+
+/* --- attempts ---------------------------------------------------------------- */
+
+static int pick_backend(struct lv_exchange *ex)
+{
+    struct lv_server *srv = ex->srv;
+    struct lv_proxy *px = srv->proxy;
+    size_t n = px->nbackends;
+    if (n == 0) return -1;
+    for (size_t i = 0; i < n; i++) {
+        srv->eligible[i] = true;
+        srv->weights[i] = px->backends[i]->cfg->weight;
+    }
+    /* A retry prefers a backend this request has not tried yet. */
+    if (ex->backend && n > 1) srv->eligible[ex->backend->index] = false;
+    struct lv_pick pick = {px->backends, n, srv->eligible, srv->weights, &srv->w.rand};
+    return px->cfg->balancer->pick(srv->lb_state, &pick);
+}
+
+static void start_attempt(struct lv_exchange *ex)
+{
+    int idx = pick_backend(ex);
+    if (idx < 0) {
+        respond_error(ex, LV_FAIL_NO_BACKEND);
+        return;
+    }
+    struct lv_backend *b = ex->srv->proxy->backends[idx];
+    ex->backend = b;
+    ex->attempts++;
+    int err = 0;
+    struct lv_upconn *up = lv_upconn_acquire(ex->srv, b, ex, &err);
+    if (up == NULL) {
+        lv_debug("backend %s: cannot start a connection: %s", b->id, uv_strerror(err));
+        respond_error(ex, LV_FAIL_CONNECT_FAILED);
+        return;
+    }
+    ex->up = up;
+    if (up->state == LV_UP_BUSY) lv_exchange_on_connected(ex, up);
+}
+
+void lv_exchange_on_connected(struct lv_exchange *ex, struct lv_upconn *up)
+{
+    struct lv_client *c = ex->client;
+    const struct lv_backend_cfg *bc = up->backend->cfg;
+    struct lv_fwd_info fwd = {
+        .client_ip = c->ip,
+        .proto = "http",
+        .backend_authority = bc->authority,
+        .framing = ex->req_framing,
+        .content_length = ex->req_length,
+    };
+    size_t need = lv_rewrite_request_size(&ex->req, &fwd);
+    struct lv_buf *head = lv_buf_get_size(&ex->srv->env.bufs, need);
+    if (head == NULL || lv_rewrite_request(&ex->req, &fwd, head) != 0) {
+        if (head) lv_buf_unref(head);
+        release_attempt(ex, false);
+        respond_error(ex, LV_FAIL_INTERNAL);
+        return;
+    }
+    lv_sock_add(&up->sock, head->data, head->len, head);
+    lv_buf_unref(head);
+    up->head_sent = true;
+    up->cursor = ex->body.base;
+    if (ex->req_framing == LV_FRAME_NONE) up->req_done = true;
+    lv_sock_flush(&up->sock);
+    pump_body(ex, up);
+    lv_upconn_await_response(up);
+    if (!ex->req_complete) body_flow(ex);
+}
+
+/* May this failed attempt be tried again? Issue 2 keeps one case: a pooled
+ * connection that the backend had closed (a race every keep-alive proxy
+ * meets) is retried once on a fresh connection, when the request can be
+ * replayed and nothing of a response had arrived. */
+static bool should_retry(const struct lv_exchange *ex, const struct lv_upconn *up,
+                         enum lv_fail_kind kind)
+{
+    if (ex->resp_started || ex->attempts >= LV_MAX_ATTEMPTS) return false;
+    if (!replayable(ex)) return false;
+    bool stale = up->reused && !up->got_bytes && kind == LV_FAIL_RESET;
+    return stale && (ex->idempotent || up->cursor == ex->body.base);
+}
+
+void lv_exchange_on_attempt_failed(struct lv_exchange *ex, struct lv_upconn *up,
+                                   enum lv_fail_kind kind, int sys_err)
+{
+    bool retry = should_retry(ex, up, kind);
+    lv_debug("backend %s: attempt %u failed: %s (%s)%s", up->backend->id, ex->attempts,
+             lv_fail_info(kind)->reason, sys_err ? uv_strerror(sys_err) : "-",
+             retry ? ", retrying" : "");
+    if (ex->up == up) release_attempt(ex, false);
+    if (ex->resp_started) {
+        /* Part of the response is out: the only honest thing left is to cut
+         * the connection, so that the client sees the response is short. */
+        ex->fail = kind;
+        ex->aborted = true;
+        ex->close_after = true;
+        finish(ex);
+        return;
+    }
+    if (retry) {
+        /* Same backend allowed: the failure was the connection's, not its. */
+        ex->backend = NULL;
+        start_attempt(ex);
+        return;
+    }
+    respond_error(ex, kind);
+}
+
+/* --- the response side ------------------------------------------------------------ */
+
+static void write_interim(struct lv_exchange *ex, struct lv_upconn *up)
+{
+    struct lv_resp_info info = {.client_http10 = false, .framing = LV_FRAME_NONE,
+                                .keep_alive = true};
+    size_t need = lv_rewrite_response_size(&up->resp, &info);
+    struct lv_buf *b = lv_buf_get_size(&ex->srv->env.bufs, need);
+    if (b == NULL) return;
+    if (lv_rewrite_response(&up->resp, &info, b) == 0) lv_sock_add(&ex->client->sock, b->data, b->len, b);
+    lv_buf_unref(b);
+}
+
+int lv_exchange_on_response_head(struct lv_exchange *ex, struct lv_upconn *up)
+{
+    const struct lv_head *r = &up->resp;
+    const llhttp_t *ll = &up->parser.ll;
+    unsigned status = r->status;
+    if (status < 200) {
+        if (status == 101) return -1; /* no upgrade was asked for */
+        up->interim = true;
+        /* 100 answered a question levee did not forward; other 1xx (103
+         * Early Hints) go to clients that understand them. */
+        if (status != 100 && !ex->client_http10) write_interim(ex, up);
+        return 0;
+    }
+    up->resp_head = true;
+    ex->status = status;
+
+    bool bodyless = ex->is_head || status == 204 || status == 304;
+    enum lv_framing framing;
+    if (ll->flags & F_CHUNKED) {
+        framing = ex->client_http10 ? LV_FRAME_CLOSE : LV_FRAME_CHUNKED;
+    } else if (ll->flags & F_CONTENT_LENGTH) {
+        framing = LV_FRAME_LENGTH;
+    } else if (bodyless) {
+        framing = LV_FRAME_NONE;
+    } else {
+        /* Delimited by close: re-framed as chunked so the client connection
+         * survives, unless the client speaks HTTP/1.0. */
+        framing = ex->client_http10 ? LV_FRAME_CLOSE : LV_FRAME_CHUNKED;
+    }
+    if (bodyless && framing == LV_FRAME_CLOSE) framing = LV_FRAME_NONE;
+    ex->resp_framing = bodyless ? LV_FRAME_NONE : framing;
+
+    bool keep_alive = ex->client_keep_alive && !ex->close_after && ex->req_complete &&
+                      framing != LV_FRAME_CLOSE && !ex->srv->draining;
+    if (!keep_alive) ex->close_after = true;
+    struct lv_resp_info info = {
+        .client_http10 = ex->client_http10,
+        .framing = framing,
+        .keep_alive = keep_alive,
+    };
+    size_t need = lv_rewrite_response_size(r, &info);
+    struct lv_buf *b = lv_buf_get_size(&ex->srv->env.bufs, need);
+    if (b == NULL || lv_rewrite_response(r, &info, b) != 0) {
+        if (b) lv_buf_unref(b);
+        up->parser.fail = LV_FAIL_BAD_RESPONSE;
+        return -1;
+    }
+    lv_sock_add(&ex->client->sock, b->data, b->len, b);
+    lv_buf_unref(b);
+    ex->resp_started = true;
+    return ex->is_head ? 1 : 0;
+}
+
+int lv_exchange_on_response_body(struct lv_exchange *ex, struct lv_upconn *up, struct lv_buf *b,
+                                 const char *p, size_t len)
+{
+    (void)up;
+    struct lv_sock *s = &ex->client->sock;
+    ex->resp_bytes += len;
+    if (ex->resp_framing == LV_FRAME_CHUNKED) {
+        char line[20];
+        size_t n = lv_chunk_header(line, len);
+        lv_sock_add_copy(s, line, n);
+        lv_sock_add(s, p, len, b);
+        lv_sock_add(s, "\r\n", 2, NULL);
+    } else {
+        lv_sock_add(s, p, len, b);
+    }
+    return 0;
+}
+
+void lv_exchange_on_response_end(struct lv_exchange *ex, struct lv_upconn *up, bool clean)
+{
+    struct lv_sock *s = &ex->client->sock;
+    if (ex->resp_framing == LV_FRAME_CHUNKED) lv_sock_add(s, "0\r\n\r\n", 5, NULL);
+    lv_sock_flush(s);
+    bool reusable = clean && up->req_done && llhttp_should_keep_alive(&up->parser.ll);
+    if (ex->up == up) release_attempt(ex, reusable);
+    finish(ex);
+}
+
+void lv_exchange_on_client_drain(struct lv_exchange *ex)
+{
+    if (ex->up && ex->up->paused && ex->client->sock.write_pending <= RESP_LOW_WATER)
+        lv_upconn_resume(ex->up);
+}
+
+bool lv_exchange_client_full(const struct lv_exchange *ex)
+{
+    return ex->client->sock.write_pending > RESP_HIGH_WATER;
+}
+
+/* --- levee's own answers ----------------------------------------------------------- */
+
+static void respond_error(struct lv_exchange *ex, enum lv_fail_kind kind)
+{
+    const struct lv_fail_info *fi = lv_fail_info(kind);
+    struct lv_client *c = ex->client;
+    release_attempt(ex, false);
+    ex->fail = kind;
+    ex->status = (unsigned)fi->status;
+    /* After a client error, or with an unread body, the connection ends. */
+    if (fi->side == LV_SIDE_CLIENT || (ex->has_body && !ex->req_complete)) ex->close_after = true;
+    bool keep_alive = ex->client_keep_alive && !ex->close_after && !ex->srv->draining;
+    if (!keep_alive) ex->close_after = true;
+    struct lv_status_opts o = {
+        .keep_alive = keep_alive,
+        .client_http10 = ex->client_http10,
+        .head = ex->is_head,
+        .retry_after = kind == LV_FAIL_NO_BACKEND ? 1 : 0,
+    };
+    struct lv_buf *b = lv_buf_get(&ex->srv->env.bufs);
+    int blen = b ? lv_status_write(b, kind, &o) : -1;
+    if (blen >= 0) {
+        lv_sock_add(&c->sock, b->data, b->len, b);
+        lv_sock_flush(&c->sock);
+        ex->resp_bytes = (uint64_t)blen;
+    } else {
+        ex->aborted = true;
+    }
+    if (b) lv_buf_unref(b);
+    ex->resp_started = true;
+    finish(ex);
+}
+
+void lv_exchange_fail(struct lv_exchange *ex, enum lv_fail_kind kind)
+{
+    if (ex->done) return;
+    if (ex->resp_started) {
+        ex->fail = kind;
+        ex->aborted = true;
+        ex->close_after = true;
+        finish(ex);
+        return;
+    }
+    respond_error(ex, kind);
+}
+
+void lv_exchange_cancel(struct lv_exchange *ex)
+{
+    if (!ex->done) {
+        if (ex->fail == LV_FAIL_NONE) ex->fail = LV_FAIL_CLIENT_CLOSED;
+        if (!ex->resp_started) ex->status = 499;
+        ex->aborted = true;
+    }
+    release_attempt(ex, false);
+    ex->done = true;
+}

@@ -1,0 +1,171 @@
+/*
+ * The proxy's types, in one place so that the client side, the exchange
+ * and the backend side can point at each other without include cycles
+ * (HAProxy's -t.h convention). Functions live in client.h, exchange.h,
+ * upconn.h and server.h.
+ *
+ *   lv_server    one per worker: loop, listeners, connections, pools
+ *   lv_client    one client connection; runs its requests one at a time
+ *   lv_exchange  one request: head, body queue, attempts, response relay
+ *   lv_upconn    one backend connection, idle in a pool or serving an attempt
+ *
+ * Ownership: the server owns clients and upconns (freed in their close
+ * callbacks); a client owns its current exchange; an exchange borrows the
+ * upconn of its current attempt. libuv requests never point at an exchange,
+ * only at connections, so an exchange can be freed at any point.
+ */
+#ifndef LV_PROXY_PROXY_T_H
+#define LV_PROXY_PROXY_T_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/fail.h"
+#include "core/worker.h"
+#include "http/head.h"
+#include "http/parser.h"
+#include "http/rewrite.h"
+#include "net/sock.h"
+#include "upstream/pool.h"
+
+struct lv_config;
+struct lv_backend;
+struct lv_proxy;
+struct lv_accesslog;
+
+#define LV_MAX_ATTEMPTS 10
+
+/* A slice of request body, kept by reference until every attempt that
+ * needs it has sent it. */
+struct lv_slice {
+    struct lv_buf *buf;
+    const char *p;
+    uint32_t len;
+};
+
+struct lv_bodyq {
+    struct lv_slice *s;
+    uint32_t base;  /* absolute index of s[0] (slices before it were dropped) */
+    uint32_t count; /* slices held: s[0..count) */
+    uint32_t cap;
+    uint64_t bytes;    /* all body bytes received */
+    uint64_t held;     /* bytes in s[] */
+    bool dropped;      /* some slices were released: the body cannot be replayed */
+};
+
+enum lv_up_state { LV_UP_CONNECTING, LV_UP_IDLE, LV_UP_BUSY, LV_UP_CLOSING };
+
+struct lv_upconn {
+    struct lv_sock sock;
+    uv_timer_t timer;
+    uv_connect_t creq;
+    struct lv_http_parser parser;
+    struct lv_head resp;
+    struct lv_server *srv;
+    struct lv_backend *backend;
+    struct lv_pool_entry link;
+    struct lv_upconn *prev, *next; /* every upconn of the server */
+    struct lv_exchange *ex;        /* the attempt it serves, or NULL */
+    enum lv_up_state state;
+    int handles_open;
+    uint32_t nrequests; /* requests sent on this connection */
+    uint32_t cursor;    /* absolute index of the next body slice to send */
+    uint64_t attempt_start_ms;
+    bool reused;        /* the current attempt got it from the pool */
+    bool head_sent;     /* request head handed to the socket */
+    bool req_done;      /* request head and whole body handed to the socket */
+    bool resp_head;     /* final response head received */
+    bool resp_done;     /* response complete */
+    bool got_bytes;     /* any response byte received for this attempt */
+    bool paused;        /* reading stopped: the client is slow */
+    bool interim;       /* the head being parsed is a 1xx */
+    bool active_counted; /* counted in backend->active */
+};
+
+struct lv_exchange {
+    uv_timer_t timer; /* first: freed through its close callback; kept while pooled */
+    struct lv_client *client;
+    struct lv_server *srv;
+    const struct lv_config *cfg;
+    struct lv_exchange *next_free;
+    /* everything from here is reset for each request */
+    struct lv_head req;
+
+    uint64_t start_ns;
+    uint64_t start_wall_ms;
+    uint64_t deadline_ms;
+
+    /* request */
+    enum lv_framing req_framing; /* toward the backend */
+    uint64_t req_length;
+    bool idempotent;
+    bool is_head;
+    bool client_http10;
+    bool client_keep_alive;
+    bool head_done;    /* the request head was parsed completely */
+    bool has_body;     /* the request has a body (to read, and to forward) */
+    bool req_complete; /* the client's whole request was read */
+    struct lv_bodyq body;
+
+    /* attempts */
+    struct lv_upconn *up;
+    unsigned attempts;
+    struct lv_backend *backend; /* of the current or last attempt */
+
+    /* response */
+    enum lv_framing resp_framing; /* toward the client */
+    unsigned status;
+    bool resp_started; /* head written to the client */
+    bool done;         /* response completely handed to the client socket */
+    bool close_after;  /* close the client connection after this response */
+    bool aborted;      /* the response was cut short: close at once */
+    uint64_t resp_bytes; /* body bytes to the client */
+    enum lv_fail_kind fail; /* why levee answered itself, or NONE */
+};
+
+struct lv_client {
+    struct lv_sock sock;
+    uv_timer_t timer;
+    struct lv_http_parser parser;
+    struct lv_server *srv;
+    struct lv_client *prev, *next;
+    struct lv_exchange *ex;
+    struct lv_buf *pending; /* read but not yet parsed (pipelining) */
+    uint32_t pending_off, pending_len;
+    int handles_open;
+    uint32_t nrequests;
+    uint8_t timer_mode;
+    bool in_process;
+    bool paused;     /* not reading: backpressure toward a backend */
+    bool closing;       /* close started */
+    bool shutting_down; /* final response written; shutting the write side */
+    bool lingering;     /* after shutdown, read and drop input for a while */
+    bool parse_dead; /* the parser failed: no more requests on this connection */
+    char ip[48];
+};
+
+struct lv_server {
+    struct lv_worker w;
+    struct lv_proxy *proxy;
+    const struct lv_config *cfg;
+    struct lv_sockenv env;
+    uv_tcp_t *listeners;
+    size_t nlisteners;
+    size_t listeners_open;
+    struct lv_client *clients;
+    size_t nclients;
+    struct lv_upconn *upconns;
+    size_t nupconns;
+    struct lv_exchange *free_exchanges;
+    size_t nfree_exchanges;
+    void *lb_state;
+    bool *eligible; /* scratch for balancer picks, [n backends] */
+    uint32_t *weights;
+    struct lv_accesslog *alog;
+    bool started; /* its thread runs */
+    bool draining;
+    bool stopped;
+};
+
+#endif

@@ -1,0 +1,392 @@
+/*
+ * Backend connections: connect with a timeout, parse responses, keep idle
+ * connections in the worker's pool, and turn every way a connection can go
+ * wrong into one failure kind for the exchange.
+ *
+ * One timer per connection serves every phase: connect timeout, per-try
+ * timeout (attempt start to response head, bounded by the request's
+ * deadline), inactivity while a body streams, and idle time in the pool.
+ */
+#include "proxy/upconn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "proxy/client.h"
+#include "proxy/exchange.h"
+#include "proxy/proxy.h"
+#include "proxy/server.h"
+#include "upstream/backend.h"
+
+/* Response heads bigger than one buffer are refused (502 bad_response). */
+#define RESP_HEAD_LIMIT LV_BUF_SIZE
+#define RESP_MAX_FIELDS 256
+
+static struct lv_upconn *of_sock(struct lv_sock *s)
+{
+    return (struct lv_upconn *)(void *)((char *)s - offsetof(struct lv_upconn, sock));
+}
+
+static struct lv_upconn *of_link(struct lv_pool_entry *e)
+{
+    return (struct lv_upconn *)(void *)((char *)e - offsetof(struct lv_upconn, link));
+}
+
+static struct lv_pool *pool_of(struct lv_upconn *up)
+{
+    return &up->backend->pools[up->srv->w.id];
+}
+
+/* --- teardown ------------------------------------------------------------------- */
+
+static void on_handle_closed(struct lv_upconn *up)
+{
+    if (--up->handles_open > 0) return;
+    struct lv_server *srv = up->srv;
+    if (up->prev) up->prev->next = up->next;
+    else srv->upconns = up->next;
+    if (up->next) up->next->prev = up->prev;
+    srv->nupconns--;
+    lv_head_dispose(&up->resp);
+    free(up);
+    lv_server_check_done(srv);
+}
+
+static void on_sock_closed(struct lv_sock *s)
+{
+    on_handle_closed(of_sock(s));
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    on_handle_closed(h->data);
+}
+
+static void upconn_close(struct lv_upconn *up)
+{
+    if (up->state == LV_UP_CLOSING) return;
+    if (up->active_counted) {
+        atomic_fetch_sub_explicit(&up->backend->active, 1, memory_order_relaxed);
+        up->active_counted = false;
+    }
+    lv_pool_remove(pool_of(up), &up->link);
+    up->state = LV_UP_CLOSING;
+    up->ex = NULL;
+    lv_sock_close(&up->sock);
+    uv_close((uv_handle_t *)&up->timer, on_timer_closed);
+}
+
+/* --- timers ------------------------------------------------------------------------- */
+
+static void on_timer(uv_timer_t *t);
+
+static uint64_t remaining(uint64_t deadline, uint64_t now)
+{
+    return deadline > now ? deadline - now : 0;
+}
+
+/* Arms the timer for the phase the connection is in. */
+static void arm(struct lv_upconn *up)
+{
+    const struct lv_config *cfg = up->srv->cfg;
+    uint64_t now = lv_clock_ms(), ms;
+    struct lv_exchange *ex = up->ex;
+    if (up->state == LV_UP_IDLE) {
+        ms = cfg->pool.idle_timeout;
+    } else if (ex == NULL) {
+        return;
+    } else if (up->resp_head) {
+        if (up->paused) { /* the client is slow, not the backend */
+            uv_timer_stop(&up->timer);
+            return;
+        }
+        ms = cfg->timeouts.idle;
+    } else {
+        uint64_t per_try = remaining(up->attempt_start_ms + cfg->timeouts.per_try, now);
+        uint64_t whole = remaining(ex->deadline_ms, now);
+        ms = per_try < whole ? per_try : whole;
+        if (up->state == LV_UP_CONNECTING) {
+            uint64_t connect = remaining(up->attempt_start_ms + cfg->timeouts.connect, now);
+            if (connect < ms) ms = connect;
+        }
+    }
+    uv_timer_start(&up->timer, on_timer, ms, 0);
+}
+
+static void fail(struct lv_upconn *up, enum lv_fail_kind kind, int sys_err)
+{
+    struct lv_exchange *ex = up->ex;
+    if (ex == NULL) {
+        upconn_close(up);
+        return;
+    }
+    lv_exchange_on_attempt_failed(ex, up, kind, sys_err);
+    /* The exchange released (closed) us. */
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct lv_upconn *up = t->data;
+    switch (up->state) {
+    case LV_UP_IDLE:
+        upconn_close(up);
+        return;
+    case LV_UP_CONNECTING:
+        fail(up, LV_FAIL_CONNECT_TIMEOUT, UV_ETIMEDOUT);
+        return;
+    case LV_UP_BUSY:
+        fail(up, LV_FAIL_RESPONSE_TIMEOUT, UV_ETIMEDOUT);
+        return;
+    case LV_UP_CLOSING:
+        return;
+    }
+}
+
+/* --- response parsing ------------------------------------------------------------------ */
+
+static int on_begin(struct lv_http_parser *p)
+{
+    struct lv_upconn *up = p->owner;
+    lv_head_dispose(&up->resp);
+    lv_head_init(&up->resp, RESP_HEAD_LIMIT, RESP_MAX_FIELDS);
+    return 0;
+}
+
+static int on_head(struct lv_http_parser *p)
+{
+    struct lv_upconn *up = p->owner;
+    if (up->ex == NULL) return -1;
+    int rc = lv_exchange_on_response_head(up->ex, up);
+    if (rc < 0 && p->fail == LV_FAIL_NONE) p->fail = LV_FAIL_BAD_RESPONSE;
+    if (up->resp_head) {
+        lv_head_dispose(&up->resp); /* forwarded: the memory can go back */
+        arm(up);
+    }
+    return rc;
+}
+
+static int on_body(struct lv_http_parser *p, const char *at, size_t len)
+{
+    struct lv_upconn *up = p->owner;
+    if (up->ex == NULL || up->interim) return 0;
+    return lv_exchange_on_response_body(up->ex, up, p->cur_buf, at, len);
+}
+
+static int on_complete(struct lv_http_parser *p)
+{
+    struct lv_upconn *up = p->owner;
+    if (up->interim) { /* a 1xx: the final response follows */
+        up->interim = false;
+        return 0;
+    }
+    up->resp_done = true;
+    return HPE_PAUSED;
+}
+
+static const struct lv_http_handler response_handler = {on_begin, on_head, on_body, on_complete};
+
+static void response_complete(struct lv_upconn *up, bool clean)
+{
+    struct lv_exchange *ex = up->ex;
+    llhttp_resume(&up->parser.ll);
+    lv_exchange_on_response_end(ex, up, clean);
+}
+
+static void on_read(struct lv_sock *s, struct lv_buf *b, ssize_t nread)
+{
+    struct lv_upconn *up = of_sock(s);
+    if (up->state == LV_UP_IDLE || up->ex == NULL) {
+        /* The backend closed an idle connection, or sent bytes nobody asked
+         * for: either way it cannot be used any more. */
+        upconn_close(up);
+        return;
+    }
+    struct lv_exchange *ex = up->ex;
+    if (nread < 0) {
+        if (nread == UV_EOF && up->resp_head && llhttp_message_needs_eof(&up->parser.ll)) {
+            /* A close-delimited body ends here. */
+            if (llhttp_finish(&up->parser.ll) == HPE_PAUSED || up->resp_done) {
+                response_complete(up, false);
+                return;
+            }
+        }
+        fail(up, up->resp_head || up->got_bytes ? (up->resp_head ? LV_FAIL_RESET : LV_FAIL_BAD_RESPONSE)
+                                                : LV_FAIL_RESET,
+             (int)nread);
+        return;
+    }
+    up->got_bytes = true;
+    size_t consumed = 0;
+    llhttp_errno_t err = lv_http_parser_execute(&up->parser, b, b->data, (size_t)nread, &consumed);
+    if (up->ex != ex) return; /* the exchange failed us from a callback */
+    if (err == HPE_PAUSED) {
+        response_complete(up, consumed == (size_t)nread);
+        return;
+    }
+    if (err != HPE_OK) {
+        fail(up, lv_http_parser_failure(&up->parser, err), 0);
+        return;
+    }
+    lv_sock_flush(&ex->client->sock);
+    if (up->resp_head) {
+        if (lv_exchange_client_full(ex)) lv_upconn_pause(up);
+        else arm(up);
+    }
+}
+
+static void on_written(struct lv_sock *s, int status)
+{
+    struct lv_upconn *up = of_sock(s);
+    if (up->ex == NULL) return;
+    if (status < 0) {
+        /* The read side reports the reset; a write error alone (EPIPE) with
+         * a response already in is not a failure of the response. */
+        if (!up->resp_head) fail(up, LV_FAIL_RESET, status);
+        return;
+    }
+    lv_exchange_on_upconn_drain(up->ex, up);
+}
+
+/* --- connecting ------------------------------------------------------------------------------ */
+
+static void bind_attempt(struct lv_upconn *up, struct lv_exchange *ex)
+{
+    up->ex = ex;
+    up->cursor = 0;
+    up->head_sent = up->req_done = up->resp_head = up->resp_done = false;
+    up->got_bytes = up->paused = up->interim = false;
+    up->attempt_start_ms = lv_clock_ms();
+    up->nrequests++;
+    atomic_fetch_add_explicit(&up->backend->active, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&up->backend->requests, 1, memory_order_relaxed);
+    up->active_counted = true;
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    struct lv_upconn *up = req->data;
+    if (status == UV_ECANCELED || up->state == LV_UP_CLOSING) return;
+    if (status < 0) {
+        fail(up, LV_FAIL_CONNECT_FAILED, status);
+        return;
+    }
+    uv_tcp_nodelay(&up->sock.tcp, 1);
+    up->state = LV_UP_BUSY;
+    lv_exchange_on_connected(up->ex, up);
+}
+
+struct lv_upconn *lv_upconn_acquire(struct lv_server *srv, struct lv_backend *b,
+                                    struct lv_exchange *ex, int *err)
+{
+    struct lv_pool *pool = &b->pools[srv->w.id];
+    struct lv_pool_entry *e = lv_pool_get(pool);
+    if (e) {
+        struct lv_upconn *up = of_link(e);
+        uv_timer_stop(&up->timer);
+        up->state = LV_UP_BUSY;
+        up->reused = true;
+        bind_attempt(up, ex);
+        return up;
+    }
+    struct lv_upconn *up = calloc(1, sizeof(*up));
+    if (up == NULL) {
+        *err = UV_ENOMEM;
+        return NULL;
+    }
+    int rc = lv_sock_init(&srv->env, &up->sock);
+    if (rc != 0) {
+        free(up);
+        *err = rc;
+        return NULL;
+    }
+    up->srv = srv;
+    up->backend = b;
+    up->handles_open = 2;
+    up->sock.on_read = on_read;
+    up->sock.on_written = on_written;
+    up->sock.on_close = on_sock_closed;
+    uv_timer_init(&srv->w.loop, &up->timer);
+    up->timer.data = up;
+    lv_http_parser_init(&up->parser, HTTP_RESPONSE, &response_handler, up);
+    up->parser.pool = &srv->env.bufs;
+    up->parser.head = &up->resp;
+    lv_head_init(&up->resp, RESP_HEAD_LIMIT, RESP_MAX_FIELDS);
+    up->next = srv->upconns;
+    if (srv->upconns) srv->upconns->prev = up;
+    srv->upconns = up;
+    srv->nupconns++;
+    pool->created++;
+
+    up->state = LV_UP_CONNECTING;
+    bind_attempt(up, ex);
+    up->creq.data = up;
+    const struct lv_backend_cfg *bc = b->cfg;
+    rc = uv_tcp_connect(&up->creq, &up->sock.tcp, (const struct sockaddr *)&bc->addr, on_connect);
+    if (rc != 0) {
+        *err = rc;
+        upconn_close(up);
+        return NULL;
+    }
+    arm(up);
+    return up;
+}
+
+void lv_upconn_await_response(struct lv_upconn *up)
+{
+    lv_sock_read_start(&up->sock);
+    arm(up);
+}
+
+void lv_upconn_release(struct lv_upconn *up, bool reusable)
+{
+    if (up->active_counted) {
+        atomic_fetch_sub_explicit(&up->backend->active, 1, memory_order_relaxed);
+        up->active_counted = false;
+    }
+    up->ex = NULL;
+    if (!reusable || up->state != LV_UP_BUSY || up->srv->draining || up->sock.write_error) {
+        upconn_close(up);
+        return;
+    }
+    lv_head_dispose(&up->resp);
+    up->state = LV_UP_IDLE;
+    up->reused = false;
+    up->paused = false;
+    struct lv_pool_entry *evict = lv_pool_put(pool_of(up), &up->link);
+    if (evict) upconn_close(of_link(evict));
+    if (up->state != LV_UP_IDLE) return;
+    lv_sock_read_start(&up->sock); /* to see the backend close it */
+    arm(up);
+}
+
+void lv_upconn_pause(struct lv_upconn *up)
+{
+    if (up->paused) return;
+    up->paused = true;
+    lv_sock_read_stop(&up->sock);
+    arm(up);
+    if (up->ex) lv_client_arm_send_timeout(up->ex->client);
+}
+
+void lv_upconn_resume(struct lv_upconn *up)
+{
+    if (!up->paused) return;
+    up->paused = false;
+    lv_sock_read_start(&up->sock);
+    arm(up);
+}
+
+void lv_upconn_close_idle(struct lv_server *srv)
+{
+    for (struct lv_upconn *up = srv->upconns; up; up = up->next) {
+        if (up->state == LV_UP_IDLE) upconn_close(up);
+    }
+}
+
+void lv_upconn_close_all(struct lv_server *srv)
+{
+    for (struct lv_upconn *up = srv->upconns; up; up = up->next) upconn_close(up);
+}

@@ -1,0 +1,35 @@
+/*
+ * Connections to backends. An upconn is either serving one attempt of an
+ * exchange, or idle in its backend's pool for this worker (still reading,
+ * so that a close by the backend is noticed at once), or connecting.
+ */
+#ifndef LV_PROXY_UPCONN_H
+#define LV_PROXY_UPCONN_H
+
+#include "proxy/proxy-t.h"
+
+/*
+ * A connection to b for ex: an idle one from the pool (state BUSY, ready to
+ * send), or a new one (state CONNECTING: lv_exchange_on_connected or
+ * lv_exchange_on_attempt_failed follows, never before this returns).
+ * Returns NULL with *err set if no connection can even be started.
+ */
+struct lv_upconn *lv_upconn_acquire(struct lv_server *srv, struct lv_backend *b,
+                                    struct lv_exchange *ex, int *err);
+
+/* Starts reading the response and arms the per-try timer. */
+void lv_upconn_await_response(struct lv_upconn *up);
+
+/* Detaches up from its exchange: back to the pool if reusable, else closed. */
+void lv_upconn_release(struct lv_upconn *up, bool reusable);
+
+/* Flow control: the client is slow / caught up. */
+void lv_upconn_pause(struct lv_upconn *up);
+void lv_upconn_resume(struct lv_upconn *up);
+
+/* Closes every idle pooled connection of this worker (shutdown). */
+void lv_upconn_close_idle(struct lv_server *srv);
+/* Closes every connection of this worker (hard stop). */
+void lv_upconn_close_all(struct lv_server *srv);
+
+#endif
