@@ -31,19 +31,18 @@ struct main_state {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: levee [-c FILE] [-t] [--version] [--help]\n"
-            "\n"
-            "  -c, --config FILE  configuration file (default " DEFAULT_CONFIG ")\n"
-            "  -t, --test         check the configuration and exit: prints\n"
-            "                     'configuration OK', or every error as\n"
-            "                     FILE:LINE:COL: message (exit status 1)\n"
-            "  -v, --version      print the version and exit\n"
-            "  -h, --help         print this help and exit\n"
-            "\n"
-            "Signals: SIGTERM/SIGINT stop accepting connections, let requests in\n"
-            "flight finish (at most timeouts.shutdown) and exit 0; a second one\n"
-            "exits at once.\n");
+    fprintf(out, "usage: levee [-c FILE] [-t] [--version] [--help]\n"
+                 "\n"
+                 "  -c, --config FILE  configuration file (default " DEFAULT_CONFIG ")\n"
+                 "  -t, --test         check the configuration and exit: prints\n"
+                 "                     'configuration OK', or every error as\n"
+                 "                     FILE:LINE:COL: message (exit status 1)\n"
+                 "  -v, --version      print the version and exit\n"
+                 "  -h, --help         print this help and exit\n"
+                 "\n"
+                 "Signals: SIGTERM/SIGINT stop accepting connections, let requests in\n"
+                 "flight finish (at most timeouts.shutdown) and exit 0; a second one\n"
+                 "exits at once.\n");
 }
 
 static void close_main_handles(struct main_state *m)
@@ -117,8 +116,7 @@ static int run(const char *path)
     int nerr = 0;
     struct lv_config *cfg = lv_config_load(path, stderr, &nerr);
     if (cfg == NULL) {
-        fprintf(stderr, "levee: %s: %d error%s, not starting\n", path, nerr,
-                nerr == 1 ? "" : "s");
+        fprintf(stderr, "levee: %s: %d error%s, not starting\n", path, nerr, nerr == 1 ? "" : "s");
         return 1;
     }
     lv_log_set_level(cfg->log_level);
@@ -161,8 +159,10 @@ static int run(const char *path)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"test", no_argument, NULL, 't'},
-        {"version", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
+        {"config", required_argument, NULL, 'c'},
+        {"test", no_argument, NULL, 't'},
+        {"version", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *path = DEFAULT_CONFIG;

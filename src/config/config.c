@@ -14,7 +14,7 @@
 #include "net/addr.h"
 #include "upstream/balancer.h"
 
-#define SEC(ms) ((uint64_t)(ms) * 1000u)
+#define SEC(ms) ((uint64_t)(ms)*1000u)
 #define DAY SEC(86400)
 #define KIB 1024u
 #define MIB (1024u * 1024u)
@@ -47,7 +47,8 @@ void lv_config_defaults(struct lv_config *cfg)
 
 static void strlist_free(struct lv_strlist *l)
 {
-    for (size_t i = 0; i < l->n; i++) free(l->items[i]);
+    for (size_t i = 0; i < l->n; i++)
+        free(l->items[i]);
     free(l->items);
     l->items = NULL;
     l->n = 0;
@@ -56,7 +57,8 @@ static void strlist_free(struct lv_strlist *l)
 void lv_config_destroy(struct lv_config *cfg)
 {
     if (cfg == NULL) return;
-    for (size_t i = 0; i < cfg->n_listeners; i++) free(cfg->listeners[i].address);
+    for (size_t i = 0; i < cfg->n_listeners; i++)
+        free(cfg->listeners[i].address);
     free(cfg->listeners);
     for (size_t i = 0; i < cfg->n_backends; i++) {
         struct lv_backend_cfg *b = &cfg->backends[i];
@@ -96,7 +98,8 @@ static int parse_listen(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
 {
     (void)f;
     struct lv_config *cfg = dst;
-    for (size_t i = 0; i < cfg->n_listeners; i++) free(cfg->listeners[i].address);
+    for (size_t i = 0; i < cfg->n_listeners; i++)
+        free(cfg->listeners[i].address);
     free(cfg->listeners);
     cfg->listeners = NULL;
     cfg->n_listeners = 0;
@@ -150,10 +153,8 @@ static int parse_balancer(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     const struct lv_balancer_ops *ops = lv_balancer_find(s);
     if (ops == NULL) {
         char allowed[256] = "";
-        for (size_t i = 0; lv_balancers[i]; i++) {
-            if (i) strncat(allowed, ", ", sizeof(allowed) - strlen(allowed) - 1);
-            strncat(allowed, lv_balancers[i]->name, sizeof(allowed) - strlen(allowed) - 1);
-        }
+        for (size_t i = 0; lv_balancers[i]; i++)
+            lv_cfg_append(allowed, sizeof(allowed), ", ", lv_balancers[i]->name);
         lv_cfg_error(c, n, "unknown balancer '%s' (allowed: %s)", s, allowed);
         return -1;
     }
@@ -199,8 +200,8 @@ static const struct lv_cfg_field backend_fields[] = {
     {"id", lv_cfg_string, offsetof(struct backend_yaml, id), 0, 0, NULL},
     {"url", lv_cfg_string, offsetof(struct backend_yaml, url), 0, 0, NULL},
     {"weight", lv_cfg_uint, offsetof(struct backend_yaml, weight), 1, 1000, NULL},
-    {"health_check_enabled", lv_cfg_bool, offsetof(struct backend_yaml, health_check_enabled), 0,
-     0, NULL},
+    {"health_check_enabled", lv_cfg_bool, offsetof(struct backend_yaml, health_check_enabled), 0, 0,
+     NULL},
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
@@ -318,7 +319,7 @@ static int parse_backends(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
         struct lv_backend_cfg *b = &cfg->backends[cfg->n_backends];
         if (y.url != NULL) {
             size_t old = strlen(c->keypath);
-            strncat(c->keypath, ".url", sizeof(c->keypath) - old - 1);
+            lv_cfg_append(c->keypath, sizeof(c->keypath), NULL, ".url");
             if (parse_url(c, find_key(c, item, "url"), y.url, b) != 0) brc = -1;
             c->keypath[old] = '\0';
         }
@@ -352,7 +353,9 @@ static int parse_backends(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
 /* --- the tables ------------------------------------------------------------- */
 
 #define F(key, parse, type, member, min, max, aux)                                                 \
-    {key, parse, offsetof(type, member), min, max, aux}
+    {                                                                                              \
+        key, parse, offsetof(type, member), min, max, aux                                          \
+    }
 
 static const struct lv_cfg_field timeout_fields[] = {
     F("connect", lv_cfg_duration, struct lv_timeouts_cfg, connect, 1, DAY, NULL),

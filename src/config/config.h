@@ -105,8 +105,8 @@ void lv_config_defaults(struct lv_config *cfg);
 struct lv_config *lv_config_load(const char *path, FILE *errs, int *nerrors);
 
 /* Same, from a string in memory; `name` is used in messages. */
-struct lv_config *lv_config_load_string(const char *name, const char *text, size_t len,
-                                        FILE *errs, int *nerrors);
+struct lv_config *lv_config_load_string(const char *name, const char *text, size_t len, FILE *errs,
+                                        int *nerrors);
 
 void lv_config_destroy(struct lv_config *cfg);
 

@@ -63,6 +63,13 @@ const char *lv_cfg_scalar(struct lv_cfg_ctx *c, const yaml_node_t *n, const char
     return (const char *)n->data.scalar.value;
 }
 
+void lv_cfg_append(char *dst, size_t cap, const char *sep, const char *item)
+{
+    size_t len = strnlen(dst, cap);
+    if (len + 1 >= cap) return;
+    snprintf(dst + len, cap - len, "%s%s", len && sep ? sep : "", item);
+}
+
 /* --- field parsers -------------------------------------------------------- */
 
 int lv_cfg_duration(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct lv_cfg_field *f)
@@ -94,8 +101,8 @@ int lv_cfg_size(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct lv
         return -1;
     }
     if (v < f->min || v > f->max) {
-        lv_cfg_error(c, n, "%s is out of range (%llu to %llu bytes)", s,
-                     (unsigned long long)f->min, (unsigned long long)f->max);
+        lv_cfg_error(c, n, "%s is out of range (%llu to %llu bytes)", s, (unsigned long long)f->min,
+                     (unsigned long long)f->max);
         return -1;
     }
     *(uint64_t *)dst = v;
@@ -176,10 +183,8 @@ int lv_cfg_choice(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct 
         }
     }
     char allowed[256] = "";
-    for (int i = 0; names[i]; i++) {
-        if (i) strncat(allowed, ", ", sizeof(allowed) - strlen(allowed) - 1);
-        strncat(allowed, names[i], sizeof(allowed) - strlen(allowed) - 1);
-    }
+    for (int i = 0; names[i]; i++)
+        lv_cfg_append(allowed, sizeof(allowed), ", ", names[i]);
     lv_cfg_error(c, n, "unknown value '%s' (allowed: %s)", s, allowed);
     return -1;
 }
@@ -221,17 +226,11 @@ int lv_cfg_strlist(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct
 static size_t keypath_push(struct lv_cfg_ctx *c, const char *key)
 {
     size_t old = strlen(c->keypath);
-    size_t room = sizeof(c->keypath) - old - 1;
-    if (old && room > 1) {
-        strcat(c->keypath, ".");
-        room--;
-    }
-    strncat(c->keypath, key, room);
+    lv_cfg_append(c->keypath, sizeof(c->keypath), ".", key);
     return old;
 }
 
-int lv_cfg_walk(struct lv_cfg_ctx *c, yaml_node_t *n, const struct lv_cfg_field *fields,
-                void *base)
+int lv_cfg_walk(struct lv_cfg_ctx *c, yaml_node_t *n, const struct lv_cfg_field *fields, void *base)
 {
     if (lv_cfg_is_null(n)) return 0; /* "section:" with nothing under it: defaults */
     if (n->type != YAML_MAPPING_NODE) {
@@ -258,13 +257,12 @@ int lv_cfg_walk(struct lv_cfg_ctx *c, yaml_node_t *n, const struct lv_cfg_field 
             }
         }
         const struct lv_cfg_field *f = fields;
-        while (f->key && strcmp(f->key, key) != 0) f++;
+        while (f->key && strcmp(f->key, key) != 0)
+            f++;
         if (f->key == NULL) {
             char allowed[512] = "";
-            for (const struct lv_cfg_field *g = fields; g->key; g++) {
-                if (g != fields) strncat(allowed, ", ", sizeof(allowed) - strlen(allowed) - 1);
-                strncat(allowed, g->key, sizeof(allowed) - strlen(allowed) - 1);
-            }
+            for (const struct lv_cfg_field *g = fields; g->key; g++)
+                lv_cfg_append(allowed, sizeof(allowed), ", ", g->key);
             lv_cfg_error(c, k, "unknown key '%s' (allowed here: %s)", key, allowed);
             rc = -1;
             continue;
@@ -287,8 +285,8 @@ static struct lv_config *load_parser(const char *name, yaml_parser_t *parser, FI
     if (!yaml_parser_load(parser, &doc)) {
         fprintf(errs, "%s:%zu:%zu: YAML syntax error: %s%s%s\n", name,
                 parser->problem_mark.line + 1, parser->problem_mark.column + 1,
-                parser->problem ? parser->problem : "unknown",
-                parser->context ? " " : "", parser->context ? parser->context : "");
+                parser->problem ? parser->problem : "unknown", parser->context ? " " : "",
+                parser->context ? parser->context : "");
         *nerrors = 1;
         return NULL;
     }
@@ -329,8 +327,8 @@ struct lv_config *lv_config_load(const char *path, FILE *errs, int *nerrors)
     return cfg;
 }
 
-struct lv_config *lv_config_load_string(const char *name, const char *text, size_t len,
-                                        FILE *errs, int *nerrors)
+struct lv_config *lv_config_load_string(const char *name, const char *text, size_t len, FILE *errs,
+                                        int *nerrors)
 {
     yaml_parser_t parser;
     yaml_parser_initialize(&parser);

@@ -35,6 +35,10 @@ struct lv_cfg_field {
     const void *aux; /* sub-table for sections, names for choices */
 };
 
+/* Appends item to the string in dst (capacity cap), after sep when dst is
+ * not empty; truncates rather than overflows. */
+void lv_cfg_append(char *dst, size_t cap, const char *sep, const char *item);
+
 /* Reports an error at a node's position; counts it. */
 void lv_cfg_error(struct lv_cfg_ctx *c, const yaml_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

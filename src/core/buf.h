@@ -21,8 +21,8 @@ struct lv_bufpool;
 
 struct lv_buf {
     uint32_t refs;
-    uint32_t cap; /* usable bytes in data[] */
-    uint32_t len; /* bytes filled */
+    uint32_t cap;            /* usable bytes in data[] */
+    uint32_t len;            /* bytes filled */
     struct lv_bufpool *pool; /* NULL: malloc'd, freed on last unref */
     struct lv_buf *next;     /* free list link while pooled */
     char data[];

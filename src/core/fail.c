@@ -41,8 +41,7 @@ static const struct lv_fail_info table[LV_FAIL_KIND_COUNT] = {
                           "request deadline exceeded"},
     [LV_FAIL_SHUTDOWN] = {"shutting_down", 503, LV_SIDE_LEVEE, LV_FAILC_NONE,
                           "levee is shutting down"},
-    [LV_FAIL_INTERNAL] = {"internal_error", 500, LV_SIDE_LEVEE, LV_FAILC_NONE,
-                          "internal error"},
+    [LV_FAIL_INTERNAL] = {"internal_error", 500, LV_SIDE_LEVEE, LV_FAILC_NONE, "internal error"},
 };
 
 const struct lv_fail_info *lv_fail_info(enum lv_fail_kind kind)

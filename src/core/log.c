@@ -37,8 +37,8 @@ void lv_log(enum lv_log_level level, const char *fmt, ...)
     if (!lv_log_enabled(level)) return;
     char line[2048];
     size_t n = lv_clock_fmt_iso(line, sizeof(line), lv_clock_wall_ms());
-    int m = snprintf(line + n, sizeof(line) - n, " levee[%d] %s: ", (int)getpid(),
-                     level_names[level]);
+    int m =
+        snprintf(line + n, sizeof(line) - n, " levee[%d] %s: ", (int)getpid(), level_names[level]);
     if (m > 0) n += (size_t)m;
     va_list ap;
     va_start(ap, fmt);

@@ -16,7 +16,8 @@ static inline uint64_t rotl(uint64_t x, int k)
 
 void lv_rand_seed(struct lv_rand *r, uint64_t seed)
 {
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
+    for (int i = 0; i < 4; i++)
+        r->s[i] = splitmix64(&seed);
 }
 
 uint64_t lv_rand_next(struct lv_rand *r)

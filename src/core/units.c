@@ -31,7 +31,8 @@ static int split_number(const char *s, double *value, const char **suffix)
     for (const char *p = s; p < end; p++) {
         if (!isdigit((unsigned char)*p) && *p != '.') return -1;
     }
-    while (*end == ' ') end++;
+    while (*end == ' ')
+        end++;
     *value = v;
     *suffix = end;
     return 0;
@@ -62,9 +63,8 @@ static int scale(const char *s, const struct unit *units, double bare, double *o
 
 int lv_parse_duration_ms(const char *s, uint64_t *ms)
 {
-    static const struct unit units[] = {
-        {"us", 0.001}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000},
-        {NULL, 0}};
+    static const struct unit units[] = {{"us", 0.001},  {"ms", 1},       {"s", 1000}, {"m", 60000},
+                                        {"h", 3600000}, {"d", 86400000}, {NULL, 0}};
     double v;
     if (scale(s, units, 1000, &v) != 0) return -1;
     if (v > 1e15) return -1;
@@ -75,10 +75,17 @@ int lv_parse_duration_ms(const char *s, uint64_t *ms)
 
 int lv_parse_size(const char *s, uint64_t *bytes)
 {
-    static const struct unit units[] = {
-        {"b", 1},           {"k", 1024.0},       {"kb", 1024.0},      {"kib", 1024.0},
-        {"m", 1048576.0},   {"mb", 1048576.0},   {"mib", 1048576.0},  {"g", 1073741824.0},
-        {"gb", 1073741824.0}, {"gib", 1073741824.0}, {NULL, 0}};
+    static const struct unit units[] = {{"b", 1},
+                                        {"k", 1024.0},
+                                        {"kb", 1024.0},
+                                        {"kib", 1024.0},
+                                        {"m", 1048576.0},
+                                        {"mb", 1048576.0},
+                                        {"mib", 1048576.0},
+                                        {"g", 1073741824.0},
+                                        {"gb", 1073741824.0},
+                                        {"gib", 1073741824.0},
+                                        {NULL, 0}};
     double v;
     if (scale(s, units, 1, &v) != 0) return -1;
     if (v > 1e18 || v != floor(v)) return -1;

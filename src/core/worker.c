@@ -61,8 +61,10 @@ int lv_worker_post(struct lv_worker *w, lv_worker_cb cb, void *arg)
         free(m);
         return -1;
     }
-    if (w->msgs_tail) w->msgs_tail->next = m;
-    else w->msgs = m;
+    if (w->msgs_tail)
+        w->msgs_tail->next = m;
+    else
+        w->msgs = m;
     w->msgs_tail = m;
     uv_async_send(&w->wakeup);
     uv_mutex_unlock(&w->lock);

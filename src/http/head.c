@@ -116,11 +116,14 @@ bool lv_token_list_has(const char *v, size_t len, const char *token, size_t tlen
 {
     size_t i = 0;
     while (i < len) {
-        while (i < len && (is_ows(v[i]) || v[i] == ',')) i++;
+        while (i < len && (is_ows(v[i]) || v[i] == ','))
+            i++;
         size_t start = i;
-        while (i < len && v[i] != ',') i++;
+        while (i < len && v[i] != ',')
+            i++;
         size_t end = i;
-        while (end > start && is_ows(v[end - 1])) end--;
+        while (end > start && is_ows(v[end - 1]))
+            end--;
         if (end - start == tlen && strncasecmp(v + start, token, tlen) == 0) return true;
     }
     return false;
@@ -130,7 +133,7 @@ static const struct {
     const char *name;
     size_t len;
 } hop_names[] = {
-    {"connection", 10}, {"keep-alive", 10}, {"proxy-connection", 16}, {"te", 2},
+    {"connection", 10}, {"keep-alive", 10},        {"proxy-connection", 16}, {"te", 2},
     {"trailer", 7},     {"transfer-encoding", 17}, {"upgrade", 7},
 };
 
@@ -139,7 +142,8 @@ void lv_head_classify(struct lv_head *h, char *const *drop, size_t ndrop)
     for (uint32_t i = 0; i < h->nfields; i++) {
         struct lv_hfield *f = &h->fields[i];
         const char *v = lv_head_str(h, f->value);
-        while (f->value_len > 0 && is_ows(v[f->value_len - 1])) f->value_len--;
+        while (f->value_len > 0 && is_ows(v[f->value_len - 1]))
+            f->value_len--;
         for (size_t k = 0; k < sizeof(hop_names) / sizeof(hop_names[0]); k++) {
             if (lv_hfield_is(h, f, hop_names[k].name, hop_names[k].len)) f->flags |= LV_HF_HOP;
         }

@@ -56,8 +56,7 @@ static inline const char *lv_head_str(const struct lv_head *h, uint32_t off)
 }
 
 /* True if field f's name equals name (ASCII case-insensitive). */
-bool lv_hfield_is(const struct lv_head *h, const struct lv_hfield *f, const char *name,
-                  size_t len);
+bool lv_hfield_is(const struct lv_head *h, const struct lv_hfield *f, const char *name, size_t len);
 #define LV_HFIELD_IS(h, f, lit) lv_hfield_is((h), (f), lit, sizeof(lit) - 1)
 
 /* The first field with that name, or NULL. */

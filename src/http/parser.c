@@ -148,10 +148,8 @@ enum lv_fail_kind lv_http_parser_failure(const struct lv_http_parser *p, llhttp_
     case HPE_UNEXPECTED_CONTENT_LENGTH:
     case HPE_INVALID_TRANSFER_ENCODING:
     case HPE_INVALID_CONTENT_LENGTH:
-    case HPE_INVALID_CHUNK_SIZE:
-        return LV_FAIL_BAD_FRAMING;
+    case HPE_INVALID_CHUNK_SIZE: return LV_FAIL_BAD_FRAMING;
     case HPE_INVALID_METHOD:
-    default:
-        return LV_FAIL_BAD_REQUEST;
+    default: return LV_FAIL_BAD_REQUEST;
     }
 }

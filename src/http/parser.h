@@ -31,13 +31,13 @@ struct lv_http_parser {
     llhttp_t ll;
     const struct lv_http_handler *h;
     void *owner;
-    struct lv_head *head;     /* where the head goes; set by the owner */
-    struct lv_bufpool *pool;  /* for head storage */
-    struct lv_buf *cur_buf;   /* the buffer being parsed, during execute */
-    uint32_t max_target;      /* longer targets fail with LV_FAIL_URI_TOO_LONG */
-    enum lv_fail_kind fail;   /* why parsing stopped, when a limit did it */
+    struct lv_head *head;        /* where the head goes; set by the owner */
+    struct lv_bufpool *pool;     /* for head storage */
+    struct lv_buf *cur_buf;      /* the buffer being parsed, during execute */
+    uint32_t max_target;         /* longer targets fail with LV_FAIL_URI_TOO_LONG */
+    enum lv_fail_kind fail;      /* why parsing stopped, when a limit did it */
     enum lv_fail_kind size_fail; /* kind for "head too large" (431 or bad_response) */
-    char *const *drop;        /* extra names to mark LV_HF_DROP */
+    char *const *drop;           /* extra names to mark LV_HF_DROP */
     size_t ndrop;
 };
 

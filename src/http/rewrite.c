@@ -56,8 +56,10 @@ static size_t absolute_prefix(const char *t, size_t n)
 {
     /* "http://authority/path": the origin-form starts at the path. */
     size_t skip = 0;
-    if (n >= 7 && strncasecmp(t, "http://", 7) == 0) skip = 7;
-    else if (n >= 8 && strncasecmp(t, "https://", 8) == 0) skip = 8;
+    if (n >= 7 && strncasecmp(t, "http://", 7) == 0)
+        skip = 7;
+    else if (n >= 8 && strncasecmp(t, "https://", 8) == 0)
+        skip = 8;
     return skip;
 }
 
@@ -70,8 +72,7 @@ size_t lv_rewrite_request_size(const struct lv_head *req, const struct lv_fwd_in
     return n;
 }
 
-int lv_rewrite_request(const struct lv_head *req, const struct lv_fwd_info *fwd,
-                       struct lv_buf *out)
+int lv_rewrite_request(const struct lv_head *req, const struct lv_fwd_info *fwd, struct lv_buf *out)
 {
     struct out o = {out, 0};
     const char *target = lv_head_str(req, req->target);
@@ -83,7 +84,8 @@ int lv_rewrite_request(const struct lv_head *req, const struct lv_fwd_info *fwd,
     if (skip) {
         /* RFC 9112 §3.2.2: the authority in the target replaces Host. */
         size_t a = skip;
-        while (a < tlen && target[a] != '/' && target[a] != '?') a++;
+        while (a < tlen && target[a] != '/' && target[a] != '?')
+            a++;
         host = target + skip;
         host_len = a - skip;
         target += a;
@@ -137,8 +139,10 @@ int lv_rewrite_request(const struct lv_head *req, const struct lv_fwd_info *fwd,
     PUT_LIT(&o, "\r\n");
     if (host || host_f) {
         PUT_LIT(&o, "X-Forwarded-Host: ");
-        if (host) put(&o, host, host_len);
-        else put(&o, lv_head_str(req, host_f->value), host_f->value_len);
+        if (host)
+            put(&o, host, host_len);
+        else
+            put(&o, lv_head_str(req, host_f->value), host_f->value_len);
         PUT_LIT(&o, "\r\n");
     }
     PUT_LIT(&o, "X-Real-IP: ");
@@ -172,8 +176,10 @@ int lv_rewrite_response(const struct lv_head *resp, const struct lv_resp_info *i
     char line[64];
     int n = snprintf(line, sizeof(line), "HTTP/1.1 %u ", (unsigned)resp->status);
     put(&o, line, (size_t)n);
-    if (resp->target_len > 0) put(&o, lv_head_str(resp, resp->target), resp->target_len);
-    else put_str(&o, lv_status_reason(resp->status));
+    if (resp->target_len > 0)
+        put(&o, lv_head_str(resp, resp->target), resp->target_len);
+    else
+        put_str(&o, lv_status_reason(resp->status));
     PUT_LIT(&o, "\r\n");
 
     bool bodyless = resp->status < 200 || resp->status == 204 || resp->status == 304;
@@ -182,15 +188,18 @@ int lv_rewrite_response(const struct lv_head *resp, const struct lv_resp_info *i
         if (f->flags & (LV_HF_HOP | LV_HF_DROP)) continue;
         /* A close-delimited or chunked body is re-framed: a Content-Length
          * would then lie. */
-        if (info->framing != LV_FRAME_LENGTH && !bodyless && LV_HFIELD_IS(resp, f, "content-length"))
+        if (info->framing != LV_FRAME_LENGTH && !bodyless &&
+            LV_HFIELD_IS(resp, f, "content-length"))
             continue;
         put_field(&o, resp, f);
     }
     if (info->extra) put_str(&o, info->extra);
     if (info->framing == LV_FRAME_CHUNKED) PUT_LIT(&o, "Transfer-Encoding: chunked\r\n");
     if (resp->status >= 200) {
-        if (!info->keep_alive) PUT_LIT(&o, "Connection: close\r\n");
-        else if (info->client_http10) PUT_LIT(&o, "Connection: keep-alive\r\n");
+        if (!info->keep_alive)
+            PUT_LIT(&o, "Connection: close\r\n");
+        else if (info->client_http10)
+            PUT_LIT(&o, "Connection: keep-alive\r\n");
     }
     PUT_LIT(&o, "\r\n");
     return o.err;

@@ -23,11 +23,11 @@ enum lv_framing {
 
 struct lv_fwd_info {
     const char *client_ip;
-    const char *proto;          /* "http" or "https" */
+    const char *proto;             /* "http" or "https" */
     const char *backend_authority; /* Host when the request has none */
-    enum lv_framing framing;    /* of the body levee sends */
-    uint64_t content_length;    /* with LV_FRAME_LENGTH */
-    const char *extra;          /* more header lines ("Name: v\r\n"...), or NULL */
+    enum lv_framing framing;       /* of the body levee sends */
+    uint64_t content_length;       /* with LV_FRAME_LENGTH */
+    const char *extra;             /* more header lines ("Name: v\r\n"...), or NULL */
 };
 
 /* Upper bound of the rewritten request head's size. */

@@ -48,7 +48,7 @@ int lv_status_write(struct lv_buf *out, enum lv_fail_kind kind, const struct lv_
     if (blen < 0 || (size_t)blen >= sizeof(body)) return -1;
     char retry[48] = "";
     if (o->retry_after) snprintf(retry, sizeof(retry), "Retry-After: %u\r\n", o->retry_after);
-    const char *conn = !o->keep_alive ? "Connection: close\r\n"
+    const char *conn = !o->keep_alive     ? "Connection: close\r\n"
                        : o->client_http10 ? "Connection: keep-alive\r\n"
                                           : "";
     char *dst = out->data + out->len;

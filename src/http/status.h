@@ -17,7 +17,7 @@ const char *lv_status_reason(unsigned status);
 struct lv_status_opts {
     bool keep_alive;
     bool client_http10;
-    bool head; /* HEAD request: headers only */
+    bool head;            /* HEAD request: headers only */
     unsigned retry_after; /* seconds; 0: no Retry-After */
     const char *extra;    /* more header lines, or NULL */
 };

@@ -22,8 +22,8 @@ static int make_socket(const struct sockaddr *addr, int reuseport)
         /* "[::]:8080" means IPv6 only; write 0.0.0.0 as well for both. */
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     }
-    socklen_t len = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                : sizeof(struct sockaddr_in);
+    socklen_t len =
+        addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     if (bind(fd, addr, len) != 0) {
         int err = -errno;
         close(fd);

@@ -48,7 +48,8 @@ static struct lv_wreq *wreq_get(struct lv_sock *s)
 
 static void wreq_put(struct lv_sockenv *env, struct lv_wreq *w)
 {
-    for (unsigned i = 0; i < w->nrefs; i++) lv_buf_unref(w->refs[i]);
+    for (unsigned i = 0; i < w->nrefs; i++)
+        lv_buf_unref(w->refs[i]);
     w->nrefs = 0;
     if (env->n_free_wreqs >= MAX_FREE_WREQS) {
         free(w);
@@ -164,7 +165,8 @@ int lv_sock_add(struct lv_sock *s, const char *p, size_t len, struct lv_buf *ref
     /* Adjacent slices of the same buffer merge into one iovec. */
     if (w->nbufs > 0) {
         uv_buf_t *last = &w->bufs[w->nbufs - 1];
-        if (last->base + last->len == p && (ref == NULL || (w->nrefs > 0 && w->refs[w->nrefs - 1] == ref))) {
+        if (last->base + last->len == p &&
+            (ref == NULL || (w->nrefs > 0 && w->refs[w->nrefs - 1] == ref))) {
             last->len += len;
             w->bytes += len;
             return 0;

@@ -189,11 +189,15 @@ static void format_json(struct line *l, const struct lv_exchange *ex, uint64_t n
     }
     putf(l, "\"status\":%u,\"bytes\":%" PRIu64 ",\"duration_ms\":%.3f,", logged_status(ex),
          ex->resp_bytes, (double)(now_ns - ex->start_ns) / 1e6);
-    if (ex->backend) putf(l, "\"backend\":\"%s\",", ex->backend->id);
-    else puts_(l, "\"backend\":null,");
+    if (ex->backend)
+        putf(l, "\"backend\":\"%s\",", ex->backend->id);
+    else
+        puts_(l, "\"backend\":null,");
     putf(l, "\"attempts\":%u,", ex->attempts);
-    if (ex->fail != LV_FAIL_NONE) putf(l, "\"reason\":\"%s\",", lv_fail_info(ex->fail)->reason);
-    else puts_(l, "\"reason\":null,");
+    if (ex->fail != LV_FAIL_NONE)
+        putf(l, "\"reason\":\"%s\",", lv_fail_info(ex->fail)->reason);
+    else
+        puts_(l, "\"reason\":null,");
     puts_(l, "\"referer\":");
     put_field_value(l, ex, "referer", true);
     puts_(l, ",\"user_agent\":");
@@ -207,11 +211,14 @@ void lv_accesslog_write(struct lv_accesslog *log, const struct lv_exchange *ex)
     if (LOG_BUF - log->len < 3 * FIELD_MAX + 1024) lv_accesslog_flush(log);
     struct line l = {log->buf + log->len, 0, LOG_BUF - log->len};
     uint64_t now = lv_clock_ns();
-    if (log->fmt == LV_LOGFMT_JSON) format_json(&l, ex, now);
-    else format_combined(&l, ex, now);
+    if (log->fmt == LV_LOGFMT_JSON)
+        format_json(&l, ex, now);
+    else
+        format_combined(&l, ex, now);
     if (l.len > 0 && l.p[l.len - 1] != '\n') l.p[l.len - 1] = '\n';
     log->len += l.len;
-    if (log->len >= LOG_FLUSH_AT) lv_accesslog_flush(log);
+    if (log->len >= LOG_FLUSH_AT)
+        lv_accesslog_flush(log);
     else if (!uv_is_active((uv_handle_t *)&log->timer))
         uv_timer_start(&log->timer, on_flush_timer, LOG_FLUSH_MS, 0);
 }

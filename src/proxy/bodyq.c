@@ -11,7 +11,8 @@ void lv_bodyq_init(struct lv_bodyq *q)
 
 void lv_bodyq_dispose(struct lv_bodyq *q)
 {
-    for (uint32_t i = 0; i < q->count; i++) lv_buf_unref(q->s[i].buf);
+    for (uint32_t i = 0; i < q->count; i++)
+        lv_buf_unref(q->s[i].buf);
     free(q->s);
     memset(q, 0, sizeof(*q));
 }
@@ -57,6 +58,7 @@ void lv_bodyq_drop_before(struct lv_bodyq *q, uint32_t i)
 uint64_t lv_bodyq_bytes_from(const struct lv_bodyq *q, uint32_t i)
 {
     uint64_t n = 0;
-    for (uint32_t k = i > q->base ? i - q->base : 0; k < q->count; k++) n += q->s[k].len;
+    for (uint32_t k = i > q->base ? i - q->base : 0; k < q->count; k++)
+        n += q->s[k].len;
     return n;
 }

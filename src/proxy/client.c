@@ -44,8 +44,10 @@ static void on_timer(uv_timer_t *t);
 static void arm(struct lv_client *c, enum timer_mode mode, uint64_t ms)
 {
     c->timer_mode = (uint8_t)mode;
-    if (mode == T_NONE) uv_timer_stop(&c->timer);
-    else uv_timer_start(&c->timer, on_timer, ms, 0);
+    if (mode == T_NONE)
+        uv_timer_stop(&c->timer);
+    else
+        uv_timer_start(&c->timer, on_timer, ms, 0);
 }
 
 void lv_client_arm_send_timeout(struct lv_client *c)
@@ -70,14 +72,10 @@ static void on_timer(uv_timer_t *t)
     case T_BODY:
         if (ex) lv_exchange_fail(ex, LV_FAIL_BODY_TIMEOUT);
         return;
-    case T_SEND:
-        lv_client_abort(c);
-        return;
+    case T_SEND: lv_client_abort(c); return;
     case T_IDLE:
     case T_LINGER:
-    case T_NONE:
-        close_now(c);
-        return;
+    case T_NONE: close_now(c); return;
     }
 }
 
@@ -89,8 +87,10 @@ static void on_handle_closed(struct lv_client *c)
     struct lv_server *srv = c->srv;
     if (c->pending) lv_buf_unref(c->pending);
     c->pending = NULL;
-    if (c->prev) c->prev->next = c->next;
-    else srv->clients = c->next;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->clients = c->next;
     if (c->next) c->next->prev = c->prev;
     srv->nclients--;
     free(c);
@@ -191,8 +191,10 @@ static int on_head(struct lv_http_parser *p)
     ex->head_done = true;
     int rc = lv_exchange_on_head(ex);
     if (rc == 0 && !ex->done) {
-        if (ex->has_body) arm(c, T_BODY, c->srv->cfg->timeouts.client_body);
-        else arm(c, T_NONE, 0);
+        if (ex->has_body)
+            arm(c, T_BODY, c->srv->cfg->timeouts.client_body);
+        else
+            arm(c, T_NONE, 0);
     }
     return rc;
 }
@@ -220,8 +222,8 @@ static bool parse_pending(struct lv_client *c)
 {
     struct lv_buf *b = c->pending;
     size_t consumed = 0;
-    llhttp_errno_t err = lv_http_parser_execute(&c->parser, b, b->data + c->pending_off,
-                                                c->pending_len, &consumed);
+    llhttp_errno_t err =
+        lv_http_parser_execute(&c->parser, b, b->data + c->pending_off, c->pending_len, &consumed);
     if (c->closing) return false;
     if (c->pending == b) {
         c->pending_off += (uint32_t)consumed;
@@ -326,8 +328,10 @@ static void on_written(struct lv_sock *s, int status)
         return;
     }
     if (c->timer_mode == T_SEND) {
-        if (s->write_pending > 0 || c->shutting_down) arm(c, T_SEND, c->srv->cfg->timeouts.idle);
-        else arm(c, T_NONE, 0);
+        if (s->write_pending > 0 || c->shutting_down)
+            arm(c, T_SEND, c->srv->cfg->timeouts.idle);
+        else
+            arm(c, T_NONE, 0);
     }
     if (c->ex) lv_exchange_on_client_drain(c->ex);
 }

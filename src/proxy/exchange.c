@@ -123,7 +123,8 @@ static bool method_idempotent(uint8_t m)
 static int count_fields(const struct lv_head *h, const char *name, size_t len)
 {
     int n = 0;
-    for (uint32_t i = 0; i < h->nfields; i++) n += lv_hfield_is(h, &h->fields[i], name, len);
+    for (uint32_t i = 0; i < h->nfields; i++)
+        n += lv_hfield_is(h, &h->fields[i], name, len);
     return n;
 }
 
@@ -219,8 +220,10 @@ static void body_flow(struct lv_exchange *ex)
     if (!replayable(ex) && ex->body.base < from) lv_bodyq_drop_before(&ex->body, from);
     uint32_t waiting = lv_bodyq_end(&ex->body) - from;
     bool full = waiting > BODY_MAX_SLICES || lv_bodyq_bytes_from(&ex->body, from) > BODY_HIGH_WATER;
-    if (full) lv_client_pause(ex->client);
-    else lv_client_resume(ex->client);
+    if (full)
+        lv_client_pause(ex->client);
+    else
+        lv_client_resume(ex->client);
 }
 
 int lv_exchange_on_body(struct lv_exchange *ex, struct lv_buf *b, const char *p, size_t len)
@@ -366,12 +369,13 @@ void lv_exchange_on_attempt_failed(struct lv_exchange *ex, struct lv_upconn *up,
 
 static void write_interim(struct lv_exchange *ex, struct lv_upconn *up)
 {
-    struct lv_resp_info info = {.client_http10 = false, .framing = LV_FRAME_NONE,
-                                .keep_alive = true};
+    struct lv_resp_info info = {
+        .client_http10 = false, .framing = LV_FRAME_NONE, .keep_alive = true};
     size_t need = lv_rewrite_response_size(&up->resp, &info);
     struct lv_buf *b = lv_buf_get_size(&ex->srv->env.bufs, need);
     if (b == NULL) return;
-    if (lv_rewrite_response(&up->resp, &info, b) == 0) lv_sock_add(&ex->client->sock, b->data, b->len, b);
+    if (lv_rewrite_response(&up->resp, &info, b) == 0)
+        lv_sock_add(&ex->client->sock, b->data, b->len, b);
     lv_buf_unref(b);
 }
 

@@ -49,9 +49,9 @@ struct lv_bodyq {
     uint32_t base;  /* absolute index of s[0] (slices before it were dropped) */
     uint32_t count; /* slices held: s[0..count) */
     uint32_t cap;
-    uint64_t bytes;    /* all body bytes received */
-    uint64_t held;     /* bytes in s[] */
-    bool dropped;      /* some slices were released: the body cannot be replayed */
+    uint64_t bytes; /* all body bytes received */
+    uint64_t held;  /* bytes in s[] */
+    bool dropped;   /* some slices were released: the body cannot be replayed */
 };
 
 enum lv_up_state { LV_UP_CONNECTING, LV_UP_IDLE, LV_UP_BUSY, LV_UP_CLOSING };
@@ -72,14 +72,14 @@ struct lv_upconn {
     uint32_t nrequests; /* requests sent on this connection */
     uint32_t cursor;    /* absolute index of the next body slice to send */
     uint64_t attempt_start_ms;
-    bool reused;        /* the current attempt got it from the pool */
-    bool head_sent;     /* request head handed to the socket */
-    bool req_done;      /* request head and whole body handed to the socket */
-    bool resp_head;     /* final response head received */
-    bool resp_done;     /* response complete */
-    bool got_bytes;     /* any response byte received for this attempt */
-    bool paused;        /* reading stopped: the client is slow */
-    bool interim;       /* the head being parsed is a 1xx */
+    bool reused;         /* the current attempt got it from the pool */
+    bool head_sent;      /* request head handed to the socket */
+    bool req_done;       /* request head and whole body handed to the socket */
+    bool resp_head;      /* final response head received */
+    bool resp_done;      /* response complete */
+    bool got_bytes;      /* any response byte received for this attempt */
+    bool paused;         /* reading stopped: the client is slow */
+    bool interim;        /* the head being parsed is a 1xx */
     bool active_counted; /* counted in backend->active */
 };
 
@@ -116,11 +116,11 @@ struct lv_exchange {
     /* response */
     enum lv_framing resp_framing; /* toward the client */
     unsigned status;
-    bool resp_started; /* head written to the client */
-    bool done;         /* response completely handed to the client socket */
-    bool close_after;  /* close the client connection after this response */
-    bool aborted;      /* the response was cut short: close at once */
-    uint64_t resp_bytes; /* body bytes to the client */
+    bool resp_started;      /* head written to the client */
+    bool done;              /* response completely handed to the client socket */
+    bool close_after;       /* close the client connection after this response */
+    bool aborted;           /* the response was cut short: close at once */
+    uint64_t resp_bytes;    /* body bytes to the client */
     enum lv_fail_kind fail; /* why levee answered itself, or NONE */
 };
 
@@ -137,11 +137,11 @@ struct lv_client {
     uint32_t nrequests;
     uint8_t timer_mode;
     bool in_process;
-    bool paused;     /* not reading: backpressure toward a backend */
+    bool paused;        /* not reading: backpressure toward a backend */
     bool closing;       /* close started */
     bool shutting_down; /* final response written; shutting the write side */
     bool lingering;     /* after shutdown, read and drop input for a while */
-    bool parse_dead; /* the parser failed: no more requests on this connection */
+    bool parse_dead;    /* the parser failed: no more requests on this connection */
     char ip[48];
 };
 

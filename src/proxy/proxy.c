@@ -80,7 +80,8 @@ int lv_proxy_start(struct lv_proxy *p, struct lv_config *cfg, uv_loop_t *main_lo
         atomic_fetch_add(&p->workers_running, 1);
         s->started = true;
     }
-    for (unsigned i = 0; i < p->nservers; i++) uv_sem_wait(&p->ready);
+    for (unsigned i = 0; i < p->nservers; i++)
+        uv_sem_wait(&p->ready);
     if (atomic_load(&p->setup_failed)) return -1;
     return 0;
 }
@@ -113,7 +114,8 @@ void lv_proxy_destroy(struct lv_proxy *p)
     }
     free(p->servers);
     if (p->servers) uv_sem_destroy(&p->ready);
-    for (size_t i = 0; i < p->nbackends; i++) lv_backend_destroy(p->backends[i]);
+    for (size_t i = 0; i < p->nbackends; i++)
+        lv_backend_destroy(p->backends[i]);
     free(p->backends);
     if (p->alog_owned) close(p->alog_fd);
     lv_config_destroy(p->cfg);

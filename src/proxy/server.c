@@ -86,7 +86,8 @@ void lv_server_drain(struct lv_worker *w, void *arg)
     struct lv_server *srv = of_worker(w);
     srv->draining = true;
     close_listeners(srv);
-    for (struct lv_client *c = srv->clients; c; c = c->next) lv_client_drain(c);
+    for (struct lv_client *c = srv->clients; c; c = c->next)
+        lv_client_drain(c);
     lv_upconn_close_idle(srv);
     lv_server_check_done(srv);
 }
@@ -97,7 +98,8 @@ void lv_server_stop(struct lv_worker *w, void *arg)
     struct lv_server *srv = of_worker(w);
     srv->draining = true;
     close_listeners(srv);
-    for (struct lv_client *c = srv->clients; c; c = c->next) lv_client_abort(c);
+    for (struct lv_client *c = srv->clients; c; c = c->next)
+        lv_client_abort(c);
     lv_upconn_close_all(srv);
     lv_server_check_done(srv);
 }

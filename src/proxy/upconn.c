@@ -46,8 +46,10 @@ static void on_handle_closed(struct lv_upconn *up)
 {
     if (--up->handles_open > 0) return;
     struct lv_server *srv = up->srv;
-    if (up->prev) up->prev->next = up->next;
-    else srv->upconns = up->next;
+    if (up->prev)
+        up->prev->next = up->next;
+    else
+        srv->upconns = up->next;
     if (up->next) up->next->prev = up->prev;
     srv->nupconns--;
     lv_head_dispose(&up->resp);
@@ -131,17 +133,10 @@ static void on_timer(uv_timer_t *t)
 {
     struct lv_upconn *up = t->data;
     switch (up->state) {
-    case LV_UP_IDLE:
-        upconn_close(up);
-        return;
-    case LV_UP_CONNECTING:
-        fail(up, LV_FAIL_CONNECT_TIMEOUT, UV_ETIMEDOUT);
-        return;
-    case LV_UP_BUSY:
-        fail(up, LV_FAIL_RESPONSE_TIMEOUT, UV_ETIMEDOUT);
-        return;
-    case LV_UP_CLOSING:
-        return;
+    case LV_UP_IDLE: upconn_close(up); return;
+    case LV_UP_CONNECTING: fail(up, LV_FAIL_CONNECT_TIMEOUT, UV_ETIMEDOUT); return;
+    case LV_UP_BUSY: fail(up, LV_FAIL_RESPONSE_TIMEOUT, UV_ETIMEDOUT); return;
+    case LV_UP_CLOSING: return;
     }
 }
 
@@ -213,8 +208,9 @@ static void on_read(struct lv_sock *s, struct lv_buf *b, ssize_t nread)
                 return;
             }
         }
-        fail(up, up->resp_head || up->got_bytes ? (up->resp_head ? LV_FAIL_RESET : LV_FAIL_BAD_RESPONSE)
-                                                : LV_FAIL_RESET,
+        fail(up,
+             up->resp_head || up->got_bytes ? (up->resp_head ? LV_FAIL_RESET : LV_FAIL_BAD_RESPONSE)
+                                            : LV_FAIL_RESET,
              (int)nread);
         return;
     }
@@ -232,8 +228,10 @@ static void on_read(struct lv_sock *s, struct lv_buf *b, ssize_t nread)
     }
     lv_sock_flush(&ex->client->sock);
     if (up->resp_head) {
-        if (lv_exchange_client_full(ex)) lv_upconn_pause(up);
-        else arm(up);
+        if (lv_exchange_client_full(ex))
+            lv_upconn_pause(up);
+        else
+            arm(up);
     }
 }
 
@@ -388,5 +386,6 @@ void lv_upconn_close_idle(struct lv_server *srv)
 
 void lv_upconn_close_all(struct lv_server *srv)
 {
-    for (struct lv_upconn *up = srv->upconns; up; up = up->next) upconn_close(up);
+    for (struct lv_upconn *up = srv->upconns; up; up = up->next)
+        upconn_close(up);
 }

@@ -24,7 +24,8 @@ struct lv_backend *lv_backend_create(const struct lv_backend_cfg *cfg, unsigned 
     b->nworkers = nworkers;
     atomic_init(&b->active, 0);
     atomic_init(&b->requests, 0);
-    for (unsigned i = 0; i < nworkers; i++) lv_pool_init(&b->pools[i], max_idle);
+    for (unsigned i = 0; i < nworkers; i++)
+        lv_pool_init(&b->pools[i], max_idle);
     return b;
 }
 

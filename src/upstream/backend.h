@@ -19,9 +19,9 @@ struct lv_backend_cfg;
 
 struct lv_backend {
     char *id;
-    unsigned index;      /* position in the current configuration */
-    atomic_int active;   /* attempts in flight, all workers */
-    atomic_uint_fast64_t requests; /* attempts started */
+    unsigned index;                   /* position in the current configuration */
+    atomic_int active;                /* attempts in flight, all workers */
+    atomic_uint_fast64_t requests;    /* attempts started */
     const struct lv_backend_cfg *cfg; /* of the configuration in use */
     unsigned nworkers;
     struct lv_pool *pools; /* [nworkers] */

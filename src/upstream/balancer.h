@@ -18,8 +18,8 @@ struct lv_rand;
 struct lv_pick {
     struct lv_backend *const *backends;
     size_t n;
-    const bool *eligible;     /* [n]; NULL: all eligible */
-    const uint32_t *weights;  /* [n] effective weights, each >= 1 */
+    const bool *eligible;    /* [n]; NULL: all eligible */
+    const uint32_t *weights; /* [n] effective weights, each >= 1 */
     struct lv_rand *rand;
 };
 

@@ -14,7 +14,8 @@ static int rnd_pick(void *state, const struct lv_pick *p)
 {
     (void)state;
     size_t count = 0;
-    for (size_t i = 0; i < p->n; i++) count += lv_pick_eligible(p, i);
+    for (size_t i = 0; i < p->n; i++)
+        count += lv_pick_eligible(p, i);
     if (count == 0) return -1;
     size_t k = (size_t)lv_rand_below(p->rand, count);
     for (size_t i = 0; i < p->n; i++) {
