@@ -1,0 +1,544 @@
+#!/usr/bin/env bash
+# bench/run.sh — levee beside nginx and HAProxy, in front of the same fast backend.
+#
+# For workers {1,2} x connections {64,1000} x response body {100 B, 16 KiB} it runs wrk
+# against the three proxies one after another (interleaved, in rounds, so that the noise
+# of a shared machine falls on all of them alike), and prints requests/s, p50/p99 latency,
+# the ratio to HAProxy and each proxy's own CPU time per request. Then it measures the
+# resident memory each proxy spends per idle client connection, with 10,000 open.
+#
+# Entry point of `make bench`; see bench/README.md for the options (BENCH_* variables),
+# the configurations and how to read the table. Everything listens on 127.0.0.1 only,
+# on ports picked at run time; every process started here is stopped on exit.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_DIR=$ROOT/bench
+
+# ---------------------------------------------------------------------------- options
+
+DURATION=${BENCH_DURATION:-10}        # seconds of each measured wrk run
+ROUNDS=${BENCH_ROUNDS:-2}             # interleaved rounds; the best round is reported
+WARMUP=${BENCH_WARMUP:-1}             # seconds of wrk before each measured run
+ONLY=${BENCH_ONLY:-levee,nginx,haproxy}
+QUICK=${BENCH_QUICK:-0}
+WRK_THREADS=${BENCH_WRK_THREADS:-1}
+IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
+BACKEND_KIND=${BENCH_BACKEND:-auto}   # auto | demo | nginx (stand-in)
+BACKEND_WORKERS=${BENCH_BACKEND_WORKERS:-1}
+LEVEE_BIN=${LEVEE_BIN:-$ROOT/build/levee}
+DEMO_BIN=${DEMO_BIN:-$ROOT/build/levee-demo-backend}
+
+WORKERS_LIST=1,2
+CONNS_LIST=64,1000
+if [[ $QUICK == 1 ]]; then
+    # A smoke test: one short round of a subset, still every proxy and both bodies.
+    DURATION=${BENCH_DURATION:-3}
+    ROUNDS=${BENCH_ROUNDS:-1}
+    WORKERS_LIST=1
+    CONNS_LIST=64
+fi
+IFS=, read -r -a WORKER_SET <<<"${BENCH_WORKERS:-$WORKERS_LIST}"
+IFS=, read -r -a CONN_SET <<<"${BENCH_CONNECTIONS:-$CONNS_LIST}"
+# The backends serve these two sizes only (one backend process each).
+BODY_SET=(100 16384)
+
+IFS=, read -r -a PROXIES <<<"$ONLY"
+
+# ---------------------------------------------------------------------------- helpers
+
+log() { printf '%s\n' "$*" >&2; }
+die() {
+    log "bench: $*"
+    exit 1
+}
+
+TMP=$(mktemp -d /tmp/levee-bench.XXXXXX)
+STARTED_PIDS=()
+
+# Stops one process we started: SIGTERM, a grace period, then SIGKILL. Children are
+# looked up first, because an nginx worker outlives a master that is SIGKILLed. Once
+# reaped, the PID leaves STARTED_PIDS: it may be reused by a process that is not ours.
+stop_pid() {
+    local pid=$1 kids i left=()
+    if kill -0 "$pid" 2>/dev/null; then
+        kids=$(pgrep -P "$pid" || true)
+        kill -TERM "$pid" 2>/dev/null || true
+        for ((i = 0; i < 50; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -KILL "$pid" 2>/dev/null || true
+            for i in $kids; do
+                kill -KILL "$i" 2>/dev/null || true
+            done
+        fi
+    fi
+    wait "$pid" 2>/dev/null || true
+    for i in "${STARTED_PIDS[@]}"; do
+        [[ $i == "$pid" ]] || left+=("$i")
+    done
+    STARTED_PIDS=("${left[@]}")
+}
+
+cleanup() {
+    local pid
+    for pid in "${STARTED_PIDS[@]}"; do
+        stop_pid "$pid"
+    done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Starts "$@" in the background with its output in $LOG_FILE; sets STARTED.
+start_bg() {
+    "$@" >"$LOG_FILE" 2>&1 &
+    STARTED=$!
+    STARTED_PIDS+=("$STARTED")
+}
+
+# Picks a free port below the ephemeral range (so that no outgoing connection takes it
+# before the server binds it), never the same twice in one run; sets PORT.
+USED_PORTS=" "
+pick_port() {
+    local p i
+    for ((i = 0; i < 500; i++)); do
+        p=$((20000 + RANDOM % 12000))
+        [[ $USED_PORTS == *" $p "* ]] && continue
+        if /usr/bin/python3 -c 'import socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1])))' "$p" 2>/dev/null; then
+            USED_PORTS+="$p "
+            PORT=$p
+            return 0
+        fi
+    done
+    die "no free port found"
+}
+
+# Waits until 127.0.0.1:PORT accepts connections, while PID stays alive.
+wait_port() {
+    local port=$1 pid=$2 name=$3 logfile=$4 deadline=$((SECONDS + 20))
+    while ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            tail -n 20 "$logfile" >&2 || true
+            die "$name exited before listening on port $port"
+        fi
+        ((SECONDS < deadline)) || die "$name not listening on port $port after 20 s"
+        sleep 0.05
+    done
+}
+
+# Fills the @KEY@ fields of a template: render TEMPLATE OUT KEY=VALUE...
+render() {
+    local template=$1 out=$2 kv expr=()
+    shift 2
+    for kv in "$@"; do
+        expr+=(-e "s|@${kv%%=*}@|${kv#*=}|g")
+    done
+    sed "${expr[@]}" "$template" >"$out"
+    if grep -q '@[A-Z_]*@' "$out"; then
+        die "unfilled field in $out: $(grep -o '@[A-Z_]*@' "$out" | head -1)"
+    fi
+}
+
+# The process and its children (nginx: master and workers), one PID per word.
+proc_tree() {
+    echo "$1"
+    pgrep -P "$1" || true
+}
+
+# CPU time (user + system, clock ticks) of a process tree; threads are included.
+cpu_ticks() {
+    local p total=0 t
+    for p in $(proc_tree "$1"); do
+        # Fields after "pid (comm) ": state is 1st, utime 12th, stime 13th.
+        t=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || t=0
+        total=$((total + ${t:-0}))
+    done
+    echo "$total"
+}
+
+# Resident memory (KiB) summed over a process tree.
+rss_kib() {
+    local p total=0 t
+    for p in $(proc_tree "$1"); do
+        t=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null) || t=0
+        total=$((total + ${t:-0}))
+    done
+    echo "$total"
+}
+
+# Open descriptors summed over a process tree.
+fd_count() {
+    local p total=0 n
+    for p in $(proc_tree "$1"); do
+        n=$(find "/proc/$p/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l) || n=0
+        total=$((total + n))
+    done
+    echo "$total"
+}
+
+# ---------------------------------------------------------------------------- limits
+
+# Every proxy must hold 10,000+ connections. Raise the soft limit as far as the hard one
+# allows (65536 at most); the proxies inherit it (levee reads RLIMIT_NOFILE).
+NOFILE=$(ulimit -Hn)
+if [[ $NOFILE == unlimited ]] || ((NOFILE > 65536)); then NOFILE=65536; fi
+ulimit -n "$NOFILE"
+if ((IDLE_CONNS + 1000 > NOFILE)); then
+    log "bench: open-file limit $NOFILE: idle connections lowered from $IDLE_CONNS to $((NOFILE - 1000))"
+    IDLE_CONNS=$((NOFILE - 1000))
+fi
+# nginx counts upstream connections too; HAProxy counts client connections, and slows
+# down sharply when it reaches maxconn: keep it well above any load we apply.
+NGINX_WORKER_CONNECTIONS=$((NOFILE - 200 < 20000 ? NOFILE - 200 : 20000))
+HAPROXY_MAXCONN=10000
+for c in "${CONN_SET[@]}" "$IDLE_CONNS"; do
+    if ((c > HAPROXY_MAXCONN)); then HAPROXY_MAXCONN=$c; fi
+done
+HAPROXY_MAXCONN=$((HAPROXY_MAXCONN + 1000))
+
+# ---------------------------------------------------------------------------- backend
+
+# Starts the fast backend; sets BACKEND_PORT_100 and BACKEND_PORT_16384 and BACKEND_DESC.
+start_backend() {
+    if [[ $BACKEND_KIND == auto ]]; then
+        if [[ -x $DEMO_BIN ]]; then
+            BACKEND_KIND=demo
+        else
+            log "bench: $DEMO_BIN not found: using the nginx stand-in backend"
+            BACKEND_KIND=nginx
+        fi
+    fi
+    case $BACKEND_KIND in
+    demo) start_demo_backend ;;
+    nginx) start_standin_backend ;;
+    *) die "BENCH_BACKEND must be auto, demo or nginx" ;;
+    esac
+}
+
+# Two demo backend processes, each answering every path with its --body-size bytes:
+# the cheapest way to serve each body size.
+start_demo_backend() {
+    [[ -x $DEMO_BIN ]] || die "$DEMO_BIN not found (make build/levee-demo-backend)"
+    local size
+    for size in "${BODY_SET[@]}"; do
+        pick_port
+        LOG_FILE=$TMP/backend-$size.log
+        # --quiet: no line per request, which would cost the backend more than the proxy.
+        start_bg "$DEMO_BIN" --host 127.0.0.1 --port "$PORT" --id "fast$size" \
+            --body-size "$size" --workers "$BACKEND_WORKERS" --quiet
+        wait_port "$PORT" "$STARTED" "levee-demo-backend" "$LOG_FILE"
+        printf -v "BACKEND_PORT_$size" '%s' "$PORT"
+        printf -v "BACKEND_PID_$size" '%s' "$STARTED"
+    done
+    BACKEND_DESC="levee-demo-backend --workers $BACKEND_WORKERS (one process per body size)"
+}
+
+# One nginx worker serving a static 100-byte and 16 KiB file on two ports.
+start_standin_backend() {
+    local dir=$TMP/backend
+    mkdir -p "$dir/www"
+    head -c 100 /dev/zero | tr '\0' 'x' >"$dir/www/small.bin"
+    head -c 16384 /dev/zero | tr '\0' 'x' >"$dir/www/large.bin"
+    pick_port
+    BACKEND_PORT_100=$PORT
+    pick_port
+    BACKEND_PORT_16384=$PORT
+    render "$BENCH_DIR/standin-backend.conf.in" "$dir/nginx.conf" DIR="$dir" NOFILE="$NOFILE" \
+        PORT_SMALL="$BACKEND_PORT_100" PORT_LARGE="$BACKEND_PORT_16384"
+    LOG_FILE=$dir/stdout.log
+    start_bg nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
+    wait_port "$BACKEND_PORT_100" "$STARTED" "stand-in backend" "$dir/error.log"
+    wait_port "$BACKEND_PORT_16384" "$STARTED" "stand-in backend" "$dir/error.log"
+    # shellcheck disable=SC2034 # read through ${!name} in throughput_phase
+    BACKEND_PID_100=$STARTED BACKEND_PID_16384=$STARTED
+    BACKEND_DESC="nginx stand-in (static files, 1 worker)"
+}
+
+# ---------------------------------------------------------------------------- proxies
+
+# start_proxy NAME WORKERS BACKEND_PORT: writes its config, starts it, waits for its port;
+# sets PROXY_PID and PROXY_PORT.
+start_proxy() {
+    local name=$1 workers=$2 backend_port=$3 dir
+    dir=$(mktemp -d "$TMP/$name.XXXX")
+    pick_port
+    PROXY_PORT=$PORT
+    LOG_FILE=$dir/output.log
+    case $name in
+    levee)
+        render "$BENCH_DIR/levee.yaml.in" "$dir/levee.yaml" LISTEN_PORT="$PROXY_PORT" \
+            WORKERS="$workers" BACKEND_PORT="$backend_port"
+        "$LEVEE_BIN" -t -c "$dir/levee.yaml" >"$dir/check.log" 2>&1 ||
+            die "levee rejects its benchmark config: $(cat "$dir/check.log")"
+        start_bg "$LEVEE_BIN" -c "$dir/levee.yaml"
+        ;;
+    nginx)
+        render "$BENCH_DIR/nginx.conf.in" "$dir/nginx.conf" LISTEN_PORT="$PROXY_PORT" \
+            WORKERS="$workers" BACKEND_PORT="$backend_port" DIR="$dir" NOFILE="$NOFILE" \
+            WORKER_CONNECTIONS="$NGINX_WORKER_CONNECTIONS"
+        start_bg nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
+        ;;
+    haproxy)
+        render "$BENCH_DIR/haproxy.cfg.in" "$dir/haproxy.cfg" LISTEN_PORT="$PROXY_PORT" \
+            WORKERS="$workers" BACKEND_PORT="$backend_port" DIR="$dir" \
+            MAXCONN="$HAPROXY_MAXCONN"
+        start_bg haproxy -db -f "$dir/haproxy.cfg"
+        ;;
+    *) die "unknown proxy '$name' in BENCH_ONLY (levee, nginx, haproxy)" ;;
+    esac
+    PROXY_PID=$STARTED
+    wait_port "$PROXY_PORT" "$PROXY_PID" "$name" "$LOG_FILE"
+    # Port open means the first listener is up; give the other workers a moment.
+    sleep 0.3
+}
+
+# ---------------------------------------------------------------------------- wrk
+
+# Prints "rps requests p50_ms p99_ms errors" from wrk --latency output on stdin.
+parse_wrk() {
+    awk '
+        function ms(v) {
+            if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
+            if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
+            if (v ~ /s$/)  return substr(v, 1, length(v) - 1) * 1000
+            if (v ~ /m$/)  return substr(v, 1, length(v) - 1) * 60000
+            return v + 0
+        }
+        $1 == "50%" { p50 = ms($2) }
+        $1 == "99%" { p99 = ms($2) }
+        $2 == "requests" && $3 == "in" { requests = $1 }
+        /^Requests\/sec:/ { rps = $2 }
+        /Non-2xx or 3xx responses:/ { errors += $NF }
+        /Socket errors:/ { gsub(/,/, ""); errors += $4 + $6 + $8 + $10 }
+        END {
+            if (rps == "" || requests == "") exit 1
+            printf "%.0f %d %.3f %.3f %d\n", rps, requests, p50, p99, errors
+        }'
+}
+
+run_wrk() {
+    local port=$1 conns=$2 seconds=$3
+    timeout $((seconds + 30)) wrk -t"$WRK_THREADS" -c"$conns" -d"${seconds}s" --timeout 5s \
+        --latency "http://127.0.0.1:$port/"
+}
+
+# measure NAME PID PORT CONNS BACKEND_PID: one warm-up and one measured wrk run; prints
+# "rps requests p50 p99 errors cpu_us_per_req backend_cpu_us_per_req".
+measure() {
+    local name=$1 pid=$2 port=$3 conns=$4 backend_pid=$5 out cpu0 cpu1 bcpu0 bcpu1 parsed
+    out=$TMP/wrk-$name-$conns-$RANDOM.txt
+    if ((WARMUP > 0)); then
+        run_wrk "$port" "$conns" "$WARMUP" >/dev/null 2>&1 || true
+    fi
+    cpu0=$(cpu_ticks "$pid")
+    bcpu0=$(cpu_ticks "$backend_pid")
+    run_wrk "$port" "$conns" "$DURATION" >"$out" 2>&1 || true
+    cpu1=$(cpu_ticks "$pid")
+    bcpu1=$(cpu_ticks "$backend_pid")
+    kill -0 "$pid" 2>/dev/null || die "$name died during the run"
+    if ! parsed=$(parse_wrk <"$out"); then
+        log "bench: could not read wrk's output for $name:"
+        cat "$out" >&2
+        echo "0 0 0 0 1 0 0"
+        return
+    fi
+    echo "$parsed" | awk -v c="$((cpu1 - cpu0))" -v b="$((bcpu1 - bcpu0))" -v hz="$CLK_TCK" '{
+        us = $2 > 0 ? c * 1e6 / hz / $2 : 0
+        bus = $2 > 0 ? b * 1e6 / hz / $2 : 0
+        printf "%s %.1f %.1f\n", $0, us, bus
+    }'
+}
+
+# ---------------------------------------------------------------------------- phases
+
+# Throughput phase: appends one line per run to $RAW:
+# workers conns body round proxy rps requests p50 p99 errors cpu_us backend_cpu_us
+throughput_phase() {
+    local workers body conns round i n name pid port bport bpid result
+    local -A pids ports
+    n=${#PROXIES[@]}
+    for workers in "${WORKER_SET[@]}"; do
+        for body in "${BODY_SET[@]}"; do
+            bport=BACKEND_PORT_$body
+            bpid=BACKEND_PID_$body
+            # Fresh proxies for each (workers, body); all three run side by side, idle
+            # when it is not their turn.
+            for name in "${PROXIES[@]}"; do
+                start_proxy "$name" "$workers" "${!bport}"
+                pids[$name]=$PROXY_PID
+                ports[$name]=$PROXY_PORT
+            done
+            for conns in "${CONN_SET[@]}"; do
+                for ((round = 1; round <= ROUNDS; round++)); do
+                    # Rotate the order each round: no proxy always runs first.
+                    for ((i = 0; i < n; i++)); do
+                        name=${PROXIES[(i + round - 1) % n]}
+                        log "  workers=$workers conns=$conns body=$body round=$round: $name"
+                        result=$(measure "$name" "${pids[$name]}" "${ports[$name]}" "$conns" \
+                            "${!bpid}")
+                        echo "$workers $conns $body $round $name $result" >>"$RAW"
+                    done
+                done
+            done
+            for name in "${PROXIES[@]}"; do
+                stop_pid "${pids[$name]}"
+            done
+        done
+    done
+}
+
+# Idle-memory phase: for each proxy (1 worker) and each kind of idle connection, a fresh
+# proxy, RSS before and after IDLE_CONNS connections; appends to $IDLE:
+# proxy mode rss_before rss_after open closed_by_peer fds_added
+idle_phase() {
+    local name mode pid port before after fds0 fds holder out ready open closed deadline
+    for name in "${PROXIES[@]}"; do
+        for mode in request silent; do
+            log "  idle memory: $name, $IDLE_CONNS connections ($mode)"
+            start_proxy "$name" 1 "$BACKEND_PORT_100"
+            pid=$PROXY_PID
+            port=$PROXY_PORT
+            # Warm up code paths and the upstream pool, so that "before" is a working proxy.
+            run_wrk "$port" 4 1 >/dev/null 2>&1 || true
+            sleep 0.5
+            before=$(rss_kib "$pid")
+            fds0=$(fd_count "$pid")
+
+            out=$TMP/idle-$name-$mode.out
+            : >"$out" # exists before the holder writes to it: we poll it below
+            LOG_FILE=$out
+            start_bg "$IDLECONNS" -m "$mode" -c 64 -t 60 -H 120 127.0.0.1 "$port" "$IDLE_CONNS"
+            holder=$STARTED
+            deadline=$((SECONDS + 90))
+            until grep -q '^ready' "$out"; do
+                ((SECONDS < deadline)) || die "idleconns did not get ready against $name"
+                kill -0 "$holder" 2>/dev/null || die "idleconns exited: $(cat "$out")"
+                sleep 0.2
+            done
+            ready=$(grep '^ready' "$out")
+            open=${ready#*open=}
+            open=${open%% *}
+            # A completed handshake is not yet an accepted connection: wait until the
+            # proxy holds a descriptor for each (or 20 s).
+            deadline=$((SECONDS + 20))
+            while fds=$(fd_count "$pid") && ((fds - fds0 < open && SECONDS < deadline)); do
+                sleep 0.2
+            done
+            sleep 1
+            after=$(rss_kib "$pid")
+            fds=$(($(fd_count "$pid") - fds0))
+
+            stop_pid "$holder"
+            closed=$(grep '^done' "$out" || echo "closed_by_peer=? ")
+            closed=${closed#*closed_by_peer=}
+            closed=${closed%% *}
+            echo "$name $mode $before $after $open $closed $fds" >>"$IDLE"
+            stop_pid "$pid"
+        done
+    done
+}
+
+# ---------------------------------------------------------------------------- report
+
+# The best round (highest requests/s) of each proxy in each combination, with its ratio
+# to HAProxy's best in the same combination.
+print_table() {
+    sort -k1,1n -k2,2n -k3,3n -k5,5 -k6,6nr "$RAW" | awk -v order="$ONLY" '
+        BEGIN { n = split(order, names, ",") }
+        {
+            key = $1 " " $2 " " $3
+            if ((key, $5) in best) next
+            best[key, $5] = 1
+            line[key, $5] = $0
+            if (!(key in seen)) { seen[key] = 1; keys[++nk] = key }
+            if ($5 == "haproxy") hap[key] = $6
+        }
+        END {
+            printf "%-7s %5s %6s  %-8s %9s %9s %9s %8s %10s %6s\n", "workers", "conns", \
+                "body", "proxy", "req/s", "p50 ms", "p99 ms", "vs hap", "cpu us/req", "errors"
+            for (k = 1; k <= nk; k++) {
+                split(keys[k], c, " ")
+                for (i = 1; i <= n; i++) {
+                    if (!((keys[k], names[i]) in line)) continue
+                    split(line[keys[k], names[i]], f, " ")
+                    ratio = (keys[k] in hap && hap[keys[k]] > 0) ? \
+                        sprintf("%.2f", f[6] / hap[keys[k]]) : "-"
+                    body = c[3] >= 1024 ? (c[3] / 1024) "K" : c[3] "B"
+                    printf "%-7s %5s %6s  %-8s %9d %9.2f %9.2f %8s %10.1f %6d\n", c[1], c[2], \
+                        body, f[5], f[6], f[8], f[9], ratio, f[11], f[10]
+                }
+            }
+        }'
+}
+
+print_idle() {
+    printf 'idle client connections, 1 worker, RSS summed over the proxy'"'"'s processes:\n'
+    awk '{
+        kind = $2 == "request" ? "after 1 request" : "never sent"
+        per = $5 > 0 ? ($4 - $3) / $5 : 0
+        printf "  %-8s %-16s open %5d  RSS %7d -> %7d KiB  = %5.2f KiB per idle connection" \
+            "  (closed by proxy: %s, fds +%d)\n", $1, kind, $5, $3, $4, per, $6, $7
+    }' "$IDLE"
+}
+
+# ---------------------------------------------------------------------------- main
+
+main() {
+    local p combos expected stamp results
+    for p in "${PROXIES[@]}"; do
+        case $p in
+        levee) [[ -x $LEVEE_BIN ]] || die "$LEVEE_BIN not found (make build/levee, or BENCH_ONLY=nginx,haproxy)" ;;
+        nginx | haproxy) command -v "$p" >/dev/null || die "$p not installed (scripts/deps.sh --bench)" ;;
+        *) die "unknown proxy '$p' in BENCH_ONLY (levee, nginx, haproxy)" ;;
+        esac
+    done
+    command -v wrk >/dev/null || die "wrk not installed (scripts/deps.sh --bench)"
+    CLK_TCK=$(getconf CLK_TCK)
+
+    IDLECONNS=$TMP/idleconns
+    cc -O2 -o "$IDLECONNS" "$BENCH_DIR/idleconns.c" || die "cannot build bench/idleconns.c"
+
+    combos=$((${#WORKER_SET[@]} * ${#CONN_SET[@]} * ${#BODY_SET[@]}))
+    # Each run: warm-up + duration + about a second of bookkeeping; each idle test ~8 s.
+    expected=$((combos * ROUNDS * ${#PROXIES[@]} * (WARMUP + DURATION + 1) + 10))
+    if ((IDLE_CONNS > 0)); then expected=$((expected + ${#PROXIES[@]} * 2 * 8)); fi
+    log "bench: ${#PROXIES[@]} proxies x $combos combinations x $ROUNDS rounds x ${DURATION}s," \
+        "then idle memory: about $((expected / 60)) min $((expected % 60)) s"
+
+    start_backend
+    RAW=$TMP/raw.txt
+    IDLE=$TMP/idle.txt
+    : >"$RAW"
+    : >"$IDLE"
+    throughput_phase
+    if ((IDLE_CONNS > 0)); then idle_phase; fi
+
+    stamp=$(date +%Y%m%d-%H%M%S)
+    mkdir -p "$BENCH_DIR/results"
+    results=$BENCH_DIR/results/$stamp.txt
+    {
+        echo "levee benchmark $stamp  ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo 'no commit'))"
+        echo "machine: $(nproc) cores, $(uname -sr); wrk -t$WRK_THREADS, ${DURATION}s runs" \
+            "after ${WARMUP}s warm-up, best of $ROUNDS interleaved rounds"
+        echo "backend: $BACKEND_DESC"
+        echo "peers: $(nginx -v 2>&1 | sed 's/.*: //'), $(haproxy -v | head -1 | cut -d' ' -f1-3)"
+        echo
+        print_table
+        echo
+        if ((IDLE_CONNS > 0)); then
+            print_idle
+            echo
+        fi
+        echo "all rounds (workers conns body round proxy rps requests p50_ms p99_ms errors" \
+            "cpu_us/req backend_cpu_us/req):"
+        sed 's/^/  /' "$RAW"
+    } >"$results"
+    cat "$results"
+    log "bench: saved to ${results#"$ROOT"/}"
+}
+
+main "$@"
