@@ -83,8 +83,15 @@ run: deps
 asan:
 	@$(MAKE) --no-print-directory SAN=1 build/asan/levee build/asan/levee-demo-backend build/asan/unit-tests
 
+# Criterion runs each test in a child process whose leak report does not
+# fail the test: the output is scanned for sanitizer reports instead.
 unit: asan
-	ASAN_OPTIONS=detect_leaks=1 build/asan/unit-tests --jobs 2
+	@set -e; out=build/asan/unit-tests.log; \
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build/asan/unit-tests --jobs 2 2>&1 | tee $$out; \
+	status=$$(tail -1 $$out | grep -c 'Failing: 0 | Crashing: 0' || true); \
+	if grep -qE 'LeakSanitizer|AddressSanitizer|runtime error:' $$out; then \
+	  echo "unit: sanitizer report in the output above" >&2; exit 1; fi; \
+	test "$$status" = 1
 
 integration: asan
 	LEVEE_BIN=$(CURDIR)/build/asan/levee LEVEE_DEMO_BACKEND=$(CURDIR)/build/asan/levee-demo-backend \

@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "config/load.h"
@@ -114,7 +115,11 @@ static int parse_listen(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
         return -1;
     }
     size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
-    cfg->listeners = calloc(count ? count : 1, sizeof(*cfg->listeners));
+    if (count == 0) {
+        lv_cfg_error(c, n, "needs at least one address");
+        return -1;
+    }
+    cfg->listeners = calloc(count, sizeof(*cfg->listeners));
     int rc = 0;
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
          it++) {
@@ -222,7 +227,7 @@ static int parse_url(struct lv_cfg_ctx *c, yaml_node_t *n, const char *url,
 {
     const char *rest;
     uint16_t default_port;
-    if (strncmp(url, "http://", 7) == 0) {
+    if (strncasecmp(url, "http://", 7) == 0) {
         rest = url + 7;
         default_port = 80;
     } else {
@@ -414,7 +419,7 @@ static const struct lv_cfg_field root_fields[] = {
 void lv_config_read(struct lv_cfg_ctx *c, yaml_node_t *root, struct lv_config *cfg)
 {
     lv_cfg_walk(c, root, root_fields, cfg);
-    if (cfg->n_listeners == 0 && c->nerrors == 0) {
+    if (cfg->listeners == NULL && c->nerrors == 0) {
         const char *why;
         cfg->listeners = calloc(1, sizeof(*cfg->listeners));
         cfg->listeners[0].address = strdup("0.0.0.0:8080");

@@ -204,6 +204,9 @@ int lv_cfg_strlist(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct
         return -1;
     }
     size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    for (size_t i = 0; i < out->n; i++)
+        free(out->items[i]);
+    free(out->items);
     out->items = calloc(count ? count : 1, sizeof(char *));
     out->n = 0;
     int rc = 0;
@@ -247,14 +250,19 @@ int lv_cfg_walk(struct lv_cfg_ctx *c, yaml_node_t *n, const struct lv_cfg_field 
             continue;
         }
         const char *key = (const char *)k->data.scalar.value;
-        for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < p; q++) {
+        bool dup = false;
+        for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < p && !dup; q++) {
             yaml_node_t *qk = lv_cfg_node(c, q->key);
             if (qk->type == YAML_SCALAR_NODE &&
                 strcmp((const char *)qk->data.scalar.value, key) == 0) {
                 lv_cfg_error(c, k, "duplicate key '%s' (first at line %zu)", key,
                              qk->start_mark.line + 1);
-                rc = -1;
+                dup = true;
             }
+        }
+        if (dup) { /* the first one counts; the value of this one is not read */
+            rc = -1;
+            continue;
         }
         const struct lv_cfg_field *f = fields;
         while (f->key && strcmp(f->key, key) != 0)
@@ -295,6 +303,16 @@ static struct lv_config *load_parser(const char *name, yaml_parser_t *parser, FI
     lv_config_defaults(cfg);
     cfg->path = strdup(name);
     yaml_node_t *root = yaml_document_get_root_node(&doc);
+    yaml_document_t next;
+    if (root != NULL && yaml_parser_load(parser, &next)) {
+        yaml_node_t *extra = yaml_document_get_root_node(&next);
+        if (extra) {
+            fprintf(errs, "%s:%zu:%zu: a second YAML document ('---') is not allowed\n", name,
+                    extra->start_mark.line + 1, extra->start_mark.column + 1);
+            c.nerrors++;
+        }
+        yaml_document_delete(&next);
+    }
     if (root == NULL) {
         fprintf(errs, "%s:1:1: the file is empty (at least `backends:` is expected)\n", name);
         c.nerrors++;

@@ -21,6 +21,7 @@ void lv_bufpool_dispose(struct lv_bufpool *pool)
         free(b);
     }
     pool->nfree = 0;
+    pool->max_free = 0; /* buffers still out are freed when released */
 }
 
 static struct lv_buf *buf_new(size_t cap, struct lv_bufpool *pool)

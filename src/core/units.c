@@ -2,8 +2,8 @@
 #include "core/units.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -19,76 +19,100 @@ int lv_parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
-/* A non-negative decimal number (with optional fraction) and its suffix. */
-static int split_number(const char *s, double *value, const char **suffix)
+/* A non-negative decimal ("12", "1.5", ".25") split into its integer part
+ * and its fraction (frac / 10^fdigits), then the unit suffix. Integers all
+ * the way: "2.007s" is exactly 2007 ms. */
+struct decimal {
+    uint64_t ip, frac, scale; /* value = ip + frac / scale */
+};
+
+static int split_number(const char *s, struct decimal *d, const char **suffix)
 {
-    if (s == NULL || !(isdigit((unsigned char)s[0]) || s[0] == '.')) return -1;
-    errno = 0;
-    char *end;
-    double v = strtod(s, &end);
-    if (errno != 0 || end == s || !isfinite(v) || v < 0) return -1;
-    /* strtod accepts hex and exponents; levee's files do not need them. */
-    for (const char *p = s; p < end; p++) {
-        if (!isdigit((unsigned char)*p) && *p != '.') return -1;
+    const char *p = s;
+    d->ip = 0;
+    d->frac = 0;
+    d->scale = 1;
+    bool digits = false;
+    while (isdigit((unsigned char)*p)) {
+        if (d->ip > (UINT64_MAX - 9) / 10) return -1;
+        d->ip = d->ip * 10 + (uint64_t)(*p++ - '0');
+        digits = true;
     }
-    while (*end == ' ')
-        end++;
-    *value = v;
-    *suffix = end;
+    if (*p == '.') {
+        p++;
+        while (isdigit((unsigned char)*p)) {
+            if (d->scale >= 1000000000000ull) return -1; /* 12 decimals is plenty */
+            d->frac = d->frac * 10 + (uint64_t)(*p++ - '0');
+            d->scale *= 10;
+            digits = true;
+        }
+    }
+    if (!digits) return -1;
+    while (*p == ' ')
+        p++;
+    *suffix = p;
     return 0;
 }
 
 struct unit {
     const char *name;
-    double factor;
+    uint64_t factor;
 };
 
-static int scale(const char *s, const struct unit *units, double bare, double *out)
+/* value * factor of the matching unit (bare: `bare`); *exact tells whether
+ * the fraction came out whole. */
+static int scale(const char *s, const struct unit *units, uint64_t bare, uint64_t *out, bool *exact)
 {
-    double v;
+    struct decimal d;
     const char *suffix;
-    if (split_number(s, &v, &suffix) != 0) return -1;
-    if (*suffix == '\0') {
-        *out = v * bare;
-        return 0;
+    if (s == NULL || split_number(s, &d, &suffix) != 0) return -1;
+    uint64_t f = bare;
+    if (*suffix != '\0') {
+        const struct unit *u = units;
+        while (u->name && strcasecmp(suffix, u->name) != 0)
+            u++;
+        if (u->name == NULL) return -1;
+        f = u->factor;
     }
-    for (const struct unit *u = units; u->name; u++) {
-        if (strcasecmp(suffix, u->name) == 0) {
-            *out = v * u->factor;
-            return 0;
-        }
-    }
-    return -1;
+    if (d.ip && f > UINT64_MAX / d.ip) return -1;
+    unsigned __int128 frac = (unsigned __int128)d.frac * f;
+    uint64_t whole = (uint64_t)(frac / d.scale);
+    *exact = frac % d.scale == 0;
+    if (d.ip * f > UINT64_MAX - whole - 1) return -1;
+    *out = d.ip * f + whole + (*exact ? 0 : 1); /* rounds up */
+    return 0;
 }
 
 int lv_parse_duration_ms(const char *s, uint64_t *ms)
 {
-    static const struct unit units[] = {{"us", 0.001},  {"ms", 1},       {"s", 1000}, {"m", 60000},
-                                        {"h", 3600000}, {"d", 86400000}, {NULL, 0}};
-    double v;
-    if (scale(s, units, 1000, &v) != 0) return -1;
-    if (v > 1e15) return -1;
-    uint64_t r = (uint64_t)ceil(v);
-    *ms = r;
+    /* In microseconds, then rounded up to whole milliseconds. */
+    static const struct unit units[] = {
+        {"us", 1},       {"ms", 1000},         {"s", 1000000},
+        {"m", 60000000}, {"h", 3600000000ull}, {"d", 86400000000ull},
+        {NULL, 0}};
+    uint64_t us;
+    bool exact;
+    if (scale(s, units, 1000000, &us, &exact) != 0) return -1;
+    *ms = us / 1000 + (us % 1000 != 0);
     return 0;
 }
 
 int lv_parse_size(const char *s, uint64_t *bytes)
 {
     static const struct unit units[] = {{"b", 1},
-                                        {"k", 1024.0},
-                                        {"kb", 1024.0},
-                                        {"kib", 1024.0},
-                                        {"m", 1048576.0},
-                                        {"mb", 1048576.0},
-                                        {"mib", 1048576.0},
-                                        {"g", 1073741824.0},
-                                        {"gb", 1073741824.0},
-                                        {"gib", 1073741824.0},
+                                        {"k", 1ull << 10},
+                                        {"kb", 1ull << 10},
+                                        {"kib", 1ull << 10},
+                                        {"m", 1ull << 20},
+                                        {"mb", 1ull << 20},
+                                        {"mib", 1ull << 20},
+                                        {"g", 1ull << 30},
+                                        {"gb", 1ull << 30},
+                                        {"gib", 1ull << 30},
                                         {NULL, 0}};
-    double v;
-    if (scale(s, units, 1, &v) != 0) return -1;
-    if (v > 1e18 || v != floor(v)) return -1;
-    *bytes = (uint64_t)v;
+    bool exact;
+    uint64_t v;
+    if (scale(s, units, 1, &v, &exact) != 0 || !exact) return -1;
+    *bytes = v;
     return 0;
 }

@@ -70,6 +70,14 @@ static int on_headers_complete(llhttp_t *ll)
             if (h->buf == NULL) return stop(p, LV_FAIL_INTERNAL);
         }
     }
+    /* RFC 9112 §5.1: no whitespace between a field name and its colon
+     * (llhttp only refuses it for the fields it interprets). */
+    for (uint32_t i = 0; i < h->nfields; i++) {
+        const struct lv_hfield *f = &h->fields[i];
+        char last = f->name_len ? lv_head_str(h, f->name)[f->name_len - 1] : ' ';
+        if (last == ' ' || last == '\t')
+            return stop(p, ll->type == HTTP_REQUEST ? LV_FAIL_BAD_REQUEST : LV_FAIL_BAD_RESPONSE);
+    }
     h->method = ll->method;
     h->http_major = ll->http_major;
     h->http_minor = ll->http_minor;

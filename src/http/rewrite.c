@@ -66,6 +66,11 @@ static size_t absolute_prefix(const char *t, size_t n)
 size_t lv_rewrite_request_size(const struct lv_head *req, const struct lv_fwd_info *fwd)
 {
     size_t n = req->buf ? req->buf->len : 0;
+    /* The Host value (or the target's authority) is written twice: as Host
+     * and as X-Forwarded-Host; the target's length bounds the authority. */
+    const struct lv_hfield *host = LV_HEAD_FIND(req, "host");
+    n += host ? host->value_len : 0;
+    n += req->target_len;
     n += (size_t)req->nfields * 4 + 512 + strlen(fwd->client_ip) * 2;
     n += strlen(fwd->backend_authority);
     if (fwd->extra) n += strlen(fwd->extra);
@@ -94,7 +99,8 @@ int lv_rewrite_request(const struct lv_head *req, const struct lv_fwd_info *fwd,
 
     put_str(&o, llhttp_method_name((llhttp_method_t)req->method));
     PUT_LIT(&o, " ");
-    if (tlen == 0) PUT_LIT(&o, "/");
+    /* "http://h?q" has an empty path: the origin form is "/?q". */
+    if (tlen == 0 || (skip && target[0] != '/')) PUT_LIT(&o, "/");
     put(&o, target, tlen);
     PUT_LIT(&o, " HTTP/1.1\r\n");
 

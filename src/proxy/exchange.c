@@ -429,7 +429,8 @@ int lv_exchange_on_response_head(struct lv_exchange *ex, struct lv_upconn *up)
     lv_sock_add(&ex->client->sock, b->data, b->len, b);
     lv_buf_unref(b);
     ex->resp_started = true;
-    return ex->is_head ? 1 : 0;
+    /* llhttp knows 1xx and 204 have no body, but not 304 or a HEAD's answer. */
+    return bodyless ? 1 : 0;
 }
 
 int lv_exchange_on_response_body(struct lv_exchange *ex, struct lv_upconn *up, struct lv_buf *b,

@@ -208,10 +208,8 @@ static void on_read(struct lv_sock *s, struct lv_buf *b, ssize_t nread)
                 return;
             }
         }
-        fail(up,
-             up->resp_head || up->got_bytes ? (up->resp_head ? LV_FAIL_RESET : LV_FAIL_BAD_RESPONSE)
-                                            : LV_FAIL_RESET,
-             (int)nread);
+        /* Closed or reset before the response was complete. */
+        fail(up, LV_FAIL_RESET, (int)nread);
         return;
     }
     up->got_bytes = true;
