@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "core/log.h"
 #include "proxy/proxy.h"
+#include "upstream/checker.h"
 
 #define DEFAULT_CONFIG "/etc/levee/levee.yaml"
 
@@ -26,6 +27,7 @@ struct main_state {
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t grace;
     uv_async_t worker_exit;
+    struct lv_checker *checker;
     bool draining;
 };
 
@@ -47,6 +49,8 @@ static void usage(FILE *out)
 
 static void close_main_handles(struct main_state *m)
 {
+    lv_checker_stop(m->checker);
+    m->checker = NULL;
     uv_close((uv_handle_t *)&m->sigterm, NULL);
     uv_close((uv_handle_t *)&m->sigint, NULL);
     uv_close((uv_handle_t *)&m->sighup, NULL);
@@ -143,6 +147,7 @@ static int run(const char *path)
         lv_proxy_stop(&m.proxy);
         if (atomic_load(&m.proxy.workers_running) == 0) close_main_handles(&m);
     } else {
+        m.checker = lv_checker_start(m.loop, cfg, m.proxy.backends, m.proxy.nbackends);
         for (size_t i = 0; i < cfg->n_listeners; i++) {
             lv_info("levee %s listening on %s (%u worker%s, %zu backend%s)", LV_VERSION,
                     cfg->listeners[i].address, cfg->workers, cfg->workers == 1 ? "" : "s",

@@ -6,12 +6,14 @@
  */
 #include "config/config.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
 #include "config/load.h"
+#include "core/units.h"
 #include "net/addr.h"
 #include "upstream/balancer.h"
 
@@ -41,6 +43,37 @@ void lv_config_defaults(struct lv_config *cfg)
         .max_uri = 8 * KIB,
     };
     cfg->pool = (struct lv_pool_cfg){.max_idle = 64, .idle_timeout = SEC(30)};
+    cfg->retry = (struct lv_retry_cfg){
+        .max_attempts = 3,
+        .classes = LV_FAILC_CONNECT | LV_FAILC_RESET | LV_FAILC_TIMEOUT,
+        .statuses = {502, 503, 504},
+        .nstatuses = 3,
+        .base_delay = 25,
+        .max_delay = 250,
+        .budget_percent = 20,
+        .min_retry_concurrency = 3,
+        .max_replay_body = 64 * KIB,
+    };
+    cfg->breaker = (struct lv_breaker_cfg){
+        .enabled = true,
+        .failure_threshold = 5,
+        .success_threshold = 2,
+        .timeout = SEC(30),
+        .max_timeout = SEC(300),
+        .failure_rate_threshold = 0.5,
+        .minimum_requests = 20,
+        .window = SEC(10),
+        .half_open_requests = 1,
+    };
+    cfg->health = (struct lv_health_check_cfg){
+        .path = strdup("/health"),
+        .interval = SEC(5),
+        .timeout = SEC(1),
+        .unhealthy_threshold = 3,
+        .healthy_threshold = 2,
+        .status_min = 200,
+        .status_max = 399,
+    };
     cfg->access_log.path = strdup("stdout");
     cfg->access_log.format = LV_LOGFMT_COMBINED;
     cfg->log_level = LV_LOG_INFO;
@@ -70,6 +103,7 @@ void lv_config_destroy(struct lv_config *cfg)
     }
     free(cfg->backends);
     free(cfg->access_log.path);
+    free(cfg->health.path);
     strlist_free(&cfg->headers.remove_request);
     strlist_free(&cfg->headers.remove_response);
     free(cfg->path);
@@ -303,7 +337,10 @@ static int parse_backends(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
         yaml_node_t *item = lv_cfg_node(c, *it);
         snprintf(c->keypath + keylen, sizeof(c->keypath) - keylen, "[%zu]",
                  (size_t)(it - n->data.sequence.items.start));
-        struct backend_yaml y = {.weight = 1, .health_check_enabled = true};
+        /* Active checks are opt-in per backend (health_check_enabled), as
+         * HAProxy's `check`: a backend without the health path must not be
+         * marked down by default. */
+        struct backend_yaml y = {.weight = 1, .health_check_enabled = false};
         int brc = lv_cfg_walk(c, item, backend_fields, &y);
         if (brc == 0 && item->type == YAML_MAPPING_NODE) {
             if (y.id == NULL) {
@@ -355,6 +392,121 @@ static int parse_backends(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     return rc;
 }
 
+/* --- resilience ------------------------------------------------------------- */
+
+/* retry_on: connect_failure, reset, timeout, and status codes. */
+static int parse_retry_on(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
+                          const struct lv_cfg_field *f)
+{
+    (void)f;
+    struct lv_retry_cfg *r = dst;
+    if (n->type != YAML_SEQUENCE_NODE) {
+        lv_cfg_error(c, n, "expected a list (e.g. [connect_failure, reset, timeout, 503])");
+        return -1;
+    }
+    r->classes = 0;
+    r->nstatuses = 0;
+    int rc = 0;
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = lv_cfg_node(c, *it);
+        const char *s = lv_cfg_scalar(c, item, "a condition");
+        uint64_t code;
+        if (s == NULL) {
+            rc = -1;
+        } else if (strcmp(s, "connect_failure") == 0) {
+            r->classes |= LV_FAILC_CONNECT;
+        } else if (strcmp(s, "reset") == 0) {
+            r->classes |= LV_FAILC_RESET;
+        } else if (strcmp(s, "timeout") == 0) {
+            r->classes |= LV_FAILC_TIMEOUT;
+        } else if (lv_parse_u64(s, &code) == 0 && code >= 400 && code <= 599) {
+            if (r->nstatuses == LV_RETRY_MAX_STATUSES) {
+                lv_cfg_error(c, item, "at most %d status codes", LV_RETRY_MAX_STATUSES);
+                rc = -1;
+            } else {
+                r->statuses[r->nstatuses++] = (uint16_t)code;
+            }
+        } else {
+            lv_cfg_error(c, item,
+                         "unknown condition '%s' (allowed: connect_failure, reset, timeout, "
+                         "or a status code from 400 to 599)",
+                         s);
+            rc = -1;
+        }
+    }
+    return rc;
+}
+
+/* A duration, or "off"/0 for none (hedge_after). */
+static int parse_optional_duration(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
+                                   const struct lv_cfg_field *f)
+{
+    const char *s = lv_cfg_scalar(c, n, "a duration or off");
+    if (s == NULL) return -1;
+    if (strcmp(s, "off") == 0 || strcmp(s, "false") == 0) {
+        *(uint64_t *)dst = 0;
+        return 0;
+    }
+    return lv_cfg_duration(c, n, dst, f);
+}
+
+/* A ratio: 0.5 or 50%. */
+static int parse_ratio(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
+                       const struct lv_cfg_field *f)
+{
+    (void)f;
+    const char *s = lv_cfg_scalar(c, n, "a ratio");
+    if (s == NULL) return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    bool pct = *end == '%';
+    if (pct) {
+        v /= 100;
+        end++;
+    }
+    if (errno || end == s || *end != '\0' || !(v >= 0 && v <= 1)) {
+        lv_cfg_error(c, n, "'%s' is not a ratio (0 to 1, or 0%% to 100%%)", s);
+        return -1;
+    }
+    *(double *)dst = v;
+    return 0;
+}
+
+/* expected_status: "200-399", "200", or 204. */
+static int parse_status_range(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
+                              const struct lv_cfg_field *f)
+{
+    (void)f;
+    struct lv_health_check_cfg *h = dst;
+    const char *s = lv_cfg_scalar(c, n, "a status or a range");
+    if (s == NULL) return -1;
+    char lo[8] = "", hi[8] = "";
+    const char *dash = strchr(s, '-');
+    size_t llen = dash ? (size_t)(dash - s) : strlen(s);
+    uint64_t a, b;
+    if (llen < sizeof(lo)) {
+        memcpy(lo, s, llen);
+        lo[llen] = '\0';
+    }
+    if (dash && strlen(dash + 1) < sizeof(hi)) memcpy(hi, dash + 1, strlen(dash + 1) + 1);
+    bool ok = llen < sizeof(lo) && lv_parse_u64(lo, &a) == 0;
+    if (ok) ok = dash ? lv_parse_u64(hi, &b) == 0 : (b = a, true);
+    if (!ok || a < 100 || b > 599 || a > b) {
+        lv_cfg_error(c, n, "'%s' is not a status or a range (e.g. 200-399)", s);
+        return -1;
+    }
+    h->status_min = (uint32_t)a;
+    h->status_max = (uint32_t)b;
+    return 0;
+}
+
+static int parse_u32(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct lv_cfg_field *f)
+{
+    return lv_cfg_u32(c, n, dst, f);
+}
+
 /* --- the tables ------------------------------------------------------------- */
 
 #define F(key, parse, type, member, min, max, aux)                                                 \
@@ -402,6 +554,48 @@ static const struct lv_cfg_field header_fields[] = {
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
+static const struct lv_cfg_field retry_fields[] = {
+    F("max_attempts", parse_u32, struct lv_retry_cfg, max_attempts, 1, LV_RETRY_MAX_ATTEMPTS, NULL),
+    {"retry_on", parse_retry_on, 0, 0, 0, NULL},
+    F("base_delay", lv_cfg_duration, struct lv_retry_cfg, base_delay, 0, DAY, NULL),
+    F("max_delay", lv_cfg_duration, struct lv_retry_cfg, max_delay, 0, DAY, NULL),
+    F("budget_percent", parse_u32, struct lv_retry_cfg, budget_percent, 0, 100, NULL),
+    F("min_retry_concurrency", parse_u32, struct lv_retry_cfg, min_retry_concurrency, 0, 100000,
+      NULL),
+    F("non_idempotent", lv_cfg_bool, struct lv_retry_cfg, non_idempotent, 0, 0, NULL),
+    F("idempotency_key", lv_cfg_bool, struct lv_retry_cfg, idempotency_key, 0, 0, NULL),
+    F("max_replay_body", lv_cfg_size, struct lv_retry_cfg, max_replay_body, 0, 64 * MIB, NULL),
+    F("hedge_after", parse_optional_duration, struct lv_retry_cfg, hedge_after, 1, DAY, NULL),
+    {NULL, NULL, 0, 0, 0, NULL},
+};
+
+static const struct lv_cfg_field breaker_fields[] = {
+    F("enabled", lv_cfg_bool, struct lv_breaker_cfg, enabled, 0, 0, NULL),
+    F("failure_threshold", parse_u32, struct lv_breaker_cfg, failure_threshold, 1, 1000000, NULL),
+    F("success_threshold", parse_u32, struct lv_breaker_cfg, success_threshold, 1, 1000000, NULL),
+    F("timeout", lv_cfg_duration, struct lv_breaker_cfg, timeout, 1, DAY, NULL),
+    F("max_timeout", lv_cfg_duration, struct lv_breaker_cfg, max_timeout, 1, DAY, NULL),
+    F("failure_rate_threshold", parse_ratio, struct lv_breaker_cfg, failure_rate_threshold, 0, 0,
+      NULL),
+    F("minimum_requests", parse_u32, struct lv_breaker_cfg, minimum_requests, 1, 1000000, NULL),
+    F("window", lv_cfg_duration, struct lv_breaker_cfg, window, 10, DAY, NULL),
+    F("half_open_requests", parse_u32, struct lv_breaker_cfg, half_open_requests, 1, 10000, NULL),
+    {NULL, NULL, 0, 0, 0, NULL},
+};
+
+static const struct lv_cfg_field health_fields[] = {
+    F("path", lv_cfg_string, struct lv_health_check_cfg, path, 0, 0, NULL),
+    F("interval", lv_cfg_duration, struct lv_health_check_cfg, interval, 10, DAY, NULL),
+    F("timeout", lv_cfg_duration, struct lv_health_check_cfg, timeout, 1, DAY, NULL),
+    F("unhealthy_threshold", lv_cfg_uint, struct lv_health_check_cfg, unhealthy_threshold, 1, 1000,
+      NULL),
+    F("healthy_threshold", lv_cfg_uint, struct lv_health_check_cfg, healthy_threshold, 1, 1000,
+      NULL),
+    {"expected_status", parse_status_range, 0, 0, 0, NULL},
+    F("slow_start", lv_cfg_duration, struct lv_health_check_cfg, slow_start, 0, DAY, NULL),
+    {NULL, NULL, 0, 0, 0, NULL},
+};
+
 static const struct lv_cfg_field root_fields[] = {
     {"listen", parse_listen, 0, 0, 0, NULL},
     F("workers", parse_workers, struct lv_config, workers, 1, 256, NULL),
@@ -412,6 +606,9 @@ static const struct lv_cfg_field root_fields[] = {
     F("pool", lv_cfg_section, struct lv_config, pool, 0, 0, pool_fields),
     F("access_log", lv_cfg_section, struct lv_config, access_log, 0, 0, access_log_fields),
     F("headers", lv_cfg_section, struct lv_config, headers, 0, 0, header_fields),
+    F("retry", lv_cfg_section, struct lv_config, retry, 0, 0, retry_fields),
+    F("circuit_breaker", lv_cfg_section, struct lv_config, breaker, 0, 0, breaker_fields),
+    F("health_check", lv_cfg_section, struct lv_config, health, 0, 0, health_fields),
     F("log_level", parse_log_level, struct lv_config, log_level, 0, 0, NULL),
     {NULL, NULL, 0, 0, 0, NULL},
 };

@@ -17,6 +17,8 @@
 #include <sys/socket.h>
 
 #include "core/log.h"
+#include "upstream/breaker.h"
+#include "upstream/retry.h"
 
 struct lv_balancer_ops;
 
@@ -67,6 +69,16 @@ struct lv_access_log_cfg {
     enum lv_log_format format;
 };
 
+struct lv_health_check_cfg {
+    char *path;
+    uint64_t interval;
+    uint64_t timeout;
+    uint64_t unhealthy_threshold;    /* fall */
+    uint64_t healthy_threshold;      /* rise */
+    uint32_t status_min, status_max; /* expected status range */
+    uint64_t slow_start;             /* ramp-up after recovery, ms; 0: none */
+};
+
 struct lv_strlist {
     char **items;
     size_t n;
@@ -90,6 +102,9 @@ struct lv_config {
     struct lv_pool_cfg pool;
     struct lv_access_log_cfg access_log;
     struct lv_headers_cfg headers;
+    struct lv_retry_cfg retry;
+    struct lv_breaker_cfg breaker;
+    struct lv_health_check_cfg health;
     enum lv_log_level log_level;
 };
 

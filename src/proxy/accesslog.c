@@ -153,6 +153,15 @@ static unsigned logged_status(const struct lv_exchange *ex)
     return ex->status ? ex->status : 499;
 }
 
+/* Why the request was not retried (when a retry was considered), or that
+ * a hedge was sent: "-" otherwise. */
+static const char *retry_note(const struct lv_exchange *ex)
+{
+    if (ex->skip != LV_SKIP_NONE && ex->skip != LV_SKIP_NOT_RETRYABLE)
+        return lv_retry_skip_name(ex->skip);
+    return ex->hedged ? "hedged" : "-";
+}
+
 static void format_combined(struct line *l, const struct lv_exchange *ex, uint64_t now_ns)
 {
     char when[40];
@@ -170,8 +179,9 @@ static void format_combined(struct line *l, const struct lv_exchange *ex, uint64
     put_field_value(l, ex, "referer", false);
     put(l, " ", 1);
     put_field_value(l, ex, "user-agent", false);
-    putf(l, " %.3f %s %u %s\n", (double)(now_ns - ex->start_ns) / 1e9,
-         ex->backend ? ex->backend->id : "-", ex->attempts, lv_fail_info(ex->fail)->reason);
+    putf(l, " %.3f %s %u %s %s\n", (double)(now_ns - ex->start_ns) / 1e9,
+         ex->backend ? ex->backend->id : "-", ex->attempts, lv_fail_info(ex->fail)->reason,
+         retry_note(ex));
 }
 
 static void format_json(struct line *l, const struct lv_exchange *ex, uint64_t now_ns)
@@ -194,6 +204,11 @@ static void format_json(struct line *l, const struct lv_exchange *ex, uint64_t n
     else
         puts_(l, "\"backend\":null,");
     putf(l, "\"attempts\":%u,", ex->attempts);
+    const char *note = retry_note(ex);
+    if (note[0] != '-')
+        putf(l, "\"retry\":\"%s\",", note);
+    else
+        puts_(l, "\"retry\":null,");
     if (ex->fail != LV_FAIL_NONE)
         putf(l, "\"reason\":\"%s\",", lv_fail_info(ex->fail)->reason);
     else

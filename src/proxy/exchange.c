@@ -14,6 +14,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "http/status.h"
+#include "proxy/attempt.h"
 #include "proxy/bodyq.h"
 #include "proxy/client.h"
 #include "proxy/proxy.h"
@@ -26,13 +27,8 @@
 #define BODY_MAX_SLICES 64
 #define RESP_HIGH_WATER (256 * 1024)
 #define RESP_LOW_WATER (64 * 1024)
-/* Request bodies up to this size are kept so that they can be replayed on
- * another connection. */
-#define REPLAY_LIMIT (64 * 1024)
 #define MAX_FREE_EXCHANGES 1024
 
-static void start_attempt(struct lv_exchange *ex);
-static void respond_error(struct lv_exchange *ex, enum lv_fail_kind kind);
 static void finish(struct lv_exchange *ex);
 
 /* --- lifecycle ------------------------------------------------------------- */
@@ -63,14 +59,6 @@ struct lv_exchange *lv_exchange_create(struct lv_client *c)
     return ex;
 }
 
-static void release_attempt(struct lv_exchange *ex, bool reusable)
-{
-    struct lv_upconn *up = ex->up;
-    if (up == NULL) return;
-    ex->up = NULL;
-    lv_upconn_release(up, reusable);
-}
-
 /* The timer is the exchange's first member: its handle is the exchange. */
 static void on_timer_closed(uv_handle_t *h)
 {
@@ -80,8 +68,7 @@ static void on_timer_closed(uv_handle_t *h)
 void lv_exchange_destroy(struct lv_exchange *ex)
 {
     struct lv_server *srv = ex->srv;
-    release_attempt(ex, false);
-    uv_timer_stop(&ex->timer);
+    lv_attempt_stop(ex);
     lv_head_dispose(&ex->req);
     lv_bodyq_dispose(&ex->body);
     ex->client = NULL;
@@ -108,7 +95,7 @@ void lv_exchange_free_list(struct lv_server *srv)
 static void finish(struct lv_exchange *ex)
 {
     ex->done = true;
-    release_attempt(ex, false);
+    lv_attempt_stop(ex);
     lv_client_exchange_done(ex->client);
 }
 
@@ -138,17 +125,18 @@ int lv_exchange_on_head(struct lv_exchange *ex)
     ex->client_http10 = h->http_major == 1 && h->http_minor == 0;
     ex->client_keep_alive = llhttp_should_keep_alive(ll) && !ex->srv->draining;
     ex->is_head = h->method == HTTP_HEAD;
-    ex->idempotent = method_idempotent(h->method);
+    ex->idempotent = method_idempotent(h->method) ||
+                     (cfg->retry.idempotency_key && LV_HEAD_FIND(h, "idempotency-key"));
     if (!ex->client_keep_alive) ex->close_after = true;
 
     if (h->method == HTTP_CONNECT) {
-        respond_error(ex, LV_FAIL_METHOD);
+        lv_exchange_respond(ex, LV_FAIL_METHOD);
         return -1;
     }
     /* RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one before. */
     int hosts = count_fields(h, "host", 4);
     if (hosts > 1 || (hosts == 0 && !ex->client_http10)) {
-        respond_error(ex, LV_FAIL_BAD_REQUEST);
+        lv_exchange_respond(ex, LV_FAIL_BAD_REQUEST);
         return -1;
     }
     if (ll->flags & F_CHUNKED) {
@@ -158,7 +146,7 @@ int lv_exchange_on_head(struct lv_exchange *ex)
         ex->req_length = ll->content_length;
         if (cfg->limits.max_body && ex->req_length > cfg->limits.max_body) {
             /* Answered before a byte of the body is read. */
-            respond_error(ex, LV_FAIL_BODY_TOO_LARGE);
+            lv_exchange_respond(ex, LV_FAIL_BODY_TOO_LARGE);
             return -1;
         }
     } else {
@@ -175,14 +163,29 @@ int lv_exchange_on_head(struct lv_exchange *ex)
         lv_sock_flush(&c->sock);
     }
     ex->deadline_ms = lv_clock_ms() + cfg->timeouts.backend;
-    start_attempt(ex);
+    lv_attempt_first(ex);
     /* Answered already (503...) with a body still to come: stop reading. */
     return ex->done && ex->close_after && ex->has_body ? -1 : 0;
 }
 
-static bool replayable(const struct lv_exchange *ex)
+bool lv_exchange_replayable(const struct lv_exchange *ex)
 {
-    return !ex->body.dropped && ex->body.bytes <= REPLAY_LIMIT;
+    return !ex->body.dropped && ex->body.bytes <= ex->cfg->retry.max_replay_body;
+}
+
+/* The first body slice some try in flight has not sent yet. */
+static uint32_t sent_by_all(const struct lv_exchange *ex)
+{
+    uint32_t from = lv_bodyq_end(&ex->body);
+    const struct lv_upconn *tries[2] = {ex->up, ex->hedge};
+    for (int i = 0; i < 2; i++) {
+        const struct lv_upconn *u = tries[i];
+        if (u == NULL) continue;
+        uint32_t c = u->head_sent ? u->cursor : ex->body.base;
+        if (c < from) from = c;
+    }
+    if (ex->up == NULL && ex->hedge == NULL) from = ex->body.base;
+    return from;
 }
 
 /* Hands body slices to the attempt's socket while it has room. */
@@ -210,14 +213,14 @@ static void pump_body(struct lv_exchange *ex, struct lv_upconn *up)
         lv_sock_flush(s);
     }
     /* A body too large to replay is released as soon as it is sent. */
-    if (!replayable(ex)) lv_bodyq_drop_before(&ex->body, up->cursor);
+    if (!lv_exchange_replayable(ex)) lv_bodyq_drop_before(&ex->body, sent_by_all(ex));
 }
 
 /* Stops reading the client while too much body waits for the backend. */
 static void body_flow(struct lv_exchange *ex)
 {
-    uint32_t from = ex->up && ex->up->head_sent ? ex->up->cursor : ex->body.base;
-    if (!replayable(ex) && ex->body.base < from) lv_bodyq_drop_before(&ex->body, from);
+    uint32_t from = sent_by_all(ex);
+    if (!lv_exchange_replayable(ex) && ex->body.base < from) lv_bodyq_drop_before(&ex->body, from);
     uint32_t waiting = lv_bodyq_end(&ex->body) - from;
     bool full = waiting > BODY_MAX_SLICES || lv_bodyq_bytes_from(&ex->body, from) > BODY_HIGH_WATER;
     if (full)
@@ -239,6 +242,7 @@ int lv_exchange_on_body(struct lv_exchange *ex, struct lv_buf *b, const char *p,
         return -1;
     }
     if (ex->up) pump_body(ex, ex->up);
+    if (ex->hedge) pump_body(ex, ex->hedge);
     body_flow(ex);
     return 0;
 }
@@ -248,53 +252,18 @@ void lv_exchange_on_request_end(struct lv_exchange *ex)
     ex->req_complete = true;
     if (ex->done) return;
     if (ex->up) pump_body(ex, ex->up);
+    if (ex->hedge) pump_body(ex, ex->hedge);
+    lv_attempt_request_complete(ex);
 }
 
 void lv_exchange_on_upconn_drain(struct lv_exchange *ex, struct lv_upconn *up)
 {
-    if (up != ex->up) return;
+    if (up != ex->up && up != ex->hedge) return;
     pump_body(ex, up);
     if (!ex->req_complete) body_flow(ex);
 }
 
 /* --- attempts ---------------------------------------------------------------- */
-
-static int pick_backend(struct lv_exchange *ex)
-{
-    struct lv_server *srv = ex->srv;
-    struct lv_proxy *px = srv->proxy;
-    size_t n = px->nbackends;
-    if (n == 0) return -1;
-    for (size_t i = 0; i < n; i++) {
-        srv->eligible[i] = true;
-        srv->weights[i] = px->backends[i]->cfg->weight;
-    }
-    /* A retry prefers a backend this request has not tried yet. */
-    if (ex->backend && n > 1) srv->eligible[ex->backend->index] = false;
-    struct lv_pick pick = {px->backends, n, srv->eligible, srv->weights, &srv->w.rand};
-    return px->cfg->balancer->pick(srv->lb_state, &pick);
-}
-
-static void start_attempt(struct lv_exchange *ex)
-{
-    int idx = pick_backend(ex);
-    if (idx < 0) {
-        respond_error(ex, LV_FAIL_NO_BACKEND);
-        return;
-    }
-    struct lv_backend *b = ex->srv->proxy->backends[idx];
-    ex->backend = b;
-    ex->attempts++;
-    int err = 0;
-    struct lv_upconn *up = lv_upconn_acquire(ex->srv, b, ex, &err);
-    if (up == NULL) {
-        lv_debug("backend %s: cannot start a connection: %s", b->id, uv_strerror(err));
-        respond_error(ex, LV_FAIL_CONNECT_FAILED);
-        return;
-    }
-    ex->up = up;
-    if (up->state == LV_UP_BUSY) lv_exchange_on_connected(ex, up);
-}
 
 void lv_exchange_on_connected(struct lv_exchange *ex, struct lv_upconn *up)
 {
@@ -311,8 +280,7 @@ void lv_exchange_on_connected(struct lv_exchange *ex, struct lv_upconn *up)
     struct lv_buf *head = lv_buf_get_size(&ex->srv->env.bufs, need);
     if (head == NULL || lv_rewrite_request(&ex->req, &fwd, head) != 0) {
         if (head) lv_buf_unref(head);
-        release_attempt(ex, false);
-        respond_error(ex, LV_FAIL_INTERNAL);
+        lv_exchange_respond(ex, LV_FAIL_INTERNAL);
         return;
     }
     lv_sock_add(&up->sock, head->data, head->len, head);
@@ -324,45 +292,6 @@ void lv_exchange_on_connected(struct lv_exchange *ex, struct lv_upconn *up)
     pump_body(ex, up);
     lv_upconn_await_response(up);
     if (!ex->req_complete) body_flow(ex);
-}
-
-/* May this failed attempt be tried again? Issue 2 keeps one case: a pooled
- * connection that the backend had closed (a race every keep-alive proxy
- * meets) is retried once on a fresh connection, when the request can be
- * replayed and nothing of a response had arrived. */
-static bool should_retry(const struct lv_exchange *ex, const struct lv_upconn *up,
-                         enum lv_fail_kind kind)
-{
-    if (ex->resp_started || ex->attempts >= LV_MAX_ATTEMPTS) return false;
-    if (!replayable(ex)) return false;
-    bool stale = up->reused && !up->got_bytes && kind == LV_FAIL_RESET;
-    return stale && (ex->idempotent || up->cursor == ex->body.base);
-}
-
-void lv_exchange_on_attempt_failed(struct lv_exchange *ex, struct lv_upconn *up,
-                                   enum lv_fail_kind kind, int sys_err)
-{
-    bool retry = should_retry(ex, up, kind);
-    lv_debug("backend %s: attempt %u failed: %s (%s)%s", up->backend->id, ex->attempts,
-             lv_fail_info(kind)->reason, sys_err ? uv_strerror(sys_err) : "-",
-             retry ? ", retrying" : "");
-    if (ex->up == up) release_attempt(ex, false);
-    if (ex->resp_started) {
-        /* Part of the response is out: the only honest thing left is to cut
-         * the connection, so that the client sees the response is short. */
-        ex->fail = kind;
-        ex->aborted = true;
-        ex->close_after = true;
-        finish(ex);
-        return;
-    }
-    if (retry) {
-        /* Same backend allowed: the failure was the connection's, not its. */
-        ex->backend = NULL;
-        start_attempt(ex);
-        return;
-    }
-    respond_error(ex, kind);
 }
 
 /* --- the response side ------------------------------------------------------------ */
@@ -389,9 +318,11 @@ int lv_exchange_on_response_head(struct lv_exchange *ex, struct lv_upconn *up)
         up->interim = true;
         /* 100 answered a question levee did not forward; other 1xx (103
          * Early Hints) go to clients that understand them. */
-        if (status != 100 && !ex->client_http10) write_interim(ex, up);
+        if (status != 100 && !ex->client_http10 && !ex->hedge && up == ex->up)
+            write_interim(ex, up);
         return 0;
     }
+    if (lv_attempt_on_response(ex, up) != 0) return -1; /* discarded: a retry follows */
     up->resp_head = true;
     ex->status = status;
 
@@ -457,7 +388,10 @@ void lv_exchange_on_response_end(struct lv_exchange *ex, struct lv_upconn *up, b
     if (ex->resp_framing == LV_FRAME_CHUNKED) lv_sock_add(s, "0\r\n\r\n", 5, NULL);
     lv_sock_flush(s);
     bool reusable = clean && up->req_done && llhttp_should_keep_alive(&up->parser.ll);
-    if (ex->up == up) release_attempt(ex, reusable);
+    if (ex->up == up) {
+        ex->up = NULL;
+        lv_upconn_release(up, reusable);
+    }
     finish(ex);
 }
 
@@ -474,11 +408,11 @@ bool lv_exchange_client_full(const struct lv_exchange *ex)
 
 /* --- levee's own answers ----------------------------------------------------------- */
 
-static void respond_error(struct lv_exchange *ex, enum lv_fail_kind kind)
+void lv_exchange_respond(struct lv_exchange *ex, enum lv_fail_kind kind)
 {
     const struct lv_fail_info *fi = lv_fail_info(kind);
     struct lv_client *c = ex->client;
-    release_attempt(ex, false);
+    lv_attempt_stop(ex);
     ex->fail = kind;
     ex->status = (unsigned)fi->status;
     /* After a client error, or with an unread body, the connection ends. */
@@ -489,7 +423,7 @@ static void respond_error(struct lv_exchange *ex, enum lv_fail_kind kind)
         .keep_alive = keep_alive,
         .client_http10 = ex->client_http10,
         .head = ex->is_head,
-        .retry_after = kind == LV_FAIL_NO_BACKEND ? 1 : 0,
+        .retry_after = kind == LV_FAIL_NO_BACKEND ? lv_attempt_retry_after(ex) : 0,
     };
     struct lv_buf *b = lv_buf_get(&ex->srv->env.bufs);
     int blen = b ? lv_status_write(b, kind, &o) : -1;
@@ -502,20 +436,27 @@ static void respond_error(struct lv_exchange *ex, enum lv_fail_kind kind)
     }
     if (b) lv_buf_unref(b);
     ex->resp_started = true;
+    LV_STAT_INC(ex->srv->stats.generated[kind]);
+    finish(ex);
+}
+
+void lv_exchange_abort(struct lv_exchange *ex, enum lv_fail_kind kind)
+{
+    /* Part of the response is out: the only honest thing left is to cut
+     * the connection, so that the client sees the response is short. */
+    ex->fail = kind;
+    ex->aborted = true;
+    ex->close_after = true;
     finish(ex);
 }
 
 void lv_exchange_fail(struct lv_exchange *ex, enum lv_fail_kind kind)
 {
     if (ex->done) return;
-    if (ex->resp_started) {
-        ex->fail = kind;
-        ex->aborted = true;
-        ex->close_after = true;
-        finish(ex);
-        return;
-    }
-    respond_error(ex, kind);
+    if (ex->resp_started)
+        lv_exchange_abort(ex, kind);
+    else
+        lv_exchange_respond(ex, kind);
 }
 
 void lv_exchange_cancel(struct lv_exchange *ex)
@@ -525,6 +466,6 @@ void lv_exchange_cancel(struct lv_exchange *ex)
         if (!ex->resp_started) ex->status = 499;
         ex->aborted = true;
     }
-    release_attempt(ex, false);
+    lv_attempt_stop(ex);
     ex->done = true;
 }

@@ -34,6 +34,14 @@ void lv_exchange_cancel(struct lv_exchange *ex);
 /* The client socket drained its writes. */
 void lv_exchange_on_client_drain(struct lv_exchange *ex);
 
+/* levee answers itself with the failure's status (levee's JSON body), and
+ * the exchange is done. */
+void lv_exchange_respond(struct lv_exchange *ex, enum lv_fail_kind kind);
+/* The response is partly out and cannot be finished: cut the connection. */
+void lv_exchange_abort(struct lv_exchange *ex, enum lv_fail_kind kind);
+/* Is the whole request body still held, so that it can be sent again? */
+bool lv_exchange_replayable(const struct lv_exchange *ex);
+
 /* From the backend side. */
 void lv_exchange_on_connected(struct lv_exchange *ex, struct lv_upconn *up);
 void lv_exchange_on_upconn_drain(struct lv_exchange *ex, struct lv_upconn *up);
@@ -46,7 +54,5 @@ bool lv_exchange_client_full(const struct lv_exchange *ex);
 /* The response is complete; `clean` is false if the connection cannot be
  * reused (bytes after the response, or it ended by close). */
 void lv_exchange_on_response_end(struct lv_exchange *ex, struct lv_upconn *up, bool clean);
-void lv_exchange_on_attempt_failed(struct lv_exchange *ex, struct lv_upconn *up,
-                                   enum lv_fail_kind kind, int sys_err);
 
 #endif

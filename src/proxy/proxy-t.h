@@ -27,14 +27,15 @@
 #include "http/parser.h"
 #include "http/rewrite.h"
 #include "net/sock.h"
+#include "proxy/stats.h"
+#include "upstream/breaker.h"
 #include "upstream/pool.h"
+#include "upstream/retry.h"
 
 struct lv_config;
 struct lv_backend;
 struct lv_proxy;
 struct lv_accesslog;
-
-#define LV_MAX_ATTEMPTS 10
 
 /* A slice of request body, kept by reference until every attempt that
  * needs it has sent it. */
@@ -72,15 +73,16 @@ struct lv_upconn {
     uint32_t nrequests; /* requests sent on this connection */
     uint32_t cursor;    /* absolute index of the next body slice to send */
     uint64_t attempt_start_ms;
-    bool reused;         /* the current attempt got it from the pool */
-    bool head_sent;      /* request head handed to the socket */
-    bool req_done;       /* request head and whole body handed to the socket */
-    bool resp_head;      /* final response head received */
-    bool resp_done;      /* response complete */
-    bool got_bytes;      /* any response byte received for this attempt */
-    bool paused;         /* reading stopped: the client is slow */
-    bool interim;        /* the head being parsed is a 1xx */
-    bool active_counted; /* counted in backend->active */
+    struct lv_breaker_ticket ticket; /* the breaker's admission of this attempt */
+    bool reused;                     /* the current attempt got it from the pool */
+    bool head_sent;                  /* request head handed to the socket */
+    bool req_done;                   /* request head and whole body handed to the socket */
+    bool resp_head;                  /* final response head received */
+    bool resp_done;                  /* response complete */
+    bool got_bytes;                  /* any response byte received for this attempt */
+    bool paused;                     /* reading stopped: the client is slow */
+    bool interim;                    /* the head being parsed is a 1xx */
+    bool active_counted;             /* counted in backend->active */
 };
 
 struct lv_exchange {
@@ -108,10 +110,21 @@ struct lv_exchange {
     bool req_complete; /* the client's whole request was read */
     struct lv_bodyq body;
 
-    /* attempts */
-    struct lv_upconn *up;
+    /* attempts (upstream side; see attempt.c) */
+    struct lv_upconn *up;    /* the attempt in flight, or the one that won */
+    struct lv_upconn *hedge; /* a second copy in flight (hedging) */
     unsigned attempts;
+    unsigned ntried;
+    struct lv_backend *tried[LV_RETRY_MAX_ATTEMPTS];
     struct lv_backend *backend; /* of the current or last attempt */
+    uint8_t timer_mode;         /* what ex->timer waits for: backoff or hedge */
+    bool counted;               /* counted in the worker's retry budget */
+    bool retrying;              /* holds a retry slot of the budget */
+    bool hedged;                /* a hedge was sent */
+    bool stale_retried;         /* a dead pooled connection was replaced once */
+    enum lv_retry_skip skip;    /* why the last failure was not retried */
+    enum lv_fail_kind last_fail;
+    uint64_t retry_after_ms; /* the backend's Retry-After, for the next wait */
 
     /* response */
     enum lv_framing resp_framing; /* toward the client */
@@ -163,6 +176,8 @@ struct lv_server {
     bool *eligible; /* scratch for balancer picks, [n backends] */
     uint32_t *weights;
     struct lv_accesslog *alog;
+    struct lv_retry_budget budget;
+    struct lv_stats stats;
     bool started; /* its thread runs */
     bool draining;
     bool stopped;

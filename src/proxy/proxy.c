@@ -57,8 +57,7 @@ int lv_proxy_start(struct lv_proxy *p, struct lv_config *cfg, uv_loop_t *main_lo
     if (open_access_log(p, cfg) != 0) return -1;
     p->backends = calloc(cfg->n_backends + 1, sizeof(*p->backends));
     for (size_t i = 0; i < cfg->n_backends; i++) {
-        p->backends[i] = lv_backend_create(&cfg->backends[i], (unsigned)i, cfg->workers,
-                                           (unsigned)cfg->pool.max_idle);
+        p->backends[i] = lv_backend_create(cfg, (unsigned)i, cfg->workers);
         if (p->backends[i] == NULL) return UV_ENOMEM;
         p->nbackends++;
     }

@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "proxy/attempt.h"
 #include "proxy/client.h"
 #include "proxy/exchange.h"
 #include "proxy/proxy.h"
@@ -125,7 +126,7 @@ static void fail(struct lv_upconn *up, enum lv_fail_kind kind, int sys_err)
         upconn_close(up);
         return;
     }
-    lv_exchange_on_attempt_failed(ex, up, kind, sys_err);
+    lv_attempt_failed(ex, up, kind, sys_err);
     /* The exchange released (closed) us. */
 }
 

@@ -817,7 +817,8 @@ COMBINED_RE = re.compile(
     r"^(?P<client>\S+) - - \[(?P<time>[^\]]+)\] " + _QUOTED.replace("(", "(?P<request>", 1)
     + r" (?P<status>\d{3}) (?P<bytes>\d+) " + _QUOTED.replace("(", "(?P<referer>", 1)
     + " " + _QUOTED.replace("(", "(?P<user_agent>", 1)
-    + r" (?P<duration>\d+\.\d{3}) (?P<backend>\S+) (?P<attempts>\d+) (?P<reason>\S+)$"
+    + r" (?P<duration>\d+\.\d{3}) (?P<backend>\S+) (?P<attempts>\d+) (?P<reason>\S+)"
+    + r" (?P<retry>\S+)$"
 )
 
 

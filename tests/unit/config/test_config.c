@@ -166,7 +166,7 @@ Test(config, backend_defaults)
     struct result r = load_ok(one_backend);
     const struct lv_backend_cfg *b = &r.cfg->backends[0];
     cr_expect_eq(b->weight, 1);
-    cr_expect(b->health_check_enabled);
+    cr_expect_not(b->health_check_enabled, "active checks are opt-in per backend");
     cr_expect_str_eq(b->authority, "127.0.0.1:8001");
     result_dispose(&r);
 }
@@ -239,7 +239,7 @@ Test(config, every_key)
     cr_expect_str_eq(c->backends[1].authority, "127.0.0.1");
     cr_expect_eq(c->backends[1].port, 80, "http:// without a port is port 80");
     cr_expect_eq(c->backends[1].weight, 1);
-    cr_expect(c->backends[1].health_check_enabled);
+    cr_expect_not(c->backends[1].health_check_enabled);
     cr_expect_str_eq(c->backends[2].id, "v6");
     cr_expect_str_eq(c->backends[2].url, "http://[::1]:8003/");
     cr_expect_str_eq(c->backends[2].host, "::1");
@@ -400,7 +400,7 @@ Test(config_errors, unknown_top_level_key)
     snprintf(text, sizeof(text), "%sbogus: 1\n", one_backend);
     expect_one_error(text, "t.yaml:4:1: unknown key 'bogus' ",
                      "(allowed here: listen, workers, backends, load_balancing, timeouts, limits, "
-                     "pool, access_log, headers, log_level)");
+                     "pool, access_log, headers, retry, circuit_breaker, health_check, log_level)");
 }
 
 Test(config_errors, unknown_key_in_section)

@@ -1,0 +1,382 @@
+/*
+ * The attempt loop: choosing backends, retrying, hedging, and telling each
+ * backend's circuit breaker how its tries went. The decisions themselves
+ * are pure functions (upstream/retry.c, upstream/breaker.c); this file
+ * wires them to connections and timers.
+ */
+#include "proxy/attempt.h"
+
+#include <stdlib.h>
+#include <strings.h>
+
+#include "config/config.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/units.h"
+#include "proxy/exchange.h"
+#include "proxy/proxy.h"
+#include "proxy/upconn.h"
+#include "upstream/backend.h"
+#include "upstream/balancer.h"
+
+enum { EXT_NONE, EXT_BACKOFF, EXT_HEDGE };
+
+static void start(struct lv_exchange *ex, bool hedge);
+
+/* --- choosing a backend ------------------------------------------------------- */
+
+static bool was_tried(const struct lv_exchange *ex, const struct lv_backend *b)
+{
+    for (unsigned i = 0; i < ex->ntried; i++) {
+        if (ex->tried[i] == b) return true;
+    }
+    return false;
+}
+
+/* Marks the usable backends in srv->eligible; returns how many there are. */
+static size_t mark_eligible(struct lv_exchange *ex, const struct lv_backend *busy, bool untried,
+                            uint64_t now)
+{
+    struct lv_server *srv = ex->srv;
+    struct lv_proxy *px = srv->proxy;
+    size_t count = 0;
+    for (size_t i = 0; i < px->nbackends; i++) {
+        struct lv_backend *b = px->backends[i];
+        bool e = b != busy && (!untried || !was_tried(ex, b)) && lv_backend_usable(b, now);
+        srv->eligible[i] = e;
+        srv->weights[i] = b->cfg->weight;
+        count += e;
+    }
+    uint64_t slow = ex->cfg->health.slow_start;
+    if (slow == 0 || count < 2) return count;
+    /* Slow start: a backend back from an outage gets a growing share. */
+    for (size_t i = 0; i < px->nbackends && count > 1; i++) {
+        if (!srv->eligible[i]) continue;
+        double r = lv_backend_ramp(px->backends[i], now, slow);
+        if (r >= 1.0) continue;
+        uint32_t w = (uint32_t)(srv->weights[i] * r);
+        srv->weights[i] = w ? w : 1;
+        if (lv_rand_unit(&srv->w.rand) >= r) {
+            srv->eligible[i] = false;
+            count--;
+        }
+    }
+    return count;
+}
+
+/* Picks a usable backend (untried ones first) and has its breaker admit
+ * the request. NULL if none will take it. */
+static struct lv_backend *choose(struct lv_exchange *ex, const struct lv_backend *busy,
+                                 struct lv_breaker_ticket *t)
+{
+    struct lv_server *srv = ex->srv;
+    struct lv_proxy *px = srv->proxy;
+    uint64_t now = lv_clock_ms();
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1 && ex->ntried == 0) break;
+        size_t count = mark_eligible(ex, busy, pass == 0, now);
+        while (count > 0) {
+            struct lv_pick pick = {px->backends, px->nbackends, srv->eligible, srv->weights,
+                                   &srv->w.rand};
+            int idx = ex->cfg->balancer->pick(srv->lb_state, &pick);
+            if (idx < 0) break;
+            struct lv_backend *b = px->backends[idx];
+            if (lv_breaker_allow(&b->breaker, now, t)) return b;
+            srv->eligible[idx] = false; /* half-open and its probes are out */
+            count--;
+        }
+    }
+    return NULL;
+}
+
+/* --- outcomes -------------------------------------------------------------------- */
+
+static void report(struct lv_exchange *ex, struct lv_upconn *up, bool ok)
+{
+    if (!up->ticket.admitted) return;
+    struct lv_backend *b = up->backend;
+    struct lv_server *srv = ex->srv;
+    uint64_t now = lv_clock_ms();
+    bool changed =
+        lv_breaker_report(&b->breaker, srv->w.id, now, ok, lv_rand_unit(&srv->w.rand), &up->ticket);
+    up->ticket.admitted = false;
+    if (!changed) return;
+    enum lv_breaker_state st = lv_breaker_state(&b->breaker);
+    if (st == LV_BREAKER_OPEN) {
+        uint64_t until = lv_breaker_open_until(&b->breaker);
+        lv_warn("backend %s: circuit breaker open for %llums (%s)", b->id,
+                (unsigned long long)(until > now ? until - now : 0),
+                lv_fail_info(ex->last_fail)->reason);
+    } else if (st == LV_BREAKER_CLOSED) {
+        lv_info("backend %s: circuit breaker closed", b->id);
+        lv_backend_recovered(b, now);
+    }
+}
+
+/* Releases one try: its breaker admission back if unused, its connection
+ * closed. The other try, if any, becomes the one in flight. */
+static void drop(struct lv_exchange *ex, struct lv_upconn *up)
+{
+    if (ex->up == up) ex->up = NULL;
+    if (ex->hedge == up) ex->hedge = NULL;
+    if (up->ticket.admitted) {
+        lv_breaker_cancel(&up->backend->breaker, &up->ticket);
+        up->ticket.admitted = false;
+    }
+    lv_upconn_release(up, false);
+    if (ex->up == NULL && ex->hedge) {
+        ex->up = ex->hedge;
+        ex->hedge = NULL;
+    }
+}
+
+static void on_timer(uv_timer_t *t);
+
+static void arm(struct lv_exchange *ex, int mode, uint64_t ms)
+{
+    ex->timer_mode = (uint8_t)mode;
+    ex->timer.data = ex;
+    uv_timer_start(&ex->timer, on_timer, ms, 0);
+}
+
+static bool take_retry_slot(struct lv_exchange *ex)
+{
+    if (ex->retrying) return true;
+    if (!lv_retry_budget_allows(&ex->cfg->retry, &ex->srv->budget)) return false;
+    ex->retrying = true;
+    ex->srv->budget.retrying++;
+    return true;
+}
+
+static bool replayable(const struct lv_exchange *ex)
+{
+    return lv_exchange_replayable(ex);
+}
+
+/* Is there a usable backend this request has not tried? */
+static bool untried_left(struct lv_exchange *ex)
+{
+    return mark_eligible(ex, NULL, true, lv_clock_ms()) > 0;
+}
+
+/* Decides on a retry after the last try in flight failed; schedules it and
+ * returns true, or records why not and returns false. */
+static bool retry(struct lv_exchange *ex, enum lv_fail_kind kind, unsigned status, bool sent)
+{
+    const struct lv_retry_cfg *rc = &ex->cfg->retry;
+    struct lv_server *srv = ex->srv;
+    uint64_t now = lv_clock_ms();
+    uint64_t delay = lv_retry_backoff(rc, ex->attempts, lv_rand_unit(&srv->w.rand));
+    /* Retry-After matters when the next try would go back to the same place. */
+    if (ex->retry_after_ms > delay && !untried_left(ex)) delay = ex->retry_after_ms;
+    struct lv_retry_input in = {
+        .kind = kind,
+        .status = status,
+        .sent = sent,
+        .idempotent = ex->idempotent,
+        .replayable = replayable(ex),
+        .attempts = ex->attempts,
+        .now = now,
+        .deadline = ex->deadline_ms,
+        .delay = delay,
+        .already_retrying = ex->retrying,
+    };
+    enum lv_retry_skip skip = lv_retry_decide(rc, &in, &srv->budget);
+    if (skip == LV_SKIP_NONE) {
+        take_retry_slot(ex);
+        LV_STAT_INC(srv->stats.retries);
+        arm(ex, EXT_BACKOFF, delay);
+        return true;
+    }
+    ex->skip = skip;
+    if (skip != LV_SKIP_NOT_RETRYABLE) LV_STAT_INC(srv->stats.retry_skips[skip]);
+    return false;
+}
+
+void lv_attempt_failed(struct lv_exchange *ex, struct lv_upconn *up, enum lv_fail_kind kind,
+                       int sys_err)
+{
+    /* A pooled connection the backend had already closed: the connection's
+     * fault, not the backend's. Tried again at once, once, on a new one. */
+    bool stale = up->reused && !up->got_bytes && kind == LV_FAIL_RESET && !ex->resp_started;
+    bool sent = up->head_sent;
+    ex->last_fail = kind;
+    if (lv_fail_is_backend(kind) && !stale) report(ex, up, false);
+    lv_debug("backend %s: attempt %u failed: %s (%s)", up->backend->id, ex->attempts,
+             lv_fail_info(kind)->reason, sys_err ? uv_strerror(sys_err) : "-");
+    bool was_winner = ex->resp_started && ex->up == up;
+    drop(ex, up);
+    if (was_winner) {
+        lv_exchange_abort(ex, kind);
+        return;
+    }
+    if (ex->up) return; /* the other try may still answer */
+    if (stale && !ex->stale_retried && ex->idempotent && replayable(ex)) {
+        ex->stale_retried = true;
+        ex->attempts--; /* this one does not count */
+        arm(ex, EXT_BACKOFF, 0);
+        return;
+    }
+    if (!retry(ex, kind, 0, sent)) lv_exchange_respond(ex, kind);
+}
+
+/* Retry-After: delta-seconds (an HTTP date is not worth parsing here). */
+static uint64_t retry_after_ms(const struct lv_head *h)
+{
+    const struct lv_hfield *f = LV_HEAD_FIND(h, "retry-after");
+    if (f == NULL || f->value_len == 0 || f->value_len > 9) return 0;
+    char tmp[10];
+    memcpy(tmp, lv_head_str(h, f->value), f->value_len);
+    tmp[f->value_len] = '\0';
+    uint64_t s;
+    return lv_parse_u64(tmp, &s) == 0 ? s * 1000 : 0;
+}
+
+int lv_attempt_on_response(struct lv_exchange *ex, struct lv_upconn *up)
+{
+    unsigned status = up->resp.status;
+    bool ok = status < 500;
+    if (lv_retry_status(&ex->cfg->retry, status)) {
+        ex->last_fail = LV_FAIL_BAD_STATUS;
+        report(ex, up, ok);
+        if (status == 503 || status == 429) ex->retry_after_ms = retry_after_ms(&up->resp);
+        if (ex->up && ex->hedge) { /* the other copy may still do better */
+            drop(ex, up);
+            return -1;
+        }
+        if (retry(ex, LV_FAIL_BAD_STATUS, status, true)) {
+            drop(ex, up);
+            return -1;
+        }
+        /* Not retried: this answer is the answer. */
+    } else {
+        report(ex, up, ok);
+    }
+    struct lv_upconn *other = up == ex->up ? ex->hedge : ex->up;
+    if (up == ex->hedge) LV_STAT_INC(ex->srv->stats.hedge_wins);
+    if (other) drop(ex, other);
+    ex->up = up;
+    ex->hedge = NULL;
+    ex->backend = up->backend;
+    if (ex->timer_mode != EXT_NONE) {
+        uv_timer_stop(&ex->timer);
+        ex->timer_mode = EXT_NONE;
+    }
+    return 0;
+}
+
+/* --- hedging ------------------------------------------------------------------------ */
+
+static void arm_hedge(struct lv_exchange *ex)
+{
+    const struct lv_retry_cfg *rc = &ex->cfg->retry;
+    if (rc->hedge_after == 0 || !ex->idempotent || !ex->req_complete || !replayable(ex)) return;
+    if (ex->up == NULL || ex->hedge || ex->done || ex->timer_mode != EXT_NONE) return;
+    if (ex->attempts >= rc->max_attempts) return;
+    arm(ex, EXT_HEDGE, rc->hedge_after);
+}
+
+static void hedge(struct lv_exchange *ex)
+{
+    if (ex->up == NULL || ex->up->resp_head || ex->hedge) return;
+    if (ex->attempts >= ex->cfg->retry.max_attempts) return;
+    if (!take_retry_slot(ex)) {
+        LV_STAT_INC(ex->srv->stats.retry_skips[LV_SKIP_BUDGET]);
+        return;
+    }
+    start(ex, true);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct lv_exchange *ex = t->data;
+    int mode = ex->timer_mode;
+    ex->timer_mode = EXT_NONE;
+    if (ex->done) return;
+    if (mode == EXT_BACKOFF)
+        start(ex, false);
+    else if (mode == EXT_HEDGE)
+        hedge(ex);
+}
+
+/* --- starting tries --------------------------------------------------------------- */
+
+static void start(struct lv_exchange *ex, bool is_hedge)
+{
+    struct lv_breaker_ticket t;
+    struct lv_backend *b = choose(ex, is_hedge && ex->up ? ex->up->backend : NULL, &t);
+    if (b == NULL) {
+        if (is_hedge) return; /* nowhere else to send a copy */
+        lv_exchange_respond(ex, ex->attempts ? ex->last_fail : LV_FAIL_NO_BACKEND);
+        return;
+    }
+    if (!was_tried(ex, b) && ex->ntried < LV_RETRY_MAX_ATTEMPTS) ex->tried[ex->ntried++] = b;
+    ex->attempts++;
+    ex->backend = b;
+    int err = 0;
+    struct lv_upconn *up = lv_upconn_acquire(ex->srv, b, ex, &err);
+    if (up == NULL) {
+        lv_breaker_cancel(&b->breaker, &t);
+        lv_warn("backend %s: cannot open a connection: %s", b->id, uv_strerror(err));
+        if (!is_hedge) lv_exchange_respond(ex, LV_FAIL_CONNECT_FAILED);
+        return;
+    }
+    up->ticket = t;
+    if (is_hedge) {
+        ex->hedge = up;
+        ex->hedged = true;
+        LV_STAT_INC(ex->srv->stats.hedges);
+    } else {
+        ex->up = up;
+    }
+    if (up->state == LV_UP_BUSY) lv_exchange_on_connected(ex, up);
+    if (!is_hedge && !ex->done) arm_hedge(ex);
+}
+
+void lv_attempt_first(struct lv_exchange *ex)
+{
+    ex->counted = true;
+    ex->srv->budget.active++;
+    start(ex, false);
+}
+
+void lv_attempt_request_complete(struct lv_exchange *ex)
+{
+    arm_hedge(ex);
+}
+
+void lv_attempt_stop(struct lv_exchange *ex)
+{
+    if (ex->timer_mode != EXT_NONE) {
+        uv_timer_stop(&ex->timer);
+        ex->timer_mode = EXT_NONE;
+    }
+    if (ex->hedge) drop(ex, ex->hedge);
+    if (ex->up) drop(ex, ex->up);
+    struct lv_retry_budget *bud = &ex->srv->budget;
+    if (ex->retrying) {
+        bud->retrying--;
+        ex->retrying = false;
+    }
+    if (ex->counted) {
+        bud->active--;
+        ex->counted = false;
+    }
+}
+
+unsigned lv_attempt_retry_after(const struct lv_exchange *ex)
+{
+    struct lv_proxy *px = ex->srv->proxy;
+    uint64_t now = lv_clock_ms(), soonest = UINT64_MAX;
+    for (size_t i = 0; i < px->nbackends; i++) {
+        struct lv_backend *b = px->backends[i];
+        uint64_t wait = UINT64_MAX;
+        if (!atomic_load(&b->healthy)) wait = ex->cfg->health.interval;
+        uint64_t until = lv_breaker_open_until(&b->breaker);
+        if (until > now && until - now < wait) wait = until - now;
+        if (wait < soonest) soonest = wait;
+    }
+    if (soonest == UINT64_MAX) return 1;
+    uint64_t s = (soonest + 999) / 1000;
+    return s < 1 ? 1 : s > 3600 ? 3600 : (unsigned)s;
+}

@@ -1,0 +1,224 @@
+/*
+ * Circuit breaker: a state machine over atomics. Every transition is one
+ * compare-and-swap of (generation, state); whatever a transition must reset
+ * is reset before its CAS, so a thread that sees the new state also sees the
+ * reset. A report carries the generation that admitted its request: reports
+ * from before a transition (a slow request admitted while closed, finishing
+ * after the breaker opened) cannot move the new state.
+ */
+#include "upstream/breaker.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define STATE(sg) ((enum lv_breaker_state)((sg)&3u))
+#define GEN(sg) ((sg) >> 2)
+#define MAKE(gen, st) (((uint64_t)(gen) << 2) | (uint64_t)(st))
+
+int lv_breaker_init(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, unsigned nworkers)
+{
+    memset(b, 0, sizeof(*b));
+    b->cfg = *cfg;
+    if (b->cfg.half_open_requests == 0) b->cfg.half_open_requests = 1;
+    if (b->cfg.success_threshold == 0) b->cfg.success_threshold = 1;
+    if (b->cfg.failure_threshold == 0) b->cfg.failure_threshold = 1;
+    if (b->cfg.max_timeout < b->cfg.timeout) b->cfg.max_timeout = b->cfg.timeout;
+    b->nwindows = nworkers ? nworkers : 1;
+    b->windows = calloc(b->nwindows, sizeof(*b->windows));
+    if (b->windows == NULL) return -1;
+    atomic_init(&b->sg, MAKE(0, LV_BREAKER_CLOSED));
+    return 0;
+}
+
+void lv_breaker_dispose(struct lv_breaker *b)
+{
+    free(b->windows);
+    b->windows = NULL;
+}
+
+const char *lv_breaker_state_name(enum lv_breaker_state s)
+{
+    switch (s) {
+    case LV_BREAKER_CLOSED: return "closed";
+    case LV_BREAKER_OPEN: return "open";
+    case LV_BREAKER_HALF_OPEN: return "half_open";
+    }
+    return "unknown";
+}
+
+enum lv_breaker_state lv_breaker_state(const struct lv_breaker *b)
+{
+    return STATE(atomic_load(&((struct lv_breaker *)b)->sg));
+}
+
+uint64_t lv_breaker_open_until(const struct lv_breaker *b)
+{
+    struct lv_breaker *m = (struct lv_breaker *)b;
+    return STATE(atomic_load(&m->sg)) == LV_BREAKER_OPEN ? atomic_load(&m->open_until) : 0;
+}
+
+/* --- the sliding window ------------------------------------------------------- */
+
+static uint64_t bucket_ms(const struct lv_breaker *b)
+{
+    uint64_t ms = b->cfg.window / LV_BREAKER_BUCKETS;
+    return ms ? ms : 1;
+}
+
+static void window_add(struct lv_breaker *b, unsigned w, uint64_t now, bool ok)
+{
+    if (w >= b->nwindows) w = 0;
+    uint64_t slot = now / bucket_ms(b);
+    struct lv_breaker_bucket *bk = &b->windows[w].b[slot % LV_BREAKER_BUCKETS];
+    if (atomic_load_explicit(&bk->slot, memory_order_relaxed) != slot) {
+        atomic_store_explicit(&bk->ok, 0, memory_order_relaxed);
+        atomic_store_explicit(&bk->fail, 0, memory_order_relaxed);
+        atomic_store_explicit(&bk->slot, slot, memory_order_release);
+    }
+    atomic_fetch_add_explicit(ok ? &bk->ok : &bk->fail, 1, memory_order_relaxed);
+}
+
+void lv_breaker_window_counts(struct lv_breaker *b, uint64_t now, uint64_t *ok, uint64_t *fail)
+{
+    uint64_t bm = bucket_ms(b);
+    uint64_t from = now > b->cfg.window ? now - b->cfg.window : 0;
+    uint64_t reset = atomic_load(&b->window_from);
+    if (reset > from) from = reset;
+    uint64_t first = from / bm, last = now / bm;
+    *ok = *fail = 0;
+    for (unsigned w = 0; w < b->nwindows; w++) {
+        for (unsigned i = 0; i < LV_BREAKER_BUCKETS; i++) {
+            struct lv_breaker_bucket *bk = &b->windows[w].b[i];
+            uint64_t slot = atomic_load_explicit(&bk->slot, memory_order_acquire);
+            if (slot < first || slot > last) continue;
+            *ok += atomic_load_explicit(&bk->ok, memory_order_relaxed);
+            *fail += atomic_load_explicit(&bk->fail, memory_order_relaxed);
+        }
+    }
+}
+
+/* --- transitions -------------------------------------------------------------- */
+
+static uint64_t open_period(const struct lv_breaker *b, unsigned opened, double jitter)
+{
+    uint64_t period = b->cfg.timeout;
+    for (unsigned i = 0; i < opened && period < b->cfg.max_timeout; i++)
+        period *= 2;
+    if (period > b->cfg.max_timeout) period = b->cfg.max_timeout;
+    /* +-20%: breakers of backends that failed together do not all probe at once. */
+    double f = 1.0 + (jitter - 0.5) * 0.4;
+    uint64_t p = (uint64_t)((double)period * f);
+    return p ? p : 1;
+}
+
+static bool trip(struct lv_breaker *b, uint64_t sg, uint64_t now, double jitter)
+{
+    unsigned opened = STATE(sg) == LV_BREAKER_HALF_OPEN ? atomic_load(&b->opened) : 0;
+    atomic_store(&b->open_until, now + open_period(b, opened, jitter));
+    if (!atomic_compare_exchange_strong(&b->sg, &sg, MAKE(GEN(sg) + 1, LV_BREAKER_OPEN)))
+        return false;
+    atomic_store(&b->opened, opened + 1);
+    atomic_store(&b->consecutive_fail, 0);
+    atomic_fetch_add(&b->transitions, 1);
+    return true;
+}
+
+static bool close_breaker(struct lv_breaker *b, uint64_t sg, uint64_t now)
+{
+    atomic_store(&b->consecutive_fail, 0);
+    atomic_store(&b->window_from, now);
+    if (!atomic_compare_exchange_strong(&b->sg, &sg, MAKE(GEN(sg) + 1, LV_BREAKER_CLOSED)))
+        return false;
+    atomic_store(&b->opened, 0);
+    atomic_fetch_add(&b->transitions, 1);
+    return true;
+}
+
+bool lv_breaker_allow(struct lv_breaker *b, uint64_t now, struct lv_breaker_ticket *t)
+{
+    t->probe = false;
+    t->admitted = true;
+    t->gen = 0;
+    if (!b->cfg.enabled) return true;
+    for (;;) {
+        uint64_t sg = atomic_load(&b->sg);
+        t->gen = GEN(sg);
+        switch (STATE(sg)) {
+        case LV_BREAKER_CLOSED: return true;
+        case LV_BREAKER_OPEN:
+            if (now < atomic_load(&b->open_until)) {
+                t->admitted = false;
+                return false;
+            }
+            atomic_store(&b->probes, 0);
+            atomic_store(&b->probe_ok, 0);
+            if (atomic_compare_exchange_strong(&b->sg, &sg,
+                                               MAKE(GEN(sg) + 1, LV_BREAKER_HALF_OPEN)))
+                atomic_fetch_add(&b->transitions, 1);
+            continue; /* now half-open (by us or another thread): take a slot */
+        case LV_BREAKER_HALF_OPEN: {
+            unsigned n = atomic_fetch_add(&b->probes, 1);
+            if (n < b->cfg.half_open_requests && atomic_load(&b->sg) == sg) {
+                t->probe = true;
+                return true;
+            }
+            atomic_fetch_sub(&b->probes, 1);
+            if (atomic_load(&b->sg) != sg) continue;
+            t->admitted = false;
+            return false;
+        }
+        }
+    }
+}
+
+void lv_breaker_cancel(struct lv_breaker *b, const struct lv_breaker_ticket *t)
+{
+    if (!t->admitted || !t->probe) return;
+    uint64_t sg = atomic_load(&b->sg);
+    if (GEN(sg) == t->gen && STATE(sg) == LV_BREAKER_HALF_OPEN) atomic_fetch_sub(&b->probes, 1);
+}
+
+bool lv_breaker_report(struct lv_breaker *b, unsigned w, uint64_t now, bool success, double jitter,
+                       const struct lv_breaker_ticket *t)
+{
+    window_add(b, w, now, success);
+    if (!b->cfg.enabled || !t->admitted) return false;
+    uint64_t sg = atomic_load(&b->sg);
+    if (GEN(sg) != t->gen) return false; /* admitted before the last transition */
+    switch (STATE(sg)) {
+    case LV_BREAKER_CLOSED: {
+        if (success) {
+            if (atomic_load_explicit(&b->consecutive_fail, memory_order_relaxed) != 0)
+                atomic_store(&b->consecutive_fail, 0);
+            return false;
+        }
+        unsigned n = atomic_fetch_add(&b->consecutive_fail, 1) + 1;
+        bool open = n >= b->cfg.failure_threshold;
+        if (!open && b->cfg.failure_rate_threshold > 0) {
+            uint64_t ok, fail;
+            lv_breaker_window_counts(b, now, &ok, &fail);
+            uint64_t total = ok + fail;
+            open = total >= b->cfg.minimum_requests && total > 0 &&
+                   (double)fail >= b->cfg.failure_rate_threshold * (double)total;
+        }
+        return open && trip(b, sg, now, jitter);
+    }
+    case LV_BREAKER_HALF_OPEN:
+        if (!t->probe) return false;
+        atomic_fetch_sub(&b->probes, 1);
+        if (!success) return trip(b, sg, now, jitter);
+        if (atomic_fetch_add(&b->probe_ok, 1) + 1 >= b->cfg.success_threshold)
+            return close_breaker(b, sg, now);
+        return false;
+    case LV_BREAKER_OPEN: return false;
+    }
+    return false;
+}
+
+void lv_breaker_health_passed(struct lv_breaker *b, uint64_t now)
+{
+    uint64_t sg = atomic_load(&b->sg);
+    if (STATE(sg) != LV_BREAKER_OPEN) return;
+    uint64_t until = atomic_load(&b->open_until);
+    if (until > now) atomic_compare_exchange_strong(&b->open_until, &until, now);
+}

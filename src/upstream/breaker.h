@@ -1,0 +1,112 @@
+/*
+ * The circuit breaker of one backend, shared by every worker.
+ *
+ *            failure_threshold consecutive failures,
+ *            or failure rate >= failure_rate_threshold
+ *            over `window` with >= minimum_requests
+ *   CLOSED ───────────────────────────────────────────► OPEN
+ *     ▲                                                 │  ▲
+ *     │ success_threshold                  open time    │  │ a probe fails: open again,
+ *     │ consecutive probe                  elapsed (or  │  │ for twice as long (capped
+ *     │ successes                          an active    ▼  │ at max_timeout, jittered)
+ *     └─────────────────────────────────── HALF_OPEN ───────┘
+ *                                          (at most half_open_requests
+ *                                           probes in flight)
+ *
+ * Pure policy: no I/O and no clock of its own — every call takes `now` (ms)
+ * and randomness is passed in, so every transition is unit tested with a
+ * fake clock. Thread-safe without locks: the state and its generation live
+ * in one atomic word changed by compare-and-swap; counters are atomics; the
+ * sliding window is one ring of buckets per worker (a single writer each),
+ * summed only when a failure has to be judged. The common case — closed,
+ * success, no failure pending — is a load and an uncontended add.
+ */
+#ifndef LV_UPSTREAM_BREAKER_H
+#define LV_UPSTREAM_BREAKER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum lv_breaker_state { LV_BREAKER_CLOSED = 0, LV_BREAKER_OPEN = 1, LV_BREAKER_HALF_OPEN = 2 };
+
+struct lv_breaker_cfg {
+    bool enabled;
+    uint32_t failure_threshold;    /* consecutive failures that open it */
+    uint32_t success_threshold;    /* consecutive probe successes that close it */
+    uint64_t timeout;              /* first open period, ms */
+    uint64_t max_timeout;          /* cap of the doubling open period, ms */
+    double failure_rate_threshold; /* 0..1; 0 disables the rate rule */
+    uint32_t minimum_requests;     /* in the window, for the rate rule */
+    uint64_t window;               /* ms, for the rate rule */
+    uint32_t half_open_requests;   /* probes in flight at once */
+};
+
+#define LV_BREAKER_BUCKETS 10
+
+struct lv_breaker_bucket {
+    atomic_uint_fast64_t slot; /* which bucket-sized period this counts */
+    atomic_uint ok, fail;
+};
+
+struct lv_breaker_window {
+    struct lv_breaker_bucket b[LV_BREAKER_BUCKETS];
+};
+
+struct lv_breaker {
+    struct lv_breaker_cfg cfg;
+    atomic_uint_fast64_t sg;          /* generation << 2 | state */
+    atomic_uint consecutive_fail;     /* while closed */
+    atomic_uint probes;               /* probes in flight while half-open */
+    atomic_uint probe_ok;             /* consecutive probe successes */
+    atomic_uint opened;               /* times opened in a row without closing */
+    atomic_uint_fast64_t open_until;  /* ms */
+    atomic_uint_fast64_t window_from; /* ms: outcomes before this are ignored */
+    atomic_uint_fast64_t transitions;
+    unsigned nwindows;
+    struct lv_breaker_window *windows; /* [nwindows], one per worker */
+};
+
+/* An admission: which generation admitted the request, and whether it is a
+ * half-open probe. Pass it back to lv_breaker_report. */
+struct lv_breaker_ticket {
+    uint64_t gen;
+    bool probe;
+    bool admitted;
+};
+
+/* Sets up a closed breaker with one window per worker. 0 or -1 (ENOMEM). */
+int lv_breaker_init(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, unsigned nworkers);
+void lv_breaker_dispose(struct lv_breaker *b);
+
+/* May a request go to this backend now? Fills *t. An open breaker whose
+ * time is up turns half-open here (the caller becomes a probe). */
+bool lv_breaker_allow(struct lv_breaker *b, uint64_t now, struct lv_breaker_ticket *t);
+
+/* Gives back an admission that was not used (the request went elsewhere). */
+void lv_breaker_cancel(struct lv_breaker *b, const struct lv_breaker_ticket *t);
+
+/*
+ * Reports the outcome of an admitted request, from worker `w`. `jitter` is
+ * a random number in [0, 1) used to spread the next open period (0.5 means
+ * none). Returns true if this report changed the state.
+ */
+bool lv_breaker_report(struct lv_breaker *b, unsigned w, uint64_t now, bool success, double jitter,
+                       const struct lv_breaker_ticket *t);
+
+/* An active health check passed: an open breaker may probe now. */
+void lv_breaker_health_passed(struct lv_breaker *b, uint64_t now);
+
+/* Current state (OPEN whose time is up still reads OPEN until someone is
+ * admitted). */
+enum lv_breaker_state lv_breaker_state(const struct lv_breaker *b);
+
+/* When the breaker will let a probe through (ms), if it is open; else 0. */
+uint64_t lv_breaker_open_until(const struct lv_breaker *b);
+
+/* Outcomes in the current window, summed over workers. */
+void lv_breaker_window_counts(struct lv_breaker *b, uint64_t now, uint64_t *ok, uint64_t *fail);
+
+const char *lv_breaker_state_name(enum lv_breaker_state s);
+
+#endif

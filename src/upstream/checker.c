@@ -1,0 +1,263 @@
+/*
+ * Active health checks, run on the main thread's loop, off the request
+ * path. Each checked backend has a probe that, every `interval` (+-10%
+ * jitter, so that checks of many backends do not go out in lockstep),
+ * connects, sends `GET path`, reads the status line and closes. The result
+ * goes through rise/fall thresholds (upstream/health.c); a change of
+ * verdict is published to the workers through the backend's atomics and
+ * logged. A pass also lets an open circuit breaker probe at once: the
+ * backend is back, no need to wait out the open period.
+ */
+#include "upstream/checker.h"
+
+#include <llhttp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/rand.h"
+#include "upstream/backend.h"
+
+enum probe_state { P_WAITING, P_CONNECTING, P_READING, P_CLOSING };
+
+struct probe {
+    struct lv_checker *ck;
+    struct lv_backend *b;
+    uv_timer_t timer;
+    uv_tcp_t tcp;
+    uv_connect_t creq;
+    uv_write_t wreq;
+    llhttp_t parser;
+    enum probe_state state;
+    bool ok;
+    bool stopping;
+    bool timer_open, tcp_open;
+    unsigned status;
+    const char *why; /* failure reason of the current check */
+    size_t reqlen;
+    char req[512];
+    char rbuf[2048];
+};
+
+struct lv_checker {
+    uv_loop_t *loop;
+    const struct lv_config *cfg;
+    struct lv_rand rand;
+    size_t nprobes;
+    size_t open; /* probes not yet fully closed */
+    struct probe *probes;
+};
+
+static void schedule(struct probe *p, bool first);
+
+/* --- results ----------------------------------------------------------------------- */
+
+static void record(struct probe *p, bool ok, const char *why)
+{
+    struct lv_backend *b = p->b;
+    const struct lv_health_check_cfg *hc = &p->ck->cfg->health;
+    uint64_t now = lv_clock_ms();
+    b->last_check_ms = lv_clock_wall_ms();
+    if (ok)
+        snprintf(b->last_check, sizeof(b->last_check), "ok (%u)", p->status);
+    else if (p->status)
+        snprintf(b->last_check, sizeof(b->last_check), "status %u", p->status);
+    else
+        snprintf(b->last_check, sizeof(b->last_check), "%s", why);
+    if (ok) lv_breaker_health_passed(&b->breaker, now);
+    if (!lv_health_report(&b->health, ok, (uint32_t)hc->healthy_threshold,
+                          (uint32_t)hc->unhealthy_threshold))
+        return;
+    atomic_store(&b->healthy, b->health.healthy);
+    if (b->health.healthy) {
+        lv_info("backend %s: healthy again (%u passed checks)", b->id, b->health.ok_streak);
+        lv_backend_recovered(b, now);
+    } else {
+        lv_warn("backend %s: unhealthy after %u failed checks (last: %s)", b->id,
+                b->health.fail_streak, why);
+    }
+}
+
+/* --- one check ----------------------------------------------------------------------- */
+
+static void release(struct probe *p)
+{
+    struct lv_checker *ck = p->ck;
+    if (--ck->open > 0) return;
+    free(ck->probes);
+    free(ck);
+}
+
+static void on_tcp_closed(uv_handle_t *h)
+{
+    struct probe *p = h->data;
+    p->tcp_open = false;
+    if (p->stopping) {
+        if (!p->timer_open) release(p);
+        return;
+    }
+    record(p, p->ok, p->why);
+    schedule(p, false);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    struct probe *p = h->data;
+    p->timer_open = false;
+    if (!p->tcp_open) release(p);
+}
+
+static void finish(struct probe *p, bool ok, const char *why)
+{
+    if (p->state == P_CLOSING || p->state == P_WAITING) return;
+    p->state = P_CLOSING;
+    p->ok = ok;
+    p->why = why;
+    uv_timer_stop(&p->timer);
+    uv_close((uv_handle_t *)&p->tcp, on_tcp_closed);
+}
+
+static int on_status_head(llhttp_t *ll)
+{
+    struct probe *p = ll->data;
+    p->status = ll->status_code;
+    return HPE_PAUSED;
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    (void)hint;
+    struct probe *p = h->data;
+    *buf = uv_buf_init(p->rbuf, sizeof(p->rbuf));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct probe *p = s->data;
+    if (nread == 0) return;
+    if (nread < 0) {
+        finish(p, false, nread == UV_EOF ? "closed before answering" : uv_strerror((int)nread));
+        return;
+    }
+    llhttp_errno_t err = llhttp_execute(&p->parser, buf->base, (size_t)nread);
+    if (err == HPE_PAUSED) {
+        const struct lv_health_check_cfg *hc = &p->ck->cfg->health;
+        bool ok = p->status >= hc->status_min && p->status <= hc->status_max;
+        finish(p, ok, "unexpected status");
+    } else if (err != HPE_OK) {
+        finish(p, false, "malformed response");
+    }
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+    struct probe *p = req->data;
+    if (status < 0) finish(p, false, uv_strerror(status));
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    struct probe *p = req->data;
+    if (status == UV_ECANCELED || p->state != P_CONNECTING) return;
+    if (status < 0) {
+        finish(p, false, uv_strerror(status));
+        return;
+    }
+    p->state = P_READING;
+    uv_buf_t buf = uv_buf_init(p->req, (unsigned)p->reqlen);
+    p->wreq.data = p;
+    if (uv_write(&p->wreq, (uv_stream_t *)&p->tcp, &buf, 1, on_written) != 0 ||
+        uv_read_start((uv_stream_t *)&p->tcp, on_alloc, on_read) != 0)
+        finish(p, false, "cannot write");
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct probe *p = t->data;
+    if (p->state != P_WAITING) {
+        finish(p, false, "timeout");
+        return;
+    }
+    /* Time for a check. */
+    static llhttp_settings_t settings;
+    llhttp_settings_init(&settings);
+    settings.on_headers_complete = on_status_head;
+    llhttp_init(&p->parser, HTTP_RESPONSE, &settings);
+    p->parser.data = p;
+    p->status = 0;
+    uv_tcp_init(p->ck->loop, &p->tcp);
+    p->tcp_open = true;
+    p->tcp.data = p;
+    p->creq.data = p;
+    p->state = P_CONNECTING;
+    int rc =
+        uv_tcp_connect(&p->creq, &p->tcp, (const struct sockaddr *)&p->b->cfg->addr, on_connect);
+    uv_timer_start(&p->timer, on_timer, p->ck->cfg->health.timeout, 0);
+    if (rc != 0) finish(p, false, uv_strerror(rc));
+}
+
+static void schedule(struct probe *p, bool first)
+{
+    p->state = P_WAITING;
+    uint64_t interval = p->ck->cfg->health.interval;
+    double jitter = 0.9 + 0.2 * lv_rand_unit(&p->ck->rand);
+    /* The first check goes out soon, spread over a tenth of the interval. */
+    uint64_t ms = first ? (uint64_t)((double)interval * 0.1 * lv_rand_unit(&p->ck->rand))
+                        : (uint64_t)((double)interval * jitter);
+    uv_timer_start(&p->timer, on_timer, ms, 0);
+}
+
+/* --- the set of probes ------------------------------------------------------------- */
+
+struct lv_checker *lv_checker_start(uv_loop_t *loop, const struct lv_config *cfg,
+                                    struct lv_backend **backends, size_t n)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++)
+        count += backends[i]->cfg->health_check_enabled;
+    if (count == 0) return NULL;
+    struct lv_checker *ck = calloc(1, sizeof(*ck));
+    if (ck == NULL) return NULL;
+    ck->probes = calloc(count, sizeof(*ck->probes));
+    if (ck->probes == NULL) {
+        free(ck);
+        return NULL;
+    }
+    ck->loop = loop;
+    ck->cfg = cfg;
+    lv_rand_seed(&ck->rand, lv_clock_ns());
+    for (size_t i = 0; i < n; i++) {
+        struct lv_backend *b = backends[i];
+        if (!b->cfg->health_check_enabled) continue;
+        struct probe *p = &ck->probes[ck->nprobes++];
+        p->ck = ck;
+        p->b = b;
+        int len = snprintf(p->req, sizeof(p->req),
+                           "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: levee-health-check\r\n"
+                           "Connection: close\r\n\r\n",
+                           cfg->health.path, b->cfg->authority);
+        p->reqlen = len > 0 && (size_t)len < sizeof(p->req) ? (size_t)len : 0;
+        uv_timer_init(loop, &p->timer);
+        p->timer.data = p;
+        p->timer_open = true;
+        schedule(p, true);
+    }
+    ck->open = ck->nprobes;
+    return ck;
+}
+
+void lv_checker_stop(struct lv_checker *ck)
+{
+    if (ck == NULL) return;
+    for (size_t i = 0; i < ck->nprobes; i++) {
+        struct probe *p = &ck->probes[i];
+        p->stopping = true;
+        uv_timer_stop(&p->timer);
+        /* A closing connection finishes closing on its own. */
+        if (p->tcp_open && p->state != P_CLOSING) uv_close((uv_handle_t *)&p->tcp, on_tcp_closed);
+        uv_close((uv_handle_t *)&p->timer, on_timer_closed);
+    }
+}
