@@ -40,7 +40,8 @@ CFLAGS := $(CFLAGS_COMMON) -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -W
 LIBS := -luv -lssl -lcrypto -lyaml -lhiredis -lm -pthread
 
 LEVEE_SRCS := $(shell find src -name '*.c' -not -path 'src/demo/*' -not -name main.c | sort)
-LEVEE_OBJS := $(LEVEE_SRCS:%.c=$(B)/obj/%.o)
+# The dashboard page is compiled into the binary as a byte array.
+LEVEE_OBJS := $(LEVEE_SRCS:%.c=$(B)/obj/%.o) $(B)/obj/gen/dashboard.o
 LLHTTP_OBJS := $(B)/obj/llhttp/llhttp.o $(B)/obj/llhttp/api.o $(B)/obj/llhttp/http.o
 DEMO_SRCS := $(shell find src/demo -name '*.c' 2>/dev/null | sort)
 DEMO_OBJS := $(DEMO_SRCS:%.c=$(B)/obj/%.o)
@@ -67,6 +68,18 @@ $(B)/obj/src/%.o: src/%.c
 $(B)/obj/tests/%.o: tests/%.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -c -o $@ $<
+
+$(B)/gen/dashboard.c: src/admin/dashboard.html
+	@mkdir -p $(@D)
+	$(Q){ echo '/* Generated from src/admin/dashboard.html by the Makefile. */'; \
+	  echo 'const char lv_dashboard_html[] = {'; \
+	  od -An -v -tx1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '0};'; \
+	  echo 'const unsigned long lv_dashboard_html_len = sizeof(lv_dashboard_html) - 1;'; } > $@
+
+$(B)/obj/gen/dashboard.o: $(B)/gen/dashboard.c
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS_COMMON) -c -o $@ $<
 
 # llhttp is third-party code: its own (quieter) flags, never -Werror.
 $(B)/obj/llhttp/%.o: $(LLHTTP_SRC)/%.c

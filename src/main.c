@@ -1,9 +1,10 @@
 /*
  * levee's entry point: the command line, signals, startup and shutdown.
  *
- * The main thread loads the configuration, starts the workers and then only
- * waits: for SIGTERM/SIGINT (drain: stop accepting, finish what is in
- * flight, at most timeouts.shutdown), or for the workers to end.
+ * The main thread loads the configuration, starts the workers, and then
+ * runs its own loop: signals (SIGTERM/SIGINT drain, SIGHUP reload, SIGUSR1
+ * reopen the access log), active health checks, the admin listener and the
+ * per-second metrics history. Workers never wait for it.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -14,21 +15,30 @@
 #include <sys/resource.h>
 #include <uv.h>
 
+#include "admin/history.h"
+#include "admin/server.h"
 #include "config/config.h"
 #include "core/log.h"
+#include "core/logfile.h"
+#include "core/strbuf.h"
 #include "proxy/proxy.h"
 #include "upstream/checker.h"
+#include "upstream/gen.h"
 
 #define DEFAULT_CONFIG "/etc/levee/levee.yaml"
 
 struct main_state {
     uv_loop_t *loop;
+    const char *config_path;
     struct lv_proxy proxy;
-    uv_signal_t sigterm, sigint, sighup;
+    uv_signal_t sigterm, sigint, sighup, sigusr1;
     uv_timer_t grace;
     uv_async_t worker_exit;
     struct lv_checker *checker;
+    struct lv_admin *admin;
+    struct lv_history *history;
     bool draining;
+    bool closed;
 };
 
 static void usage(FILE *out)
@@ -44,16 +54,24 @@ static void usage(FILE *out)
                  "\n"
                  "Signals: SIGTERM/SIGINT stop accepting connections, let requests in\n"
                  "flight finish (at most timeouts.shutdown) and exit 0; a second one\n"
-                 "exits at once.\n");
+                 "exits at once. SIGHUP reloads the configuration file (on an error the\n"
+                 "running configuration stays). SIGUSR1 reopens the access log file.\n");
 }
 
 static void close_main_handles(struct main_state *m)
 {
+    if (m->closed) return;
+    m->closed = true;
     lv_checker_stop(m->checker);
     m->checker = NULL;
+    lv_admin_stop(m->admin);
+    m->admin = NULL;
+    lv_history_stop(m->history);
+    m->history = NULL;
     uv_close((uv_handle_t *)&m->sigterm, NULL);
     uv_close((uv_handle_t *)&m->sigint, NULL);
     uv_close((uv_handle_t *)&m->sighup, NULL);
+    uv_close((uv_handle_t *)&m->sigusr1, NULL);
     uv_close((uv_handle_t *)&m->grace, NULL);
     uv_close((uv_handle_t *)&m->worker_exit, NULL);
 }
@@ -80,17 +98,44 @@ static void on_stop_signal(uv_signal_t *s, int signum)
         return;
     }
     m->draining = true;
-    lv_info("signal %d: draining (at most %llums)", signum,
-            (unsigned long long)m->proxy.cfg->timeouts.shutdown);
+    uint64_t grace = m->proxy.gen->cfg->timeouts.shutdown;
+    lv_info("signal %d: draining (at most %llums)", signum, (unsigned long long)grace);
+    /* Health checks and the admin listener stop at once; workers finish. */
+    lv_checker_stop(m->checker);
+    m->checker = NULL;
+    lv_admin_stop(m->admin);
+    m->admin = NULL;
     lv_proxy_drain(&m->proxy);
-    uv_timer_start(&m->grace, on_grace_expired, m->proxy.cfg->timeouts.shutdown, 0);
+    uv_timer_start(&m->grace, on_grace_expired, grace, 0);
+}
+
+/* Reload: SIGHUP and POST /reload. */
+static int do_reload(void *arg, struct lv_strbuf *errs)
+{
+    struct main_state *m = arg;
+    if (m->draining) {
+        if (errs) lv_strbuf_puts(errs, "levee is shutting down\n");
+        return -1;
+    }
+    if (lv_proxy_reload(&m->proxy, m->config_path, errs) != 0) return -1;
+    lv_checker_stop(m->checker);
+    m->checker = lv_checker_start(m->loop, m->proxy.gen);
+    lv_admin_apply(m->admin);
+    return 0;
 }
 
 static void on_hup(uv_signal_t *s, int signum)
 {
-    (void)s;
     (void)signum;
-    lv_warn("SIGHUP: configuration reload is not available in this version; ignored");
+    lv_info("SIGHUP: reloading %s", ((struct main_state *)s->data)->config_path);
+    do_reload(s->data, NULL);
+}
+
+static void on_usr1(uv_signal_t *s, int signum)
+{
+    (void)signum;
+    struct main_state *m = s->data;
+    if (lv_logfile_reopen(m->proxy.gen->alog) == 0) lv_info("SIGUSR1: access log reopened");
 }
 
 static void raise_fd_limit(void)
@@ -129,29 +174,47 @@ static int run(const char *path)
 
     static struct main_state m;
     m.loop = uv_default_loop();
+    m.config_path = path;
     uv_signal_init(m.loop, &m.sigterm);
     uv_signal_init(m.loop, &m.sigint);
     uv_signal_init(m.loop, &m.sighup);
+    uv_signal_init(m.loop, &m.sigusr1);
     uv_timer_init(m.loop, &m.grace);
     uv_async_init(m.loop, &m.worker_exit, on_worker_exit);
-    m.sigterm.data = m.sigint.data = m.sighup.data = m.grace.data = m.worker_exit.data = &m;
+    m.sigterm.data = m.sigint.data = m.sighup.data = m.sigusr1.data = &m;
+    m.grace.data = m.worker_exit.data = &m;
     uv_signal_start(&m.sigterm, on_stop_signal, SIGTERM);
     uv_signal_start(&m.sigint, on_stop_signal, SIGINT);
     uv_signal_start(&m.sighup, on_hup, SIGHUP);
+    uv_signal_start(&m.sigusr1, on_usr1, SIGUSR1);
     uv_unref((uv_handle_t *)&m.grace);
 
+    unsigned workers = cfg->workers;
+    size_t nlisten = cfg->n_listeners, nbackends = cfg->n_backends;
     int rc = lv_proxy_start(&m.proxy, cfg, m.loop, &m.worker_exit);
+    if (rc == 0) {
+        m.history = lv_history_start(m.loop, &m.proxy);
+        int err = 0;
+        m.admin = lv_admin_start(m.loop, &m.proxy, m.history, do_reload, &m, &err);
+        if (err != 0) rc = err;
+    }
     if (rc != 0) {
         lv_error("levee could not start");
         m.draining = true;
         lv_proxy_stop(&m.proxy);
-        if (atomic_load(&m.proxy.workers_running) == 0) close_main_handles(&m);
+        if (atomic_load(&m.proxy.workers_running) == 0)
+            close_main_handles(&m);
+        else {
+            lv_admin_stop(m.admin);
+            m.admin = NULL;
+        }
     } else {
-        m.checker = lv_checker_start(m.loop, cfg, m.proxy.backends, m.proxy.nbackends);
-        for (size_t i = 0; i < cfg->n_listeners; i++) {
+        m.checker = lv_checker_start(m.loop, m.proxy.gen);
+        const struct lv_config *c = m.proxy.gen->cfg;
+        for (size_t i = 0; i < nlisten; i++) {
             lv_info("levee %s listening on %s (%u worker%s, %zu backend%s)", LV_VERSION,
-                    cfg->listeners[i].address, cfg->workers, cfg->workers == 1 ? "" : "s",
-                    cfg->n_backends, cfg->n_backends == 1 ? "" : "s");
+                    c->listeners[i].address, workers, workers == 1 ? "" : "s", nbackends,
+                    nbackends == 1 ? "" : "s");
         }
     }
     uv_run(m.loop, UV_RUN_DEFAULT);

@@ -6,6 +6,7 @@
  */
 #include "config/config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,13 @@ void lv_config_defaults(struct lv_config *cfg)
         .status_min = 200,
         .status_max = 399,
     };
+    cfg->admin.enabled = true;
+    cfg->admin.listen.address = strdup("127.0.0.1:9901");
+    {
+        const char *why;
+        lv_addr_resolve("127.0.0.1", 9901, true, &cfg->admin.listen.addr,
+                        &cfg->admin.listen.addrlen, &why);
+    }
     cfg->access_log.path = strdup("stdout");
     cfg->access_log.format = LV_LOGFMT_COMBINED;
     cfg->log_level = LV_LOG_INFO;
@@ -104,6 +112,8 @@ void lv_config_destroy(struct lv_config *cfg)
     free(cfg->backends);
     free(cfg->access_log.path);
     free(cfg->health.path);
+    free(cfg->admin.listen.address);
+    free(cfg->admin.token);
     strlist_free(&cfg->headers.remove_request);
     strlist_free(&cfg->headers.remove_response);
     free(cfg->path);
@@ -507,6 +517,33 @@ static int parse_u32(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const stru
     return lv_cfg_u32(c, n, dst, f);
 }
 
+/* admin.listen: host:port, or "off". */
+static int parse_admin_listen(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
+                              const struct lv_cfg_field *f)
+{
+    (void)f;
+    struct lv_admin_cfg *a = dst;
+    const char *s = lv_cfg_scalar(c, n, "an address (host:port) or off");
+    if (s == NULL) return -1;
+    free(a->listen.address);
+    a->listen.address = NULL;
+    if (strcmp(s, "off") == 0) {
+        a->enabled = false;
+        return 0;
+    }
+    a->enabled = true;
+    return parse_one_listen(c, n, &a->listen);
+}
+
+static bool is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+    if (ss->ss_family == AF_INET6)
+        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+    return false;
+}
+
 /* --- the tables ------------------------------------------------------------- */
 
 #define F(key, parse, type, member, min, max, aux)                                                 \
@@ -596,6 +633,12 @@ static const struct lv_cfg_field health_fields[] = {
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
+static const struct lv_cfg_field admin_fields[] = {
+    {"listen", parse_admin_listen, 0, 0, 0, NULL},
+    F("token", lv_cfg_string, struct lv_admin_cfg, token, 0, 0, NULL),
+    {NULL, NULL, 0, 0, 0, NULL},
+};
+
 static const struct lv_cfg_field root_fields[] = {
     {"listen", parse_listen, 0, 0, 0, NULL},
     F("workers", parse_workers, struct lv_config, workers, 1, 256, NULL),
@@ -609,6 +652,7 @@ static const struct lv_cfg_field root_fields[] = {
     F("retry", lv_cfg_section, struct lv_config, retry, 0, 0, retry_fields),
     F("circuit_breaker", lv_cfg_section, struct lv_config, breaker, 0, 0, breaker_fields),
     F("health_check", lv_cfg_section, struct lv_config, health, 0, 0, health_fields),
+    F("admin", lv_cfg_section, struct lv_config, admin, 0, 0, admin_fields),
     F("log_level", parse_log_level, struct lv_config, log_level, 0, 0, NULL),
     {NULL, NULL, 0, 0, 0, NULL},
 };
@@ -624,6 +668,14 @@ void lv_config_read(struct lv_cfg_ctx *c, yaml_node_t *root, struct lv_config *c
                             &cfg->listeners[0].addrlen, &why) == 0) {
             cfg->n_listeners = 1;
         }
+    }
+    if (cfg->admin.enabled && !is_loopback(&cfg->admin.listen.addr) && cfg->admin.token == NULL &&
+        c->nerrors == 0) {
+        yaml_node_t *at = find_key(c, find_key(c, root, "admin"), "listen");
+        lv_cfg_error(c, at,
+                     "admin: listen %s is not a loopback address: set admin.token (control "
+                     "endpoints need it) or listen on 127.0.0.1",
+                     cfg->admin.listen.address);
     }
     if (cfg->workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -79,6 +79,12 @@ struct lv_health_check_cfg {
     uint64_t slow_start;             /* ramp-up after recovery, ms; 0: none */
 };
 
+struct lv_admin_cfg {
+    bool enabled; /* admin.listen is not "off" */
+    struct lv_listen_cfg listen;
+    char *token; /* required for control endpoints off loopback */
+};
+
 struct lv_strlist {
     char **items;
     size_t n;
@@ -105,8 +111,17 @@ struct lv_config {
     struct lv_retry_cfg retry;
     struct lv_breaker_cfg breaker;
     struct lv_health_check_cfg health;
+    struct lv_admin_cfg admin;
     enum lv_log_level log_level;
 };
+
+/* Is rate limiting configured? (levee has no rate limiter in this version:
+ * always false, and /health says so.) */
+static inline bool lv_config_rate_limiting(const struct lv_config *cfg)
+{
+    (void)cfg;
+    return false;
+}
 
 /* Fills cfg with every default (no listeners or backends yet). */
 void lv_config_defaults(struct lv_config *cfg);

@@ -179,9 +179,9 @@ static void format_combined(struct line *l, const struct lv_exchange *ex, uint64
     put_field_value(l, ex, "referer", false);
     put(l, " ", 1);
     put_field_value(l, ex, "user-agent", false);
-    putf(l, " %.3f %s %u %s %s\n", (double)(now_ns - ex->start_ns) / 1e9,
+    putf(l, " %.3f %s %u %s %s %s\n", (double)(now_ns - ex->start_ns) / 1e9,
          ex->backend ? ex->backend->id : "-", ex->attempts, lv_fail_info(ex->fail)->reason,
-         retry_note(ex));
+         retry_note(ex), ex->request_id[0] ? ex->request_id : "-");
 }
 
 static void format_json(struct line *l, const struct lv_exchange *ex, uint64_t now_ns)
@@ -213,6 +213,10 @@ static void format_json(struct line *l, const struct lv_exchange *ex, uint64_t n
         putf(l, "\"reason\":\"%s\",", lv_fail_info(ex->fail)->reason);
     else
         puts_(l, "\"reason\":null,");
+    if (ex->request_id[0])
+        putf(l, "\"request_id\":\"%s\",", ex->request_id);
+    else
+        puts_(l, "\"request_id\":null,");
     puts_(l, "\"referer\":");
     put_field_value(l, ex, "referer", true);
     puts_(l, ",\"user_agent\":");

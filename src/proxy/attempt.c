@@ -14,6 +14,8 @@
 #include "core/log.h"
 #include "core/units.h"
 #include "proxy/exchange.h"
+#include "upstream/gen.h"
+#include "proxy/wgen.h"
 #include "proxy/proxy.h"
 #include "proxy/upconn.h"
 #include "upstream/backend.h"
@@ -33,31 +35,32 @@ static bool was_tried(const struct lv_exchange *ex, const struct lv_backend *b)
     return false;
 }
 
-/* Marks the usable backends in srv->eligible; returns how many there are. */
+/* Marks the usable backends in wg->eligible; returns how many there are. */
 static size_t mark_eligible(struct lv_exchange *ex, const struct lv_backend *busy, bool untried,
                             uint64_t now)
 {
-    struct lv_server *srv = ex->srv;
-    struct lv_proxy *px = srv->proxy;
+    struct lv_wgen *wg = ex->wg;
+    const struct lv_gen *g = wg->gen;
     size_t count = 0;
-    for (size_t i = 0; i < px->nbackends; i++) {
-        struct lv_backend *b = px->backends[i];
-        bool e = b != busy && (!untried || !was_tried(ex, b)) && lv_backend_usable(b, now);
-        srv->eligible[i] = e;
-        srv->weights[i] = b->cfg->weight;
+    for (size_t i = 0; i < g->nbackends; i++) {
+        struct lv_backend *b = g->backends[i];
+        bool e = b != busy && (!untried || !was_tried(ex, b)) &&
+                 lv_backend_usable(b, &ex->cfg->breaker, now);
+        wg->eligible[i] = e;
+        wg->weights[i] = ex->cfg->backends[i].weight;
         count += e;
     }
     uint64_t slow = ex->cfg->health.slow_start;
     if (slow == 0 || count < 2) return count;
     /* Slow start: a backend back from an outage gets a growing share. */
-    for (size_t i = 0; i < px->nbackends && count > 1; i++) {
-        if (!srv->eligible[i]) continue;
-        double r = lv_backend_ramp(px->backends[i], now, slow);
+    for (size_t i = 0; i < g->nbackends && count > 1; i++) {
+        if (!wg->eligible[i]) continue;
+        double r = lv_backend_ramp(g->backends[i], now, slow);
         if (r >= 1.0) continue;
-        uint32_t w = (uint32_t)(srv->weights[i] * r);
-        srv->weights[i] = w ? w : 1;
-        if (lv_rand_unit(&srv->w.rand) >= r) {
-            srv->eligible[i] = false;
+        uint32_t w = (uint32_t)(wg->weights[i] * r);
+        wg->weights[i] = w ? w : 1;
+        if (lv_rand_unit(&ex->srv->w.rand) >= r) {
+            wg->eligible[i] = false;
             count--;
         }
     }
@@ -65,28 +68,27 @@ static size_t mark_eligible(struct lv_exchange *ex, const struct lv_backend *bus
 }
 
 /* Picks a usable backend (untried ones first) and has its breaker admit
- * the request. NULL if none will take it. */
-static struct lv_backend *choose(struct lv_exchange *ex, const struct lv_backend *busy,
-                                 struct lv_breaker_ticket *t)
+ * the request. Returns its index in the generation, or -1 if none will. */
+static int choose(struct lv_exchange *ex, const struct lv_backend *busy,
+                  struct lv_breaker_ticket *t)
 {
-    struct lv_server *srv = ex->srv;
-    struct lv_proxy *px = srv->proxy;
+    struct lv_wgen *wg = ex->wg;
+    const struct lv_gen *g = wg->gen;
     uint64_t now = lv_clock_ms();
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1 && ex->ntried == 0) break;
         size_t count = mark_eligible(ex, busy, pass == 0, now);
         while (count > 0) {
-            struct lv_pick pick = {px->backends, px->nbackends, srv->eligible, srv->weights,
-                                   &srv->w.rand};
-            int idx = ex->cfg->balancer->pick(srv->lb_state, &pick);
+            struct lv_pick pick = {g->backends, g->nbackends, wg->eligible, wg->weights,
+                                   &ex->srv->w.rand};
+            int idx = ex->cfg->balancer->pick(wg->lb_state, &pick);
             if (idx < 0) break;
-            struct lv_backend *b = px->backends[idx];
-            if (lv_breaker_allow(&b->breaker, now, t)) return b;
-            srv->eligible[idx] = false; /* half-open and its probes are out */
+            if (lv_breaker_allow(&g->backends[idx]->breaker, &ex->cfg->breaker, now, t)) return idx;
+            wg->eligible[idx] = false; /* half-open and its probes are out */
             count--;
         }
     }
-    return NULL;
+    return -1;
 }
 
 /* --- outcomes -------------------------------------------------------------------- */
@@ -97,8 +99,9 @@ static void report(struct lv_exchange *ex, struct lv_upconn *up, bool ok)
     struct lv_backend *b = up->backend;
     struct lv_server *srv = ex->srv;
     uint64_t now = lv_clock_ms();
-    bool changed =
-        lv_breaker_report(&b->breaker, srv->w.id, now, ok, lv_rand_unit(&srv->w.rand), &up->ticket);
+    bool changed = lv_breaker_report(&b->breaker, &ex->cfg->breaker, srv->w.id, now, ok,
+                                     lv_rand_unit(&srv->w.rand), &up->ticket);
+    if (!ok) LV_STAT_INC(b->wstats[srv->w.id].errors);
     up->ticket.admitted = false;
     if (!changed) return;
     enum lv_breaker_state st = lv_breaker_state(&b->breaker);
@@ -199,6 +202,7 @@ void lv_attempt_failed(struct lv_exchange *ex, struct lv_upconn *up, enum lv_fai
     /* A pooled connection the backend had already closed: the connection's
      * fault, not the backend's. Tried again at once, once, on a new one. */
     bool stale = up->reused && !up->got_bytes && kind == LV_FAIL_RESET && !ex->resp_started;
+    LV_STAT_INC(ex->srv->stats.attempt_failures[kind]);
     bool sent = up->head_sent;
     ex->last_fail = kind;
     if (lv_fail_is_backend(kind) && !stale) report(ex, up, false);
@@ -236,6 +240,8 @@ int lv_attempt_on_response(struct lv_exchange *ex, struct lv_upconn *up)
 {
     unsigned status = up->resp.status;
     bool ok = status < 500;
+    uint64_t ttfb_us = (lv_clock_ns() - up->attempt_start_ns) / 1000;
+    lv_lathist_add(&up->backend->wstats[ex->srv->w.id].latency, ttfb_us);
     if (lv_retry_status(&ex->cfg->retry, status)) {
         ex->last_fail = LV_FAIL_BAD_STATUS;
         report(ex, up, ok);
@@ -304,7 +310,8 @@ static void on_timer(uv_timer_t *t)
 static void start(struct lv_exchange *ex, bool is_hedge)
 {
     struct lv_breaker_ticket t;
-    struct lv_backend *b = choose(ex, is_hedge && ex->up ? ex->up->backend : NULL, &t);
+    int idx = choose(ex, is_hedge && ex->up ? ex->up->backend : NULL, &t);
+    struct lv_backend *b = idx >= 0 ? ex->wg->gen->backends[idx] : NULL;
     if (b == NULL) {
         if (is_hedge) return; /* nowhere else to send a copy */
         lv_exchange_respond(ex, ex->attempts ? ex->last_fail : LV_FAIL_NO_BACKEND);
@@ -314,7 +321,7 @@ static void start(struct lv_exchange *ex, bool is_hedge)
     ex->attempts++;
     ex->backend = b;
     int err = 0;
-    struct lv_upconn *up = lv_upconn_acquire(ex->srv, b, ex, &err);
+    struct lv_upconn *up = lv_upconn_acquire(ex->srv, b, &ex->cfg->backends[idx], ex, &err);
     if (up == NULL) {
         lv_breaker_cancel(&b->breaker, &t);
         lv_warn("backend %s: cannot open a connection: %s", b->id, uv_strerror(err));
@@ -366,10 +373,10 @@ void lv_attempt_stop(struct lv_exchange *ex)
 
 unsigned lv_attempt_retry_after(const struct lv_exchange *ex)
 {
-    struct lv_proxy *px = ex->srv->proxy;
+    const struct lv_gen *g = ex->wg->gen;
     uint64_t now = lv_clock_ms(), soonest = UINT64_MAX;
-    for (size_t i = 0; i < px->nbackends; i++) {
-        struct lv_backend *b = px->backends[i];
+    for (size_t i = 0; i < g->nbackends; i++) {
+        struct lv_backend *b = g->backends[i];
         uint64_t wait = UINT64_MAX;
         if (!atomic_load(&b->healthy)) wait = ex->cfg->health.interval;
         uint64_t until = lv_breaker_open_until(&b->breaker);

@@ -93,6 +93,7 @@ static void on_handle_closed(struct lv_client *c)
         srv->clients = c->next;
     if (c->next) c->next->prev = c->prev;
     srv->nclients--;
+    LV_STAT_ADD(srv->stats.client_connections, (uint64_t)-1);
     free(c);
     lv_server_check_done(srv);
 }
@@ -112,7 +113,10 @@ static void end_exchange(struct lv_client *c)
     struct lv_exchange *ex = c->ex;
     c->ex = NULL;
     c->parser.head = NULL;
-    if (ex->head_done || ex->fail != LV_FAIL_NONE) lv_accesslog_write(c->srv->alog, ex);
+    if (ex->head_done || ex->fail != LV_FAIL_NONE) {
+        lv_exchange_account(ex);
+        lv_accesslog_write(ex->wg->alog, ex);
+    }
     lv_exchange_destroy(ex);
 }
 
@@ -179,8 +183,13 @@ static int on_begin(struct lv_http_parser *p)
         return -1;
     }
     c->ex = ex;
+    /* Limits come from the generation this request runs on. */
+    const struct lv_config *cfg = ex->cfg;
     p->head = &ex->req;
-    arm(c, T_HEADER, c->srv->cfg->timeouts.client_header);
+    p->max_target = (uint32_t)cfg->limits.max_uri;
+    p->drop = cfg->headers.remove_request.items;
+    p->ndrop = cfg->headers.remove_request.n;
+    arm(c, T_HEADER, cfg->timeouts.client_header);
     return 0;
 }
 
@@ -375,6 +384,8 @@ void lv_client_accept(struct lv_server *srv, uv_stream_t *listener)
     if (srv->clients) srv->clients->prev = c;
     srv->clients = c;
     srv->nclients++;
+    LV_STAT_INC(srv->stats.connections_accepted);
+    LV_STAT_INC(srv->stats.client_connections);
     if (uv_accept(listener, (uv_stream_t *)&c->sock.tcp) != 0) {
         close_now(c);
         return;
@@ -387,8 +398,6 @@ void lv_client_accept(struct lv_server *srv, uv_stream_t *listener)
     lv_http_parser_init(&c->parser, HTTP_REQUEST, &request_handler, c);
     c->parser.pool = &srv->env.bufs;
     c->parser.max_target = (uint32_t)srv->cfg->limits.max_uri;
-    c->parser.drop = srv->cfg->headers.remove_request.items;
-    c->parser.ndrop = srv->cfg->headers.remove_request.n;
     arm(c, T_HEADER, srv->cfg->timeouts.client_header);
     lv_sock_read_start(&c->sock);
 }

@@ -17,6 +17,11 @@
 #include "proxy/attempt.h"
 #include "proxy/bodyq.h"
 #include "proxy/client.h"
+#include "upstream/gen.h"
+#include "proxy/wgen.h"
+#include "proxy/server.h"
+#include "admin/health.h"
+#include "core/strbuf.h"
 #include "proxy/proxy.h"
 #include "proxy/upconn.h"
 #include "upstream/backend.h"
@@ -49,7 +54,9 @@ struct lv_exchange *lv_exchange_create(struct lv_client *c)
     memset(&ex->req, 0, sizeof(*ex) - offsetof(struct lv_exchange, req));
     ex->client = c;
     ex->srv = srv;
-    ex->cfg = srv->cfg;
+    ex->wg = srv->wgen;
+    ex->wg->inflight++;
+    ex->cfg = ex->wg->gen->cfg;
     ex->next_free = NULL;
     lv_head_init(&ex->req, (uint32_t)ex->cfg->limits.max_header_size,
                  (uint32_t)ex->cfg->limits.max_headers);
@@ -72,6 +79,9 @@ void lv_exchange_destroy(struct lv_exchange *ex)
     lv_head_dispose(&ex->req);
     lv_bodyq_dispose(&ex->body);
     ex->client = NULL;
+    struct lv_wgen *wg = ex->wg;
+    ex->wg = NULL;
+    if (--wg->inflight == 0 && wg != srv->wgen) lv_server_retire_done(srv, wg);
     if (srv->nfree_exchanges >= MAX_FREE_EXCHANGES || srv->stopped) {
         uv_close((uv_handle_t *)&ex->timer, on_timer_closed);
         return;
@@ -107,6 +117,55 @@ static bool method_idempotent(uint8_t m)
            m == HTTP_DELETE || m == HTTP_TRACE;
 }
 
+/* A client's X-Request-Id is kept when it looks like an id: 1 to 128
+ * characters from a conservative set. Anything else is replaced. */
+static bool request_id_ok(const char *v, size_t n)
+{
+    if (n == 0 || n > 128) return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = v[i];
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' || ch == ':' ||
+                  ch == '/' || ch == '+' || ch == '=' || ch == '@';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+static void take_request_id(struct lv_exchange *ex)
+{
+    struct lv_head *h = &ex->req;
+    struct lv_hfield *keep = NULL;
+    for (uint32_t i = 0; i < h->nfields; i++) {
+        struct lv_hfield *f = &h->fields[i];
+        if (!LV_HFIELD_IS(h, f, "x-request-id")) continue;
+        if (keep == NULL && request_id_ok(lv_head_str(h, f->value), f->value_len) &&
+            f->value_len < sizeof(ex->request_id)) {
+            keep = f;
+        } else {
+            f->flags |= LV_HF_DROP; /* invalid or repeated */
+        }
+    }
+    if (keep) {
+        memcpy(ex->request_id, lv_head_str(h, keep->value), keep->value_len);
+        ex->request_id[keep->value_len] = '\0';
+        return;
+    }
+    struct lv_rand *r = &ex->srv->w.rand;
+    snprintf(ex->request_id, sizeof(ex->request_id), "%016llx%016llx",
+             (unsigned long long)lv_rand_next(r), (unsigned long long)lv_rand_next(r));
+    ex->rid_generated = true;
+    LV_STAT_INC(ex->srv->stats.request_ids_generated);
+}
+
+/* GET or HEAD /health on the proxy port: levee answers for itself, for the
+ * load balancers in front of it. */
+static bool is_health_probe(const struct lv_head *h)
+{
+    return (h->method == HTTP_GET || h->method == HTTP_HEAD) && h->target_len == 7 &&
+           memcmp(lv_head_str(h, h->target), "/health", 7) == 0;
+}
+
 static int count_fields(const struct lv_head *h, const char *name, size_t len)
 {
     int n = 0;
@@ -128,6 +187,11 @@ int lv_exchange_on_head(struct lv_exchange *ex)
     ex->idempotent = method_idempotent(h->method) ||
                      (cfg->retry.idempotency_key && LV_HEAD_FIND(h, "idempotency-key"));
     if (!ex->client_keep_alive) ex->close_after = true;
+    take_request_id(ex);
+    if (is_health_probe(h)) {
+        lv_exchange_respond_health(ex);
+        return 0;
+    }
 
     if (h->method == HTTP_CONNECT) {
         lv_exchange_respond(ex, LV_FAIL_METHOD);
@@ -268,13 +332,15 @@ void lv_exchange_on_upconn_drain(struct lv_exchange *ex, struct lv_upconn *up)
 void lv_exchange_on_connected(struct lv_exchange *ex, struct lv_upconn *up)
 {
     struct lv_client *c = ex->client;
-    const struct lv_backend_cfg *bc = up->backend->cfg;
+    char extra[64] = "";
+    if (ex->rid_generated) snprintf(extra, sizeof(extra), "X-Request-Id: %s\r\n", ex->request_id);
     struct lv_fwd_info fwd = {
         .client_ip = c->ip,
         .proto = "http",
-        .backend_authority = bc->authority,
+        .backend_authority = up->bcfg->authority,
         .framing = ex->req_framing,
         .content_length = ex->req_length,
+        .extra = extra,
     };
     size_t need = lv_rewrite_request_size(&ex->req, &fwd);
     struct lv_buf *head = lv_buf_get_size(&ex->srv->env.bufs, need);
@@ -310,7 +376,7 @@ static void write_interim(struct lv_exchange *ex, struct lv_upconn *up)
 
 int lv_exchange_on_response_head(struct lv_exchange *ex, struct lv_upconn *up)
 {
-    const struct lv_head *r = &up->resp;
+    struct lv_head *r = &up->resp;
     const llhttp_t *ll = &up->parser.ll;
     unsigned status = r->status;
     if (status < 200) {
@@ -345,10 +411,16 @@ int lv_exchange_on_response_head(struct lv_exchange *ex, struct lv_upconn *up)
     bool keep_alive = ex->client_keep_alive && !ex->close_after && ex->req_complete &&
                       framing != LV_FRAME_CLOSE && !ex->srv->draining;
     if (!keep_alive) ex->close_after = true;
+    char extra[64];
+    snprintf(extra, sizeof(extra), "X-Request-Id: %s\r\n", ex->request_id);
+    for (uint32_t i = 0; i < r->nfields; i++) {
+        if (LV_HFIELD_IS(r, &r->fields[i], "x-request-id")) r->fields[i].flags |= LV_HF_DROP;
+    }
     struct lv_resp_info info = {
         .client_http10 = ex->client_http10,
         .framing = framing,
         .keep_alive = keep_alive,
+        .extra = extra,
     };
     size_t need = lv_rewrite_response_size(r, &info);
     struct lv_buf *b = lv_buf_get_size(&ex->srv->env.bufs, need);
@@ -419,11 +491,14 @@ void lv_exchange_respond(struct lv_exchange *ex, enum lv_fail_kind kind)
     if (fi->side == LV_SIDE_CLIENT || (ex->has_body && !ex->req_complete)) ex->close_after = true;
     bool keep_alive = ex->client_keep_alive && !ex->close_after && !ex->srv->draining;
     if (!keep_alive) ex->close_after = true;
+    char extra[64] = "";
+    if (ex->request_id[0]) snprintf(extra, sizeof(extra), "X-Request-Id: %s\r\n", ex->request_id);
     struct lv_status_opts o = {
         .keep_alive = keep_alive,
         .client_http10 = ex->client_http10,
         .head = ex->is_head,
         .retry_after = kind == LV_FAIL_NO_BACKEND ? lv_attempt_retry_after(ex) : 0,
+        .extra = extra,
     };
     struct lv_buf *b = lv_buf_get(&ex->srv->env.bufs);
     int blen = b ? lv_status_write(b, kind, &o) : -1;
@@ -437,6 +512,47 @@ void lv_exchange_respond(struct lv_exchange *ex, enum lv_fail_kind kind)
     if (b) lv_buf_unref(b);
     ex->resp_started = true;
     LV_STAT_INC(ex->srv->stats.generated[kind]);
+    finish(ex);
+}
+
+void lv_exchange_account(const struct lv_exchange *ex)
+{
+    struct lv_stats *st = &ex->srv->stats;
+    unsigned status = ex->status ? ex->status : 499;
+    if (status >= LV_STATUS_CODES) status = LV_STATUS_CODES - 1;
+    LV_STAT_INC(st->requests);
+    if (ex->backend)
+        LV_STAT_INC(ex->backend->wstats[ex->srv->w.id].status[status]);
+    else
+        LV_STAT_INC(st->status[status]);
+    lv_lathist_add(&st->duration, (lv_clock_ns() - ex->start_ns) / 1000);
+    unsigned a = ex->attempts > LV_RETRY_MAX_ATTEMPTS ? LV_RETRY_MAX_ATTEMPTS : ex->attempts;
+    LV_STAT_INC(st->attempts[a]);
+}
+
+void lv_exchange_respond_health(struct lv_exchange *ex)
+{
+    struct lv_client *c = ex->client;
+    struct lv_strbuf body;
+    lv_strbuf_init(&body, 64 * 1024);
+    unsigned status = (unsigned)lv_admin_health_json(&body, ex->wg->gen, ex->srv->proxy->start_ms);
+    bool keep_alive = ex->client_keep_alive && !ex->close_after && !ex->srv->draining;
+    if (!keep_alive) ex->close_after = true;
+    char head[512];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %u %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                     "Cache-Control: no-store\r\nX-Request-Id: %s\r\n%s\r\n",
+                     status, lv_status_reason(status), body.len, ex->request_id,
+                     !keep_alive         ? "Connection: close\r\n"
+                     : ex->client_http10 ? "Connection: keep-alive\r\n"
+                                         : "");
+    lv_sock_add_copy(&c->sock, head, (size_t)n);
+    if (!ex->is_head) lv_sock_add_copy(&c->sock, body.p ? body.p : "", body.len);
+    lv_sock_flush(&c->sock);
+    ex->status = status;
+    ex->resp_bytes = ex->is_head ? 0 : body.len;
+    ex->resp_started = true;
+    lv_strbuf_dispose(&body);
     finish(ex);
 }
 

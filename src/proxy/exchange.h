@@ -37,6 +37,10 @@ void lv_exchange_on_client_drain(struct lv_exchange *ex);
 /* levee answers itself with the failure's status (levee's JSON body), and
  * the exchange is done. */
 void lv_exchange_respond(struct lv_exchange *ex, enum lv_fail_kind kind);
+/* Counts a finished request in the worker's and its backend's metrics. */
+void lv_exchange_account(const struct lv_exchange *ex);
+/* Answers GET /health on the proxy port (levee's own status). */
+void lv_exchange_respond_health(struct lv_exchange *ex);
 /* The response is partly out and cannot be finished: cut the connection. */
 void lv_exchange_abort(struct lv_exchange *ex, enum lv_fail_kind kind);
 /* Is the whole request body still held, so that it can be sent again? */

@@ -34,8 +34,21 @@
 
 struct lv_config;
 struct lv_backend;
+struct lv_backend_cfg;
 struct lv_proxy;
 struct lv_accesslog;
+struct lv_gen;
+
+/* A worker's view of a configuration generation (see gen.h). */
+struct lv_wgen {
+    struct lv_gen *gen;
+    unsigned inflight; /* exchanges that started on it and are not done */
+    void *lb_state;    /* the balancer's per-worker state */
+    bool *eligible;    /* scratch for picks, [nbackends] */
+    uint32_t *weights;
+    struct lv_accesslog *alog;
+    struct lv_wgen *next; /* in the worker's list of retired views */
+};
 
 /* A slice of request body, kept by reference until every attempt that
  * needs it has sent it. */
@@ -65,6 +78,7 @@ struct lv_upconn {
     struct lv_head resp;
     struct lv_server *srv;
     struct lv_backend *backend;
+    const struct lv_backend_cfg *bcfg; /* where it connected (from a generation) */
     struct lv_pool_entry link;
     struct lv_upconn *prev, *next; /* every upconn of the server */
     struct lv_exchange *ex;        /* the attempt it serves, or NULL */
@@ -73,6 +87,7 @@ struct lv_upconn {
     uint32_t nrequests; /* requests sent on this connection */
     uint32_t cursor;    /* absolute index of the next body slice to send */
     uint64_t attempt_start_ms;
+    uint64_t attempt_start_ns;
     struct lv_breaker_ticket ticket; /* the breaker's admission of this attempt */
     bool reused;                     /* the current attempt got it from the pool */
     bool head_sent;                  /* request head handed to the socket */
@@ -89,7 +104,8 @@ struct lv_exchange {
     uv_timer_t timer; /* first: freed through its close callback; kept while pooled */
     struct lv_client *client;
     struct lv_server *srv;
-    const struct lv_config *cfg;
+    struct lv_wgen *wg;          /* the generation it runs on */
+    const struct lv_config *cfg; /* wg->gen->cfg */
     struct lv_exchange *next_free;
     /* everything from here is reset for each request */
     struct lv_head req;
@@ -97,6 +113,8 @@ struct lv_exchange {
     uint64_t start_ns;
     uint64_t start_wall_ms;
     uint64_t deadline_ms;
+    char request_id[40];
+    bool rid_generated; /* levee made the id (the client sent none, or a bad one) */
 
     /* request */
     enum lv_framing req_framing; /* toward the backend */
@@ -158,13 +176,21 @@ struct lv_client {
     char ip[48];
 };
 
+struct lv_listener {
+    uv_tcp_t tcp;
+    struct lv_server *srv;
+    char *address;
+    struct lv_listener *next;
+};
+
 struct lv_server {
     struct lv_worker w;
     struct lv_proxy *proxy;
-    const struct lv_config *cfg;
+    struct lv_wgen *wgen;        /* current generation */
+    struct lv_wgen *retired;     /* older ones with requests still in flight */
+    const struct lv_config *cfg; /* wgen->gen->cfg */
     struct lv_sockenv env;
-    uv_tcp_t *listeners;
-    size_t nlisteners;
+    struct lv_listener *listeners;
     size_t listeners_open;
     struct lv_client *clients;
     size_t nclients;
@@ -172,10 +198,6 @@ struct lv_server {
     size_t nupconns;
     struct lv_exchange *free_exchanges;
     size_t nfree_exchanges;
-    void *lb_state;
-    bool *eligible; /* scratch for balancer picks, [n backends] */
-    uint32_t *weights;
-    struct lv_accesslog *alog;
     struct lv_retry_budget budget;
     struct lv_stats stats;
     bool started; /* its thread runs */

@@ -1,39 +1,34 @@
 /*
- * Building the running proxy from a configuration, and taking it down.
+ * Building the running proxy from a configuration, reloading it, and taking
+ * it down. All of this runs on the main thread; workers learn of changes
+ * through messages.
  */
 #include "proxy/proxy.h"
 
-#include <errno.h>
-#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/strbuf.h"
 #include "net/listener.h"
+#include "upstream/gen.h"
 #include "proxy/server.h"
-#include "upstream/backend.h"
-#include "upstream/balancer.h"
 
-static int open_access_log(struct lv_proxy *p, const struct lv_config *cfg)
+static int probe_listeners(const struct lv_config *cfg, const struct lv_config *running)
 {
-    const char *path = cfg->access_log.path;
-    p->alog_fd = -1;
-    p->alog_owned = false;
-    if (path == NULL) return 0;
-    if (strcmp(path, "stdout") == 0) {
-        p->alog_fd = STDOUT_FILENO;
-    } else if (strcmp(path, "stderr") == 0) {
-        p->alog_fd = STDERR_FILENO;
-    } else {
-        p->alog_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-        if (p->alog_fd < 0) {
-            lv_error("cannot open access log %s: %s", path, strerror(errno));
-            return -1;
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        bool have = false;
+        for (size_t j = 0; running && j < running->n_listeners; j++)
+            have |= strcmp(running->listeners[j].address, cfg->listeners[i].address) == 0;
+        if (have) continue; /* ours already */
+        int rc = lv_listener_probe((const struct sockaddr *)&cfg->listeners[i].addr);
+        if (rc != 0) {
+            lv_error("cannot listen on %s: %s", cfg->listeners[i].address, uv_strerror(rc));
+            return rc;
         }
-        p->alog_owned = true;
     }
     return 0;
 }
@@ -42,47 +37,134 @@ int lv_proxy_start(struct lv_proxy *p, struct lv_config *cfg, uv_loop_t *main_lo
                    uv_async_t *on_worker_exit)
 {
     memset(p, 0, sizeof(*p));
-    p->cfg = cfg;
     p->main_loop = main_loop;
     p->on_worker_exit = on_worker_exit;
     p->start_ms = lv_clock_ms();
-    p->alog_fd = -1;
-    for (size_t i = 0; i < cfg->n_listeners; i++) {
-        int rc = lv_listener_probe((const struct sockaddr *)&cfg->listeners[i].addr);
-        if (rc != 0) {
-            lv_error("cannot listen on %s: %s", cfg->listeners[i].address, uv_strerror(rc));
-            return rc;
-        }
-    }
-    if (open_access_log(p, cfg) != 0) return -1;
-    p->backends = calloc(cfg->n_backends + 1, sizeof(*p->backends));
-    for (size_t i = 0; i < cfg->n_backends; i++) {
-        p->backends[i] = lv_backend_create(cfg, (unsigned)i, cfg->workers);
-        if (p->backends[i] == NULL) return UV_ENOMEM;
-        p->nbackends++;
-    }
-    p->nservers = cfg->workers;
-    p->servers = calloc(p->nservers, sizeof(*p->servers));
+    p->start_wall_ms = lv_clock_wall_ms();
     uv_sem_init(&p->ready, 0);
     atomic_init(&p->workers_running, 0);
     atomic_init(&p->setup_failed, 0);
+    int rc = probe_listeners(cfg, NULL);
+    if (rc != 0) {
+        lv_config_destroy(cfg);
+        return rc;
+    }
+    unsigned nworkers = cfg->workers;
+    p->gen = lv_gen_create(cfg, NULL, nworkers, ++p->next_gen_id);
+    if (p->gen == NULL) return -1;
+    p->nservers = nworkers;
+    p->servers = calloc(p->nservers, sizeof(*p->servers));
+    if (p->servers == NULL) return UV_ENOMEM;
+    unsigned started = 0;
     for (unsigned i = 0; i < p->nservers; i++) {
         struct lv_server *s = &p->servers[i];
         s->proxy = p;
-        s->cfg = cfg;
-        int rc = lv_worker_init(&s->w, i, s);
+        lv_gen_ref(p->gen); /* passed to the worker's setup */
+        rc = lv_worker_init(&s->w, i, p->gen);
         if (rc == 0) rc = lv_worker_start(&s->w, lv_server_setup);
         if (rc != 0) {
+            lv_gen_unref(p->gen);
             lv_error("cannot start worker %u: %s", i, uv_strerror(rc));
-            return rc;
+            break;
         }
         atomic_fetch_add(&p->workers_running, 1);
         s->started = true;
+        started++;
     }
-    for (unsigned i = 0; i < p->nservers; i++)
+    for (unsigned i = 0; i < started; i++)
         uv_sem_wait(&p->ready);
-    if (atomic_load(&p->setup_failed)) return -1;
+    if (rc != 0 || atomic_load(&p->setup_failed)) return rc ? rc : -1;
     return 0;
+}
+
+int lv_proxy_reload(struct lv_proxy *p, const char *path, struct lv_strbuf *errs)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    int nerr = 0;
+    struct lv_config *cfg = mem ? lv_config_load(path, mem, &nerr) : NULL;
+    if (mem) fclose(mem);
+    const struct lv_config *running = p->gen->cfg;
+    if (cfg && probe_listeners(cfg, running) != 0) {
+        lv_config_destroy(cfg);
+        cfg = NULL;
+        nerr = 1;
+        if (errs) lv_strbuf_puts(errs, "cannot listen on a new address (see the error log)\n");
+    }
+    if (cfg == NULL) {
+        /* Every error, with its line, in the log; the old config stays. */
+        for (char *line = text, *nl; line && *line; line = nl + 1) {
+            nl = strchr(line, '\n');
+            if (nl) *nl = '\0';
+            lv_error("reload: %s", line);
+            if (errs) {
+                lv_strbuf_puts(errs, line);
+                lv_strbuf_puts(errs, "\n");
+            }
+            if (nl == NULL) break;
+        }
+        free(text);
+        lv_error("reload: %s: %d error%s; still running the previous configuration", path, nerr,
+                 nerr == 1 ? "" : "s");
+        atomic_fetch_add(&p->reloads_failed, 1);
+        return -1;
+    }
+    free(text);
+    if (cfg->workers != p->nservers) {
+        lv_warn("reload: changing workers (%u -> %u) needs a restart; keeping %u", p->nservers,
+                cfg->workers, p->nservers);
+        cfg->workers = p->nservers;
+    }
+    struct lv_gen *g = lv_gen_create(cfg, p->gen, p->nservers, ++p->next_gen_id);
+    if (g == NULL) {
+        atomic_fetch_add(&p->reloads_failed, 1);
+        return -1;
+    }
+    /* Backends of the old generation that the new one lacks are retired:
+     * their in-flight requests finish, their connections are not pooled. */
+    for (size_t i = 0; i < p->gen->nbackends; i++) {
+        struct lv_backend *b = p->gen->backends[i];
+        bool kept = false;
+        for (size_t j = 0; j < g->nbackends; j++)
+            kept |= g->backends[j] == b;
+        if (!kept) atomic_store(&b->retired, true);
+    }
+    for (unsigned i = 0; i < p->nservers; i++) {
+        lv_gen_ref(g);
+        if (lv_worker_post(&p->servers[i].w, lv_server_switch, g) != 0) lv_gen_unref(g);
+    }
+    struct lv_gen *old = p->gen;
+    p->gen = g;
+    lv_gen_unref(old);
+    lv_log_set_level(g->cfg->log_level);
+    atomic_fetch_add(&p->reloads_ok, 1);
+    p->last_reload_ms = lv_clock_wall_ms();
+    lv_info("reload: configuration %s loaded (generation %llu, %zu backend%s)", path,
+            (unsigned long long)g->id, g->nbackends, g->nbackends == 1 ? "" : "s");
+    return 0;
+}
+
+int lv_proxy_set_admin(struct lv_proxy *p, const char *id, enum lv_admin_state state)
+{
+    for (size_t i = 0; i < p->gen->nbackends; i++) {
+        struct lv_backend *b = p->gen->backends[i];
+        if (strcmp(b->id, id) != 0) continue;
+        int old = atomic_exchange(&b->admin_state, (int)state);
+        if (old != (int)state)
+            lv_info("backend %s: %s (was %s)", id, lv_admin_state_name(state),
+                    lv_admin_state_name((enum lv_admin_state)old));
+        if (state == LV_ADMIN_ENABLED && old != LV_ADMIN_ENABLED)
+            lv_backend_recovered(b, lv_clock_ms());
+        /* Workers close idle pooled connections to a backend taken out. */
+        for (unsigned w = 0; w < p->nservers; w++) {
+            lv_backend_ref(b);
+            if (lv_worker_post(&p->servers[w].w, lv_server_backend_state, b) != 0)
+                lv_backend_unref(b);
+        }
+        return 0;
+    }
+    return -1;
 }
 
 void lv_proxy_drain(struct lv_proxy *p)
@@ -101,22 +183,14 @@ void lv_proxy_stop(struct lv_proxy *p)
 
 void lv_proxy_destroy(struct lv_proxy *p)
 {
-    for (unsigned i = 0; i < p->nservers; i++) {
+    for (unsigned i = 0; p->servers && i < p->nservers; i++) {
         struct lv_server *s = &p->servers[i];
         if (!s->started) continue;
         lv_worker_join(&s->w);
-        if (s->lb_state) p->cfg->balancer->destroy(s->lb_state);
         lv_sockenv_dispose(&s->env);
-        free(s->eligible);
-        free(s->weights);
-        free(s->listeners);
     }
     free(p->servers);
-    if (p->servers) uv_sem_destroy(&p->ready);
-    for (size_t i = 0; i < p->nbackends; i++)
-        lv_backend_destroy(p->backends[i]);
-    free(p->backends);
-    if (p->alog_owned) close(p->alog_fd);
-    lv_config_destroy(p->cfg);
+    uv_sem_destroy(&p->ready);
+    lv_gen_unref(p->gen);
     memset(p, 0, sizeof(*p));
 }

@@ -1,7 +1,8 @@
 /*
- * The running proxy: the configuration in use, the backends shared by all
- * workers, and the workers themselves. Built and torn down by main.c on the
- * main thread; workers only read it.
+ * The running proxy: the current configuration generation, the workers,
+ * and the operations the main thread performs on them (start, reload,
+ * backend admin state, drain, stop). Workers only read what is published
+ * to them.
  */
 #ifndef LV_PROXY_PROXY_H
 #define LV_PROXY_PROXY_H
@@ -11,37 +12,51 @@
 #include <uv.h>
 
 #include "proxy/proxy-t.h"
+#include "upstream/backend.h"
+
+struct lv_strbuf;
 
 struct lv_proxy {
-    struct lv_config *cfg;
-    struct lv_backend **backends;
-    size_t nbackends;
+    struct lv_gen *gen; /* current generation (main thread's reference) */
+    uint64_t next_gen_id;
     struct lv_server *servers;
     unsigned nservers;
-    int alog_fd; /* -1: access log off */
-    bool alog_owned;
-    uint64_t start_ms;
+    uint64_t start_ms; /* monotonic */
+    uint64_t start_wall_ms;
     uv_loop_t *main_loop;
     uv_async_t *on_worker_exit; /* signalled by each worker as it ends */
     atomic_uint workers_running;
     atomic_int setup_failed; /* a worker could not open its listeners */
     uv_sem_t ready;          /* posted by each worker once set up */
+    atomic_uint_fast64_t reloads_ok, reloads_failed;
+    uint64_t last_reload_ms; /* wall clock; 0: never */
 };
 
 /*
- * Builds backends and workers for cfg (the proxy takes ownership of cfg),
- * opens the access log and starts every worker. Returns 0, or a negative
- * error after logging why (nothing is left running).
+ * Builds the first generation from cfg (taken over) and starts every
+ * worker. Returns 0, or a negative error after logging why.
  */
 int lv_proxy_start(struct lv_proxy *p, struct lv_config *cfg, uv_loop_t *main_loop,
                    uv_async_t *on_worker_exit);
+
+/*
+ * Re-reads the configuration file. On any error, logs each one with its
+ * line and keeps running on the current generation (returns -1). On
+ * success publishes a new generation to every worker (returns 0). Settings
+ * that need a restart (workers) keep their running value, with a warning.
+ * `errs` receives the error lines too (for POST /reload), may be NULL.
+ */
+int lv_proxy_reload(struct lv_proxy *p, const char *path, struct lv_strbuf *errs);
+
+/* Sets a backend's admin state by id. Returns 0, or -1 if no such backend. */
+int lv_proxy_set_admin(struct lv_proxy *p, const char *id, enum lv_admin_state state);
 
 /* Graceful shutdown: stop accepting, finish in-flight requests. */
 void lv_proxy_drain(struct lv_proxy *p);
 /* Hard stop: close every connection now. */
 void lv_proxy_stop(struct lv_proxy *p);
-/* Waits for the workers (after they exited) and frees everything, the
- * configuration included. Also undoes a failed lv_proxy_start. */
+/* Waits for the workers (after they exited) and frees everything. Also
+ * undoes a failed lv_proxy_start. */
 void lv_proxy_destroy(struct lv_proxy *p);
 
 #endif

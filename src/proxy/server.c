@@ -1,11 +1,18 @@
 /*
- * A worker's proxy: listeners, the list of its connections, and the way it
- * ends: on drain it stops accepting, closes idle connections and lets the
- * others finish; when the last one is gone it stops its loop.
+ * A worker's proxy: listeners, the list of its connections, its views of
+ * configuration generations, and the way it ends: on drain it stops
+ * accepting, closes idle connections and lets the others finish; when the
+ * last one is gone it stops its loop.
+ *
+ * A reload reaches a worker as a message carrying the new generation: the
+ * worker makes it current (new requests use it), keeps the old view until
+ * its last request is done, opens listeners that appeared and closes those
+ * that went, and closes idle connections to backends that left.
  */
 #include "proxy/server.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "config/config.h"
 #include "core/log.h"
@@ -13,9 +20,11 @@
 #include "proxy/accesslog.h"
 #include "proxy/client.h"
 #include "proxy/exchange.h"
+#include "upstream/gen.h"
+#include "proxy/wgen.h"
 #include "proxy/proxy.h"
 #include "proxy/upconn.h"
-#include "upstream/balancer.h"
+#include "upstream/backend.h"
 
 #define LISTEN_BACKLOG 4096
 
@@ -24,9 +33,12 @@ static struct lv_server *of_worker(struct lv_worker *w)
     return (struct lv_server *)(void *)((char *)w - offsetof(struct lv_server, w));
 }
 
+/* --- listeners ------------------------------------------------------------------- */
+
 static void on_connection(uv_stream_t *l, int status)
 {
-    struct lv_server *srv = l->data;
+    struct lv_listener *ls = l->data;
+    struct lv_server *srv = ls->srv;
     if (status < 0) {
         /* EMFILE and friends: the connection stays in the backlog. */
         lv_warn("worker %u: accept failed: %s", srv->w.id, uv_strerror(status));
@@ -36,49 +48,162 @@ static void on_connection(uv_stream_t *l, int status)
     lv_client_accept(srv, l);
 }
 
-void lv_server_setup(struct lv_worker *w, void *arg)
-{
-    (void)arg;
-    struct lv_server *srv = of_worker(w);
-    struct lv_proxy *px = srv->proxy;
-    const struct lv_config *cfg = srv->cfg;
-    lv_sockenv_init(&srv->env, &w->loop);
-    srv->alog = lv_accesslog_create(&w->loop, px->alog_fd, cfg->access_log.format);
-    srv->lb_state = cfg->balancer->create(px->nbackends);
-    srv->eligible = calloc(px->nbackends + 1, sizeof(*srv->eligible));
-    srv->weights = calloc(px->nbackends + 1, sizeof(*srv->weights));
-    srv->listeners = calloc(cfg->n_listeners, sizeof(*srv->listeners));
-    srv->nlisteners = cfg->n_listeners;
-    for (size_t i = 0; i < cfg->n_listeners; i++) {
-        uv_tcp_t *l = &srv->listeners[i];
-        uv_tcp_init(&w->loop, l);
-        l->data = srv;
-        srv->listeners_open++;
-        int rc = lv_listener_open(l, (const struct sockaddr *)&cfg->listeners[i].addr,
-                                  LISTEN_BACKLOG, on_connection);
-        if (rc != 0) {
-            lv_error("worker %u: cannot listen on %s: %s", w->id, cfg->listeners[i].address,
-                     uv_strerror(rc));
-            atomic_store(&px->setup_failed, 1);
-        }
-    }
-    uv_sem_post(&px->ready);
-}
-
 static void on_listener_closed(uv_handle_t *h)
 {
-    struct lv_server *srv = h->data;
+    struct lv_listener *ls = h->data;
+    struct lv_server *srv = ls->srv;
+    free(ls->address);
+    free(ls);
     srv->listeners_open--;
     lv_server_check_done(srv);
 }
 
+static void listener_close(struct lv_listener *ls)
+{
+    if (!uv_is_closing((uv_handle_t *)&ls->tcp))
+        uv_close((uv_handle_t *)&ls->tcp, on_listener_closed);
+}
+
+static int listener_open(struct lv_server *srv, const struct lv_listen_cfg *lc)
+{
+    struct lv_listener *ls = calloc(1, sizeof(*ls));
+    if (ls == NULL) return UV_ENOMEM;
+    ls->srv = srv;
+    ls->address = strdup(lc->address);
+    uv_tcp_init(&srv->w.loop, &ls->tcp);
+    ls->tcp.data = ls;
+    srv->listeners_open++;
+    int rc = lv_listener_open(&ls->tcp, (const struct sockaddr *)&lc->addr, LISTEN_BACKLOG,
+                              on_connection);
+    if (rc != 0) {
+        lv_error("worker %u: cannot listen on %s: %s", srv->w.id, lc->address, uv_strerror(rc));
+        listener_close(ls);
+        return rc;
+    }
+    ls->next = srv->listeners;
+    srv->listeners = ls;
+    return 0;
+}
+
+static bool cfg_listens(const struct lv_config *cfg, const char *address)
+{
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        if (strcmp(cfg->listeners[i].address, address) == 0) return true;
+    }
+    return false;
+}
+
+/* Makes the listeners match cfg: closes the ones it lost, opens new ones. */
+static int sync_listeners(struct lv_server *srv, const struct lv_config *cfg)
+{
+    struct lv_listener **pp = &srv->listeners;
+    while (*pp) {
+        struct lv_listener *ls = *pp;
+        if (cfg_listens(cfg, ls->address)) {
+            pp = &ls->next;
+            continue;
+        }
+        *pp = ls->next;
+        listener_close(ls);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        bool have = false;
+        for (struct lv_listener *ls = srv->listeners; ls; ls = ls->next)
+            have |= strcmp(ls->address, cfg->listeners[i].address) == 0;
+        if (!have && listener_open(srv, &cfg->listeners[i]) != 0) rc = -1;
+    }
+    return rc;
+}
+
 static void close_listeners(struct lv_server *srv)
 {
-    for (size_t i = 0; i < srv->nlisteners; i++) {
-        uv_handle_t *h = (uv_handle_t *)&srv->listeners[i];
-        if (!uv_is_closing(h)) uv_close(h, on_listener_closed);
+    while (srv->listeners) {
+        struct lv_listener *ls = srv->listeners;
+        srv->listeners = ls->next;
+        listener_close(ls);
     }
 }
+
+/* --- generations --------------------------------------------------------------------- */
+
+void lv_server_setup(struct lv_worker *w, void *arg)
+{
+    struct lv_server *srv = of_worker(w);
+    struct lv_proxy *px = srv->proxy;
+    struct lv_gen *g = arg;
+    lv_sockenv_init(&srv->env, &w->loop);
+    srv->wgen = lv_wgen_create(srv, g);
+    lv_gen_unref(g); /* the reference the message carried */
+    if (srv->wgen == NULL) {
+        atomic_store(&px->setup_failed, 1);
+    } else {
+        srv->cfg = srv->wgen->gen->cfg;
+        if (sync_listeners(srv, srv->cfg) != 0) atomic_store(&px->setup_failed, 1);
+    }
+    uv_sem_post(&px->ready);
+}
+
+void lv_server_retire_done(struct lv_server *srv, struct lv_wgen *wg)
+{
+    for (struct lv_wgen **pp = &srv->retired; *pp; pp = &(*pp)->next) {
+        if (*pp == wg) {
+            *pp = wg->next;
+            lv_wgen_destroy(wg);
+            return;
+        }
+    }
+}
+
+void lv_server_switch(struct lv_worker *w, void *arg)
+{
+    struct lv_server *srv = of_worker(w);
+    struct lv_gen *g = arg;
+    if (srv->draining) {
+        lv_gen_unref(g);
+        return;
+    }
+    struct lv_wgen *wg = lv_wgen_create(srv, g);
+    lv_gen_unref(g);
+    if (wg == NULL) {
+        lv_error("worker %u: out of memory switching configuration; keeping the old one",
+                 srv->w.id);
+        return;
+    }
+    struct lv_wgen *old = srv->wgen;
+    srv->wgen = wg;
+    srv->cfg = wg->gen->cfg;
+    if (old->inflight == 0) {
+        lv_wgen_destroy(old);
+    } else {
+        old->next = srv->retired;
+        srv->retired = old;
+    }
+    sync_listeners(srv, srv->cfg);
+    /* Idle connections to backends that left, or whose address changed,
+     * are closed now; busy ones close when their request is done. */
+    for (struct lv_upconn *up = srv->upconns; up; up = up->next) {
+        if (up->state != LV_UP_IDLE) continue;
+        bool keep = false;
+        for (size_t i = 0; i < wg->gen->nbackends && !keep; i++) {
+            const struct lv_backend_cfg *bc = &wg->gen->cfg->backends[i];
+            keep = wg->gen->backends[i] == up->backend && bc->addrlen == up->bcfg->addrlen &&
+                   memcmp(&bc->addr, &up->bcfg->addr, bc->addrlen) == 0;
+            if (keep) up->bcfg = bc;
+        }
+        if (!keep) lv_upconn_close(up);
+    }
+}
+
+void lv_server_backend_state(struct lv_worker *w, void *arg)
+{
+    struct lv_server *srv = of_worker(w);
+    struct lv_backend *b = arg;
+    if (lv_backend_admin(b) != LV_ADMIN_ENABLED) lv_upconn_close_idle(srv, b);
+    lv_backend_unref(b);
+}
+
+/* --- stopping ------------------------------------------------------------------------ */
 
 void lv_server_drain(struct lv_worker *w, void *arg)
 {
@@ -88,7 +213,7 @@ void lv_server_drain(struct lv_worker *w, void *arg)
     close_listeners(srv);
     for (struct lv_client *c = srv->clients; c; c = c->next)
         lv_client_drain(c);
-    lv_upconn_close_idle(srv);
+    lv_upconn_close_idle(srv, NULL);
     lv_server_check_done(srv);
 }
 
@@ -110,8 +235,13 @@ void lv_server_check_done(struct lv_server *srv)
     if (srv->nclients || srv->nupconns || srv->listeners_open) return;
     srv->stopped = true;
     lv_exchange_free_list(srv);
-    lv_accesslog_close(srv->alog);
-    srv->alog = NULL;
+    while (srv->retired) {
+        struct lv_wgen *wg = srv->retired;
+        srv->retired = wg->next;
+        lv_wgen_destroy(wg);
+    }
+    if (srv->wgen) lv_wgen_destroy(srv->wgen);
+    srv->wgen = NULL;
     srv->env.bufs.max_free = 0;
     lv_worker_close_mailbox(&srv->w);
     struct lv_proxy *px = srv->proxy;

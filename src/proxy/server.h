@@ -1,18 +1,26 @@
 /*
  * One worker's proxy: its listeners, its client and backend connections,
- * its pools and balancer state. Everything here runs on the worker's loop.
+ * its pools and its views of configuration generations. Everything here
+ * runs on the worker's loop; the main thread reaches it only through
+ * messages (lv_worker_post) carrying these callbacks.
  */
 #ifndef LV_PROXY_SERVER_H
 #define LV_PROXY_SERVER_H
 
 #include "proxy/proxy-t.h"
 
-/* Runs on the worker thread: opens listeners and starts accepting. */
+/* Setup, on the worker thread: arg is the first generation (its reference
+ * passes to the worker). Opens the listeners, posts proxy->ready. */
 void lv_server_setup(struct lv_worker *w, void *arg);
 
-/* Messages from the main thread (lv_worker_post callbacks). */
+/* Messages from the main thread. */
+void lv_server_switch(struct lv_worker *w, void *gen);      /* a new generation (ref passed) */
+void lv_server_backend_state(struct lv_worker *w, void *b); /* admin state changed (ref passed) */
 void lv_server_drain(struct lv_worker *w, void *arg);
 void lv_server_stop(struct lv_worker *w, void *arg);
+
+/* A retired generation view's last request is done: free it. */
+void lv_server_retire_done(struct lv_server *srv, struct lv_wgen *wg);
 
 /* Called when a client or upconn is freed: the worker may be done. */
 void lv_server_check_done(struct lv_server *srv);

@@ -1,36 +1,29 @@
 /*
- * Per-worker counters. Each is written by its worker only, so an increment
- * is a plain load and store (no locked instruction); the metrics scrape
- * reads them from another thread with relaxed atomic loads and sums the
- * workers. Nothing on the request path takes a lock or contends.
+ * A worker's counters (see core/stats.h for how they are written and
+ * read). Per-backend counters live with the backend (upstream/backend.h).
  */
 #ifndef LV_PROXY_STATS_H
 #define LV_PROXY_STATS_H
 
-#include <stdatomic.h>
-#include <stdint.h>
-
 #include "core/fail.h"
+#include "core/stats.h"
 #include "upstream/retry.h"
 
 struct lv_stats {
-    atomic_uint_fast64_t requests;
-    atomic_uint_fast64_t generated[LV_FAIL_KIND_COUNT]; /* levee's own answers, by reason */
-    atomic_uint_fast64_t retries;                       /* retry attempts started */
-    atomic_uint_fast64_t retry_skips[LV_SKIP_COUNT];    /* retries not made, by reason */
-    atomic_uint_fast64_t hedges;                        /* hedged copies sent */
-    atomic_uint_fast64_t hedge_wins;                    /* ... that answered first */
+    atomic_uint_fast64_t requests;                            /* finished */
+    atomic_uint_fast64_t status[LV_STATUS_CODES];             /* ... by status, no backend chosen */
+    struct lv_lathist duration;                               /* whole requests */
+    atomic_uint_fast64_t attempts[LV_RETRY_MAX_ATTEMPTS + 1]; /* requests by attempts made */
+    atomic_uint_fast64_t generated[LV_FAIL_KIND_COUNT];       /* levee's own answers, by reason */
+    atomic_uint_fast64_t attempt_failures[LV_FAIL_KIND_COUNT]; /* failed attempts, by kind */
+    atomic_uint_fast64_t retries;                              /* retry attempts started */
+    atomic_uint_fast64_t retry_skips[LV_SKIP_COUNT];           /* retries not made, by reason */
+    atomic_uint_fast64_t hedges;                               /* hedged copies sent */
+    atomic_uint_fast64_t hedge_wins;                           /* ... that answered first */
+    atomic_uint_fast64_t connections_accepted;
+    atomic_uint_fast64_t client_connections;  /* open now (gauge) */
+    atomic_uint_fast64_t backend_connections; /* open now (gauge) */
+    atomic_uint_fast64_t request_ids_generated;
 };
-
-#define LV_STAT_ADD(counter, n)                                                                    \
-    atomic_store_explicit(&(counter),                                                              \
-                          atomic_load_explicit(&(counter), memory_order_relaxed) + (n),            \
-                          memory_order_relaxed)
-#define LV_STAT_INC(counter) LV_STAT_ADD(counter, 1)
-
-static inline uint64_t lv_stat_read(const atomic_uint_fast64_t *c)
-{
-    return atomic_load_explicit((atomic_uint_fast64_t *)c, memory_order_relaxed);
-}
 
 #endif

@@ -36,6 +36,11 @@ static struct lv_upconn *of_link(struct lv_pool_entry *e)
     return (struct lv_upconn *)(void *)((char *)e - offsetof(struct lv_upconn, link));
 }
 
+static bool same_address(const struct lv_backend_cfg *a, const struct lv_backend_cfg *b)
+{
+    return a == b || (a->addrlen == b->addrlen && memcmp(&a->addr, &b->addr, a->addrlen) == 0);
+}
+
 static struct lv_pool *pool_of(struct lv_upconn *up)
 {
     return &up->backend->pools[up->srv->w.id];
@@ -53,6 +58,7 @@ static void on_handle_closed(struct lv_upconn *up)
         srv->upconns = up->next;
     if (up->next) up->next->prev = up->prev;
     srv->nupconns--;
+    LV_STAT_ADD(srv->stats.backend_connections, (uint64_t)-1);
     lv_head_dispose(&up->resp);
     free(up);
     lv_server_check_done(srv);
@@ -68,7 +74,7 @@ static void on_timer_closed(uv_handle_t *h)
     on_handle_closed(h->data);
 }
 
-static void upconn_close(struct lv_upconn *up)
+void lv_upconn_close(struct lv_upconn *up)
 {
     if (up->state == LV_UP_CLOSING) return;
     if (up->active_counted) {
@@ -94,9 +100,9 @@ static uint64_t remaining(uint64_t deadline, uint64_t now)
 /* Arms the timer for the phase the connection is in. */
 static void arm(struct lv_upconn *up)
 {
-    const struct lv_config *cfg = up->srv->cfg;
-    uint64_t now = lv_clock_ms(), ms;
     struct lv_exchange *ex = up->ex;
+    const struct lv_config *cfg = ex ? ex->cfg : up->srv->cfg;
+    uint64_t now = lv_clock_ms(), ms;
     if (up->state == LV_UP_IDLE) {
         ms = cfg->pool.idle_timeout;
     } else if (ex == NULL) {
@@ -123,7 +129,7 @@ static void fail(struct lv_upconn *up, enum lv_fail_kind kind, int sys_err)
 {
     struct lv_exchange *ex = up->ex;
     if (ex == NULL) {
-        upconn_close(up);
+        lv_upconn_close(up);
         return;
     }
     lv_attempt_failed(ex, up, kind, sys_err);
@@ -134,7 +140,7 @@ static void on_timer(uv_timer_t *t)
 {
     struct lv_upconn *up = t->data;
     switch (up->state) {
-    case LV_UP_IDLE: upconn_close(up); return;
+    case LV_UP_IDLE: lv_upconn_close(up); return;
     case LV_UP_CONNECTING: fail(up, LV_FAIL_CONNECT_TIMEOUT, UV_ETIMEDOUT); return;
     case LV_UP_BUSY: fail(up, LV_FAIL_RESPONSE_TIMEOUT, UV_ETIMEDOUT); return;
     case LV_UP_CLOSING: return;
@@ -148,6 +154,10 @@ static int on_begin(struct lv_http_parser *p)
     struct lv_upconn *up = p->owner;
     lv_head_dispose(&up->resp);
     lv_head_init(&up->resp, RESP_HEAD_LIMIT, RESP_MAX_FIELDS);
+    if (up->ex) { /* headers.remove_response of the request's generation */
+        p->drop = up->ex->cfg->headers.remove_response.items;
+        p->ndrop = up->ex->cfg->headers.remove_response.n;
+    }
     return 0;
 }
 
@@ -197,7 +207,7 @@ static void on_read(struct lv_sock *s, struct lv_buf *b, ssize_t nread)
     if (up->state == LV_UP_IDLE || up->ex == NULL) {
         /* The backend closed an idle connection, or sent bytes nobody asked
          * for: either way it cannot be used any more. */
-        upconn_close(up);
+        lv_upconn_close(up);
         return;
     }
     struct lv_exchange *ex = up->ex;
@@ -255,11 +265,14 @@ static void bind_attempt(struct lv_upconn *up, struct lv_exchange *ex)
     up->cursor = 0;
     up->head_sent = up->req_done = up->resp_head = up->resp_done = false;
     up->got_bytes = up->paused = up->interim = false;
-    up->attempt_start_ms = lv_clock_ms();
+    up->attempt_start_ns = lv_clock_ns();
+    up->attempt_start_ms = up->attempt_start_ns / 1000000u;
     up->nrequests++;
     atomic_fetch_add_explicit(&up->backend->active, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&up->backend->requests, 1, memory_order_relaxed);
     up->active_counted = true;
+    struct lv_backend_wstats *st = &up->backend->wstats[up->srv->w.id];
+    LV_STAT_INC(st->attempts);
+    if (up->reused) LV_STAT_INC(st->reuses);
 }
 
 static void on_connect(uv_connect_t *req, int status)
@@ -276,15 +289,22 @@ static void on_connect(uv_connect_t *req, int status)
 }
 
 struct lv_upconn *lv_upconn_acquire(struct lv_server *srv, struct lv_backend *b,
-                                    struct lv_exchange *ex, int *err)
+                                    const struct lv_backend_cfg *bcfg, struct lv_exchange *ex,
+                                    int *err)
 {
     struct lv_pool *pool = &b->pools[srv->w.id];
-    struct lv_pool_entry *e = lv_pool_get(pool);
-    if (e) {
+    struct lv_pool_entry *e;
+    while ((e = lv_pool_get(pool)) != NULL) {
         struct lv_upconn *up = of_link(e);
+        /* After a reload that moved the backend, old connections go. */
+        if (!same_address(up->bcfg, bcfg)) {
+            lv_upconn_close(up);
+            continue;
+        }
         uv_timer_stop(&up->timer);
         up->state = LV_UP_BUSY;
         up->reused = true;
+        up->bcfg = bcfg;
         bind_attempt(up, ex);
         return up;
     }
@@ -301,6 +321,7 @@ struct lv_upconn *lv_upconn_acquire(struct lv_server *srv, struct lv_backend *b,
     }
     up->srv = srv;
     up->backend = b;
+    up->bcfg = bcfg;
     up->handles_open = 2;
     up->sock.on_read = on_read;
     up->sock.on_written = on_written;
@@ -316,15 +337,16 @@ struct lv_upconn *lv_upconn_acquire(struct lv_server *srv, struct lv_backend *b,
     srv->upconns = up;
     srv->nupconns++;
     pool->created++;
+    LV_STAT_INC(b->wstats[srv->w.id].connects);
+    LV_STAT_INC(srv->stats.backend_connections);
 
     up->state = LV_UP_CONNECTING;
     bind_attempt(up, ex);
     up->creq.data = up;
-    const struct lv_backend_cfg *bc = b->cfg;
-    rc = uv_tcp_connect(&up->creq, &up->sock.tcp, (const struct sockaddr *)&bc->addr, on_connect);
+    rc = uv_tcp_connect(&up->creq, &up->sock.tcp, (const struct sockaddr *)&bcfg->addr, on_connect);
     if (rc != 0) {
         *err = rc;
-        upconn_close(up);
+        lv_upconn_close(up);
         return NULL;
     }
     arm(up);
@@ -344,8 +366,10 @@ void lv_upconn_release(struct lv_upconn *up, bool reusable)
         up->active_counted = false;
     }
     up->ex = NULL;
-    if (!reusable || up->state != LV_UP_BUSY || up->srv->draining || up->sock.write_error) {
-        upconn_close(up);
+    if (!reusable || up->state != LV_UP_BUSY || up->srv->draining || up->sock.write_error ||
+        atomic_load_explicit(&up->backend->retired, memory_order_relaxed) ||
+        lv_backend_admin(up->backend) != LV_ADMIN_ENABLED) {
+        lv_upconn_close(up);
         return;
     }
     lv_head_dispose(&up->resp);
@@ -353,7 +377,7 @@ void lv_upconn_release(struct lv_upconn *up, bool reusable)
     up->reused = false;
     up->paused = false;
     struct lv_pool_entry *evict = lv_pool_put(pool_of(up), &up->link);
-    if (evict) upconn_close(of_link(evict));
+    if (evict) lv_upconn_close(of_link(evict));
     if (up->state != LV_UP_IDLE) return;
     lv_sock_read_start(&up->sock); /* to see the backend close it */
     arm(up);
@@ -376,15 +400,15 @@ void lv_upconn_resume(struct lv_upconn *up)
     arm(up);
 }
 
-void lv_upconn_close_idle(struct lv_server *srv)
+void lv_upconn_close_idle(struct lv_server *srv, const struct lv_backend *only)
 {
     for (struct lv_upconn *up = srv->upconns; up; up = up->next) {
-        if (up->state == LV_UP_IDLE) upconn_close(up);
+        if (up->state == LV_UP_IDLE && (only == NULL || up->backend == only)) lv_upconn_close(up);
     }
 }
 
 void lv_upconn_close_all(struct lv_server *srv)
 {
     for (struct lv_upconn *up = srv->upconns; up; up = up->next)
-        upconn_close(up);
+        lv_upconn_close(up);
 }

@@ -15,7 +15,8 @@
  * Returns NULL with *err set if no connection can even be started.
  */
 struct lv_upconn *lv_upconn_acquire(struct lv_server *srv, struct lv_backend *b,
-                                    struct lv_exchange *ex, int *err);
+                                    const struct lv_backend_cfg *bcfg, struct lv_exchange *ex,
+                                    int *err);
 
 /* Starts reading the response and arms the per-try timer. */
 void lv_upconn_await_response(struct lv_upconn *up);
@@ -23,12 +24,16 @@ void lv_upconn_await_response(struct lv_upconn *up);
 /* Detaches up from its exchange: back to the pool if reusable, else closed. */
 void lv_upconn_release(struct lv_upconn *up, bool reusable);
 
+/* Closes it now (whatever it is doing; a busy one must be detached). */
+void lv_upconn_close(struct lv_upconn *up);
+
 /* Flow control: the client is slow / caught up. */
 void lv_upconn_pause(struct lv_upconn *up);
 void lv_upconn_resume(struct lv_upconn *up);
 
-/* Closes every idle pooled connection of this worker (shutdown). */
-void lv_upconn_close_idle(struct lv_server *srv);
+/* Closes the idle pooled connections of this worker: all of them
+ * (only == NULL, shutdown) or those to one backend (drained, removed). */
+void lv_upconn_close_idle(struct lv_server *srv, const struct lv_backend *only);
 /* Closes every connection of this worker (hard stop). */
 void lv_upconn_close_all(struct lv_server *srv);
 

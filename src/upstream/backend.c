@@ -1,57 +1,57 @@
-/* Shared backend state: creation, teardown, and whether it can serve. */
+/* Shared backend state: lifetime, and whether it can serve. */
 #include "upstream/backend.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/config.h"
-
-struct lv_backend *lv_backend_create(const struct lv_config *cfg, unsigned index, unsigned nworkers)
+struct lv_backend *lv_backend_create(const char *id, unsigned nworkers, uint64_t max_idle)
 {
-    const struct lv_backend_cfg *bc = &cfg->backends[index];
     struct lv_backend *b = calloc(1, sizeof(*b));
     if (b == NULL) return NULL;
-    b->id = strdup(bc->id);
+    b->id = strdup(id);
     b->pools = calloc(nworkers, sizeof(*b->pools));
-    if (b->id == NULL || b->pools == NULL ||
-        lv_breaker_init(&b->breaker, &cfg->breaker, nworkers)) {
+    b->wstats = calloc(nworkers, sizeof(*b->wstats));
+    if (b->id == NULL || b->pools == NULL || b->wstats == NULL ||
+        lv_breaker_init(&b->breaker, nworkers) != 0) {
         free(b->id);
         free(b->pools);
+        free(b->wstats);
         free(b);
         return NULL;
     }
-    b->index = index;
-    b->cfg = bc;
     b->nworkers = nworkers;
+    atomic_init(&b->refs, 1);
     atomic_init(&b->active, 0);
-    atomic_init(&b->requests, 0);
+    atomic_init(&b->admin_state, LV_ADMIN_ENABLED);
+    atomic_init(&b->retired, false);
     atomic_init(&b->healthy, true);
     atomic_init(&b->recovered_at, 0);
     lv_health_init(&b->health);
     for (unsigned i = 0; i < nworkers; i++)
-        lv_pool_init(&b->pools[i], cfg->pool.max_idle);
+        lv_pool_init(&b->pools[i], max_idle);
     return b;
 }
 
-void lv_backend_destroy(struct lv_backend *b)
+void lv_backend_ref(struct lv_backend *b)
 {
-    if (b == NULL) return;
+    atomic_fetch_add(&b->refs, 1);
+}
+
+void lv_backend_unref(struct lv_backend *b)
+{
+    if (b == NULL || atomic_fetch_sub(&b->refs, 1) != 1) return;
     lv_breaker_dispose(&b->breaker);
     free(b->pools);
+    free(b->wstats);
     free(b->id);
     free(b);
 }
 
-bool lv_backend_usable(struct lv_backend *b, uint64_t now)
+bool lv_backend_usable(struct lv_backend *b, const struct lv_breaker_cfg *bc, uint64_t now)
 {
+    if (lv_backend_admin(b) != LV_ADMIN_ENABLED) return false;
     if (!atomic_load_explicit(&b->healthy, memory_order_relaxed)) return false;
-    switch (lv_breaker_state(&b->breaker)) {
-    case LV_BREAKER_CLOSED: return true;
-    case LV_BREAKER_OPEN: return now >= atomic_load(&b->breaker.open_until);
-    case LV_BREAKER_HALF_OPEN:
-        return atomic_load(&b->breaker.probes) < b->breaker.cfg.half_open_requests;
-    }
-    return false;
+    return !lv_breaker_refusing(&b->breaker, bc, now);
 }
 
 double lv_backend_ramp(const struct lv_backend *b, uint64_t now, uint64_t slow_start)
@@ -68,4 +68,14 @@ double lv_backend_ramp(const struct lv_backend *b, uint64_t now, uint64_t slow_s
 void lv_backend_recovered(struct lv_backend *b, uint64_t now)
 {
     atomic_store(&b->recovered_at, now ? now : 1);
+}
+
+const char *lv_admin_state_name(enum lv_admin_state s)
+{
+    switch (s) {
+    case LV_ADMIN_ENABLED: return "enabled";
+    case LV_ADMIN_DRAINING: return "draining";
+    case LV_ADMIN_DISABLED: return "disabled";
+    }
+    return "enabled";
 }

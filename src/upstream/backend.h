@@ -1,12 +1,15 @@
 /*
- * A backend as all workers share it: the state that must be the same
- * everywhere lives here, changed with C11 atomics — requests in flight (for
- * least_connections), the circuit breaker, the health verdict of active
- * checks, and when the backend last came back (for slow start). One struct
- * per configured backend id.
+ * A backend as all workers share it, identified by its id: the state that
+ * must be the same everywhere lives here, changed with C11 atomics —
+ * requests in flight (for least_connections), the circuit breaker, the
+ * active health verdict, when it last came back (slow start), and the
+ * operator's state (enabled, draining, disabled). The object outlives
+ * reloads that keep its id (configuration generations reference-count it);
+ * where it is and how it is weighted come from the generation
+ * (struct lv_backend_cfg), not from here.
  *
- * Per-worker parts (the keep-alive pool) are indexed by worker id and only
- * ever touched by that worker.
+ * Per-worker parts (the keep-alive pool, counters) are indexed by worker id
+ * and written only by that worker.
  */
 #ifndef LV_UPSTREAM_BACKEND_H
 #define LV_UPSTREAM_BACKEND_H
@@ -15,51 +18,70 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/stats.h"
 #include "upstream/breaker.h"
 #include "upstream/health.h"
 #include "upstream/pool.h"
 
-struct lv_backend_cfg;
-struct lv_config;
+enum lv_admin_state { LV_ADMIN_ENABLED, LV_ADMIN_DRAINING, LV_ADMIN_DISABLED };
+
+/* One worker's counters for one backend. */
+struct lv_backend_wstats {
+    atomic_uint_fast64_t status[LV_STATUS_CODES]; /* responses relayed, by status */
+    atomic_uint_fast64_t attempts;                /* attempts started */
+    atomic_uint_fast64_t errors;                  /* attempts that failed (breaker failures) */
+    atomic_uint_fast64_t connects;                /* connections opened */
+    atomic_uint_fast64_t reuses;                  /* attempts on a pooled connection */
+    struct lv_lathist latency;                    /* attempt start → response head */
+};
 
 struct lv_backend {
     char *id;
-    unsigned index;                    /* position in the current configuration */
+    atomic_int refs;                   /* generations holding it */
     atomic_int active;                 /* attempts in flight, all workers */
-    atomic_uint_fast64_t requests;     /* attempts started */
+    atomic_int admin_state;            /* enum lv_admin_state */
+    atomic_bool retired;               /* not in the current configuration */
     atomic_bool healthy;               /* active checks' verdict (true without checks) */
     atomic_uint_fast64_t recovered_at; /* ms: last return to service, for slow start */
     struct lv_breaker breaker;
-    const struct lv_backend_cfg *cfg; /* of the configuration in use */
     unsigned nworkers;
-    struct lv_pool *pools; /* [nworkers] */
+    struct lv_pool *pools;            /* [nworkers] */
+    struct lv_backend_wstats *wstats; /* [nworkers] */
     /* Active checks: touched by the main thread only. */
     struct lv_health health;
-    uint64_t last_check_ms; /* wall clock */
+    uint64_t last_check_ms; /* wall clock; 0: never checked */
     char last_check[48];    /* "ok (200)", "timeout", "connection refused" */
 };
 
-/* Creates the shared state for backend `index` of cfg, with one empty pool
- * per worker. Returns NULL on ENOMEM. */
-struct lv_backend *lv_backend_create(const struct lv_config *cfg, unsigned index,
-                                     unsigned nworkers);
-/* Frees it; the pools must be empty (their connections closed). */
-void lv_backend_destroy(struct lv_backend *b);
+/* Creates the shared state for a backend, with one empty pool per worker
+ * and one reference. Returns NULL on ENOMEM. */
+struct lv_backend *lv_backend_create(const char *id, unsigned nworkers, uint64_t max_idle);
+void lv_backend_ref(struct lv_backend *b);
+/* The last reference frees it; its pools must be empty by then. */
+void lv_backend_unref(struct lv_backend *b);
 
 static inline int lv_backend_active(const struct lv_backend *b)
 {
     return atomic_load_explicit(&((struct lv_backend *)b)->active, memory_order_relaxed);
 }
 
-/* Could b take a request now: healthy, and its breaker not refusing? Does
- * not admit anything (lv_breaker_allow does). */
-bool lv_backend_usable(struct lv_backend *b, uint64_t now);
+static inline enum lv_admin_state lv_backend_admin(const struct lv_backend *b)
+{
+    return (enum lv_admin_state)atomic_load_explicit(&((struct lv_backend *)b)->admin_state,
+                                                     memory_order_relaxed);
+}
 
-/* The share (0..1] of its traffic a backend that came back at
+/* Could b take a new request now: enabled, healthy, and its breaker not
+ * refusing? Admits nothing (lv_breaker_allow does). */
+bool lv_backend_usable(struct lv_backend *b, const struct lv_breaker_cfg *bc, uint64_t now);
+
+/* The share (0.1..1] of its traffic a backend that came back at
  * recovered_at gets at `now`, ramping linearly over slow_start ms. */
 double lv_backend_ramp(const struct lv_backend *b, uint64_t now, uint64_t slow_start);
 
 /* Marks the backend back in service (slow start begins). */
 void lv_backend_recovered(struct lv_backend *b, uint64_t now);
+
+const char *lv_admin_state_name(enum lv_admin_state s);
 
 #endif

@@ -15,14 +15,9 @@
 #define GEN(sg) ((sg) >> 2)
 #define MAKE(gen, st) (((uint64_t)(gen) << 2) | (uint64_t)(st))
 
-int lv_breaker_init(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, unsigned nworkers)
+int lv_breaker_init(struct lv_breaker *b, unsigned nworkers)
 {
     memset(b, 0, sizeof(*b));
-    b->cfg = *cfg;
-    if (b->cfg.half_open_requests == 0) b->cfg.half_open_requests = 1;
-    if (b->cfg.success_threshold == 0) b->cfg.success_threshold = 1;
-    if (b->cfg.failure_threshold == 0) b->cfg.failure_threshold = 1;
-    if (b->cfg.max_timeout < b->cfg.timeout) b->cfg.max_timeout = b->cfg.timeout;
     b->nwindows = nworkers ? nworkers : 1;
     b->windows = calloc(b->nwindows, sizeof(*b->windows));
     if (b->windows == NULL) return -1;
@@ -59,16 +54,17 @@ uint64_t lv_breaker_open_until(const struct lv_breaker *b)
 
 /* --- the sliding window ------------------------------------------------------- */
 
-static uint64_t bucket_ms(const struct lv_breaker *b)
+static uint64_t bucket_ms(const struct lv_breaker_cfg *cfg)
 {
-    uint64_t ms = b->cfg.window / LV_BREAKER_BUCKETS;
+    uint64_t ms = cfg->window / LV_BREAKER_BUCKETS;
     return ms ? ms : 1;
 }
 
-static void window_add(struct lv_breaker *b, unsigned w, uint64_t now, bool ok)
+static void window_add(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, unsigned w,
+                       uint64_t now, bool ok)
 {
     if (w >= b->nwindows) w = 0;
-    uint64_t slot = now / bucket_ms(b);
+    uint64_t slot = now / bucket_ms(cfg);
     struct lv_breaker_bucket *bk = &b->windows[w].b[slot % LV_BREAKER_BUCKETS];
     if (atomic_load_explicit(&bk->slot, memory_order_relaxed) != slot) {
         atomic_store_explicit(&bk->ok, 0, memory_order_relaxed);
@@ -78,10 +74,11 @@ static void window_add(struct lv_breaker *b, unsigned w, uint64_t now, bool ok)
     atomic_fetch_add_explicit(ok ? &bk->ok : &bk->fail, 1, memory_order_relaxed);
 }
 
-void lv_breaker_window_counts(struct lv_breaker *b, uint64_t now, uint64_t *ok, uint64_t *fail)
+void lv_breaker_window_counts(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, uint64_t now,
+                              uint64_t *ok, uint64_t *fail)
 {
-    uint64_t bm = bucket_ms(b);
-    uint64_t from = now > b->cfg.window ? now - b->cfg.window : 0;
+    uint64_t bm = bucket_ms(cfg);
+    uint64_t from = now > cfg->window ? now - cfg->window : 0;
     uint64_t reset = atomic_load(&b->window_from);
     if (reset > from) from = reset;
     uint64_t first = from / bm, last = now / bm;
@@ -99,22 +96,24 @@ void lv_breaker_window_counts(struct lv_breaker *b, uint64_t now, uint64_t *ok, 
 
 /* --- transitions -------------------------------------------------------------- */
 
-static uint64_t open_period(const struct lv_breaker *b, unsigned opened, double jitter)
+static uint64_t open_period(const struct lv_breaker_cfg *cfg, unsigned opened, double jitter)
 {
-    uint64_t period = b->cfg.timeout;
-    for (unsigned i = 0; i < opened && period < b->cfg.max_timeout; i++)
+    uint64_t max = cfg->max_timeout > cfg->timeout ? cfg->max_timeout : cfg->timeout;
+    uint64_t period = cfg->timeout;
+    for (unsigned i = 0; i < opened && period < max; i++)
         period *= 2;
-    if (period > b->cfg.max_timeout) period = b->cfg.max_timeout;
+    if (period > max) period = max;
     /* +-20%: breakers of backends that failed together do not all probe at once. */
     double f = 1.0 + (jitter - 0.5) * 0.4;
     uint64_t p = (uint64_t)((double)period * f);
     return p ? p : 1;
 }
 
-static bool trip(struct lv_breaker *b, uint64_t sg, uint64_t now, double jitter)
+static bool trip(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, uint64_t sg, uint64_t now,
+                 double jitter)
 {
     unsigned opened = STATE(sg) == LV_BREAKER_HALF_OPEN ? atomic_load(&b->opened) : 0;
-    atomic_store(&b->open_until, now + open_period(b, opened, jitter));
+    atomic_store(&b->open_until, now + open_period(cfg, opened, jitter));
     if (!atomic_compare_exchange_strong(&b->sg, &sg, MAKE(GEN(sg) + 1, LV_BREAKER_OPEN)))
         return false;
     atomic_store(&b->opened, opened + 1);
@@ -134,12 +133,30 @@ static bool close_breaker(struct lv_breaker *b, uint64_t sg, uint64_t now)
     return true;
 }
 
-bool lv_breaker_allow(struct lv_breaker *b, uint64_t now, struct lv_breaker_ticket *t)
+static unsigned probe_slots(const struct lv_breaker_cfg *cfg)
+{
+    return cfg->half_open_requests ? cfg->half_open_requests : 1;
+}
+
+bool lv_breaker_refusing(const struct lv_breaker *b, const struct lv_breaker_cfg *cfg, uint64_t now)
+{
+    struct lv_breaker *m = (struct lv_breaker *)b;
+    if (!cfg->enabled) return false;
+    switch (STATE(atomic_load(&m->sg))) {
+    case LV_BREAKER_CLOSED: return false;
+    case LV_BREAKER_OPEN: return now < atomic_load(&m->open_until);
+    case LV_BREAKER_HALF_OPEN: return atomic_load(&m->probes) >= probe_slots(cfg);
+    }
+    return false;
+}
+
+bool lv_breaker_allow(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, uint64_t now,
+                      struct lv_breaker_ticket *t)
 {
     t->probe = false;
     t->admitted = true;
     t->gen = 0;
-    if (!b->cfg.enabled) return true;
+    if (!cfg->enabled) return true;
     for (;;) {
         uint64_t sg = atomic_load(&b->sg);
         t->gen = GEN(sg);
@@ -158,7 +175,7 @@ bool lv_breaker_allow(struct lv_breaker *b, uint64_t now, struct lv_breaker_tick
             continue; /* now half-open (by us or another thread): take a slot */
         case LV_BREAKER_HALF_OPEN: {
             unsigned n = atomic_fetch_add(&b->probes, 1);
-            if (n < b->cfg.half_open_requests && atomic_load(&b->sg) == sg) {
+            if (n < probe_slots(cfg) && atomic_load(&b->sg) == sg) {
                 t->probe = true;
                 return true;
             }
@@ -178,11 +195,11 @@ void lv_breaker_cancel(struct lv_breaker *b, const struct lv_breaker_ticket *t)
     if (GEN(sg) == t->gen && STATE(sg) == LV_BREAKER_HALF_OPEN) atomic_fetch_sub(&b->probes, 1);
 }
 
-bool lv_breaker_report(struct lv_breaker *b, unsigned w, uint64_t now, bool success, double jitter,
-                       const struct lv_breaker_ticket *t)
+bool lv_breaker_report(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, unsigned w,
+                       uint64_t now, bool success, double jitter, const struct lv_breaker_ticket *t)
 {
-    window_add(b, w, now, success);
-    if (!b->cfg.enabled || !t->admitted) return false;
+    window_add(b, cfg, w, now, success);
+    if (!cfg->enabled || !t->admitted) return false;
     uint64_t sg = atomic_load(&b->sg);
     if (GEN(sg) != t->gen) return false; /* admitted before the last transition */
     switch (STATE(sg)) {
@@ -193,21 +210,22 @@ bool lv_breaker_report(struct lv_breaker *b, unsigned w, uint64_t now, bool succ
             return false;
         }
         unsigned n = atomic_fetch_add(&b->consecutive_fail, 1) + 1;
-        bool open = n >= b->cfg.failure_threshold;
-        if (!open && b->cfg.failure_rate_threshold > 0) {
+        bool open = n >= (cfg->failure_threshold ? cfg->failure_threshold : 1);
+        if (!open && cfg->failure_rate_threshold > 0) {
             uint64_t ok, fail;
-            lv_breaker_window_counts(b, now, &ok, &fail);
+            lv_breaker_window_counts(b, cfg, now, &ok, &fail);
             uint64_t total = ok + fail;
-            open = total >= b->cfg.minimum_requests && total > 0 &&
-                   (double)fail >= b->cfg.failure_rate_threshold * (double)total;
+            open = total >= cfg->minimum_requests && total > 0 &&
+                   (double)fail >= cfg->failure_rate_threshold * (double)total;
         }
-        return open && trip(b, sg, now, jitter);
+        return open && trip(b, cfg, sg, now, jitter);
     }
     case LV_BREAKER_HALF_OPEN:
         if (!t->probe) return false;
         atomic_fetch_sub(&b->probes, 1);
-        if (!success) return trip(b, sg, now, jitter);
-        if (atomic_fetch_add(&b->probe_ok, 1) + 1 >= b->cfg.success_threshold)
+        if (!success) return trip(b, cfg, sg, now, jitter);
+        if (atomic_fetch_add(&b->probe_ok, 1) + 1 >=
+            (cfg->success_threshold ? cfg->success_threshold : 1))
             return close_breaker(b, sg, now);
         return false;
     case LV_BREAKER_OPEN: return false;

@@ -53,8 +53,10 @@ struct lv_breaker_window {
     struct lv_breaker_bucket b[LV_BREAKER_BUCKETS];
 };
 
+/* The state of a breaker. Its configuration is passed to every call (it
+ * belongs to the configuration generation of the request), so a reload can
+ * change thresholds without resetting the state. */
 struct lv_breaker {
-    struct lv_breaker_cfg cfg;
     atomic_uint_fast64_t sg;          /* generation << 2 | state */
     atomic_uint consecutive_fail;     /* while closed */
     atomic_uint probes;               /* probes in flight while half-open */
@@ -76,12 +78,13 @@ struct lv_breaker_ticket {
 };
 
 /* Sets up a closed breaker with one window per worker. 0 or -1 (ENOMEM). */
-int lv_breaker_init(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, unsigned nworkers);
+int lv_breaker_init(struct lv_breaker *b, unsigned nworkers);
 void lv_breaker_dispose(struct lv_breaker *b);
 
 /* May a request go to this backend now? Fills *t. An open breaker whose
  * time is up turns half-open here (the caller becomes a probe). */
-bool lv_breaker_allow(struct lv_breaker *b, uint64_t now, struct lv_breaker_ticket *t);
+bool lv_breaker_allow(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, uint64_t now,
+                      struct lv_breaker_ticket *t);
 
 /* Gives back an admission that was not used (the request went elsewhere). */
 void lv_breaker_cancel(struct lv_breaker *b, const struct lv_breaker_ticket *t);
@@ -91,7 +94,8 @@ void lv_breaker_cancel(struct lv_breaker *b, const struct lv_breaker_ticket *t);
  * a random number in [0, 1) used to spread the next open period (0.5 means
  * none). Returns true if this report changed the state.
  */
-bool lv_breaker_report(struct lv_breaker *b, unsigned w, uint64_t now, bool success, double jitter,
+bool lv_breaker_report(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, unsigned w,
+                       uint64_t now, bool success, double jitter,
                        const struct lv_breaker_ticket *t);
 
 /* An active health check passed: an open breaker may probe now. */
@@ -105,7 +109,13 @@ enum lv_breaker_state lv_breaker_state(const struct lv_breaker *b);
 uint64_t lv_breaker_open_until(const struct lv_breaker *b);
 
 /* Outcomes in the current window, summed over workers. */
-void lv_breaker_window_counts(struct lv_breaker *b, uint64_t now, uint64_t *ok, uint64_t *fail);
+void lv_breaker_window_counts(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, uint64_t now,
+                              uint64_t *ok, uint64_t *fail);
+
+/* Would an allow be refused now (open and not yet due, or half-open with
+ * every probe slot taken)? Admits nothing. */
+bool lv_breaker_refusing(const struct lv_breaker *b, const struct lv_breaker_cfg *cfg,
+                         uint64_t now);
 
 const char *lv_breaker_state_name(enum lv_breaker_state s);
 

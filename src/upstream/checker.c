@@ -19,6 +19,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/rand.h"
+#include "upstream/gen.h"
 #include "upstream/backend.h"
 
 enum probe_state { P_WAITING, P_CONNECTING, P_READING, P_CLOSING };
@@ -26,6 +27,7 @@ enum probe_state { P_WAITING, P_CONNECTING, P_READING, P_CLOSING };
 struct probe {
     struct lv_checker *ck;
     struct lv_backend *b;
+    const struct lv_backend_cfg *bc;
     uv_timer_t timer;
     uv_tcp_t tcp;
     uv_connect_t creq;
@@ -44,6 +46,7 @@ struct probe {
 
 struct lv_checker {
     uv_loop_t *loop;
+    struct lv_gen *gen; /* held until every handle is closed */
     const struct lv_config *cfg;
     struct lv_rand rand;
     size_t nprobes;
@@ -87,6 +90,7 @@ static void release(struct probe *p)
 {
     struct lv_checker *ck = p->ck;
     if (--ck->open > 0) return;
+    lv_gen_unref(ck->gen);
     free(ck->probes);
     free(ck);
 }
@@ -193,8 +197,7 @@ static void on_timer(uv_timer_t *t)
     p->tcp.data = p;
     p->creq.data = p;
     p->state = P_CONNECTING;
-    int rc =
-        uv_tcp_connect(&p->creq, &p->tcp, (const struct sockaddr *)&p->b->cfg->addr, on_connect);
+    int rc = uv_tcp_connect(&p->creq, &p->tcp, (const struct sockaddr *)&p->bc->addr, on_connect);
     uv_timer_start(&p->timer, on_timer, p->ck->cfg->health.timeout, 0);
     if (rc != 0) finish(p, false, uv_strerror(rc));
 }
@@ -212,12 +215,22 @@ static void schedule(struct probe *p, bool first)
 
 /* --- the set of probes ------------------------------------------------------------- */
 
-struct lv_checker *lv_checker_start(uv_loop_t *loop, const struct lv_config *cfg,
-                                    struct lv_backend **backends, size_t n)
+struct lv_checker *lv_checker_start(uv_loop_t *loop, struct lv_gen *g)
 {
+    const struct lv_config *cfg = g->cfg;
     size_t count = 0;
-    for (size_t i = 0; i < n; i++)
-        count += backends[i]->cfg->health_check_enabled;
+    for (size_t i = 0; i < g->nbackends; i++) {
+        if (cfg->backends[i].health_check_enabled) {
+            count++;
+            continue;
+        }
+        /* Not checked (any more): nothing can vouch against it. */
+        struct lv_backend *b = g->backends[i];
+        lv_health_init(&b->health);
+        b->last_check_ms = 0;
+        b->last_check[0] = '\0';
+        atomic_store(&b->healthy, true);
+    }
     if (count == 0) return NULL;
     struct lv_checker *ck = calloc(1, sizeof(*ck));
     if (ck == NULL) return NULL;
@@ -227,18 +240,21 @@ struct lv_checker *lv_checker_start(uv_loop_t *loop, const struct lv_config *cfg
         return NULL;
     }
     ck->loop = loop;
+    ck->gen = g;
+    lv_gen_ref(g);
     ck->cfg = cfg;
     lv_rand_seed(&ck->rand, lv_clock_ns());
-    for (size_t i = 0; i < n; i++) {
-        struct lv_backend *b = backends[i];
-        if (!b->cfg->health_check_enabled) continue;
+    for (size_t i = 0; i < g->nbackends; i++) {
+        const struct lv_backend_cfg *bc = &cfg->backends[i];
+        if (!bc->health_check_enabled) continue;
         struct probe *p = &ck->probes[ck->nprobes++];
         p->ck = ck;
-        p->b = b;
+        p->b = g->backends[i];
+        p->bc = bc;
         int len = snprintf(p->req, sizeof(p->req),
                            "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: levee-health-check\r\n"
                            "Connection: close\r\n\r\n",
-                           cfg->health.path, b->cfg->authority);
+                           cfg->health.path, bc->authority);
         p->reqlen = len > 0 && (size_t)len < sizeof(p->req) ? (size_t)len : 0;
         uv_timer_init(loop, &p->timer);
         p->timer.data = p;

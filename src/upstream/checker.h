@@ -8,15 +8,13 @@
 #include <stddef.h>
 #include <uv.h>
 
-struct lv_config;
-struct lv_backend;
+struct lv_gen;
 struct lv_checker;
 
-/* Starts checking every backend of `backends` whose configuration enables
- * it, on loop. Returns NULL when there is nothing to check. cfg and the
- * backends must outlive the checker. */
-struct lv_checker *lv_checker_start(uv_loop_t *loop, const struct lv_config *cfg,
-                                    struct lv_backend **backends, size_t n);
+/* Starts checking every backend of generation g whose configuration
+ * enables it, on loop (holding a reference on g until stopped); backends
+ * without checks are marked healthy. Returns NULL when nothing is checked. */
+struct lv_checker *lv_checker_start(uv_loop_t *loop, struct lv_gen *g);
 
 /* Stops every check; the checker frees itself once its handles are closed
  * (the loop must run). NULL is fine. */

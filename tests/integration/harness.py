@@ -440,6 +440,7 @@ class Levee:
         self.config_path = self.workdir / f"{name}.yaml"
         self.host = "127.0.0.1"
         self.port = None
+        self.admin_host = self.admin_port = None
         self.process = None
         self._stopped = False
         if start:
@@ -456,6 +457,7 @@ class Levee:
             cfg.setdefault("workers", 1)
             cfg.setdefault("access_log", {"path": str(self.access_log_path),
                                           "format": self.access_log_format})
+            cfg.setdefault("admin", {"listen": f"127.0.0.1:{PORTS.get()}"})
             return to_yaml(cfg), "listen" not in self.config
         text = yaml_text(cfg)
         if text and not text.endswith("\n"):
@@ -473,7 +475,24 @@ class Levee:
         if not has("access_log"):
             extra += (f"access_log:\n  path: {json.dumps(str(self.access_log_path))}\n"
                       f"  format: {self.access_log_format}\n")
+        if not has("admin"):
+            # Each instance gets its own admin port (the default 9901 would
+            # collide between tests).
+            extra += f"admin:\n  listen: 127.0.0.1:{PORTS.get()}\n"
         return text + extra, ours
+
+    def _admin_from_config(self, text):
+        m = re.search(r"^admin\s*:(?:.*\n\s+)*?listen\s*:\s*['\"]?([0-9.]+):([0-9]+)", text,
+                      re.MULTILINE)
+        if not m:
+            m = re.search(r"^admin\s*:\s*\{[^}]*listen\s*:\s*['\"]?([0-9.]+):([0-9]+)", text,
+                          re.MULTILINE)
+        return (m.group(1), int(m.group(2))) if m else (None, None)
+
+    def admin_url(self, path="/"):
+        """URL of the admin listener (http://host:port/path)."""
+        assert self.admin_port, "this levee has no admin listener"
+        return f"http://{self.admin_host}:{self.admin_port}{path}"
 
     def _listen_from_config(self, text):
         m = re.search(r"^listen\s*:\s*['\"]?([0-9.]+):([0-9]+)", text, re.MULTILINE)
@@ -495,6 +514,7 @@ class Levee:
             text, ours = self._render(PORTS.get())
             self.config_path.write_text(text)
             self.host, self.port = self._listen_from_config(text)
+            self.admin_host, self.admin_port = self._admin_from_config(text)
             if self.access_log_path.exists():
                 self.access_log_path.unlink()
             self.process = _Process([binary, "-c", self.config_path], sanitizer_env(self.extra_asan),
@@ -618,6 +638,7 @@ class DemoBackend:
         self.id = id
         self.args = [str(a) for a in args]
         self.port = None
+        self.admin_host = self.admin_port = None
         self.process = None
 
     def start(self):
@@ -818,7 +839,7 @@ COMBINED_RE = re.compile(
     + r" (?P<status>\d{3}) (?P<bytes>\d+) " + _QUOTED.replace("(", "(?P<referer>", 1)
     + " " + _QUOTED.replace("(", "(?P<user_agent>", 1)
     + r" (?P<duration>\d+\.\d{3}) (?P<backend>\S+) (?P<attempts>\d+) (?P<reason>\S+)"
-    + r" (?P<retry>\S+)$"
+    + r" (?P<retry>\S+) (?P<request_id>\S+)$"
 )
 
 

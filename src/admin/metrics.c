@@ -1,0 +1,280 @@
+/*
+ * The Prometheus exposition. Per-worker counters are single-writer
+ * atomics; the scrape reads them with relaxed loads and sums them, so a
+ * scrape never stops a worker.
+ */
+#include "admin/metrics.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "core/clock.h"
+#include "core/fail.h"
+#include "core/stats.h"
+#include "core/strbuf.h"
+#include "proxy/proxy.h"
+#include "upstream/backend.h"
+#include "upstream/gen.h"
+
+/* Prometheus buckets of proxy_request_duration_seconds: a subset of the
+ * latency histogram's bounds (core/stats.c), in microseconds. */
+static const uint32_t prom_bounds_us[] = {
+    500,    1000,   2000,    5000,    10000,   20000,    50000,    100000,
+    200000, 500000, 1000000, 2000000, 5000000, 10000000, 30000000, 60000000,
+};
+
+static void header(struct lv_strbuf *sb, const char *name, const char *type, const char *help)
+{
+    lv_strbuf_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static uint64_t worker_sum(const struct lv_proxy *px, size_t offset)
+{
+    uint64_t n = 0;
+    for (unsigned w = 0; w < px->nservers; w++) {
+        const char *base = (const char *)&px->servers[w].stats;
+        n += lv_stat_read((const atomic_uint_fast64_t *)(const void *)(base + offset));
+    }
+    return n;
+}
+
+#define WSUM(px, field) worker_sum((px), offsetof(struct lv_stats, field))
+
+static void histogram(struct lv_strbuf *sb, const char *name, const char *labels,
+                      const uint64_t counts[LV_LAT_BUCKETS], uint64_t sum_us)
+{
+    uint64_t cum = 0, total = 0;
+    unsigned k = 0;
+    for (unsigned i = 0; i < LV_LAT_BUCKETS; i++)
+        total += counts[i];
+    for (size_t j = 0; j < sizeof(prom_bounds_us) / sizeof(prom_bounds_us[0]); j++) {
+        while (k < LV_LAT_BUCKETS - 1 && lv_lat_bounds_us[k] <= prom_bounds_us[j])
+            cum += counts[k++];
+        lv_strbuf_printf(sb, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, labels[0] ? "," : "",
+                         prom_bounds_us[j] / 1e6, (unsigned long long)cum);
+    }
+    lv_strbuf_printf(sb, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, labels[0] ? "," : "",
+                     (unsigned long long)total);
+    lv_strbuf_printf(sb, "%s_sum%s%s%s %.6f\n", name, labels[0] ? "{" : "", labels,
+                     labels[0] ? "}" : "", (double)sum_us / 1e6);
+    lv_strbuf_printf(sb, "%s_count%s%s%s %llu\n", name, labels[0] ? "{" : "", labels,
+                     labels[0] ? "}" : "", (unsigned long long)total);
+}
+
+static void requests(struct lv_strbuf *sb, struct lv_proxy *px, const struct lv_gen *g)
+{
+    header(sb, "proxy_requests_total", "counter",
+           "Requests answered, by status and by the backend of their last attempt (\"none\" "
+           "when levee answered without trying one).");
+    for (unsigned code = 100; code < LV_STATUS_CODES; code++) {
+        uint64_t n = 0;
+        for (unsigned w = 0; w < px->nservers; w++)
+            n += lv_stat_read(&px->servers[w].stats.status[code]);
+        if (n)
+            lv_strbuf_printf(sb, "proxy_requests_total{status=\"%u\",backend=\"none\"} %llu\n",
+                             code, (unsigned long long)n);
+    }
+    for (size_t i = 0; i < g->nbackends; i++) {
+        const struct lv_backend *b = g->backends[i];
+        for (unsigned code = 100; code < LV_STATUS_CODES; code++) {
+            uint64_t n = 0;
+            for (unsigned w = 0; w < b->nworkers; w++)
+                n += lv_stat_read(&b->wstats[w].status[code]);
+            if (n)
+                lv_strbuf_printf(sb, "proxy_requests_total{status=\"%u\",backend=\"%s\"} %llu\n",
+                                 code, b->id, (unsigned long long)n);
+        }
+    }
+    uint64_t counts[LV_LAT_BUCKETS] = {0}, sum_us = 0;
+    for (unsigned w = 0; w < px->nservers; w++) {
+        const struct lv_lathist *h = &px->servers[w].stats.duration;
+        for (unsigned i = 0; i < LV_LAT_BUCKETS; i++)
+            counts[i] += lv_stat_read(&h->b[i]);
+        sum_us += lv_stat_read(&h->sum_us);
+    }
+    header(sb, "proxy_request_duration_seconds", "histogram",
+           "Time from a request's first byte to the last byte of its response handed to the "
+           "client.");
+    histogram(sb, "proxy_request_duration_seconds", "", counts, sum_us);
+
+    header(sb, "levee_request_attempts", "histogram", "Attempts (tries on backends) per request.");
+    uint64_t cum = 0;
+    for (unsigned a = 0; a <= LV_RETRY_MAX_ATTEMPTS; a++) {
+        cum += WSUM(px, attempts[a]);
+        lv_strbuf_printf(sb, "levee_request_attempts_bucket{le=\"%u\"} %llu\n", a,
+                         (unsigned long long)cum);
+    }
+    uint64_t total_attempts = 0;
+    for (unsigned a = 0; a <= LV_RETRY_MAX_ATTEMPTS; a++)
+        total_attempts += a * WSUM(px, attempts[a]);
+    lv_strbuf_printf(sb, "levee_request_attempts_bucket{le=\"+Inf\"} %llu\n",
+                     (unsigned long long)cum);
+    lv_strbuf_printf(sb, "levee_request_attempts_sum %llu\nlevee_request_attempts_count %llu\n",
+                     (unsigned long long)total_attempts, (unsigned long long)cum);
+}
+
+static void backends(struct lv_strbuf *sb, struct lv_proxy *px, const struct lv_gen *g)
+{
+    (void)px;
+    const struct lv_config *cfg = g->cfg;
+    uint64_t now = lv_clock_ms();
+    header(sb, "backend_health", "gauge",
+           "1 when a backend can take requests (enabled, healthy, circuit not open), else 0.");
+    for (size_t i = 0; i < g->nbackends; i++)
+        lv_strbuf_printf(sb, "backend_health{backend=\"%s\"} %d\n", g->backends[i]->id,
+                         lv_backend_usable(g->backends[i], &cfg->breaker, now) ? 1 : 0);
+    header(sb, "circuit_breaker_state", "gauge",
+           "Circuit breaker state per backend: 0 closed, 1 open, 2 half-open.");
+    for (size_t i = 0; i < g->nbackends; i++)
+        lv_strbuf_printf(sb, "circuit_breaker_state{backend=\"%s\"} %d\n", g->backends[i]->id,
+                         (int)lv_breaker_state(&g->backends[i]->breaker));
+    header(sb, "levee_backend_check_healthy", "gauge",
+           "Verdict of active health checks: 1 healthy (or not checked), 0 unhealthy.");
+    for (size_t i = 0; i < g->nbackends; i++)
+        lv_strbuf_printf(sb, "levee_backend_check_healthy{backend=\"%s\"} %d\n", g->backends[i]->id,
+                         atomic_load(&g->backends[i]->healthy) ? 1 : 0);
+    header(sb, "levee_backend_admin_state", "gauge",
+           "Operator state per backend: 0 enabled, 1 draining, 2 disabled.");
+    for (size_t i = 0; i < g->nbackends; i++)
+        lv_strbuf_printf(sb, "levee_backend_admin_state{backend=\"%s\"} %d\n", g->backends[i]->id,
+                         (int)lv_backend_admin(g->backends[i]));
+    header(sb, "levee_backend_active_requests", "gauge", "Attempts in flight per backend.");
+    for (size_t i = 0; i < g->nbackends; i++)
+        lv_strbuf_printf(sb, "levee_backend_active_requests{backend=\"%s\"} %d\n",
+                         g->backends[i]->id, lv_backend_active(g->backends[i]));
+    header(sb, "levee_breaker_transitions_total", "counter",
+           "Circuit breaker state changes per backend.");
+    for (size_t i = 0; i < g->nbackends; i++)
+        lv_strbuf_printf(sb, "levee_breaker_transitions_total{backend=\"%s\"} %llu\n",
+                         g->backends[i]->id,
+                         (unsigned long long)atomic_load(&g->backends[i]->breaker.transitions));
+
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } per_backend[] = {
+        {"levee_backend_attempts_total", "Attempts started per backend.",
+         offsetof(struct lv_backend_wstats, attempts)},
+        {"levee_backend_errors_total",
+         "Failed attempts per backend (connect error, reset, timeout, 5xx).",
+         offsetof(struct lv_backend_wstats, errors)},
+        {"levee_backend_connections_opened_total", "Connections opened to each backend.",
+         offsetof(struct lv_backend_wstats, connects)},
+        {"levee_backend_connection_reuses_total",
+         "Attempts sent on a pooled keep-alive connection, per backend.",
+         offsetof(struct lv_backend_wstats, reuses)},
+    };
+    for (size_t m = 0; m < sizeof(per_backend) / sizeof(per_backend[0]); m++) {
+        header(sb, per_backend[m].name, "counter", per_backend[m].help);
+        for (size_t i = 0; i < g->nbackends; i++) {
+            const struct lv_backend *b = g->backends[i];
+            uint64_t n = 0;
+            for (unsigned w = 0; w < b->nworkers; w++) {
+                const char *base = (const char *)&b->wstats[w];
+                n += lv_stat_read(
+                    (const atomic_uint_fast64_t *)(const void *)(base + per_backend[m].off));
+            }
+            lv_strbuf_printf(sb, "%s{backend=\"%s\"} %llu\n", per_backend[m].name, b->id,
+                             (unsigned long long)n);
+        }
+    }
+    header(sb, "levee_backend_response_seconds", "histogram",
+           "Time from the start of an attempt to the backend's response head.");
+    for (size_t i = 0; i < g->nbackends; i++) {
+        const struct lv_backend *b = g->backends[i];
+        uint64_t counts[LV_LAT_BUCKETS] = {0}, sum_us = 0;
+        for (unsigned w = 0; w < b->nworkers; w++) {
+            for (unsigned k = 0; k < LV_LAT_BUCKETS; k++)
+                counts[k] += lv_stat_read(&b->wstats[w].latency.b[k]);
+            sum_us += lv_stat_read(&b->wstats[w].latency.sum_us);
+        }
+        char labels[160];
+        snprintf(labels, sizeof(labels), "backend=\"%s\"", b->id);
+        histogram(sb, "levee_backend_response_seconds", labels, counts, sum_us);
+    }
+}
+
+static void resilience(struct lv_strbuf *sb, struct lv_proxy *px)
+{
+    header(sb, "levee_retries_total", "counter", "Retry attempts started.");
+    lv_strbuf_printf(sb, "levee_retries_total %llu\n", (unsigned long long)WSUM(px, retries));
+    header(sb, "levee_retries_skipped_total", "counter",
+           "Failed attempts that were not retried, by reason.");
+    for (unsigned s = LV_SKIP_ATTEMPTS; s < LV_SKIP_COUNT; s++)
+        lv_strbuf_printf(sb, "levee_retries_skipped_total{reason=\"%s\"} %llu\n",
+                         lv_retry_skip_name((enum lv_retry_skip)s),
+                         (unsigned long long)WSUM(px, retry_skips[s]));
+    header(sb, "levee_hedges_total", "counter", "Hedged copies of requests sent.");
+    lv_strbuf_printf(sb, "levee_hedges_total %llu\n", (unsigned long long)WSUM(px, hedges));
+    header(sb, "levee_hedge_wins_total", "counter", "Hedged copies that answered first.");
+    lv_strbuf_printf(sb, "levee_hedge_wins_total %llu\n", (unsigned long long)WSUM(px, hedge_wins));
+    header(sb, "levee_attempt_failures_total", "counter", "Failed attempts, by kind.");
+    for (unsigned k = 1; k < LV_FAIL_KIND_COUNT; k++) {
+        if (lv_fail_info((enum lv_fail_kind)k)->side != LV_SIDE_BACKEND) continue;
+        lv_strbuf_printf(sb, "levee_attempt_failures_total{reason=\"%s\"} %llu\n",
+                         lv_fail_info((enum lv_fail_kind)k)->reason,
+                         (unsigned long long)WSUM(px, attempt_failures[k]));
+    }
+    header(sb, "levee_timeouts_total", "counter",
+           "Timeouts, by kind: connect and response (per attempt), client_header and "
+           "client_body (slow clients).");
+    lv_strbuf_printf(sb, "levee_timeouts_total{kind=\"connect\"} %llu\n",
+                     (unsigned long long)WSUM(px, attempt_failures[LV_FAIL_CONNECT_TIMEOUT]));
+    lv_strbuf_printf(sb, "levee_timeouts_total{kind=\"response\"} %llu\n",
+                     (unsigned long long)WSUM(px, attempt_failures[LV_FAIL_RESPONSE_TIMEOUT]));
+    lv_strbuf_printf(sb, "levee_timeouts_total{kind=\"client_header\"} %llu\n",
+                     (unsigned long long)WSUM(px, generated[LV_FAIL_HEADER_TIMEOUT]));
+    lv_strbuf_printf(sb, "levee_timeouts_total{kind=\"client_body\"} %llu\n",
+                     (unsigned long long)WSUM(px, generated[LV_FAIL_BODY_TIMEOUT]));
+    header(sb, "levee_generated_responses_total", "counter",
+           "Responses levee wrote itself, by reason and status.");
+    for (unsigned k = 1; k < LV_FAIL_KIND_COUNT; k++) {
+        const struct lv_fail_info *fi = lv_fail_info((enum lv_fail_kind)k);
+        if (fi->status == 499) continue;
+        lv_strbuf_printf(sb, "levee_generated_responses_total{reason=\"%s\",status=\"%d\"} %llu\n",
+                         fi->reason, fi->status, (unsigned long long)WSUM(px, generated[k]));
+    }
+    header(sb, "rate_limit_rejected_total", "counter",
+           "Requests rejected by a rate limit, by scope.");
+    lv_strbuf_printf(sb, "rate_limit_rejected_total{scope=\"global\"} %llu\n",
+                     (unsigned long long)WSUM(px, generated[LV_FAIL_RATE_LIMITED]));
+    lv_strbuf_puts(sb, "rate_limit_rejected_total{scope=\"client\"} 0\n");
+}
+
+void lv_metrics_render(struct lv_strbuf *sb, struct lv_proxy *px)
+{
+    const struct lv_gen *g = px->gen;
+    requests(sb, px, g);
+    backends(sb, px, g);
+    resilience(sb, px);
+    header(sb, "levee_client_connections", "gauge", "Client connections open.");
+    lv_strbuf_printf(sb, "levee_client_connections %llu\n",
+                     (unsigned long long)WSUM(px, client_connections));
+    header(sb, "levee_client_connections_accepted_total", "counter",
+           "Client connections accepted.");
+    lv_strbuf_printf(sb, "levee_client_connections_accepted_total %llu\n",
+                     (unsigned long long)WSUM(px, connections_accepted));
+    header(sb, "levee_backend_connections", "gauge",
+           "Backend connections open (busy and idle in the pools).");
+    lv_strbuf_printf(sb, "levee_backend_connections %llu\n",
+                     (unsigned long long)WSUM(px, backend_connections));
+    header(sb, "levee_request_ids_generated_total", "counter",
+           "Requests that came without a usable X-Request-Id and got one from levee.");
+    lv_strbuf_printf(sb, "levee_request_ids_generated_total %llu\n",
+                     (unsigned long long)WSUM(px, request_ids_generated));
+    header(sb, "levee_config_reloads_total", "counter", "Configuration reloads, by result.");
+    lv_strbuf_printf(sb, "levee_config_reloads_total{result=\"success\"} %llu\n",
+                     (unsigned long long)atomic_load(&px->reloads_ok));
+    lv_strbuf_printf(sb, "levee_config_reloads_total{result=\"failure\"} %llu\n",
+                     (unsigned long long)atomic_load(&px->reloads_failed));
+    header(sb, "levee_config_generation", "gauge", "Generation of the configuration in use.");
+    lv_strbuf_printf(sb, "levee_config_generation %llu\n", (unsigned long long)g->id);
+    header(sb, "levee_build_info", "gauge", "levee's version and source revision.");
+    lv_strbuf_printf(sb, "levee_build_info{version=\"%s\",revision=\"%s\"} 1\n", LV_VERSION,
+                     LV_GIT_REV);
+    header(sb, "process_start_time_seconds", "gauge", "Start time of levee, Unix seconds.");
+    lv_strbuf_printf(sb, "process_start_time_seconds %.3f\n", (double)px->start_wall_ms / 1000.0);
+    header(sb, "levee_workers", "gauge", "Worker threads.");
+    lv_strbuf_printf(sb, "levee_workers %u\n", px->nservers);
+}

@@ -1,0 +1,91 @@
+/* Per-backend status as JSON. */
+#include "admin/status.h"
+
+#include <stdlib.h>
+
+#include "admin/history.h"
+#include "config/config.h"
+#include "core/clock.h"
+#include "core/strbuf.h"
+#include "proxy/proxy.h"
+#include "upstream/backend.h"
+#include "upstream/gen.h"
+
+const char *lv_admin_backend_state(const struct lv_backend *b, const struct lv_breaker_cfg *bc,
+                                   uint64_t now)
+{
+    (void)now;
+    switch (lv_backend_admin(b)) {
+    case LV_ADMIN_DISABLED: return "disabled";
+    case LV_ADMIN_DRAINING: return "draining";
+    case LV_ADMIN_ENABLED: break;
+    }
+    if (bc->enabled) {
+        enum lv_breaker_state s = lv_breaker_state(&b->breaker);
+        if (s == LV_BREAKER_OPEN) return "open";
+        if (s == LV_BREAKER_HALF_OPEN) return "half_open";
+    }
+    if (!atomic_load(&((struct lv_backend *)b)->healthy)) return "unhealthy";
+    return "ok";
+}
+
+void lv_admin_backends_json(struct lv_strbuf *sb, struct lv_proxy *px, struct lv_history *hist)
+{
+    const struct lv_gen *g = px->gen;
+    const struct lv_config *cfg = g->cfg;
+    uint64_t now = lv_clock_ms();
+    lv_strbuf_printf(sb, "{\"time\":%llu,\"generation\":%llu,\"backends\":[",
+                     (unsigned long long)lv_clock_wall_ms(), (unsigned long long)g->id);
+    for (size_t i = 0; i < g->nbackends; i++) {
+        struct lv_backend *b = g->backends[i];
+        const struct lv_backend_cfg *bc = &cfg->backends[i];
+        uint64_t requests = 0, errors = 0;
+        for (unsigned w = 0; w < b->nworkers; w++) {
+            requests += lv_stat_read(&b->wstats[w].attempts);
+            errors += lv_stat_read(&b->wstats[w].errors);
+        }
+        double p50, p99;
+        lv_history_backend_latency(hist, b->id, &p50, &p99);
+        enum lv_breaker_state bs = lv_breaker_state(&b->breaker);
+        uint64_t until = lv_breaker_open_until(&b->breaker);
+        uint64_t ok = 0, fail = 0;
+        lv_breaker_window_counts(&b->breaker, &cfg->breaker, now, &ok, &fail);
+        lv_strbuf_printf(sb, "%s{\"id\":", i ? "," : "");
+        lv_strbuf_json_str(sb, b->id);
+        lv_strbuf_puts(sb, ",\"url\":");
+        lv_strbuf_json_str(sb, bc->url);
+        lv_strbuf_printf(sb,
+                         ",\"weight\":%u,\"admin_state\":\"%s\",\"state\":\"%s\",\"usable\":%s,"
+                         "\"health\":\"%s\",",
+                         bc->weight, lv_admin_state_name(lv_backend_admin(b)),
+                         lv_admin_backend_state(b, &cfg->breaker, now),
+                         lv_backend_usable(b, &cfg->breaker, now) ? "true" : "false",
+                         !bc->health_check_enabled  ? "unchecked"
+                         : atomic_load(&b->healthy) ? "healthy"
+                                                    : "unhealthy");
+        lv_strbuf_printf(sb, "\"breaker\":{\"state\":\"%s\",\"next_change_ms\":",
+                         cfg->breaker.enabled ? lv_breaker_state_name(bs) : "disabled");
+        if (bs == LV_BREAKER_OPEN)
+            lv_strbuf_printf(sb, "%llu", (unsigned long long)(until > now ? until - now : 0));
+        else
+            lv_strbuf_puts(sb, "null");
+        lv_strbuf_printf(sb,
+                         ",\"consecutive_failures\":%u,\"window\":{\"ok\":%llu,\"fail\":%llu}},"
+                         "\"consecutive_check_failures\":%u,\"consecutive_check_successes\":%u,"
+                         "\"active_requests\":%d,\"requests\":%llu,\"errors\":%llu,"
+                         "\"latency_ms\":{\"p50\":%.3f,\"p99\":%.3f},\"last_check\":",
+                         (unsigned)atomic_load(&b->breaker.consecutive_fail),
+                         (unsigned long long)ok, (unsigned long long)fail, b->health.fail_streak,
+                         b->health.ok_streak, lv_backend_active(b), (unsigned long long)requests,
+                         (unsigned long long)errors, p50, p99);
+        if (b->last_check_ms && bc->health_check_enabled) {
+            lv_strbuf_puts(sb, "{\"result\":");
+            lv_strbuf_json_str(sb, b->last_check);
+            lv_strbuf_printf(sb, ",\"time\":%llu}", (unsigned long long)b->last_check_ms);
+        } else {
+            lv_strbuf_puts(sb, "null");
+        }
+        lv_strbuf_puts(sb, "}");
+    }
+    lv_strbuf_puts(sb, "]}\n");
+}

@@ -1,0 +1,72 @@
+/* Generations: building one from a configuration, sharing backends and
+ * files with the previous one. */
+#include "upstream/gen.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "core/logfile.h"
+#include "upstream/backend.h"
+
+static struct lv_backend *find_backend(const struct lv_gen *g, const char *id)
+{
+    for (size_t i = 0; g && i < g->nbackends; i++) {
+        if (strcmp(g->backends[i]->id, id) == 0) return g->backends[i];
+    }
+    return NULL;
+}
+
+struct lv_gen *lv_gen_create(struct lv_config *cfg, const struct lv_gen *prev, unsigned nworkers,
+                             uint64_t id)
+{
+    struct lv_gen *g = calloc(1, sizeof(*g));
+    if (g == NULL) {
+        lv_config_destroy(cfg);
+        return NULL;
+    }
+    g->id = id;
+    g->cfg = cfg;
+    atomic_init(&g->refs, 1);
+    g->backends = calloc(cfg->n_backends + 1, sizeof(*g->backends));
+    if (g->backends == NULL) goto fail;
+    for (size_t i = 0; i < cfg->n_backends; i++) {
+        struct lv_backend *b = find_backend(prev, cfg->backends[i].id);
+        if (b) {
+            lv_backend_ref(b);
+        } else {
+            b = lv_backend_create(cfg->backends[i].id, nworkers, cfg->pool.max_idle);
+            if (b == NULL) goto fail;
+        }
+        g->backends[g->nbackends++] = b;
+    }
+    const char *path = cfg->access_log.path;
+    if (path) {
+        if (prev && prev->alog && strcmp(prev->alog->path, path) == 0) {
+            g->alog = prev->alog;
+            lv_logfile_ref(g->alog);
+        } else if ((g->alog = lv_logfile_open(path)) == NULL) {
+            goto fail;
+        }
+    }
+    return g;
+fail:
+    lv_gen_unref(g);
+    return NULL;
+}
+
+void lv_gen_ref(struct lv_gen *g)
+{
+    atomic_fetch_add(&g->refs, 1);
+}
+
+void lv_gen_unref(struct lv_gen *g)
+{
+    if (g == NULL || atomic_fetch_sub(&g->refs, 1) != 1) return;
+    for (size_t i = 0; i < g->nbackends; i++)
+        lv_backend_unref(g->backends[i]);
+    free(g->backends);
+    lv_logfile_unref(g->alog);
+    lv_config_destroy(g->cfg);
+    free(g);
+}

@@ -1,0 +1,43 @@
+/*
+ * Configuration generations. A generation is an immutable configuration
+ * with the backends it names and its access-log file. Reloading builds a
+ * new one beside the running one; each worker switches to it between two
+ * requests, and requests in flight finish on the generation they started
+ * with. A generation is freed when nothing holds it any more.
+ *
+ * Backends are shared between generations by id: a backend whose id stays
+ * keeps its state (breaker, health, pools, counters) across reloads.
+ */
+#ifndef LV_UPSTREAM_GEN_H
+#define LV_UPSTREAM_GEN_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct lv_config;
+struct lv_backend;
+struct lv_logfile;
+
+struct lv_gen {
+    uint64_t id;
+    struct lv_config *cfg;
+    struct lv_backend **backends; /* parallel to cfg->backends */
+    size_t nbackends;
+    struct lv_logfile *alog; /* NULL: access log off */
+    atomic_int refs;
+};
+
+/*
+ * Builds a generation from cfg (taken over), reusing prev's backends and
+ * log file where the id / path is the same (prev may be NULL). Returns
+ * NULL after logging why (cfg is then destroyed).
+ */
+struct lv_gen *lv_gen_create(struct lv_config *cfg, const struct lv_gen *prev, unsigned nworkers,
+                             uint64_t id);
+void lv_gen_ref(struct lv_gen *g);
+/* Drops a reference; the last one frees the generation, the backends only
+ * it held, and its log file if unshared. Any thread. */
+void lv_gen_unref(struct lv_gen *g);
+
+#endif
