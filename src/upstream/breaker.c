@@ -4,7 +4,14 @@
  * is reset before its CAS, so a thread that sees the new state also sees the
  * reset. A report carries the generation that admitted its request: reports
  * from before a transition (a slow request admitted while closed, finishing
- * after the breaker opened) cannot move the new state.
+ * after the breaker opened) cannot move the new state, nor count in its
+ * window.
+ *
+ * Two things cannot be reset before the CAS without racing with the winner
+ * of a concurrent transition, so they carry their generation instead: the
+ * half-open probe slots (one word: generation, probes, successes, changed
+ * only by CAS and only for its own generation) and the window buckets (each
+ * tagged with the epoch — the number of closes — it counts for).
  */
 #include "upstream/breaker.h"
 
@@ -14,6 +21,11 @@
 #define STATE(sg) ((enum lv_breaker_state)((sg)&3u))
 #define GEN(sg) ((sg) >> 2)
 #define MAKE(gen, st) (((uint64_t)(gen) << 2) | (uint64_t)(st))
+
+#define H_GEN(h) ((uint32_t)((h) >> 32))
+#define H_PROBES(h) ((unsigned)(((h) >> 16) & 0xffffu))
+#define H_OK(h) ((unsigned)((h)&0xffffu))
+#define H_MAKE(g, p, o) (((uint64_t)(uint32_t)(g) << 32) | ((uint64_t)(p) << 16) | (uint64_t)(o))
 
 int lv_breaker_init(struct lv_breaker *b, unsigned nworkers)
 {
@@ -52,6 +64,20 @@ uint64_t lv_breaker_open_until(const struct lv_breaker *b)
     return STATE(atomic_load(&m->sg)) == LV_BREAKER_OPEN ? atomic_load(&m->open_until) : 0;
 }
 
+unsigned lv_breaker_probes(const struct lv_breaker *b)
+{
+    struct lv_breaker *m = (struct lv_breaker *)b;
+    uint64_t sg = atomic_load(&m->sg);
+    uint64_t h = atomic_load(&m->half);
+    return STATE(sg) == LV_BREAKER_HALF_OPEN && H_GEN(h) == (uint32_t)GEN(sg) ? H_PROBES(h) : 0;
+}
+
+static unsigned probe_slots(const struct lv_breaker_cfg *cfg)
+{
+    unsigned n = cfg->half_open_requests ? cfg->half_open_requests : 1;
+    return n > 0xffff ? 0xffff : n;
+}
+
 /* --- the sliding window ------------------------------------------------------- */
 
 static uint64_t bucket_ms(const struct lv_breaker_cfg *cfg)
@@ -65,10 +91,13 @@ static void window_add(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, u
 {
     if (w >= b->nwindows) w = 0;
     uint64_t slot = now / bucket_ms(cfg);
+    uint64_t epoch = atomic_load_explicit(&b->epoch, memory_order_acquire);
     struct lv_breaker_bucket *bk = &b->windows[w].b[slot % LV_BREAKER_BUCKETS];
-    if (atomic_load_explicit(&bk->slot, memory_order_relaxed) != slot) {
+    if (atomic_load_explicit(&bk->slot, memory_order_relaxed) != slot ||
+        atomic_load_explicit(&bk->epoch, memory_order_relaxed) != epoch) {
         atomic_store_explicit(&bk->ok, 0, memory_order_relaxed);
         atomic_store_explicit(&bk->fail, 0, memory_order_relaxed);
+        atomic_store_explicit(&bk->epoch, epoch, memory_order_relaxed);
         atomic_store_explicit(&bk->slot, slot, memory_order_release);
     }
     atomic_fetch_add_explicit(ok ? &bk->ok : &bk->fail, 1, memory_order_relaxed);
@@ -79,15 +108,15 @@ void lv_breaker_window_counts(struct lv_breaker *b, const struct lv_breaker_cfg 
 {
     uint64_t bm = bucket_ms(cfg);
     uint64_t from = now > cfg->window ? now - cfg->window : 0;
-    uint64_t reset = atomic_load(&b->window_from);
-    if (reset > from) from = reset;
     uint64_t first = from / bm, last = now / bm;
+    uint64_t epoch = atomic_load_explicit(&b->epoch, memory_order_acquire);
     *ok = *fail = 0;
     for (unsigned w = 0; w < b->nwindows; w++) {
         for (unsigned i = 0; i < LV_BREAKER_BUCKETS; i++) {
             struct lv_breaker_bucket *bk = &b->windows[w].b[i];
             uint64_t slot = atomic_load_explicit(&bk->slot, memory_order_acquire);
             if (slot < first || slot > last) continue;
+            if (atomic_load_explicit(&bk->epoch, memory_order_relaxed) != epoch) continue;
             *ok += atomic_load_explicit(&bk->ok, memory_order_relaxed);
             *fail += atomic_load_explicit(&bk->fail, memory_order_relaxed);
         }
@@ -122,20 +151,15 @@ static bool trip(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, uint64_
     return true;
 }
 
-static bool close_breaker(struct lv_breaker *b, uint64_t sg, uint64_t now)
+static bool close_breaker(struct lv_breaker *b, uint64_t sg)
 {
     atomic_store(&b->consecutive_fail, 0);
-    atomic_store(&b->window_from, now);
     if (!atomic_compare_exchange_strong(&b->sg, &sg, MAKE(GEN(sg) + 1, LV_BREAKER_CLOSED)))
         return false;
+    atomic_fetch_add(&b->epoch, 1); /* a fresh window: the old outcomes are history */
     atomic_store(&b->opened, 0);
     atomic_fetch_add(&b->transitions, 1);
     return true;
-}
-
-static unsigned probe_slots(const struct lv_breaker_cfg *cfg)
-{
-    return cfg->half_open_requests ? cfg->half_open_requests : 1;
 }
 
 bool lv_breaker_refusing(const struct lv_breaker *b, const struct lv_breaker_cfg *cfg, uint64_t now)
@@ -145,9 +169,42 @@ bool lv_breaker_refusing(const struct lv_breaker *b, const struct lv_breaker_cfg
     switch (STATE(atomic_load(&m->sg))) {
     case LV_BREAKER_CLOSED: return false;
     case LV_BREAKER_OPEN: return now < atomic_load(&m->open_until);
-    case LV_BREAKER_HALF_OPEN: return atomic_load(&m->probes) >= probe_slots(cfg);
+    case LV_BREAKER_HALF_OPEN: return lv_breaker_probes(b) >= probe_slots(cfg);
     }
     return false;
+}
+
+/* Takes a probe slot of half-open generation g: 1 taken, 0 all taken, -1
+ * the breaker moved on (look again). */
+static int take_probe(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, uint64_t sg)
+{
+    uint32_t g = (uint32_t)GEN(sg);
+    for (;;) {
+        uint64_t h = atomic_load(&b->half);
+        uint64_t next;
+        if (H_GEN(h) != g) {
+            /* The first admission of this half-open period sets the word up. */
+            if (atomic_load(&b->sg) != sg) return -1;
+            next = H_MAKE(g, 1, 0);
+        } else {
+            if (H_PROBES(h) >= probe_slots(cfg)) return 0;
+            next = H_MAKE(g, H_PROBES(h) + 1, H_OK(h));
+        }
+        if (atomic_compare_exchange_weak(&b->half, &h, next)) return 1;
+    }
+}
+
+/* Gives back a probe slot of generation g, counting a success if ok.
+ * Returns the successes so far, or -1 if g is over. */
+static int give_probe(struct lv_breaker *b, uint64_t g, bool ok)
+{
+    for (;;) {
+        uint64_t h = atomic_load(&b->half);
+        if (H_GEN(h) != (uint32_t)g) return -1;
+        unsigned p = H_PROBES(h) ? H_PROBES(h) - 1 : 0;
+        unsigned o = H_OK(h) + (ok && H_OK(h) < 0xffff ? 1 : 0);
+        if (atomic_compare_exchange_weak(&b->half, &h, H_MAKE(g, p, o))) return (int)o;
+    }
 }
 
 bool lv_breaker_allow(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, uint64_t now,
@@ -167,22 +224,19 @@ bool lv_breaker_allow(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, ui
                 t->admitted = false;
                 return false;
             }
-            atomic_store(&b->probes, 0);
-            atomic_store(&b->probe_ok, 0);
             if (atomic_compare_exchange_strong(&b->sg, &sg,
                                                MAKE(GEN(sg) + 1, LV_BREAKER_HALF_OPEN)))
                 atomic_fetch_add(&b->transitions, 1);
             continue; /* now half-open (by us or another thread): take a slot */
         case LV_BREAKER_HALF_OPEN: {
-            unsigned n = atomic_fetch_add(&b->probes, 1);
-            if (n < probe_slots(cfg) && atomic_load(&b->sg) == sg) {
-                t->probe = true;
-                return true;
+            int got = take_probe(b, cfg, sg);
+            if (got < 0) continue;
+            if (got == 0) {
+                t->admitted = false;
+                return false;
             }
-            atomic_fetch_sub(&b->probes, 1);
-            if (atomic_load(&b->sg) != sg) continue;
-            t->admitted = false;
-            return false;
+            t->probe = true;
+            return true;
         }
         }
     }
@@ -190,20 +244,18 @@ bool lv_breaker_allow(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, ui
 
 void lv_breaker_cancel(struct lv_breaker *b, const struct lv_breaker_ticket *t)
 {
-    if (!t->admitted || !t->probe) return;
-    uint64_t sg = atomic_load(&b->sg);
-    if (GEN(sg) == t->gen && STATE(sg) == LV_BREAKER_HALF_OPEN) atomic_fetch_sub(&b->probes, 1);
+    if (t->admitted && t->probe) give_probe(b, t->gen, false);
 }
 
 bool lv_breaker_report(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, unsigned w,
                        uint64_t now, bool success, double jitter, const struct lv_breaker_ticket *t)
 {
-    window_add(b, cfg, w, now, success);
     if (!cfg->enabled || !t->admitted) return false;
     uint64_t sg = atomic_load(&b->sg);
     if (GEN(sg) != t->gen) return false; /* admitted before the last transition */
     switch (STATE(sg)) {
     case LV_BREAKER_CLOSED: {
+        window_add(b, cfg, w, now, success);
         if (success) {
             if (atomic_load_explicit(&b->consecutive_fail, memory_order_relaxed) != 0)
                 atomic_store(&b->consecutive_fail, 0);
@@ -220,14 +272,15 @@ bool lv_breaker_report(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, u
         }
         return open && trip(b, cfg, sg, now, jitter);
     }
-    case LV_BREAKER_HALF_OPEN:
+    case LV_BREAKER_HALF_OPEN: {
         if (!t->probe) return false;
-        atomic_fetch_sub(&b->probes, 1);
+        int ok = give_probe(b, t->gen, success);
+        if (ok < 0) return false;
         if (!success) return trip(b, cfg, sg, now, jitter);
-        if (atomic_fetch_add(&b->probe_ok, 1) + 1 >=
-            (cfg->success_threshold ? cfg->success_threshold : 1))
-            return close_breaker(b, sg, now);
+        if ((unsigned)ok >= (cfg->success_threshold ? cfg->success_threshold : 1))
+            return close_breaker(b, sg);
         return false;
+    }
     case LV_BREAKER_OPEN: return false;
     }
     return false;

@@ -18,7 +18,10 @@
  * fake clock. Thread-safe without locks: the state and its generation live
  * in one atomic word changed by compare-and-swap; counters are atomics; the
  * sliding window is one ring of buckets per worker (a single writer each),
- * summed only when a failure has to be judged. The common case — closed,
+ * summed only when a failure has to be judged. Probe slots are counted in
+ * a word tagged with the half-open generation they belong to, so a thread
+ * that raced with a transition can never take or give back a slot of
+ * another generation. The common case — closed,
  * success, no failure pending — is a load and an uncontended add.
  */
 #ifndef LV_UPSTREAM_BREAKER_H
@@ -44,8 +47,11 @@ struct lv_breaker_cfg {
 
 #define LV_BREAKER_BUCKETS 10
 
+/* A window bucket: outcomes of one bucket-sized period, in one epoch (the
+ * number of times the breaker closed: a close starts a fresh window). */
 struct lv_breaker_bucket {
-    atomic_uint_fast64_t slot; /* which bucket-sized period this counts */
+    atomic_uint_fast64_t slot;  /* which bucket-sized period this counts */
+    atomic_uint_fast64_t epoch; /* which closed period */
     atomic_uint ok, fail;
 };
 
@@ -57,13 +63,12 @@ struct lv_breaker_window {
  * belongs to the configuration generation of the request), so a reload can
  * change thresholds without resetting the state. */
 struct lv_breaker {
-    atomic_uint_fast64_t sg;          /* generation << 2 | state */
-    atomic_uint consecutive_fail;     /* while closed */
-    atomic_uint probes;               /* probes in flight while half-open */
-    atomic_uint probe_ok;             /* consecutive probe successes */
-    atomic_uint opened;               /* times opened in a row without closing */
-    atomic_uint_fast64_t open_until;  /* ms */
-    atomic_uint_fast64_t window_from; /* ms: outcomes before this are ignored */
+    atomic_uint_fast64_t sg;         /* generation << 2 | state */
+    atomic_uint_fast64_t half;       /* half-open generation:32 | probes:16 | successes:16 */
+    atomic_uint consecutive_fail;    /* while closed */
+    atomic_uint opened;              /* times opened in a row without closing */
+    atomic_uint_fast64_t open_until; /* ms */
+    atomic_uint_fast64_t epoch;      /* closes so far: the window's epoch */
     atomic_uint_fast64_t transitions;
     unsigned nwindows;
     struct lv_breaker_window *windows; /* [nwindows], one per worker */
@@ -111,6 +116,9 @@ uint64_t lv_breaker_open_until(const struct lv_breaker *b);
 /* Outcomes in the current window, summed over workers. */
 void lv_breaker_window_counts(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, uint64_t now,
                               uint64_t *ok, uint64_t *fail);
+
+/* Half-open probes in flight (0 unless half-open). */
+unsigned lv_breaker_probes(const struct lv_breaker *b);
 
 /* Would an allow be refused now (open and not yet due, or half-open with
  * every probe slot taken)? Admits nothing. */

@@ -398,9 +398,10 @@ Test(config_errors, unknown_top_level_key)
 {
     char text[256];
     snprintf(text, sizeof(text), "%sbogus: 1\n", one_backend);
-    expect_one_error(text, "t.yaml:4:1: unknown key 'bogus' ",
-                     "(allowed here: listen, workers, backends, load_balancing, timeouts, limits, "
-                     "pool, access_log, headers, retry, circuit_breaker, health_check, log_level)");
+    expect_one_error(
+        text, "t.yaml:4:1: unknown key 'bogus' ",
+        "(allowed here: listen, workers, backends, load_balancing, timeouts, limits, "
+        "pool, access_log, headers, retry, circuit_breaker, health_check, admin, log_level)");
 }
 
 Test(config_errors, unknown_key_in_section)

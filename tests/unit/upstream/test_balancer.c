@@ -34,16 +34,11 @@ static void farm_init(struct farm *f, const char *name, size_t n)
     memset(f, 0, sizeof(*f));
     cr_assert_leq(n, MAXB);
     f->n = n;
-    struct lv_config conf;
-    memset(&conf, 0, sizeof(conf));
-    conf.backends = f->cfg;
-    conf.n_backends = n;
-    conf.pool.max_idle = 4;
     for (size_t i = 0; i < n; i++) {
         snprintf(f->ids[i], sizeof(f->ids[i]), "b%zu", i);
         f->cfg[i].id = f->ids[i];
         f->cfg[i].weight = 1;
-        f->b[i] = lv_backend_create(&conf, (unsigned)i, 1);
+        f->b[i] = lv_backend_create(f->ids[i], 1, 4);
         cr_assert_not_null(f->b[i]);
         f->weights[i] = 1;
         f->eligible[i] = true;
@@ -61,7 +56,7 @@ static void farm_dispose(struct farm *f)
 {
     f->ops->destroy(f->state);
     for (size_t i = 0; i < f->n; i++)
-        lv_backend_destroy(f->b[i]);
+        lv_backend_unref(f->b[i]);
 }
 
 static int pick(struct farm *f)
