@@ -236,10 +236,20 @@ static void resilience(struct lv_strbuf *sb, struct lv_proxy *px)
                          fi->reason, fi->status, (unsigned long long)WSUM(px, generated[k]));
     }
     header(sb, "rate_limit_rejected_total", "counter",
-           "Requests rejected by a rate limit, by scope.");
+           "Requests refused by a rate limit, by scope.");
     lv_strbuf_printf(sb, "rate_limit_rejected_total{scope=\"global\"} %llu\n",
-                     (unsigned long long)WSUM(px, generated[LV_FAIL_RATE_LIMITED]));
-    lv_strbuf_puts(sb, "rate_limit_rejected_total{scope=\"client\"} 0\n");
+                     (unsigned long long)WSUM(px, rate_limited[0]));
+    lv_strbuf_printf(sb, "rate_limit_rejected_total{scope=\"client\"} %llu\n",
+                     (unsigned long long)WSUM(px, rate_limited[1]));
+    header(sb, "levee_rate_limit_store_fallbacks_total", "counter",
+           "Rate-limit checks the shared store (Redis) could not answer in time, decided by "
+           "rate_limit.on_store_error.");
+    lv_strbuf_printf(sb, "levee_rate_limit_store_fallbacks_total %llu\n",
+                     (unsigned long long)WSUM(px, store_fallbacks));
+    header(sb, "levee_rate_limit_store_up", "gauge",
+           "Workers connected to the rate-limit store (Redis); 0 when it is down or not used.");
+    lv_strbuf_printf(sb, "levee_rate_limit_store_up %d\n",
+                     atomic_load(&px->redis_shared.connected));
 }
 
 void lv_metrics_render(struct lv_strbuf *sb, struct lv_proxy *px)

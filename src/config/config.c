@@ -82,6 +82,22 @@ void lv_config_defaults(struct lv_config *cfg)
         lv_addr_resolve("127.0.0.1", 9901, true, &cfg->admin.listen.addr,
                         &cfg->admin.listen.addrlen, &why);
     }
+    cfg->rate_limit = (struct lv_rate_cfg){
+        .key = LV_KEY_IP,
+        .max_clients = 100000,
+        .algorithm = LV_LIMIT_TOKEN_BUCKET,
+        .window = SEC(1),
+        .store = LV_STORE_LOCAL,
+        .on_store_error = LV_ON_ERROR_LOCAL,
+        .redis_timeout = 5,
+        .redis_prefix = strdup("levee:rl:"),
+    };
+    {
+        const char *why;
+        cfg->rate_limit.redis.address = strdup("127.0.0.1:6379");
+        lv_addr_resolve("127.0.0.1", 6379, false, &cfg->rate_limit.redis.addr,
+                        &cfg->rate_limit.redis.addrlen, &why);
+    }
     cfg->access_log.path = strdup("stdout");
     cfg->access_log.format = LV_LOGFMT_COMBINED;
     cfg->log_level = LV_LOG_INFO;
@@ -114,6 +130,11 @@ void lv_config_destroy(struct lv_config *cfg)
     free(cfg->health.path);
     free(cfg->admin.listen.address);
     free(cfg->admin.token);
+    free(cfg->rate_limit.key_header);
+    free(cfg->rate_limit.trusted);
+    free(cfg->rate_limit.redis.address);
+    free(cfg->rate_limit.redis_prefix);
+    free(cfg->rate_limit.redis_password);
     strlist_free(&cfg->headers.remove_request);
     strlist_free(&cfg->headers.remove_response);
     free(cfg->path);
@@ -544,6 +565,94 @@ static bool is_loopback(const struct sockaddr_storage *ss)
     return false;
 }
 
+/* --- rate limits ------------------------------------------------------------ */
+
+/* A rate: a positive number of requests per second (fractions allowed). */
+static int parse_rate(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct lv_cfg_field *f)
+{
+    (void)f;
+    const char *s = lv_cfg_scalar(c, n, "requests per second");
+    if (s == NULL) return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end != '\0' || !(v >= 0 && v <= 1e9)) {
+        lv_cfg_error(c, n, "'%s' is not a rate (requests per second, e.g. 100 or 0.5)", s);
+        return -1;
+    }
+    *(double *)dst = v;
+    return 0;
+}
+
+/* per_client.key: "ip" or "header:NAME". */
+static int parse_limit_key(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
+                           const struct lv_cfg_field *f)
+{
+    (void)f;
+    struct lv_rate_cfg *r = dst;
+    const char *s = lv_cfg_scalar(c, n, "ip or header:NAME");
+    if (s == NULL) return -1;
+    free(r->key_header);
+    r->key_header = NULL;
+    if (strcmp(s, "ip") == 0) {
+        r->key = LV_KEY_IP;
+        return 0;
+    }
+    if (strncmp(s, "header:", 7) == 0 && s[7] != '\0') {
+        r->key = LV_KEY_HEADER;
+        r->key_header = strdup(s + 7);
+        return 0;
+    }
+    lv_cfg_error(c, n, "'%s' is not a client key (allowed: ip, header:NAME)", s);
+    return -1;
+}
+
+static int parse_trusted(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
+                         const struct lv_cfg_field *f)
+{
+    struct lv_rate_cfg *r = dst;
+    struct lv_strlist l = {0};
+    int rc = lv_cfg_strlist(c, n, &l, f);
+    free(r->trusted);
+    r->trusted = calloc(l.n ? l.n : 1, sizeof(*r->trusted));
+    r->ntrusted = 0;
+    yaml_node_item_t *it = n->type == YAML_SEQUENCE_NODE ? n->data.sequence.items.start : NULL;
+    for (size_t i = 0; i < l.n; i++, it++) {
+        if (lv_cidr_parse(l.items[i], &r->trusted[r->ntrusted]) == 0) {
+            r->ntrusted++;
+        } else {
+            lv_cfg_error(c, it ? lv_cfg_node(c, *it) : n,
+                         "'%s' is not an address or network (e.g. 10.0.0.0/8, ::1)", l.items[i]);
+            rc = -1;
+        }
+        free(l.items[i]);
+    }
+    free(l.items);
+    return rc;
+}
+
+static int parse_redis_address(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
+                               const struct lv_cfg_field *f)
+{
+    (void)f;
+    struct lv_listen_cfg *out = dst;
+    const char *s = lv_cfg_scalar(c, n, "host:port");
+    if (s == NULL) return -1;
+    char host[256];
+    uint16_t port;
+    const char *why;
+    struct lv_listen_cfg tmp = {0};
+    if (lv_addr_split(s, host, sizeof(host), &port, &why) != 0 ||
+        lv_addr_resolve(host, port, false, &tmp.addr, &tmp.addrlen, &why) != 0) {
+        lv_cfg_error(c, n, "'%s': %s", s, why);
+        return -1;
+    }
+    free(out->address);
+    *out = tmp;
+    out->address = strdup(s);
+    return 0;
+}
+
 /* --- the tables ------------------------------------------------------------- */
 
 #define F(key, parse, type, member, min, max, aux)                                                 \
@@ -639,6 +748,40 @@ static const struct lv_cfg_field admin_fields[] = {
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
+static const char *const limit_algos[] = {"token_bucket", "sliding_window", NULL};
+static const char *const stores[] = {"local", "redis", NULL};
+static const char *const store_errors[] = {"local", "allow", "deny", NULL};
+
+static const struct lv_cfg_field client_limit_fields[] = {
+    F("requests_per_second", parse_rate, struct lv_rate_cfg, client_rate, 0, 0, NULL),
+    F("burst", lv_cfg_uint, struct lv_rate_cfg, client_burst, 1, 1000000000, NULL),
+    {"key", parse_limit_key, 0, 0, 0, NULL},
+    {"trusted_proxies", parse_trusted, 0, 0, 0, NULL},
+    F("max_clients", lv_cfg_uint, struct lv_rate_cfg, max_clients, 64, 100000000, NULL),
+    {NULL, NULL, 0, 0, 0, NULL},
+};
+
+static const struct lv_cfg_field redis_fields[] = {
+    F("address", parse_redis_address, struct lv_rate_cfg, redis, 0, 0, NULL),
+    F("timeout", lv_cfg_duration, struct lv_rate_cfg, redis_timeout, 1, 60000, NULL),
+    F("key_prefix", lv_cfg_string, struct lv_rate_cfg, redis_prefix, 0, 0, NULL),
+    F("password", lv_cfg_string, struct lv_rate_cfg, redis_password, 0, 0, NULL),
+    {NULL, NULL, 0, 0, 0, NULL},
+};
+
+static const struct lv_cfg_field rate_fields[] = {
+    F("requests_per_second", parse_rate, struct lv_rate_cfg, rate, 0, 0, NULL),
+    F("burst", lv_cfg_uint, struct lv_rate_cfg, burst, 1, 1000000000, NULL),
+    {"per_client", lv_cfg_section, 0, 0, 0, client_limit_fields},
+    F("algorithm", lv_cfg_choice, struct lv_rate_cfg, algorithm, 0, 0, limit_algos),
+    F("window", lv_cfg_duration, struct lv_rate_cfg, window, 10, 3600000, NULL),
+    F("headers", lv_cfg_bool, struct lv_rate_cfg, headers, 0, 0, NULL),
+    F("store", lv_cfg_choice, struct lv_rate_cfg, store, 0, 0, stores),
+    F("on_store_error", lv_cfg_choice, struct lv_rate_cfg, on_store_error, 0, 0, store_errors),
+    {"redis", lv_cfg_section, 0, 0, 0, redis_fields},
+    {NULL, NULL, 0, 0, 0, NULL},
+};
+
 static const struct lv_cfg_field root_fields[] = {
     {"listen", parse_listen, 0, 0, 0, NULL},
     F("workers", parse_workers, struct lv_config, workers, 1, 256, NULL),
@@ -653,6 +796,7 @@ static const struct lv_cfg_field root_fields[] = {
     F("circuit_breaker", lv_cfg_section, struct lv_config, breaker, 0, 0, breaker_fields),
     F("health_check", lv_cfg_section, struct lv_config, health, 0, 0, health_fields),
     F("admin", lv_cfg_section, struct lv_config, admin, 0, 0, admin_fields),
+    F("rate_limit", lv_cfg_section, struct lv_config, rate_limit, 0, 0, rate_fields),
     F("log_level", parse_log_level, struct lv_config, log_level, 0, 0, NULL),
     {NULL, NULL, 0, 0, 0, NULL},
 };
@@ -677,6 +821,11 @@ void lv_config_read(struct lv_cfg_ctx *c, yaml_node_t *root, struct lv_config *c
                      "endpoints need it) or listen on 127.0.0.1",
                      cfg->admin.listen.address);
     }
+    /* A burst defaults to one second's worth (at least 1 request). */
+    struct lv_rate_cfg *rl = &cfg->rate_limit;
+    if (rl->rate > 0 && rl->burst == 0) rl->burst = rl->rate < 1 ? 1 : (uint64_t)rl->rate;
+    if (rl->client_rate > 0 && rl->client_burst == 0)
+        rl->client_burst = rl->client_rate < 1 ? 1 : (uint64_t)rl->client_rate;
     if (cfg->workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->workers = n > 0 ? (unsigned)(n > 64 ? 64 : n) : 1;

@@ -17,6 +17,9 @@
 #include <sys/socket.h>
 
 #include "core/log.h"
+#include "limit/bucket.h"
+#include "limit/key.h"
+#include "limit/table.h"
 #include "upstream/breaker.h"
 #include "upstream/retry.h"
 
@@ -79,6 +82,33 @@ struct lv_health_check_cfg {
     uint64_t slow_start;             /* ramp-up after recovery, ms; 0: none */
 };
 
+enum lv_store_kind { LV_STORE_LOCAL, LV_STORE_REDIS };
+enum lv_store_error { LV_ON_ERROR_LOCAL, LV_ON_ERROR_ALLOW, LV_ON_ERROR_DENY };
+enum lv_key_kind { LV_KEY_IP, LV_KEY_HEADER };
+
+struct lv_rate_cfg {
+    /* global: all clients together; rate 0 = no global limit */
+    double rate;
+    uint64_t burst;
+    /* per client; rate 0 = no per-client limit */
+    double client_rate;
+    uint64_t client_burst;
+    enum lv_key_kind key;
+    char *key_header;        /* with LV_KEY_HEADER */
+    struct lv_cidr *trusted; /* proxies whose X-Forwarded-For is believed */
+    size_t ntrusted;
+    uint64_t max_clients;
+    int algorithm;              /* enum lv_limit_algo */
+    uint64_t window;            /* ms, sliding window */
+    bool headers;               /* RateLimit on allowed responses too */
+    int store;                  /* enum lv_store_kind */
+    int on_store_error;         /* enum lv_store_error */
+    struct lv_listen_cfg redis; /* address */
+    uint64_t redis_timeout;     /* ms */
+    char *redis_prefix;
+    char *redis_password;
+};
+
 struct lv_admin_cfg {
     bool enabled; /* admin.listen is not "off" */
     struct lv_listen_cfg listen;
@@ -112,15 +142,14 @@ struct lv_config {
     struct lv_breaker_cfg breaker;
     struct lv_health_check_cfg health;
     struct lv_admin_cfg admin;
+    struct lv_rate_cfg rate_limit;
     enum lv_log_level log_level;
 };
 
-/* Is rate limiting configured? (levee has no rate limiter in this version:
- * always false, and /health says so.) */
+/* Is any rate limit configured? */
 static inline bool lv_config_rate_limiting(const struct lv_config *cfg)
 {
-    (void)cfg;
-    return false;
+    return cfg->rate_limit.rate > 0 || cfg->rate_limit.client_rate > 0;
 }
 
 /* Fills cfg with every default (no listeners or backends yet). */

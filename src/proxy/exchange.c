@@ -17,6 +17,7 @@
 #include "proxy/attempt.h"
 #include "proxy/bodyq.h"
 #include "proxy/client.h"
+#include "proxy/ratelimit.h"
 #include "upstream/gen.h"
 #include "proxy/wgen.h"
 #include "proxy/server.h"
@@ -75,6 +76,7 @@ static void on_timer_closed(uv_handle_t *h)
 void lv_exchange_destroy(struct lv_exchange *ex)
 {
     struct lv_server *srv = ex->srv;
+    if (ex->rl_call) lv_ratelimit_cancel(ex);
     lv_attempt_stop(ex);
     lv_head_dispose(&ex->req);
     lv_bodyq_dispose(&ex->body);
@@ -218,18 +220,26 @@ int lv_exchange_on_head(struct lv_exchange *ex)
     }
     ex->has_body = ex->req_framing == LV_FRAME_CHUNKED ||
                    (ex->req_framing == LV_FRAME_LENGTH && ex->req_length > 0);
+    /* Rate limits before anything is asked of the client or the backends. */
+    if (lv_ratelimit_check(ex) == 0) lv_exchange_proceed(ex);
+    /* Answered already (429, 503...) with a body still to come: stop reading. */
+    return ex->done && ex->close_after && ex->has_body ? -1 : 0;
+}
+
+void lv_exchange_proceed(struct lv_exchange *ex)
+{
+    struct lv_head *h = &ex->req;
+    struct lv_client *c = ex->client;
     const struct lv_hfield *expect = LV_HEAD_FIND(h, "expect");
-    if (expect && ex->has_body && !ex->client_http10 &&
+    if (expect && ex->has_body && !ex->client_http10 && !ex->req_complete &&
         lv_token_list_has(lv_head_str(h, expect->value), expect->value_len, "100-continue", 12)) {
         /* levee asks for the body itself: the backend never sees Expect. */
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         lv_sock_add(&c->sock, cont, sizeof(cont) - 1, NULL);
         lv_sock_flush(&c->sock);
     }
-    ex->deadline_ms = lv_clock_ms() + cfg->timeouts.backend;
+    ex->deadline_ms = lv_clock_ms() + ex->cfg->timeouts.backend;
     lv_attempt_first(ex);
-    /* Answered already (503...) with a body still to come: stop reading. */
-    return ex->done && ex->close_after && ex->has_body ? -1 : 0;
 }
 
 bool lv_exchange_replayable(const struct lv_exchange *ex)
@@ -411,8 +421,8 @@ int lv_exchange_on_response_head(struct lv_exchange *ex, struct lv_upconn *up)
     bool keep_alive = ex->client_keep_alive && !ex->close_after && ex->req_complete &&
                       framing != LV_FRAME_CLOSE && !ex->srv->draining;
     if (!keep_alive) ex->close_after = true;
-    char extra[64];
-    snprintf(extra, sizeof(extra), "X-Request-Id: %s\r\n", ex->request_id);
+    char extra[320];
+    snprintf(extra, sizeof(extra), "X-Request-Id: %s\r\n%s", ex->request_id, ex->rl_headers);
     for (uint32_t i = 0; i < r->nfields; i++) {
         if (LV_HFIELD_IS(r, &r->fields[i], "x-request-id")) r->fields[i].flags |= LV_HF_DROP;
     }
@@ -488,16 +498,21 @@ void lv_exchange_respond(struct lv_exchange *ex, enum lv_fail_kind kind)
     ex->fail = kind;
     ex->status = (unsigned)fi->status;
     /* After a client error, or with an unread body, the connection ends. */
-    if (fi->side == LV_SIDE_CLIENT || (ex->has_body && !ex->req_complete)) ex->close_after = true;
+    bool client_fault = fi->side == LV_SIDE_CLIENT && kind != LV_FAIL_RATE_LIMITED;
+    if (client_fault || (ex->has_body && !ex->req_complete)) ex->close_after = true;
     bool keep_alive = ex->client_keep_alive && !ex->close_after && !ex->srv->draining;
     if (!keep_alive) ex->close_after = true;
-    char extra[64] = "";
-    if (ex->request_id[0]) snprintf(extra, sizeof(extra), "X-Request-Id: %s\r\n", ex->request_id);
+    char extra[320] = "";
+    if (ex->request_id[0])
+        snprintf(extra, sizeof(extra), "X-Request-Id: %s\r\n%s", ex->request_id, ex->rl_headers);
+    unsigned retry_after = kind == LV_FAIL_NO_BACKEND     ? lv_attempt_retry_after(ex)
+                           : kind == LV_FAIL_RATE_LIMITED ? ex->retry_after_s
+                                                          : 0;
     struct lv_status_opts o = {
         .keep_alive = keep_alive,
         .client_http10 = ex->client_http10,
         .head = ex->is_head,
-        .retry_after = kind == LV_FAIL_NO_BACKEND ? lv_attempt_retry_after(ex) : 0,
+        .retry_after = retry_after,
         .extra = extra,
     };
     struct lv_buf *b = lv_buf_get(&ex->srv->env.bufs);

@@ -34,6 +34,9 @@ void lv_exchange_cancel(struct lv_exchange *ex);
 /* The client socket drained its writes. */
 void lv_exchange_on_client_drain(struct lv_exchange *ex);
 
+/* The request passed the rate limits: go on (100 Continue if asked, then
+ * the first attempt). */
+void lv_exchange_proceed(struct lv_exchange *ex);
 /* levee answers itself with the failure's status (levee's JSON body), and
  * the exchange is done. */
 void lv_exchange_respond(struct lv_exchange *ex, enum lv_fail_kind kind);

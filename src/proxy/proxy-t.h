@@ -38,6 +38,8 @@ struct lv_backend_cfg;
 struct lv_proxy;
 struct lv_accesslog;
 struct lv_gen;
+struct lv_redis_call;
+struct lv_redis;
 
 /* A worker's view of a configuration generation (see gen.h). */
 struct lv_wgen {
@@ -114,7 +116,10 @@ struct lv_exchange {
     uint64_t start_wall_ms;
     uint64_t deadline_ms;
     char request_id[40];
-    bool rid_generated; /* levee made the id (the client sent none, or a bad one) */
+    char rl_headers[200];          /* RateLimit-Policy / RateLimit lines, or "" */
+    unsigned retry_after_s;        /* for levee's own 429/503 */
+    struct lv_redis_call *rl_call; /* a pending check in Redis */
+    bool rid_generated;            /* levee made the id (the client sent none, or a bad one) */
 
     /* request */
     enum lv_framing req_framing; /* toward the backend */
@@ -199,6 +204,7 @@ struct lv_server {
     struct lv_exchange *free_exchanges;
     size_t nfree_exchanges;
     struct lv_retry_budget budget;
+    struct lv_redis *redis; /* the rate-limit store connection, when used */
     struct lv_stats stats;
     bool started; /* its thread runs */
     bool draining;

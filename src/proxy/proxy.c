@@ -44,6 +44,7 @@ int lv_proxy_start(struct lv_proxy *p, struct lv_config *cfg, uv_loop_t *main_lo
     uv_sem_init(&p->ready, 0);
     atomic_init(&p->workers_running, 0);
     atomic_init(&p->setup_failed, 0);
+    atomic_init(&p->redis_shared.up, -1);
     int rc = probe_listeners(cfg, NULL);
     if (rc != 0) {
         lv_config_destroy(cfg);

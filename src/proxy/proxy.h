@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "limit/redis.h"
 #include "proxy/proxy-t.h"
 #include "upstream/backend.h"
 
@@ -29,7 +30,8 @@ struct lv_proxy {
     atomic_int setup_failed; /* a worker could not open its listeners */
     uv_sem_t ready;          /* posted by each worker once set up */
     atomic_uint_fast64_t reloads_ok, reloads_failed;
-    uint64_t last_reload_ms; /* wall clock; 0: never */
+    struct lv_redis_shared redis_shared; /* the rate-limit store's state */
+    uint64_t last_reload_ms;             /* wall clock; 0: never */
 };
 
 /*

@@ -16,6 +16,7 @@
 
 #include "config/config.h"
 #include "core/log.h"
+#include "limit/redis.h"
 #include "net/listener.h"
 #include "proxy/accesslog.h"
 #include "proxy/client.h"
@@ -125,6 +126,21 @@ static void close_listeners(struct lv_server *srv)
     }
 }
 
+/* --- the rate-limit store ---------------------------------------------------------------- */
+
+/* Connects to (or away from) the store the current configuration names. */
+static void sync_store(struct lv_server *srv)
+{
+    const struct lv_rate_cfg *rc = &srv->cfg->rate_limit;
+    bool want = rc->store == LV_STORE_REDIS && lv_config_rate_limiting(srv->cfg);
+    if (srv->redis && (!want || !lv_redis_same(srv->redis, rc))) {
+        lv_redis_close(srv->redis);
+        srv->redis = NULL;
+    }
+    if (want && srv->redis == NULL)
+        srv->redis = lv_redis_create(&srv->w.loop, rc, &srv->proxy->redis_shared);
+}
+
 /* --- generations --------------------------------------------------------------------- */
 
 void lv_server_setup(struct lv_worker *w, void *arg)
@@ -140,6 +156,7 @@ void lv_server_setup(struct lv_worker *w, void *arg)
     } else {
         srv->cfg = srv->wgen->gen->cfg;
         if (sync_listeners(srv, srv->cfg) != 0) atomic_store(&px->setup_failed, 1);
+        sync_store(srv);
     }
     uv_sem_post(&px->ready);
 }
@@ -180,6 +197,7 @@ void lv_server_switch(struct lv_worker *w, void *arg)
         srv->retired = old;
     }
     sync_listeners(srv, srv->cfg);
+    sync_store(srv);
     /* Idle connections to backends that left, or whose address changed,
      * are closed now; busy ones close when their request is done. */
     for (struct lv_upconn *up = srv->upconns; up; up = up->next) {
@@ -211,6 +229,8 @@ void lv_server_drain(struct lv_worker *w, void *arg)
     struct lv_server *srv = of_worker(w);
     srv->draining = true;
     close_listeners(srv);
+    lv_redis_close(srv->redis); /* requests still waiting for it fall back */
+    srv->redis = NULL;
     for (struct lv_client *c = srv->clients; c; c = c->next)
         lv_client_drain(c);
     lv_upconn_close_idle(srv, NULL);
@@ -223,6 +243,8 @@ void lv_server_stop(struct lv_worker *w, void *arg)
     struct lv_server *srv = of_worker(w);
     srv->draining = true;
     close_listeners(srv);
+    lv_redis_close(srv->redis); /* requests still waiting for it fall back */
+    srv->redis = NULL;
     for (struct lv_client *c = srv->clients; c; c = c->next)
         lv_client_abort(c);
     lv_upconn_close_all(srv);

@@ -24,6 +24,8 @@ struct lv_stats {
     atomic_uint_fast64_t client_connections;  /* open now (gauge) */
     atomic_uint_fast64_t backend_connections; /* open now (gauge) */
     atomic_uint_fast64_t request_ids_generated;
+    atomic_uint_fast64_t rate_limited[2]; /* refused: global, client */
+    atomic_uint_fast64_t store_fallbacks; /* rate checks the store could not answer */
 };
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "config/config.h"
 #include "core/logfile.h"
+#include "limit/limiter.h"
 #include "upstream/backend.h"
 
 static struct lv_backend *find_backend(const struct lv_gen *g, const char *id)
@@ -40,6 +41,11 @@ struct lv_gen *lv_gen_create(struct lv_config *cfg, const struct lv_gen *prev, u
         }
         g->backends[g->nbackends++] = b;
     }
+    if (lv_config_rate_limiting(cfg)) {
+        /* The state carries over a reload unless its shape changed. */
+        g->limiter = lv_limiter_reuse(prev ? prev->limiter : NULL, &cfg->rate_limit);
+        if (g->limiter == NULL) goto fail;
+    }
     const char *path = cfg->access_log.path;
     if (path) {
         if (prev && prev->alog && strcmp(prev->alog->path, path) == 0) {
@@ -67,6 +73,7 @@ void lv_gen_unref(struct lv_gen *g)
         lv_backend_unref(g->backends[i]);
     free(g->backends);
     lv_logfile_unref(g->alog);
+    lv_limiter_unref(g->limiter);
     lv_config_destroy(g->cfg);
     free(g);
 }

@@ -18,13 +18,15 @@
 struct lv_config;
 struct lv_backend;
 struct lv_logfile;
+struct lv_limiter;
 
 struct lv_gen {
     uint64_t id;
     struct lv_config *cfg;
     struct lv_backend **backends; /* parallel to cfg->backends */
     size_t nbackends;
-    struct lv_logfile *alog; /* NULL: access log off */
+    struct lv_logfile *alog;    /* NULL: access log off */
+    struct lv_limiter *limiter; /* NULL: no rate limit configured */
     atomic_int refs;
 };
 
