@@ -443,10 +443,19 @@ void lv_admin_apply(struct lv_admin *adm)
     listener_open(adm, ac);
 }
 
+static void on_env_closed(uv_handle_t *h)
+{
+    struct lv_admin *adm = (struct lv_admin *)((char *)h - offsetof(struct lv_admin, env.idle));
+    adm->open--;
+    maybe_free(adm);
+}
+
 void lv_admin_stop(struct lv_admin *adm)
 {
     if (adm == NULL) return;
     adm->stopping = true;
+    adm->open++;
+    lv_sockenv_close(&adm->env, on_env_closed);
     listener_close(adm);
     for (struct aconn *c = adm->conns; c; c = c->next)
         conn_close(c);

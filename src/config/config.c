@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config/load.h"
+#include "config/tls.h"
 #include "core/units.h"
 #include "net/addr.h"
 #include "upstream/balancer.h"
@@ -116,7 +117,7 @@ void lv_config_destroy(struct lv_config *cfg)
 {
     if (cfg == NULL) return;
     for (size_t i = 0; i < cfg->n_listeners; i++)
-        free(cfg->listeners[i].address);
+        lv_listen_cfg_dispose(&cfg->listeners[i]);
     free(cfg->listeners);
     for (size_t i = 0; i < cfg->n_backends; i++) {
         struct lv_backend_cfg *b = &cfg->backends[i];
@@ -124,6 +125,7 @@ void lv_config_destroy(struct lv_config *cfg)
         free(b->url);
         free(b->host);
         free(b->authority);
+        lv_backend_tls_dispose(b);
     }
     free(cfg->backends);
     free(cfg->access_log.path);
@@ -165,7 +167,7 @@ static int parse_listen(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     (void)f;
     struct lv_config *cfg = dst;
     for (size_t i = 0; i < cfg->n_listeners; i++)
-        free(cfg->listeners[i].address);
+        lv_listen_cfg_dispose(&cfg->listeners[i]);
     free(cfg->listeners);
     cfg->listeners = NULL;
     cfg->n_listeners = 0;
@@ -188,9 +190,14 @@ static int parse_listen(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     int rc = 0;
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
          it++) {
-        if (parse_one_listen(c, lv_cfg_node(c, *it), &cfg->listeners[cfg->n_listeners]) == 0) {
+        yaml_node_t *item = lv_cfg_node(c, *it);
+        struct lv_listen_cfg *l = &cfg->listeners[cfg->n_listeners];
+        int lrc = item->type == YAML_MAPPING_NODE ? lv_cfg_listen_map(c, item, l)
+                                                  : parse_one_listen(c, item, l);
+        if (lrc == 0) {
             cfg->n_listeners++;
         } else {
+            lv_listen_cfg_dispose(l);
             rc = -1;
         }
     }
@@ -264,12 +271,21 @@ struct backend_yaml {
     char *url;
     uint64_t weight;
     bool health_check_enabled;
+    yaml_node_t *tls; /* read once the url says https */
 };
+
+static int keep_node(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct lv_cfg_field *f)
+{
+    (void)c, (void)f;
+    *(yaml_node_t **)dst = n;
+    return 0;
+}
 
 static const struct lv_cfg_field backend_fields[] = {
     {"id", lv_cfg_string, offsetof(struct backend_yaml, id), 0, 0, NULL},
     {"url", lv_cfg_string, offsetof(struct backend_yaml, url), 0, 0, NULL},
     {"weight", lv_cfg_uint, offsetof(struct backend_yaml, weight), 1, 1000, NULL},
+    {"tls", keep_node, offsetof(struct backend_yaml, tls), 0, 0, NULL},
     {"health_check_enabled", lv_cfg_bool, offsetof(struct backend_yaml, health_check_enabled), 0, 0,
      NULL},
     {NULL, NULL, 0, 0, 0, NULL},
@@ -295,8 +311,12 @@ static int parse_url(struct lv_cfg_ctx *c, yaml_node_t *n, const char *url,
     if (strncasecmp(url, "http://", 7) == 0) {
         rest = url + 7;
         default_port = 80;
+    } else if (strncasecmp(url, "https://", 8) == 0) {
+        rest = url + 8;
+        default_port = 443;
+        b->tls.enabled = true;
     } else {
-        lv_cfg_error(c, n, "'%s': a backend url must start with http://", url);
+        lv_cfg_error(c, n, "'%s': a backend url must start with http:// or https://", url);
         return -1;
     }
     size_t alen = strcspn(rest, "/?#");
@@ -404,6 +424,7 @@ static int parse_backends(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
                 }
             }
         }
+        if (brc == 0 && lv_cfg_backend_tls(c, y.tls, find_key(c, item, "url"), b) != 0) brc = -1;
         if (brc == 0) {
             b->id = y.id;
             b->url = y.url;
@@ -415,6 +436,7 @@ static int parse_backends(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
             free(y.url);
             free(b->host);
             free(b->authority);
+            lv_backend_tls_dispose(b);
             memset(b, 0, sizeof(*b));
             rc = -1;
         }

@@ -20,6 +20,7 @@
 #include "limit/bucket.h"
 #include "limit/key.h"
 #include "limit/table.h"
+#include "net/tls.h"
 #include "upstream/breaker.h"
 #include "upstream/retry.h"
 
@@ -29,6 +30,9 @@ struct lv_listen_cfg {
     char *address; /* as written, for messages */
     struct sockaddr_storage addr;
     socklen_t addrlen;
+    bool tls_enabled;
+    struct lv_tls_listen_cfg tls;
+    SSL_CTX *tls_ctx; /* built when the file is loaded */
 };
 
 struct lv_backend_cfg {
@@ -41,6 +45,8 @@ struct lv_backend_cfg {
     socklen_t addrlen;
     uint32_t weight;
     bool health_check_enabled;
+    struct lv_tls_backend_cfg tls; /* tls.enabled: an https:// url */
+    SSL_CTX *tls_ctx;              /* built when the file is loaded */
 };
 
 struct lv_timeouts_cfg {

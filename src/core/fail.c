@@ -35,6 +35,8 @@ static const struct lv_fail_info table[LV_FAIL_KIND_COUNT] = {
                               "backend sent a malformed response"},
     [LV_FAIL_BAD_STATUS] = {"backend_error", 502, LV_SIDE_BACKEND, LV_FAILC_STATUS,
                             "backend answered with an error"},
+    [LV_FAIL_TLS] = {"tls_failed", 502, LV_SIDE_BACKEND, LV_FAILC_CONNECT,
+                     "TLS handshake with a backend failed"},
     [LV_FAIL_NO_BACKEND] = {"no_backend", 503, LV_SIDE_LEVEE, LV_FAILC_NONE,
                             "no backend available"},
     [LV_FAIL_DEADLINE] = {"deadline_exceeded", 504, LV_SIDE_LEVEE, LV_FAILC_NONE,

@@ -30,6 +30,7 @@ enum lv_fail_kind {
     LV_FAIL_RESPONSE_TIMEOUT,
     LV_FAIL_BAD_RESPONSE,
     LV_FAIL_BAD_STATUS, /* a complete response whose status is in retry_on */
+    LV_FAIL_TLS,        /* the TLS handshake with a backend failed */
     /* nobody can serve */
     LV_FAIL_NO_BACKEND,
     LV_FAIL_DEADLINE, /* the whole-request deadline passed between attempts */

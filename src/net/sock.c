@@ -3,17 +3,50 @@
  */
 #include "net/sock.h"
 
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "net/tls.h"
+
 #define MAX_FREE_WREQS 256
+
+static void tls_input(struct lv_sock *s, const char *data, size_t len);
+
+/* Delivers plaintext a TLS socket decrypted before its reader paused. */
+static void on_idle(uv_idle_t *h)
+{
+    struct lv_sockenv *env = h->data;
+    struct lv_sock *list = env->resumed;
+    env->resumed = NULL;
+    uv_idle_stop(&env->idle);
+    while (list) {
+        struct lv_sock *s = list;
+        list = s->next_resumed;
+        s->tls_resumed = false;
+        s->next_resumed = NULL;
+        if (!s->closing && s->reading) tls_input(s, NULL, 0);
+    }
+}
 
 void lv_sockenv_init(struct lv_sockenv *env, uv_loop_t *loop)
 {
     memset(env, 0, sizeof(*env));
     env->loop = loop;
     lv_bufpool_init(&env->bufs, 512);
+    uv_idle_init(loop, &env->idle);
+    env->idle.data = env;
+    env->idle_open = true;
+}
+
+void lv_sockenv_close(struct lv_sockenv *env, uv_close_cb cb)
+{
+    if (!env->idle_open) return;
+    env->idle_open = false;
+    uv_close((uv_handle_t *)&env->idle, cb);
 }
 
 void lv_sockenv_dispose(struct lv_sockenv *env)
@@ -88,6 +121,19 @@ static void on_uv_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *ub)
         if (b) lv_buf_unref(b);
         return;
     }
+    if (s->ssl) {
+        if (nread > 0) tls_input(s, b->data, (size_t)nread);
+        if (b) lv_buf_unref(b);
+        if (nread < 0) {
+            if (!s->tls_ready && s->on_handshake) {
+                snprintf(s->tls_why, sizeof(s->tls_why), "connection closed during the handshake");
+                s->on_handshake(s, (int)nread);
+            } else {
+                s->on_read(s, NULL, nread);
+            }
+        }
+        return;
+    }
     if (nread < 0) {
         if (b) lv_buf_unref(b);
         if (nread == UV_ENOBUFS) nread = UV_ENOMEM;
@@ -104,6 +150,16 @@ int lv_sock_read_start(struct lv_sock *s)
     if (s->reading || s->closing) return 0;
     int rc = uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_uv_read);
     if (rc == 0) s->reading = true;
+    /* Plaintext decrypted before the pause waits inside OpenSSL, and the
+     * socket may never become readable again for it. */
+    if (rc == 0 && s->ssl && s->tls_ready && !s->tls_resumed &&
+        (SSL_pending(s->ssl) > 0 || BIO_ctrl_pending(SSL_get_rbio(s->ssl)) > 0)) {
+        struct lv_sockenv *env = s->env;
+        s->tls_resumed = true;
+        s->next_resumed = env->resumed;
+        env->resumed = s;
+        if (env->idle_open) uv_idle_start(&env->idle, on_idle);
+    }
     return rc;
 }
 
@@ -124,8 +180,11 @@ static void on_uv_write(uv_write_t *req, int status)
     if (s->on_written && !s->closing) s->on_written(s, status);
 }
 
+static int tls_flush(struct lv_sock *s);
+
 int lv_sock_flush(struct lv_sock *s)
 {
+    if (s->ssl) return tls_flush(s);
     struct lv_wreq *w = s->batch;
     if (w == NULL) return 0;
     s->batch = NULL;
@@ -211,9 +270,15 @@ static void on_uv_shutdown(uv_shutdown_t *req, int status)
     if (cb) cb(s, status);
 }
 
+static void tls_output(struct lv_sock *s);
+
 int lv_sock_shutdown(struct lv_sock *s, void (*cb)(struct lv_sock *s, int status))
 {
     lv_sock_flush(s);
+    if (s->ssl && s->tls_ready) {
+        SSL_shutdown(s->ssl); /* close_notify: the peer can tell a cut from an end */
+        tls_output(s);
+    }
     struct shutdown_req *sr = malloc(sizeof(*sr));
     if (sr == NULL) return UV_ENOMEM;
     sr->cb = cb;
@@ -225,6 +290,10 @@ int lv_sock_shutdown(struct lv_sock *s, void (*cb)(struct lv_sock *s, int status
 static void on_uv_close(uv_handle_t *h)
 {
     struct lv_sock *s = h->data;
+    if (s->ssl) {
+        SSL_free(s->ssl);
+        s->ssl = NULL;
+    }
     if (s->on_close) s->on_close(s);
 }
 
@@ -233,6 +302,13 @@ void lv_sock_close(struct lv_sock *s)
     if (s->closing) return;
     s->closing = true;
     s->reading = false;
+    if (s->tls_resumed) { /* take it off the env's list */
+        struct lv_sock **pp = &s->env->resumed;
+        while (*pp && *pp != s)
+            pp = &(*pp)->next_resumed;
+        if (*pp) *pp = s->next_resumed;
+        s->tls_resumed = false;
+    }
     if (s->batch) {
         wreq_put(s->env, s->batch);
         s->batch = NULL;
@@ -246,4 +322,167 @@ void lv_sock_set_abortive(struct lv_sock *s)
     if (uv_fileno((uv_handle_t *)&s->tcp, &fd) != 0) return;
     struct linger l = {.l_onoff = 1, .l_linger = 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+}
+
+/* --- TLS ------------------------------------------------------------------------------- */
+
+/* Hands whatever OpenSSL wrote (ciphertext) to the socket. */
+static void tls_output(struct lv_sock *s)
+{
+    BIO *wbio = SSL_get_wbio(s->ssl);
+    while (BIO_ctrl_pending(wbio) > 0) {
+        struct lv_buf *b = lv_buf_get(&s->env->bufs);
+        if (b == NULL) {
+            s->write_error = true;
+            return;
+        }
+        int n = BIO_read(wbio, b->data, (int)b->cap);
+        if (n <= 0) {
+            lv_buf_unref(b);
+            return;
+        }
+        b->len = (uint32_t)n;
+        struct lv_wreq *w = wreq_get(s);
+        if (w == NULL) {
+            lv_buf_unref(b);
+            s->write_error = true;
+            return;
+        }
+        w->bufs[0] = uv_buf_init(b->data, (unsigned)n);
+        w->nbufs = 1;
+        w->refs[0] = b; /* the reference moves to the request */
+        w->nrefs = 1;
+        w->bytes = (size_t)n;
+        s->write_pending += w->bytes;
+        if (uv_write(&w->req, (uv_stream_t *)&s->tcp, w->bufs, 1, on_uv_write) < 0) {
+            s->write_pending -= w->bytes;
+            s->write_error = true;
+            wreq_put(s->env, w);
+            return;
+        }
+    }
+}
+
+/* Encrypts the pending batch (plaintext is copied in: its buffers go back
+ * at once) and writes the ciphertext. */
+static int tls_flush(struct lv_sock *s)
+{
+    struct lv_wreq *w = s->batch;
+    if (w == NULL || !s->tls_ready) return 0; /* held until the handshake is done */
+    s->batch = NULL;
+    int rc = 0;
+    for (unsigned i = 0; i < w->nbufs && !s->closing; i++) {
+        if (w->bufs[i].len == 0) continue;
+        if (SSL_write(s->ssl, w->bufs[i].base, (int)w->bufs[i].len) <= 0) {
+            ERR_clear_error();
+            s->write_error = true;
+            rc = UV_EPROTO;
+            break;
+        }
+    }
+    wreq_put(s->env, w);
+    if (!s->closing) tls_output(s);
+    return rc;
+}
+
+static void handshake_failed(struct lv_sock *s, int ssl_err)
+{
+    if (s->tls_why[0] == '\0') {
+        long vr = SSL_get_verify_result(s->ssl);
+        if (vr != X509_V_OK) {
+            snprintf(s->tls_why, sizeof(s->tls_why), "certificate verify failed: %s",
+                     X509_verify_cert_error_string(vr));
+        } else {
+            char e[120];
+            snprintf(s->tls_why, sizeof(s->tls_why), "%s",
+                     ssl_err == SSL_ERROR_SYSCALL ? "connection lost" : lv_tls_error(e, sizeof(e)));
+        }
+    }
+    ERR_clear_error();
+    tls_output(s); /* the alert, if any */
+    if (s->on_handshake) s->on_handshake(s, UV_EPROTO);
+}
+
+/* Ciphertext in (data may be NULL: only drain what OpenSSL holds). */
+static void tls_input(struct lv_sock *s, const char *data, size_t len)
+{
+    if (len > 0 && BIO_write(SSL_get_rbio(s->ssl), data, (int)len) != (int)len) {
+        s->on_read(s, NULL, UV_ENOMEM);
+        return;
+    }
+    if (!s->tls_ready) {
+        int rc = SSL_do_handshake(s->ssl);
+        if (rc != 1) {
+            int err = SSL_get_error(s->ssl, rc);
+            tls_output(s);
+            if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) handshake_failed(s, err);
+            return;
+        }
+        s->tls_ready = true;
+        tls_output(s);
+        if (s->on_handshake) s->on_handshake(s, 0);
+        if (s->closing) return;
+        lv_sock_flush(s); /* whatever was queued while shaking hands */
+    }
+    while (s->reading && !s->closing) {
+        struct lv_buf *b = lv_buf_get(&s->env->bufs);
+        if (b == NULL) {
+            s->on_read(s, NULL, UV_ENOMEM);
+            return;
+        }
+        int n = SSL_read(s->ssl, b->data, (int)b->cap);
+        if (n > 0) {
+            b->len = (uint32_t)n;
+            s->on_read(s, b, n);
+            lv_buf_unref(b);
+            continue;
+        }
+        lv_buf_unref(b);
+        int err = SSL_get_error(s->ssl, n);
+        ERR_clear_error();
+        if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) break;
+        s->on_read(s, NULL, err == SSL_ERROR_ZERO_RETURN ? UV_EOF : UV_EPROTO);
+        return;
+    }
+    if (!s->closing) tls_output(s); /* tickets, key updates, alerts */
+}
+
+static bool is_ip(const char *name)
+{
+    unsigned char tmp[16];
+    return inet_pton(AF_INET, name, tmp) == 1 || inet_pton(AF_INET6, name, tmp) == 1;
+}
+
+int lv_sock_tls_start(struct lv_sock *s, SSL_CTX *ctx, bool client, const char *sni,
+                      const char *verify_name, void *app, SSL_SESSION *resume)
+{
+    SSL *ssl = SSL_new(ctx);
+    BIO *rbio = BIO_new(BIO_s_mem()), *wbio = BIO_new(BIO_s_mem());
+    if (ssl == NULL || rbio == NULL || wbio == NULL) {
+        SSL_free(ssl);
+        BIO_free(rbio);
+        BIO_free(wbio);
+        return UV_ENOMEM;
+    }
+    BIO_set_mem_eof_return(rbio, -1);
+    SSL_set_bio(ssl, rbio, wbio);
+    SSL_set_app_data(ssl, app);
+    s->ssl = ssl;
+    s->tls_ready = false;
+    s->tls_why[0] = '\0';
+    if (!client) {
+        SSL_set_accept_state(ssl);
+        return 0;
+    }
+    SSL_set_connect_state(ssl);
+    if (resume) SSL_set_session(ssl, resume);
+    if (sni && !is_ip(sni)) SSL_set_tlsext_host_name(ssl, sni);
+    if (verify_name) {
+        if (is_ip(verify_name))
+            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), verify_name);
+        else
+            SSL_set1_host(ssl, verify_name);
+    }
+    tls_input(s, NULL, 0); /* the ClientHello */
+    return 0;
 }

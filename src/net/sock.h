@@ -8,6 +8,10 @@
  * The owner embeds struct lv_sock, sets the callbacks and `data`, and frees
  * its memory only in the close callback (libuv's rule: pending writes are
  * completed with an error before the close callback runs).
+ *
+ * A socket may carry TLS (lv_sock_tls_start): reads then deliver plaintext
+ * and writes take plaintext, exactly as for plain TCP; the handshake is
+ * reported once through on_handshake.
  */
 #ifndef LV_NET_SOCK_H
 #define LV_NET_SOCK_H
@@ -15,6 +19,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <uv.h>
+
+#include <openssl/ssl.h>
 
 #include "core/buf.h"
 
@@ -28,6 +34,9 @@ typedef void (*lv_sock_read_cb)(struct lv_sock *s, struct lv_buf *b, ssize_t nre
  * reflects it. */
 typedef void (*lv_sock_written_cb)(struct lv_sock *s, int status);
 typedef void (*lv_sock_close_cb)(struct lv_sock *s);
+/* The TLS handshake finished (status 0) or failed (a libuv error code;
+ * lv_sock_tls_failure says why). */
+typedef void (*lv_sock_handshake_cb)(struct lv_sock *s, int status);
 
 #define LV_WREQ_IOV 16
 #define LV_WREQ_SCRATCH 256
@@ -51,6 +60,11 @@ struct lv_sockenv {
     struct lv_bufpool bufs;
     struct lv_wreq *free_wreqs;
     size_t n_free_wreqs;
+    /* TLS sockets whose reading resumed with plaintext already decrypted:
+     * delivered from an idle callback, never from inside the caller. */
+    uv_idle_t idle;
+    bool idle_open;
+    struct lv_sock *resumed;
 };
 
 struct lv_sock {
@@ -65,9 +79,20 @@ struct lv_sock {
     bool reading;
     bool closing;
     bool write_error;
+    /* TLS */
+    SSL *ssl;         /* NULL: plain TCP */
+    bool tls_ready;   /* handshake done */
+    bool tls_resumed; /* in env->resumed */
+    struct lv_sock *next_resumed;
+    lv_sock_handshake_cb on_handshake;
+    char tls_why[128]; /* why the handshake failed */
 };
 
 void lv_sockenv_init(struct lv_sockenv *env, uv_loop_t *loop);
+/* Closes the env's own handle: call before the loop's last run; cb (may be
+ * NULL) runs when it is closed. */
+void lv_sockenv_close(struct lv_sockenv *env, uv_close_cb cb);
+/* Frees the pools (after the loop has ended). */
 void lv_sockenv_dispose(struct lv_sockenv *env);
 
 /* Initializes the handle (uv_tcp_init). Returns 0 or a libuv error. */
@@ -94,5 +119,16 @@ void lv_sock_close(struct lv_sock *s);
 
 /* Sets SO_LINGER 0 so that close sends RST (abort). */
 void lv_sock_set_abortive(struct lv_sock *s);
+
+/*
+ * Starts TLS on a connected socket: as a server (client == false) or as a
+ * client sending SNI `sni` (NULL: none) and verifying the certificate for
+ * `verify_name` (a host name or an IP address; NULL: no name check). Reading
+ * must be started; on_handshake follows (never before this returns).
+ * `app` is stored with SSL_set_app_data; a client offers `resume` (a
+ * session of an earlier connection; may be NULL). Returns 0 or UV_ENOMEM.
+ */
+int lv_sock_tls_start(struct lv_sock *s, SSL_CTX *ctx, bool client, const char *sni,
+                      const char *verify_name, void *app, SSL_SESSION *resume);
 
 #endif

@@ -11,6 +11,7 @@
  *   body    between two reads of the body (timeouts.client_body): 408
  *   send    the client does not read what levee writes (timeouts.idle)
  *   linger  after the final response, before closing (drain its input)
+ *   handshake  a TLS client's handshake (tls.handshake_timeout)
  */
 #include "proxy/client.h"
 
@@ -26,7 +27,7 @@
 
 #define LINGER_MS 2000
 
-enum timer_mode { T_NONE, T_IDLE, T_HEADER, T_BODY, T_SEND, T_LINGER };
+enum timer_mode { T_NONE, T_IDLE, T_HEADER, T_BODY, T_SEND, T_LINGER, T_HANDSHAKE };
 
 static void process(struct lv_client *c);
 static void close_now(struct lv_client *c);
@@ -73,6 +74,11 @@ static void on_timer(uv_timer_t *t)
         if (ex) lv_exchange_fail(ex, LV_FAIL_BODY_TIMEOUT);
         return;
     case T_SEND: lv_client_abort(c); return;
+    case T_HANDSHAKE:
+        LV_STAT_INC(c->srv->stats.tls_handshake_failures);
+        lv_info("client %s: TLS handshake timed out", c->ip);
+        close_now(c);
+        return;
     case T_IDLE:
     case T_LINGER:
     case T_NONE: close_now(c); return;
@@ -365,8 +371,22 @@ void lv_client_resume(struct lv_client *c)
     process(c);
 }
 
-void lv_client_accept(struct lv_server *srv, uv_stream_t *listener)
+static void on_handshake(struct lv_sock *s, int status)
 {
+    struct lv_client *c = of_sock(s);
+    if (status != 0) {
+        LV_STAT_INC(c->srv->stats.tls_handshake_failures);
+        lv_info("client %s: TLS handshake failed: %s", c->ip, s->tls_why);
+        close_now(c);
+        return;
+    }
+    LV_STAT_INC(c->srv->stats.tls_handshakes);
+    arm(c, T_HEADER, c->srv->cfg->timeouts.client_header);
+}
+
+void lv_client_accept(struct lv_server *srv, struct lv_listener *ls)
+{
+    uv_stream_t *listener = (uv_stream_t *)&ls->tcp;
     struct lv_client *c = calloc(1, sizeof(*c));
     if (c == NULL) return;
     if (lv_sock_init(&srv->env, &c->sock) != 0) {
@@ -398,6 +418,15 @@ void lv_client_accept(struct lv_server *srv, uv_stream_t *listener)
     lv_http_parser_init(&c->parser, HTTP_REQUEST, &request_handler, c);
     c->parser.pool = &srv->env.bufs;
     c->parser.max_target = (uint32_t)srv->cfg->limits.max_uri;
-    arm(c, T_HEADER, srv->cfg->timeouts.client_header);
+    if (ls->tls) {
+        c->sock.on_handshake = on_handshake;
+        if (lv_sock_tls_start(&c->sock, ls->tls, false, NULL, NULL, NULL, NULL) != 0) {
+            close_now(c);
+            return;
+        }
+        arm(c, T_HANDSHAKE, ls->handshake_ms);
+    } else {
+        arm(c, T_HEADER, srv->cfg->timeouts.client_header);
+    }
     lv_sock_read_start(&c->sock);
 }

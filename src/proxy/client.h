@@ -11,8 +11,8 @@
 
 #include "proxy/proxy-t.h"
 
-/* Accepts a connection from a listener. */
-void lv_client_accept(struct lv_server *srv, uv_stream_t *listener);
+/* Accepts a connection from a listener (starting TLS on a TLS listener). */
+void lv_client_accept(struct lv_server *srv, struct lv_listener *ls);
 
 /* The client's current exchange is done (or aborted): log it, free it and
  * go on with the next request or close. May be called from inside the

@@ -346,7 +346,7 @@ void lv_exchange_on_connected(struct lv_exchange *ex, struct lv_upconn *up)
     if (ex->rid_generated) snprintf(extra, sizeof(extra), "X-Request-Id: %s\r\n", ex->request_id);
     struct lv_fwd_info fwd = {
         .client_ip = c->ip,
-        .proto = "http",
+        .proto = c->sock.ssl ? "https" : "http",
         .backend_authority = up->bcfg->authority,
         .framing = ex->req_framing,
         .content_length = ex->req_length,

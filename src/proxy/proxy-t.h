@@ -185,6 +185,8 @@ struct lv_listener {
     uv_tcp_t tcp;
     struct lv_server *srv;
     char *address;
+    SSL_CTX *tls;          /* TLS listener: the current certificates; NULL: plain */
+    uint64_t handshake_ms; /* its handshake timeout */
     struct lv_listener *next;
 };
 

@@ -46,13 +46,25 @@ static void on_connection(uv_stream_t *l, int status)
         return;
     }
     if (srv->draining) return;
-    lv_client_accept(srv, l);
+    lv_client_accept(srv, ls);
+}
+
+/* Points a listener at the TLS settings of lc (on start and on reload, so
+ * that new certificates apply to new connections at once). */
+static void listener_tls(struct lv_listener *ls, const struct lv_listen_cfg *lc)
+{
+    SSL_CTX *old = ls->tls;
+    ls->tls = lc->tls_enabled ? lc->tls_ctx : NULL;
+    if (ls->tls) SSL_CTX_up_ref(ls->tls);
+    if (old) SSL_CTX_free(old);
+    ls->handshake_ms = lc->tls.handshake_timeout;
 }
 
 static void on_listener_closed(uv_handle_t *h)
 {
     struct lv_listener *ls = h->data;
     struct lv_server *srv = ls->srv;
+    if (ls->tls) SSL_CTX_free(ls->tls);
     free(ls->address);
     free(ls);
     srv->listeners_open--;
@@ -71,6 +83,7 @@ static int listener_open(struct lv_server *srv, const struct lv_listen_cfg *lc)
     if (ls == NULL) return UV_ENOMEM;
     ls->srv = srv;
     ls->address = strdup(lc->address);
+    listener_tls(ls, lc);
     uv_tcp_init(&srv->w.loop, &ls->tcp);
     ls->tcp.data = ls;
     srv->listeners_open++;
@@ -86,12 +99,12 @@ static int listener_open(struct lv_server *srv, const struct lv_listen_cfg *lc)
     return 0;
 }
 
-static bool cfg_listens(const struct lv_config *cfg, const char *address)
+static const struct lv_listen_cfg *cfg_listens(const struct lv_config *cfg, const char *address)
 {
     for (size_t i = 0; i < cfg->n_listeners; i++) {
-        if (strcmp(cfg->listeners[i].address, address) == 0) return true;
+        if (strcmp(cfg->listeners[i].address, address) == 0) return &cfg->listeners[i];
     }
-    return false;
+    return NULL;
 }
 
 /* Makes the listeners match cfg: closes the ones it lost, opens new ones. */
@@ -100,7 +113,9 @@ static int sync_listeners(struct lv_server *srv, const struct lv_config *cfg)
     struct lv_listener **pp = &srv->listeners;
     while (*pp) {
         struct lv_listener *ls = *pp;
-        if (cfg_listens(cfg, ls->address)) {
+        const struct lv_listen_cfg *lc = cfg_listens(cfg, ls->address);
+        if (lc) {
+            listener_tls(ls, lc);
             pp = &ls->next;
             continue;
         }
@@ -265,6 +280,7 @@ void lv_server_check_done(struct lv_server *srv)
     if (srv->wgen) lv_wgen_destroy(srv->wgen);
     srv->wgen = NULL;
     srv->env.bufs.max_free = 0;
+    lv_sockenv_close(&srv->env, NULL);
     lv_worker_close_mailbox(&srv->w);
     struct lv_proxy *px = srv->proxy;
     atomic_fetch_sub(&px->workers_running, 1);

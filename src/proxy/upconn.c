@@ -275,6 +275,38 @@ static void bind_attempt(struct lv_upconn *up, struct lv_exchange *ex)
     if (up->reused) LV_STAT_INC(st->reuses);
 }
 
+static void on_handshake(struct lv_sock *s, int status)
+{
+    struct lv_upconn *up = of_sock(s);
+    if (up->state != LV_UP_CONNECTING) return;
+    if (status != 0) {
+        lv_warn("backend %s: TLS handshake failed: %s", up->backend->id, s->tls_why);
+        fail(up, LV_FAIL_TLS, status);
+        return;
+    }
+    up->state = LV_UP_BUSY;
+    if (up->ex)
+        lv_exchange_on_connected(up->ex, up);
+    else
+        lv_upconn_close(up);
+}
+
+/* TLS to the backend: SNI and the verified name are tls.server_name, or
+ * the URL's host; the last session of this worker is offered again. */
+static int start_tls(struct lv_upconn *up)
+{
+    const struct lv_backend_cfg *bc = up->bcfg;
+    const char *name = bc->tls.server_name ? bc->tls.server_name : bc->host;
+    SSL_SESSION **slot = &up->backend->tls_sessions[up->srv->w.id];
+    up->sock.on_handshake = on_handshake;
+    int rc = lv_sock_read_start(&up->sock);
+    if (rc == 0) {
+        rc = lv_sock_tls_start(&up->sock, bc->tls_ctx, true, name,
+                               bc->tls.insecure_skip_verify ? NULL : name, slot, *slot);
+    }
+    return rc;
+}
+
 static void on_connect(uv_connect_t *req, int status)
 {
     struct lv_upconn *up = req->data;
@@ -284,6 +316,11 @@ static void on_connect(uv_connect_t *req, int status)
         return;
     }
     uv_tcp_nodelay(&up->sock.tcp, 1);
+    if (up->bcfg->tls.enabled) {
+        int rc = start_tls(up);
+        if (rc != 0) fail(up, LV_FAIL_TLS, rc);
+        return; /* still connecting until the handshake is done */
+    }
     up->state = LV_UP_BUSY;
     lv_exchange_on_connected(up->ex, up);
 }

@@ -11,11 +11,13 @@ struct lv_backend *lv_backend_create(const char *id, unsigned nworkers, uint64_t
     b->id = strdup(id);
     b->pools = calloc(nworkers, sizeof(*b->pools));
     b->wstats = calloc(nworkers, sizeof(*b->wstats));
-    if (b->id == NULL || b->pools == NULL || b->wstats == NULL ||
+    b->tls_sessions = calloc(nworkers, sizeof(*b->tls_sessions));
+    if (b->id == NULL || b->pools == NULL || b->wstats == NULL || b->tls_sessions == NULL ||
         lv_breaker_init(&b->breaker, nworkers) != 0) {
         free(b->id);
         free(b->pools);
         free(b->wstats);
+        free(b->tls_sessions);
         free(b);
         return NULL;
     }
@@ -41,6 +43,10 @@ void lv_backend_unref(struct lv_backend *b)
 {
     if (b == NULL || atomic_fetch_sub(&b->refs, 1) != 1) return;
     lv_breaker_dispose(&b->breaker);
+    for (unsigned i = 0; i < b->nworkers; i++) {
+        if (b->tls_sessions[i]) SSL_SESSION_free(b->tls_sessions[i]);
+    }
+    free(b->tls_sessions);
     free(b->pools);
     free(b->wstats);
     free(b->id);

@@ -18,6 +18,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <openssl/ssl.h>
+
 #include "core/stats.h"
 #include "upstream/breaker.h"
 #include "upstream/health.h"
@@ -47,6 +49,7 @@ struct lv_backend {
     unsigned nworkers;
     struct lv_pool *pools;            /* [nworkers] */
     struct lv_backend_wstats *wstats; /* [nworkers] */
+    SSL_SESSION **tls_sessions;       /* [nworkers]: the last TLS session, to resume */
     /* Active checks: touched by the main thread only. */
     struct lv_health health;
     uint64_t last_check_ms; /* wall clock; 0: never checked */
