@@ -37,6 +37,7 @@ void lv_config_defaults(struct lv_config *cfg)
         .client_body = SEC(30),
         .idle = SEC(60),
         .shutdown = SEC(10),
+        .tunnel = SEC(3600),
     };
     cfg->limits = (struct lv_limits_cfg){
         .max_body = 100 * MIB,
@@ -99,6 +100,9 @@ void lv_config_defaults(struct lv_config *cfg)
         lv_addr_resolve("127.0.0.1", 6379, false, &cfg->rate_limit.redis.addr,
                         &cfg->rate_limit.redis.addrlen, &why);
     }
+    cfg->upgrade_allow.items = calloc(1, sizeof(char *));
+    cfg->upgrade_allow.items[0] = strdup("websocket");
+    cfg->upgrade_allow.n = 1;
     cfg->access_log.path = strdup("stdout");
     cfg->access_log.format = LV_LOGFMT_COMBINED;
     cfg->log_level = LV_LOG_INFO;
@@ -139,6 +143,7 @@ void lv_config_destroy(struct lv_config *cfg)
     free(cfg->rate_limit.redis_password);
     strlist_free(&cfg->headers.remove_request);
     strlist_free(&cfg->headers.remove_response);
+    strlist_free(&cfg->upgrade_allow);
     free(cfg->path);
     free(cfg);
 }
@@ -690,6 +695,7 @@ static const struct lv_cfg_field timeout_fields[] = {
     F("client_body", lv_cfg_duration, struct lv_timeouts_cfg, client_body, 1, DAY, NULL),
     F("idle", lv_cfg_duration, struct lv_timeouts_cfg, idle, 1, DAY, NULL),
     F("shutdown", lv_cfg_duration, struct lv_timeouts_cfg, shutdown, 0, DAY, NULL),
+    F("tunnel", lv_cfg_duration, struct lv_timeouts_cfg, tunnel, 1, 7 * DAY, NULL),
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
@@ -804,6 +810,11 @@ static const struct lv_cfg_field rate_fields[] = {
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
+static const struct lv_cfg_field upgrade_fields[] = {
+    F("allow", lv_cfg_strlist, struct lv_config, upgrade_allow, 0, 0, NULL),
+    {NULL, NULL, 0, 0, 0, NULL},
+};
+
 static const struct lv_cfg_field root_fields[] = {
     {"listen", parse_listen, 0, 0, 0, NULL},
     F("workers", parse_workers, struct lv_config, workers, 1, 256, NULL),
@@ -819,6 +830,7 @@ static const struct lv_cfg_field root_fields[] = {
     F("health_check", lv_cfg_section, struct lv_config, health, 0, 0, health_fields),
     F("admin", lv_cfg_section, struct lv_config, admin, 0, 0, admin_fields),
     F("rate_limit", lv_cfg_section, struct lv_config, rate_limit, 0, 0, rate_fields),
+    {"upgrade", lv_cfg_section, 0, 0, 0, upgrade_fields},
     F("log_level", parse_log_level, struct lv_config, log_level, 0, 0, NULL),
     {NULL, NULL, 0, 0, 0, NULL},
 };

@@ -57,6 +57,7 @@ struct lv_timeouts_cfg {
     uint64_t client_body;
     uint64_t idle;
     uint64_t shutdown;
+    uint64_t tunnel;
 };
 
 struct lv_limits_cfg {
@@ -149,6 +150,7 @@ struct lv_config {
     struct lv_health_check_cfg health;
     struct lv_admin_cfg admin;
     struct lv_rate_cfg rate_limit;
+    struct lv_strlist upgrade_allow; /* protocols an Upgrade may switch to */
     enum lv_log_level log_level;
 };
 

@@ -277,6 +277,7 @@ static void arm_hedge(struct lv_exchange *ex)
 {
     const struct lv_retry_cfg *rc = &ex->cfg->retry;
     if (rc->hedge_after == 0 || !ex->idempotent || !ex->req_complete || !replayable(ex)) return;
+    if (ex->upgrade) return; /* two tunnels for one client would be wrong */
     if (ex->up == NULL || ex->hedge || ex->done || ex->timer_mode != EXT_NONE) return;
     if (ex->attempts >= rc->max_attempts) return;
     arm(ex, EXT_HEDGE, rc->hedge_after);

@@ -12,6 +12,7 @@
  *   send    the client does not read what levee writes (timeouts.idle)
  *   linger  after the final response, before closing (drain its input)
  *   handshake  a TLS client's handshake (tls.handshake_timeout)
+ *   tunnel  no byte either way in an upgrade tunnel (timeouts.tunnel)
  */
 #include "proxy/client.h"
 
@@ -24,10 +25,11 @@
 #include "proxy/accesslog.h"
 #include "proxy/exchange.h"
 #include "proxy/server.h"
+#include "proxy/tunnel.h"
 
 #define LINGER_MS 2000
 
-enum timer_mode { T_NONE, T_IDLE, T_HEADER, T_BODY, T_SEND, T_LINGER, T_HANDSHAKE };
+enum timer_mode { T_NONE, T_IDLE, T_HEADER, T_BODY, T_SEND, T_LINGER, T_HANDSHAKE, T_TUNNEL };
 
 static void process(struct lv_client *c);
 static void close_now(struct lv_client *c);
@@ -49,6 +51,11 @@ static void arm(struct lv_client *c, enum timer_mode mode, uint64_t ms)
         uv_timer_stop(&c->timer);
     else
         uv_timer_start(&c->timer, on_timer, ms, 0);
+}
+
+void lv_client_arm_tunnel(struct lv_client *c)
+{
+    if (!c->closing && c->ex) arm(c, T_TUNNEL, c->ex->cfg->timeouts.tunnel);
 }
 
 void lv_client_arm_send_timeout(struct lv_client *c)
@@ -74,6 +81,7 @@ static void on_timer(uv_timer_t *t)
         if (ex) lv_exchange_fail(ex, LV_FAIL_BODY_TIMEOUT);
         return;
     case T_SEND: lv_client_abort(c); return;
+    case T_TUNNEL: lv_tunnel_idle(c); return;
     case T_HANDSHAKE:
         LV_STAT_INC(c->srv->stats.tls_handshake_failures);
         lv_info("client %s: TLS handshake timed out", c->ip);
@@ -226,7 +234,9 @@ static int on_complete(struct lv_http_parser *p)
     struct lv_client *c = p->owner;
     if (c->timer_mode == T_BODY || c->timer_mode == T_HEADER) arm(c, T_NONE, 0);
     lv_exchange_on_request_end(c->ex);
-    return HPE_PAUSED; /* one request at a time */
+    /* One request at a time. After an upgrade request llhttp stops by
+     * itself (HPE_PAUSED_UPGRADE): what follows may not be HTTP. */
+    return p->ll.upgrade ? 0 : HPE_PAUSED;
 }
 
 static const struct lv_http_handler request_handler = {on_begin, on_head, on_body, on_complete};
@@ -253,6 +263,10 @@ static bool parse_pending(struct lv_client *c)
         llhttp_resume(&c->parser.ll);
         return true;
     }
+    if (err == HPE_PAUSED_UPGRADE) {
+        c->upgrade_paused = true; /* resumed as HTTP unless a tunnel starts */
+        return true;
+    }
     c->parse_dead = true;
     struct lv_exchange *ex = c->ex;
     if (ex && ex->done) return true; /* the exchange answered and stopped us */
@@ -273,7 +287,7 @@ static bool parse_pending(struct lv_client *c)
 
 static void process(struct lv_client *c)
 {
-    if (c->in_process) return;
+    if (c->in_process || c->tunnel) return;
     c->in_process = true;
     const struct lv_config *cfg = c->srv->cfg;
     while (!c->closing && !c->shutting_down) {
@@ -282,6 +296,10 @@ static void process(struct lv_client *c)
             bool close = ex->close_after || ex->aborted || c->srv->draining || c->parse_dead;
             bool linger = !ex->aborted;
             end_exchange(c);
+            if (c->upgrade_paused) { /* no tunnel after all: HTTP goes on */
+                c->upgrade_paused = false;
+                llhttp_resume_after_upgrade(&c->parser.ll);
+            }
             if (close) {
                 close_gracefully(c, linger);
                 break;
@@ -316,6 +334,10 @@ static void process(struct lv_client *c)
 static void on_read(struct lv_sock *s, struct lv_buf *b, ssize_t nread)
 {
     struct lv_client *c = of_sock(s);
+    if (c->tunnel) {
+        lv_tunnel_client_read(c, b, nread);
+        return;
+    }
     if (c->shutting_down) { /* lingering: drop input until EOF */
         if (nread < 0) close_now(c);
         return;
@@ -340,6 +362,10 @@ static void on_written(struct lv_sock *s, int status)
     struct lv_client *c = of_sock(s);
     if (status < 0) {
         close_now(c);
+        return;
+    }
+    if (c->tunnel) {
+        lv_tunnel_client_written(c);
         return;
     }
     if (c->timer_mode == T_SEND) {

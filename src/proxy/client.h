@@ -28,6 +28,9 @@ void lv_client_drain(struct lv_client *c);
 /* Close now, whatever is in flight. */
 void lv_client_abort(struct lv_client *c);
 
+/* (Re)arms the tunnel idle timeout (timeouts.tunnel). */
+void lv_client_arm_tunnel(struct lv_client *c);
+
 /* (Re)arms the client's timer: the client has `ms` to make progress. */
 void lv_client_arm_send_timeout(struct lv_client *c);
 

@@ -18,6 +18,7 @@
 #include "proxy/bodyq.h"
 #include "proxy/client.h"
 #include "proxy/ratelimit.h"
+#include "proxy/tunnel.h"
 #include "upstream/gen.h"
 #include "proxy/wgen.h"
 #include "proxy/server.h"
@@ -160,6 +161,33 @@ static void take_request_id(struct lv_exchange *ex)
     LV_STAT_INC(ex->srv->stats.request_ids_generated);
 }
 
+/* Connection: upgrade with Upgrade naming a protocol upgrade.allow lists.
+ * Anything else loses its upgrade fields (hop-by-hop) and is a plain
+ * request. */
+static void detect_upgrade(struct lv_exchange *ex)
+{
+    const struct lv_head *h = &ex->req;
+    const struct lv_hfield *u = LV_HEAD_FIND(h, "upgrade");
+    if (u == NULL || u->value_len == 0 || u->value_len >= sizeof(ex->upgrade_to)) return;
+    bool conn = false;
+    for (uint32_t i = 0; i < h->nfields && !conn; i++) {
+        const struct lv_hfield *f = &h->fields[i];
+        conn = LV_HFIELD_IS(h, f, "connection") &&
+               lv_token_list_has(lv_head_str(h, f->value), f->value_len, "upgrade", 7);
+    }
+    if (!conn) return;
+    const struct lv_strlist *allow = &ex->cfg->upgrade_allow;
+    const char *v = lv_head_str(h, u->value);
+    for (size_t i = 0; i < allow->n; i++) {
+        if (lv_token_list_has(v, u->value_len, allow->items[i], strlen(allow->items[i]))) {
+            memcpy(ex->upgrade_to, v, u->value_len);
+            ex->upgrade_to[u->value_len] = '\0';
+            ex->upgrade = true;
+            return;
+        }
+    }
+}
+
 /* GET or HEAD /health on the proxy port: levee answers for itself, for the
  * load balancers in front of it. */
 static bool is_health_probe(const struct lv_head *h)
@@ -190,6 +218,7 @@ int lv_exchange_on_head(struct lv_exchange *ex)
                      (cfg->retry.idempotency_key && LV_HEAD_FIND(h, "idempotency-key"));
     if (!ex->client_keep_alive) ex->close_after = true;
     take_request_id(ex);
+    detect_upgrade(ex);
     if (is_health_probe(h)) {
         lv_exchange_respond_health(ex);
         return 0;
@@ -342,8 +371,13 @@ void lv_exchange_on_upconn_drain(struct lv_exchange *ex, struct lv_upconn *up)
 void lv_exchange_on_connected(struct lv_exchange *ex, struct lv_upconn *up)
 {
     struct lv_client *c = ex->client;
-    char extra[64] = "";
-    if (ex->rid_generated) snprintf(extra, sizeof(extra), "X-Request-Id: %s\r\n", ex->request_id);
+    char extra[160] = "";
+    int n = ex->rid_generated
+                ? snprintf(extra, sizeof(extra), "X-Request-Id: %s\r\n", ex->request_id)
+                : 0;
+    if (ex->upgrade && n >= 0 && (size_t)n < sizeof(extra))
+        snprintf(extra + n, sizeof(extra) - (size_t)n, "Connection: upgrade\r\nUpgrade: %s\r\n",
+                 ex->upgrade_to);
     struct lv_fwd_info fwd = {
         .client_ip = c->ip,
         .proto = c->sock.ssl ? "https" : "http",
@@ -384,11 +418,46 @@ static void write_interim(struct lv_exchange *ex, struct lv_upconn *up)
     lv_buf_unref(b);
 }
 
+/* The backend agreed to an upgrade: relay its 101 (with the upgrade
+ * fields, hop-by-hop but meant for this hop's other side too); the tunnel
+ * starts once llhttp has stopped after the head. */
+static int switch_protocols(struct lv_exchange *ex, struct lv_upconn *up)
+{
+    if (lv_attempt_on_response(ex, up) != 0) return -1;
+    struct lv_head *r = &up->resp;
+    const struct lv_hfield *u = LV_HEAD_FIND(r, "upgrade");
+    char extra[420];
+    snprintf(extra, sizeof(extra), "X-Request-Id: %s\r\nConnection: upgrade\r\nUpgrade: %.*s\r\n",
+             ex->request_id, u ? (int)(u->value_len < 64 ? u->value_len : 64) : 0,
+             u ? lv_head_str(r, u->value) : "");
+    struct lv_resp_info info = {.framing = LV_FRAME_NONE, .keep_alive = true, .extra = extra};
+    size_t need = lv_rewrite_response_size(r, &info);
+    struct lv_buf *b = lv_buf_get_size(&ex->srv->env.bufs, need);
+    if (b == NULL || lv_rewrite_response(r, &info, b) != 0) {
+        if (b) lv_buf_unref(b);
+        return -1;
+    }
+    lv_sock_add(&ex->client->sock, b->data, b->len, b);
+    lv_buf_unref(b);
+    up->resp_head = true;
+    ex->status = 101;
+    ex->resp_started = true;
+    ex->resp_framing = LV_FRAME_NONE;
+    return 0;
+}
+
+void lv_exchange_tunnel_done(struct lv_exchange *ex)
+{
+    ex->close_after = true;
+    finish(ex);
+}
+
 int lv_exchange_on_response_head(struct lv_exchange *ex, struct lv_upconn *up)
 {
     struct lv_head *r = &up->resp;
     const llhttp_t *ll = &up->parser.ll;
     unsigned status = r->status;
+    if (status == 101 && ex->upgrade) return switch_protocols(ex, up);
     if (status < 200) {
         if (status == 101) return -1; /* no upgrade was asked for */
         up->interim = true;
@@ -592,6 +661,7 @@ void lv_exchange_fail(struct lv_exchange *ex, enum lv_fail_kind kind)
 
 void lv_exchange_cancel(struct lv_exchange *ex)
 {
+    lv_tunnel_abort(ex);
     if (!ex->done) {
         if (ex->fail == LV_FAIL_NONE) ex->fail = LV_FAIL_CLIENT_CLOSED;
         if (!ex->resp_started) ex->status = 499;

@@ -42,6 +42,8 @@ void lv_exchange_proceed(struct lv_exchange *ex);
 void lv_exchange_respond(struct lv_exchange *ex, enum lv_fail_kind kind);
 /* Counts a finished request in the worker's and its backend's metrics. */
 void lv_exchange_account(const struct lv_exchange *ex);
+/* The upgrade tunnel on this exchange ended: log it, close the client. */
+void lv_exchange_tunnel_done(struct lv_exchange *ex);
 /* Answers GET /health on the proxy port (levee's own status). */
 void lv_exchange_respond_health(struct lv_exchange *ex);
 /* The response is partly out and cannot be finished: cut the connection. */

@@ -100,6 +100,8 @@ struct lv_upconn {
     bool paused;                     /* reading stopped: the client is slow */
     bool interim;                    /* the head being parsed is a 1xx */
     bool active_counted;             /* counted in backend->active */
+    bool tunnel;                     /* bytes relayed after a 101 */
+    bool tun_paused;                 /* not read: the client is behind */
 };
 
 struct lv_exchange {
@@ -156,7 +158,11 @@ struct lv_exchange {
     bool done;              /* response completely handed to the client socket */
     bool close_after;       /* close the client connection after this response */
     bool aborted;           /* the response was cut short: close at once */
-    uint64_t resp_bytes;    /* body bytes to the client */
+    uint64_t resp_bytes;    /* body bytes to the client (tunnel: bytes down) */
+    bool upgrade;           /* an upgrade to an allowed protocol was asked */
+    bool tunnel_open;       /* a tunnel runs on this exchange */
+    uint64_t tunnel_up;     /* tunnel bytes from the client */
+    char upgrade_to[64];    /* the Upgrade value the client sent */
     enum lv_fail_kind fail; /* why levee answered itself, or NONE */
 };
 
@@ -173,11 +179,14 @@ struct lv_client {
     uint32_t nrequests;
     uint8_t timer_mode;
     bool in_process;
-    bool paused;        /* not reading: backpressure toward a backend */
-    bool closing;       /* close started */
-    bool shutting_down; /* final response written; shutting the write side */
-    bool lingering;     /* after shutdown, read and drop input for a while */
-    bool parse_dead;    /* the parser failed: no more requests on this connection */
+    bool upgrade_paused; /* llhttp stopped after an upgrade request */
+    bool tunnel;         /* bytes relayed after a 101 */
+    bool tun_paused;     /* not read: the backend is behind */
+    bool paused;         /* not reading: backpressure toward a backend */
+    bool closing;        /* close started */
+    bool shutting_down;  /* final response written; shutting the write side */
+    bool lingering;      /* after shutdown, read and drop input for a while */
+    bool parse_dead;     /* the parser failed: no more requests on this connection */
     char ip[48];
 };
 

@@ -25,6 +25,10 @@ struct lv_stats {
     atomic_uint_fast64_t backend_connections; /* open now (gauge) */
     atomic_uint_fast64_t request_ids_generated;
     atomic_uint_fast64_t rate_limited[2];        /* refused: global, client */
+    atomic_uint_fast64_t tunnels;                /* upgrade tunnels opened */
+    atomic_uint_fast64_t tunnels_open;           /* open now (gauge) */
+    atomic_uint_fast64_t tunnel_bytes_up;        /* client to backend */
+    atomic_uint_fast64_t tunnel_bytes_down;      /* backend to client */
     atomic_uint_fast64_t tls_handshakes;         /* client handshakes completed */
     atomic_uint_fast64_t tls_handshake_failures; /* ... failed or timed out */
     atomic_uint_fast64_t store_fallbacks;        /* rate checks the store could not answer */

@@ -20,6 +20,7 @@
 #include "proxy/exchange.h"
 #include "proxy/proxy.h"
 #include "proxy/server.h"
+#include "proxy/tunnel.h"
 #include "upstream/backend.h"
 
 /* Response heads bigger than one buffer are refused (502 bad_response). */
@@ -189,7 +190,8 @@ static int on_complete(struct lv_http_parser *p)
         return 0;
     }
     up->resp_done = true;
-    return HPE_PAUSED;
+    /* After a 101, llhttp stops by itself (HPE_PAUSED_UPGRADE). */
+    return p->ll.upgrade ? 0 : HPE_PAUSED;
 }
 
 static const struct lv_http_handler response_handler = {on_begin, on_head, on_body, on_complete};
@@ -204,6 +206,10 @@ static void response_complete(struct lv_upconn *up, bool clean)
 static void on_read(struct lv_sock *s, struct lv_buf *b, ssize_t nread)
 {
     struct lv_upconn *up = of_sock(s);
+    if (up->tunnel) {
+        lv_tunnel_backend_read(up, b, nread);
+        return;
+    }
     if (up->state == LV_UP_IDLE || up->ex == NULL) {
         /* The backend closed an idle connection, or sent bytes nobody asked
          * for: either way it cannot be used any more. */
@@ -231,6 +237,11 @@ static void on_read(struct lv_sock *s, struct lv_buf *b, ssize_t nread)
         response_complete(up, consumed == (size_t)nread);
         return;
     }
+    if (err == HPE_PAUSED_UPGRADE && ex->status == 101) {
+        /* Switching protocols: from here on, bytes are relayed as they are. */
+        lv_tunnel_start(ex, b, b->data + consumed, (size_t)nread - consumed);
+        return;
+    }
     if (err != HPE_OK) {
         fail(up, lv_http_parser_failure(&up->parser, err), 0);
         return;
@@ -247,6 +258,10 @@ static void on_read(struct lv_sock *s, struct lv_buf *b, ssize_t nread)
 static void on_written(struct lv_sock *s, int status)
 {
     struct lv_upconn *up = of_sock(s);
+    if (up->tunnel) {
+        if (status == 0) lv_tunnel_backend_written(up);
+        return;
+    }
     if (up->ex == NULL) return;
     if (status < 0) {
         /* The read side reports the reset; a write error alone (EPIPE) with
@@ -418,6 +433,24 @@ void lv_upconn_release(struct lv_upconn *up, bool reusable)
     if (up->state != LV_UP_IDLE) return;
     lv_sock_read_start(&up->sock); /* to see the backend close it */
     arm(up);
+}
+
+static void on_finished(struct lv_sock *s, int status)
+{
+    (void)status;
+    lv_upconn_close(of_sock(s));
+}
+
+void lv_upconn_finish(struct lv_upconn *up)
+{
+    if (up->active_counted) {
+        atomic_fetch_sub_explicit(&up->backend->active, 1, memory_order_relaxed);
+        up->active_counted = false;
+    }
+    up->ex = NULL;
+    uv_timer_stop(&up->timer);
+    lv_sock_read_stop(&up->sock);
+    if (lv_sock_shutdown(&up->sock, on_finished) != 0) lv_upconn_close(up);
 }
 
 void lv_upconn_pause(struct lv_upconn *up)

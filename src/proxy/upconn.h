@@ -27,6 +27,10 @@ void lv_upconn_release(struct lv_upconn *up, bool reusable);
 /* Closes it now (whatever it is doing; a busy one must be detached). */
 void lv_upconn_close(struct lv_upconn *up);
 
+/* Detaches it, writes out what it still holds, then closes it (a tunnel's
+ * end). */
+void lv_upconn_finish(struct lv_upconn *up);
+
 /* Flow control: the client is slow / caught up. */
 void lv_upconn_pause(struct lv_upconn *up);
 void lv_upconn_resume(struct lv_upconn *up);
