@@ -269,6 +269,21 @@ void lv_metrics_render(struct lv_strbuf *sb, struct lv_proxy *px)
            "Backend connections open (busy and idle in the pools).");
     lv_strbuf_printf(sb, "levee_backend_connections %llu\n",
                      (unsigned long long)WSUM(px, backend_connections));
+    header(sb, "levee_tunnels_total", "counter", "Upgrade tunnels (WebSocket...) opened.");
+    lv_strbuf_printf(sb, "levee_tunnels_total %llu\n", (unsigned long long)WSUM(px, tunnels));
+    header(sb, "levee_tunnels_open", "gauge", "Upgrade tunnels open now.");
+    lv_strbuf_printf(sb, "levee_tunnels_open %llu\n", (unsigned long long)WSUM(px, tunnels_open));
+    header(sb, "levee_tunnel_bytes_total", "counter", "Bytes relayed by tunnels, by direction.");
+    lv_strbuf_printf(sb, "levee_tunnel_bytes_total{direction=\"up\"} %llu\n",
+                     (unsigned long long)WSUM(px, tunnel_bytes_up));
+    lv_strbuf_printf(sb, "levee_tunnel_bytes_total{direction=\"down\"} %llu\n",
+                     (unsigned long long)WSUM(px, tunnel_bytes_down));
+    header(sb, "levee_tls_handshakes_total", "counter",
+           "TLS handshakes with clients, by result (failures include timeouts).");
+    lv_strbuf_printf(sb, "levee_tls_handshakes_total{result=\"success\"} %llu\n",
+                     (unsigned long long)WSUM(px, tls_handshakes));
+    lv_strbuf_printf(sb, "levee_tls_handshakes_total{result=\"failure\"} %llu\n",
+                     (unsigned long long)WSUM(px, tls_handshake_failures));
     header(sb, "levee_request_ids_generated_total", "counter",
            "Requests that came without a usable X-Request-Id and got one from levee.");
     lv_strbuf_printf(sb, "levee_request_ids_generated_total %llu\n",

@@ -53,7 +53,7 @@ struct lv_backend {
     /* Active checks: touched by the main thread only. */
     struct lv_health health;
     uint64_t last_check_ms; /* wall clock; 0: never checked */
-    char last_check[48];    /* "ok (200)", "timeout", "connection refused" */
+    char last_check[128];   /* "ok (200)", "timeout", "connection refused" */
 };
 
 /* Creates the shared state for a backend, with one empty pool per worker

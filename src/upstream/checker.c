@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/rand.h"
 #include "upstream/gen.h"
+#include "net/sock.h"
 #include "upstream/backend.h"
 
 enum probe_state { P_WAITING, P_CONNECTING, P_READING, P_CLOSING };
@@ -29,28 +30,27 @@ struct probe {
     struct lv_backend *b;
     const struct lv_backend_cfg *bc;
     uv_timer_t timer;
-    uv_tcp_t tcp;
+    struct lv_sock sock;
     uv_connect_t creq;
-    uv_write_t wreq;
     llhttp_t parser;
     enum probe_state state;
     bool ok;
     bool stopping;
-    bool timer_open, tcp_open;
+    bool timer_open, sock_open;
     unsigned status;
-    const char *why; /* failure reason of the current check */
+    char why[128]; /* failure reason of the current check */
     size_t reqlen;
     char req[512];
-    char rbuf[2048];
 };
 
 struct lv_checker {
     uv_loop_t *loop;
     struct lv_gen *gen; /* held until every handle is closed */
     const struct lv_config *cfg;
+    struct lv_sockenv env;
     struct lv_rand rand;
     size_t nprobes;
-    size_t open; /* probes not yet fully closed */
+    size_t open; /* probes not yet fully closed, and the env */
     struct probe *probes;
 };
 
@@ -86,21 +86,26 @@ static void record(struct probe *p, bool ok, const char *why)
 
 /* --- one check ----------------------------------------------------------------------- */
 
-static void release(struct probe *p)
+static void release(struct lv_checker *ck)
 {
-    struct lv_checker *ck = p->ck;
     if (--ck->open > 0) return;
+    lv_sockenv_dispose(&ck->env);
     lv_gen_unref(ck->gen);
     free(ck->probes);
     free(ck);
 }
 
-static void on_tcp_closed(uv_handle_t *h)
+static struct probe *of_sock(struct lv_sock *s)
 {
-    struct probe *p = h->data;
-    p->tcp_open = false;
+    return (struct probe *)(void *)((char *)s - offsetof(struct probe, sock));
+}
+
+static void on_sock_closed(struct lv_sock *s)
+{
+    struct probe *p = of_sock(s);
+    p->sock_open = false;
     if (p->stopping) {
-        if (!p->timer_open) release(p);
+        if (!p->timer_open) release(p->ck);
         return;
     }
     record(p, p->ok, p->why);
@@ -111,7 +116,7 @@ static void on_timer_closed(uv_handle_t *h)
 {
     struct probe *p = h->data;
     p->timer_open = false;
-    if (!p->tcp_open) release(p);
+    if (!p->sock_open) release(p->ck);
 }
 
 static void finish(struct probe *p, bool ok, const char *why)
@@ -119,9 +124,9 @@ static void finish(struct probe *p, bool ok, const char *why)
     if (p->state == P_CLOSING || p->state == P_WAITING) return;
     p->state = P_CLOSING;
     p->ok = ok;
-    p->why = why;
+    if (why && why != p->why) snprintf(p->why, sizeof(p->why), "%s", why);
     uv_timer_stop(&p->timer);
-    uv_close((uv_handle_t *)&p->tcp, on_tcp_closed);
+    lv_sock_close(&p->sock);
 }
 
 static int on_status_head(llhttp_t *ll)
@@ -131,22 +136,14 @@ static int on_status_head(llhttp_t *ll)
     return HPE_PAUSED;
 }
 
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+static void on_read(struct lv_sock *s, struct lv_buf *b, ssize_t nread)
 {
-    (void)hint;
-    struct probe *p = h->data;
-    *buf = uv_buf_init(p->rbuf, sizeof(p->rbuf));
-}
-
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-    struct probe *p = s->data;
-    if (nread == 0) return;
+    struct probe *p = of_sock(s);
     if (nread < 0) {
         finish(p, false, nread == UV_EOF ? "closed before answering" : uv_strerror((int)nread));
         return;
     }
-    llhttp_errno_t err = llhttp_execute(&p->parser, buf->base, (size_t)nread);
+    llhttp_errno_t err = llhttp_execute(&p->parser, b->data, (size_t)nread);
     if (err == HPE_PAUSED) {
         const struct lv_health_check_cfg *hc = &p->ck->cfg->health;
         bool ok = p->status >= hc->status_min && p->status <= hc->status_max;
@@ -156,10 +153,27 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
 }
 
-static void on_written(uv_write_t *req, int status)
+static void on_written(struct lv_sock *s, int status)
 {
-    struct probe *p = req->data;
-    if (status < 0) finish(p, false, uv_strerror(status));
+    if (status < 0) finish(of_sock(s), false, uv_strerror(status));
+}
+
+static void send_request(struct probe *p)
+{
+    p->state = P_READING;
+    lv_sock_add(&p->sock, p->req, p->reqlen, NULL);
+    if (lv_sock_flush(&p->sock) != 0) finish(p, false, "cannot write");
+}
+
+static void on_handshake(struct lv_sock *s, int status)
+{
+    struct probe *p = of_sock(s);
+    if (status != 0) {
+        snprintf(p->why, sizeof(p->why), "TLS: %.120s", s->tls_why);
+        finish(p, false, p->why);
+        return;
+    }
+    send_request(p);
 }
 
 static void on_connect(uv_connect_t *req, int status)
@@ -170,12 +184,21 @@ static void on_connect(uv_connect_t *req, int status)
         finish(p, false, uv_strerror(status));
         return;
     }
-    p->state = P_READING;
-    uv_buf_t buf = uv_buf_init(p->req, (unsigned)p->reqlen);
-    p->wreq.data = p;
-    if (uv_write(&p->wreq, (uv_stream_t *)&p->tcp, &buf, 1, on_written) != 0 ||
-        uv_read_start((uv_stream_t *)&p->tcp, on_alloc, on_read) != 0)
-        finish(p, false, "cannot write");
+    if (lv_sock_read_start(&p->sock) != 0) {
+        finish(p, false, "cannot read");
+        return;
+    }
+    const struct lv_backend_cfg *bc = p->bc;
+    if (!bc->tls.enabled) {
+        send_request(p);
+        return;
+    }
+    /* Checks of an https backend go over TLS, verified like requests. */
+    const char *name = bc->tls.server_name ? bc->tls.server_name : bc->host;
+    p->sock.on_handshake = on_handshake;
+    if (lv_sock_tls_start(&p->sock, bc->tls_ctx, true, name,
+                          bc->tls.insecure_skip_verify ? NULL : name, NULL, NULL) != 0)
+        finish(p, false, "TLS: out of memory");
 }
 
 static void on_timer(uv_timer_t *t)
@@ -192,12 +215,16 @@ static void on_timer(uv_timer_t *t)
     llhttp_init(&p->parser, HTTP_RESPONSE, &settings);
     p->parser.data = p;
     p->status = 0;
-    uv_tcp_init(p->ck->loop, &p->tcp);
-    p->tcp_open = true;
-    p->tcp.data = p;
+    p->why[0] = '\0';
+    lv_sock_init(&p->ck->env, &p->sock);
+    p->sock.on_read = on_read;
+    p->sock.on_written = on_written;
+    p->sock.on_close = on_sock_closed;
+    p->sock_open = true;
     p->creq.data = p;
     p->state = P_CONNECTING;
-    int rc = uv_tcp_connect(&p->creq, &p->tcp, (const struct sockaddr *)&p->bc->addr, on_connect);
+    int rc =
+        uv_tcp_connect(&p->creq, &p->sock.tcp, (const struct sockaddr *)&p->bc->addr, on_connect);
     uv_timer_start(&p->timer, on_timer, p->ck->cfg->health.timeout, 0);
     if (rc != 0) finish(p, false, uv_strerror(rc));
 }
@@ -240,6 +267,7 @@ struct lv_checker *lv_checker_start(uv_loop_t *loop, struct lv_gen *g)
         return NULL;
     }
     ck->loop = loop;
+    lv_sockenv_init(&ck->env, loop);
     ck->gen = g;
     lv_gen_ref(g);
     ck->cfg = cfg;
@@ -261,8 +289,15 @@ struct lv_checker *lv_checker_start(uv_loop_t *loop, struct lv_gen *g)
         p->timer_open = true;
         schedule(p, true);
     }
-    ck->open = ck->nprobes;
+    ck->open = ck->nprobes + 1; /* + the env's handle */
     return ck;
+}
+
+static void on_env_closed(uv_handle_t *h)
+{
+    struct lv_checker *ck =
+        (struct lv_checker *)(void *)((char *)h - offsetof(struct lv_checker, env.idle));
+    release(ck);
 }
 
 void lv_checker_stop(struct lv_checker *ck)
@@ -273,7 +308,8 @@ void lv_checker_stop(struct lv_checker *ck)
         p->stopping = true;
         uv_timer_stop(&p->timer);
         /* A closing connection finishes closing on its own. */
-        if (p->tcp_open && p->state != P_CLOSING) uv_close((uv_handle_t *)&p->tcp, on_tcp_closed);
+        if (p->sock_open && p->state != P_CLOSING) lv_sock_close(&p->sock);
         uv_close((uv_handle_t *)&p->timer, on_timer_closed);
     }
+    lv_sockenv_close(&ck->env, on_env_closed);
 }
