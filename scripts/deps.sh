@@ -6,7 +6,7 @@ set -eu
 
 PKGS="build-essential pkg-config libuv1-dev node-llhttp libssl-dev libyaml-dev \
 libhiredis-dev redis-server libcriterion-dev \
-python3 python3-pytest python3-requests python3-websockets openssl curl"
+python3 python3-pytest python3-requests python3-websockets openssl curl chromium"
 
 # Benchmarks need the peers; they are only installed when asked for.
 if [ "${1:-}" = "--bench" ]; then

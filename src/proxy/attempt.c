@@ -23,6 +23,10 @@
 
 enum { EXT_NONE, EXT_BACKOFF, EXT_HEDGE };
 
+/* Idle time in the pool after which a connection failing at once is taken
+ * for the keep-alive race rather than the backend's failure. */
+#define STALE_IDLE_MS 1000
+
 static void start(struct lv_exchange *ex, bool hedge);
 
 /* --- choosing a backend ------------------------------------------------------- */
@@ -169,9 +173,13 @@ static bool retry(struct lv_exchange *ex, enum lv_fail_kind kind, unsigned statu
     const struct lv_retry_cfg *rc = &ex->cfg->retry;
     struct lv_server *srv = ex->srv;
     uint64_t now = lv_clock_ms();
-    uint64_t delay = lv_retry_backoff(rc, ex->attempts, lv_rand_unit(&srv->w.rand));
-    /* Retry-After matters when the next try would go back to the same place. */
-    if (ex->retry_after_ms > delay && !untried_left(ex)) delay = ex->retry_after_ms;
+    /* A retry on a backend this request has not tried goes at once, as
+     * nginx and HAProxy do: the backoff protects a backend from being asked
+     * again too soon, and this one was not asked. Only a retry that goes
+     * back to a tried backend waits (full jitter), or for its Retry-After. */
+    bool fresh = untried_left(ex);
+    uint64_t delay = fresh ? 0 : lv_retry_backoff(rc, ex->attempts, lv_rand_unit(&srv->w.rand));
+    if (ex->retry_after_ms > delay && !fresh) delay = ex->retry_after_ms;
     struct lv_retry_input in = {
         .kind = kind,
         .status = status,
@@ -201,7 +209,12 @@ void lv_attempt_failed(struct lv_exchange *ex, struct lv_upconn *up, enum lv_fai
 {
     /* A pooled connection the backend had already closed: the connection's
      * fault, not the backend's. Tried again at once, once, on a new one. */
-    bool stale = up->reused && !up->got_bytes && kind == LV_FAIL_RESET && !ex->resp_started;
+    /* A pooled connection that sat idle for a while and fails before any
+     * byte came back is most likely one the backend closed as we reused it
+     * (the keep-alive race): not the backend's fault. A connection reused
+     * right away that fails is the backend failing, and counts. */
+    bool stale = up->reused && !up->got_bytes && kind == LV_FAIL_RESET && !ex->resp_started &&
+                 up->idle_ms >= STALE_IDLE_MS;
     LV_STAT_INC(ex->srv->stats.attempt_failures[kind]);
     bool sent = up->head_sent;
     ex->last_fail = kind;
@@ -259,7 +272,16 @@ int lv_attempt_on_response(struct lv_exchange *ex, struct lv_upconn *up)
         report(ex, up, ok);
     }
     struct lv_upconn *other = up == ex->up ? ex->hedge : ex->up;
-    if (up == ex->hedge) LV_STAT_INC(ex->srv->stats.hedge_wins);
+    if (up == ex->hedge) {
+        LV_STAT_INC(ex->srv->stats.hedge_wins);
+        /* The first copy lost to a copy sent hedge_after later: its backend
+         * is too slow, and its breaker must hear it — a backend that hangs
+         * would otherwise stay in rotation, its failures hidden by hedges. */
+        if (other) {
+            ex->last_fail = LV_FAIL_RESPONSE_TIMEOUT;
+            report(ex, other, false);
+        }
+    }
     if (other) drop(ex, other);
     ex->up = up;
     ex->hedge = NULL;

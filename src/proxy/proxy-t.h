@@ -90,6 +90,8 @@ struct lv_upconn {
     uint32_t cursor;    /* absolute index of the next body slice to send */
     uint64_t attempt_start_ms;
     uint64_t attempt_start_ns;
+    uint64_t idle_since_ms;          /* when it went back to the pool */
+    uint64_t idle_ms;                /* how long it sat there before this attempt */
     struct lv_breaker_ticket ticket; /* the breaker's admission of this attempt */
     bool reused;                     /* the current attempt got it from the pool */
     bool head_sent;                  /* request head handed to the socket */

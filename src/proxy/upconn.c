@@ -356,6 +356,7 @@ struct lv_upconn *lv_upconn_acquire(struct lv_server *srv, struct lv_backend *b,
         uv_timer_stop(&up->timer);
         up->state = LV_UP_BUSY;
         up->reused = true;
+        up->idle_ms = lv_clock_ms() - up->idle_since_ms;
         up->bcfg = bcfg;
         bind_attempt(up, ex);
         return up;
@@ -425,6 +426,7 @@ void lv_upconn_release(struct lv_upconn *up, bool reusable)
         return;
     }
     lv_head_dispose(&up->resp);
+    up->idle_since_ms = lv_clock_ms();
     up->state = LV_UP_IDLE;
     up->reused = false;
     up->paused = false;
