@@ -640,14 +640,20 @@ class DemoBackend:
         self.port = None
         self.admin_host = self.admin_port = None
         self.process = None
+        self._starts = 0
 
-    def start(self):
+    def start(self, port=None):
+        """Start it on a new port, or on `port` (e.g. its own old one, to come
+        back where levee expects it after stop())."""
         binary = require_binary(demo_bin(), "LEVEE_DEMO_BACKEND")
         env = dict(os.environ)
         env["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=0"
+        self._starts += 1
         for attempt in range(3):
-            self.port = PORTS.get()
+            self.port = port if port is not None else PORTS.get()
             name = f"demo-{self.id}" + (f"-{attempt}" if attempt else "")
+            if self._starts > 1:
+                name += f"-run{self._starts}"
             self.process = _Process([binary, "--port", self.port, "--host", "127.0.0.1",
                                      "--id", self.id, *self.args], env, self.harness.tmp_path, name)
             self.harness._processes.append(self.process)
@@ -662,6 +668,8 @@ class DemoBackend:
                                      f"{DEADLINE}s; stdout: {self.process.stdout()[-500:]!r}")
             err = self.process.stderr()
             if re.search(r"in use|EADDRINUSE", err, re.IGNORECASE):
+                if port is not None:
+                    time.sleep(0.2)  # the old process's socket may linger a moment
                 continue
             raise AssertionError(f"demo backend {self.id} exited at start with code "
                                  f"{self.process.proc.returncode}:\n{err[-2000:]}")

@@ -244,6 +244,7 @@ class HttpRequest:
         self.body_sha256 = hashlib.sha256(b"").hexdigest()
         self.complete = True
         self.framing = None
+        self.received_at = None  # time.monotonic() when a ScriptedBackend had its head
 
     @property
     def path(self):

@@ -56,6 +56,7 @@ class BackendConn:
             raise ProtocolError(f"bad request line {line!r}")
         headers = parse_header_lines(self.reader, deadline, "request")
         req = HttpRequest(parts[0], parts[1], parts[2], headers, line)
+        req.received_at = time.monotonic()
         if body:
             self.read_body(req, deadline)
         self.requests.append(req)
