@@ -50,31 +50,34 @@ void lv_window_take(struct lv_window *w, const struct lv_limit_cfg *cfg, uint64_
         w->prev = behind == 1 ? w->cur : 0;
         w->cur = 0;
         w->start += behind * win;
-        if (w->start > now) w->start = now; /* first use */
     }
     uint64_t into = now - w->start; /* µs into the current window */
     double weight = (double)(win - into) / (double)win;
     double estimate = (double)w->prev * weight + (double)w->cur;
-    res->reset_us = win - into + (w->cur ? win : 0);
     if (estimate + 1.0 > (double)limit) {
         res->allowed = false;
         res->remaining = 0;
-        if (w->cur + 1 > limit || w->prev == 0) {
-            /* Only the next window can make room. */
-            res->retry_us = win - into;
+        if (w->cur + 1 > limit) {
+            /* Only the next window can make room, and there this window's
+             * count weighs (win - t)/win: one more fits once
+             * cur * (win - t)/win + 1 <= limit. */
+            double t = (double)win * (1.0 - (double)(limit - 1) / (double)w->cur);
+            res->retry_us = (win - into) + (uint64_t)ceil(t < 0 ? 0 : t);
         } else {
             /* The previous window's share decays linearly: wait until it
              * has dropped enough for one more. */
             double need = estimate + 1.0 - (double)limit;
-            double t = need * (double)win / (double)w->prev;
-            res->retry_us = (uint64_t)ceil(t);
-            if (res->retry_us == 0) res->retry_us = 1;
+            res->retry_us = (uint64_t)ceil(need * (double)win / (double)w->prev);
         }
-        return;
+        if (res->retry_us == 0) res->retry_us = 1;
+    } else {
+        w->cur++;
+        res->allowed = true;
+        res->retry_us = 0;
+        double left = (double)limit - (estimate + 1.0);
+        res->remaining = left > 0 ? (uint32_t)left : 0;
     }
-    w->cur++;
-    res->allowed = true;
-    res->retry_us = 0;
-    double left = (double)limit - (estimate + 1.0);
-    res->remaining = left > 0 ? (uint32_t)left : 0;
+    /* What is counted now weighs on the sliding window until the end of
+     * the next fixed window; the previous window's, until this one ends. */
+    res->reset_us = w->cur ? 2 * win - into : w->prev ? win - into : 0;
 }

@@ -2,13 +2,14 @@
 #include "limit/key.h"
 
 #include <arpa/inet.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "core/units.h"
 
-static int parse_ip(const char *s, size_t len, int *family, uint8_t addr[16])
+static int parse_ip_mapped(const char *s, size_t len, int *family, uint8_t addr[16], bool *mapped)
 {
     char tmp[64];
     if (len == 0 || len >= sizeof(tmp)) return -1;
@@ -20,10 +21,11 @@ static int parse_ip(const char *s, size_t len, int *family, uint8_t addr[16])
     }
     if (inet_pton(AF_INET6, tmp, addr) == 1) {
         /* An IPv4-mapped address is the IPv4 address. */
-        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        if (memcmp(addr, mapped, 12) == 0) {
+        static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(addr, prefix, 12) == 0) {
             memmove(addr, addr + 12, 4);
             *family = AF_INET;
+            *mapped = true;
         } else {
             *family = AF_INET6;
         }
@@ -32,19 +34,32 @@ static int parse_ip(const char *s, size_t len, int *family, uint8_t addr[16])
     return -1;
 }
 
+static int parse_ip(const char *s, size_t len, int *family, uint8_t addr[16])
+{
+    bool mapped = false;
+    return parse_ip_mapped(s, len, family, addr, &mapped);
+}
+
 int lv_cidr_parse(const char *s, struct lv_cidr *out)
 {
     memset(out, 0, sizeof(*out));
     const char *slash = strchr(s, '/');
     size_t alen = slash ? (size_t)(slash - s) : strlen(s);
-    if (parse_ip(s, alen, &out->family, out->addr) != 0) return -1;
-    unsigned max = out->family == AF_INET ? 32 : 128;
-    out->bits = max;
+    bool mapped = false;
+    if (parse_ip_mapped(s, alen, &out->family, out->addr, &mapped) != 0) return -1;
+    /* "::ffff:10.0.0.0/104" is the IPv4 network 10.0.0.0/8. */
+    unsigned max = out->family == AF_INET && !mapped ? 32 : 128;
+    unsigned b = max;
     if (slash) {
-        uint64_t b;
-        if (lv_parse_u64(slash + 1, &b) != 0 || b > max) return -1;
-        out->bits = (unsigned)b;
+        uint64_t v;
+        if (lv_parse_u64(slash + 1, &v) != 0 || v > max) return -1;
+        b = (unsigned)v;
     }
+    if (mapped) {
+        if (b < 96) return -1; /* wider than the mapped range */
+        b -= 96;
+    }
+    out->bits = b;
     return 0;
 }
 

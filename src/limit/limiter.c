@@ -1,6 +1,8 @@
 /* The local rate limiter and the RateLimit header fields. */
 #include "limit/limiter.h"
 
+#include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -95,9 +97,9 @@ void lv_limiter_check(struct lv_limiter *l, const struct lv_rate_cfg *cfg, const
     }
 }
 
-static unsigned secs_up(uint64_t us)
+static uint64_t secs_up(uint64_t us)
 {
-    return (unsigned)((us + 999999) / 1000000);
+    return (us + 999999) / 1000000;
 }
 
 size_t lv_limiter_headers(const struct lv_rate_cfg *cfg, const struct lv_limit_verdict *v,
@@ -106,6 +108,8 @@ size_t lv_limiter_headers(const struct lv_rate_cfg *cfg, const struct lv_limit_v
     static const char *const names[LV_SCOPE_COUNT] = {"global", "client"};
     size_t n = 0;
     int m;
+    if (cap) out[0] = '\0';
+    if (!v->has[LV_SCOPE_GLOBAL] && !v->has[LV_SCOPE_CLIENT]) return 0; /* no empty lists */
     if (policy) {
         m = snprintf(out, cap, "RateLimit-Policy: ");
         n += m > 0 ? (size_t)m : 0;
@@ -117,8 +121,8 @@ size_t lv_limiter_headers(const struct lv_rate_cfg *cfg, const struct lv_limit_v
             /* w: the window the quota q is for (a full bucket refills in burst/rate s). */
             double w = cfg->algorithm == LV_LIMIT_SLIDING_WINDOW ? (double)cfg->window / 1000.0
                                                                  : (double)p.burst / p.rate;
-            unsigned ws = w < 1 ? 1 : (unsigned)(w + 0.999);
-            m = snprintf(out + n, cap - n, "%s\"%s\";q=%u;w=%u", first ? "" : ", ", names[s],
+            uint64_t ws = w < 1 ? 1 : w > 1e15 ? 999999999999999ull : (uint64_t)ceil(w);
+            m = snprintf(out + n, cap - n, "%s\"%s\";q=%u;w=%" PRIu64, first ? "" : ", ", names[s],
                          p.burst, ws);
             n += m > 0 ? (size_t)m : 0;
             first = false;
@@ -132,7 +136,7 @@ size_t lv_limiter_headers(const struct lv_rate_cfg *cfg, const struct lv_limit_v
     for (int s = LV_SCOPE_COUNT - 1; s >= 0; s--) {
         if (!v->has[s] || n >= cap) continue;
         const struct lv_limit_result *r = &v->r[s];
-        m = snprintf(out + n, cap - n, "%s\"%s\";r=%u;t=%u", first ? "" : ", ", names[s],
+        m = snprintf(out + n, cap - n, "%s\"%s\";r=%u;t=%" PRIu64, first ? "" : ", ", names[s],
                      r->remaining, secs_up(r->reset_us));
         n += m > 0 ? (size_t)m : 0;
         first = false;

@@ -32,6 +32,9 @@ struct shard {
     uint64_t evictions;
 };
 
+/* The shard is picked from the hash's low 6 bits, the bucket from the bits
+ * above them: with the same bits for both, a shard would use 1/64 of its
+ * buckets. */
 struct lv_ratetable {
     struct shard shards[NSHARDS];
 };
@@ -106,7 +109,7 @@ static void lru_push(struct shard *s, struct entry *e)
 
 static void hash_unlink(struct shard *s, struct entry *e)
 {
-    struct entry **pp = &s->buckets[e->hash & (s->nbuckets - 1)];
+    struct entry **pp = &s->buckets[(e->hash >> 6) & (s->nbuckets - 1)];
     while (*pp && *pp != e)
         pp = &(*pp)->hnext;
     if (*pp) *pp = e->hnext;
@@ -115,7 +118,7 @@ static void hash_unlink(struct shard *s, struct entry *e)
 static struct entry *find_or_make(struct shard *s, uint64_t h, const char *key, size_t len)
 {
     uint8_t klen = len <= KEY_MAX ? (uint8_t)len : 0;
-    struct entry **slot = &s->buckets[h & (s->nbuckets - 1)];
+    struct entry **slot = &s->buckets[(h >> 6) & (s->nbuckets - 1)];
     for (struct entry *e = *slot; e; e = e->hnext) {
         if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0) {
             lru_unlink(e);

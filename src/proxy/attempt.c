@@ -177,6 +177,13 @@ static bool retry(struct lv_exchange *ex, enum lv_fail_kind kind, unsigned statu
      * nginx and HAProxy do: the backoff protects a backend from being asked
      * again too soon, and this one was not asked. Only a retry that goes
      * back to a tried backend waits (full jitter), or for its Retry-After. */
+    /* Nothing left that could take it (this failure may have opened the
+     * last breaker): no retry; the caller answers now. */
+    if (mark_eligible(ex, NULL, false, now) == 0) {
+        ex->skip = LV_SKIP_NOT_RETRYABLE;
+        ex->nothing_left = true;
+        return false;
+    }
     bool fresh = untried_left(ex);
     uint64_t delay = fresh ? 0 : lv_retry_backoff(rc, ex->attempts, lv_rand_unit(&srv->w.rand));
     if (ex->retry_after_ms > delay && !fresh) delay = ex->retry_after_ms;
@@ -234,7 +241,8 @@ void lv_attempt_failed(struct lv_exchange *ex, struct lv_upconn *up, enum lv_fai
         arm(ex, EXT_BACKOFF, 0);
         return;
     }
-    if (!retry(ex, kind, 0, sent)) lv_exchange_respond(ex, kind);
+    if (!retry(ex, kind, 0, sent))
+        lv_exchange_respond(ex, ex->nothing_left ? LV_FAIL_NO_BACKEND : kind);
 }
 
 /* Retry-After: delta-seconds (an HTTP date is not worth parsing here). */
@@ -337,7 +345,10 @@ static void start(struct lv_exchange *ex, bool is_hedge)
     struct lv_backend *b = idx >= 0 ? ex->wg->gen->backends[idx] : NULL;
     if (b == NULL) {
         if (is_hedge) return; /* nowhere else to send a copy */
-        lv_exchange_respond(ex, ex->attempts ? ex->last_fail : LV_FAIL_NO_BACKEND);
+        /* A backend's answer that was to be retried is gone: say "no
+         * backend" (503, Retry-After) rather than make up a 502. */
+        bool answer_lost = ex->last_fail == LV_FAIL_BAD_STATUS;
+        lv_exchange_respond(ex, ex->attempts && !answer_lost ? ex->last_fail : LV_FAIL_NO_BACKEND);
         return;
     }
     if (!was_tried(ex, b) && ex->ntried < LV_RETRY_MAX_ATTEMPTS) ex->tried[ex->ntried++] = b;

@@ -149,6 +149,7 @@ struct lv_exchange {
     bool retrying;              /* holds a retry slot of the budget */
     bool hedged;                /* a hedge was sent */
     bool stale_retried;         /* a dead pooled connection was replaced once */
+    bool nothing_left;          /* no backend could take a retry */
     enum lv_retry_skip skip;    /* why the last failure was not retried */
     enum lv_fail_kind last_fail;
     uint64_t retry_after_ms; /* the backend's Retry-After, for the next wait */

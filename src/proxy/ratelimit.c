@@ -79,6 +79,7 @@ static int decide_locally(struct lv_exchange *ex, bool store_failed)
             struct lv_limit_verdict v = {.allowed = false, .denied_by = LV_SCOPE_GLOBAL};
             v.has[LV_SCOPE_GLOBAL] = rc->rate > 0;
             v.r[LV_SCOPE_GLOBAL].retry_us = 1000000;
+            v.r[LV_SCOPE_GLOBAL].reset_us = 1000000;
             return lv_ratelimit_apply(ex, &v);
         }
     }

@@ -11,7 +11,7 @@ latency of levee's own refusals, p99 with hedging) and hold on a loaded
 import threading
 import time
 
-from harness import ProtocolError, RawClient, wait_for
+from harness import ProtocolError, RawClient, http_get, wait_for
 
 PER_TRY = "timeouts:\n  per_try: 1s\n"
 
@@ -194,7 +194,9 @@ retry:
 
 def test_connection_resets_cost_gets_nothing_and_never_duplicate_posts(h):
     bs = three_demos(h, ("--reset-rate", "0.3",))
-    lv = h.levee(config([(b.id, b.url) for b in bs]))
+    # The breaker would set b3 aside (next test); off here, so that POSTs keep
+    # meeting resets and the test can show none is ever sent twice.
+    lv = h.levee(config([(b.id, b.url) for b in bs], "circuit_breaker:\n  enabled: false\n"))
 
     with Load(lv) as load:
         run_for(2.5, load)
@@ -215,6 +217,28 @@ def test_connection_resets_cost_gets_nothing_and_never_duplicate_posts(h):
     assert any(s == 502 for _a, _b, s, _r in sent), "no POST was reset: the scenario is off"
     assert after - before == len(sent), (
         f"{len(sent)} POSTs made {after - before} requests at the backends: some were duplicated")
+
+
+def test_a_resetting_backend_is_set_aside(h):
+    bs = three_demos(h, ("--reset-rate", "0.3",))
+    lv = h.levee(config([(b.id, b.url) for b in bs]))
+
+    with Load(lv) as load:
+        run_for(2.5, load)
+    gets = load.snapshot()
+    assert success(gets) >= 0.99, describe(gets)
+
+    # Its resets (on connections reused at once: the backend's doing, not the
+    # keep-alive race) opened b3's breaker: POSTs no longer meet them.
+    metrics = http_get(lv.admin_port, "/metrics").body.decode()
+    assert 'circuit_breaker_state{backend="b3"} 1' in metrics, metrics
+    b3_before = bs[2].stats()["requests"]
+    with Load(lv, method="POST", body=b"p" * 300) as posts:
+        run_for(1.5, posts)
+    sent = posts.snapshot()
+    assert len(sent) >= 30, len(sent)
+    assert all(s == 200 for _a, _b, s, _r in sent), describe(sent)
+    assert bs[2].stats()["requests"] == b3_before, "POSTs still went to the open backend"
 
 
 def test_flapping_backend(h):

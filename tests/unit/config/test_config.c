@@ -401,7 +401,8 @@ Test(config_errors, unknown_top_level_key)
     expect_one_error(
         text, "t.yaml:4:1: unknown key 'bogus' ",
         "(allowed here: listen, workers, backends, load_balancing, timeouts, limits, "
-        "pool, access_log, headers, retry, circuit_breaker, health_check, admin, log_level)");
+        "pool, access_log, headers, retry, circuit_breaker, health_check, admin, rate_limit, "
+        "upgrade, log_level)");
 }
 
 Test(config_errors, unknown_key_in_section)
@@ -409,7 +410,7 @@ Test(config_errors, unknown_key_in_section)
     expect_one_error("timeouts:\n  connect: 1s\n  conect: 2s\n",
                      "t.yaml:3:3: timeouts: unknown key 'conect' ",
                      "(allowed here: connect, per_try, backend, client_header, client_body, idle, "
-                     "shutdown)");
+                     "shutdown, tunnel)");
 }
 
 Test(config_errors, unknown_key_in_backend)
@@ -417,7 +418,7 @@ Test(config_errors, unknown_key_in_backend)
     char text[256];
     snprintf(text, sizeof(text), "%s    wieght: 2\n", one_backend);
     expect_one_error(text, "t.yaml:4:5: backends[0]: unknown key 'wieght' ",
-                     "(allowed here: id, url, weight, health_check_enabled)");
+                     "(allowed here: id, url, weight, tls, health_check_enabled)");
 }
 
 Test(config_errors, bad_duration)
@@ -488,8 +489,9 @@ Test(config_errors, empty_file)
 
 Test(config_errors, bad_url_scheme)
 {
-    expect_one_error("backends:\n  - id: a\n    url: https://127.0.0.1:8001\n",
-                     "t.yaml:3:10: backends[0].url: ", "a backend url must start with http://");
+    expect_one_error(
+        "backends:\n  - id: a\n    url: ftp://127.0.0.1:8001\n",
+        "t.yaml:3:10: backends[0].url: ", "a backend url must start with http:// or https://");
 }
 
 Test(config_errors, url_with_path)
