@@ -13,6 +13,7 @@
 #include "core/fail.h"
 #include "core/stats.h"
 #include "core/strbuf.h"
+#include "limit/limiter.h"
 #include "proxy/proxy.h"
 #include "upstream/backend.h"
 #include "upstream/gen.h"
@@ -246,6 +247,10 @@ static void resilience(struct lv_strbuf *sb, struct lv_proxy *px)
            "rate_limit.on_store_error.");
     lv_strbuf_printf(sb, "levee_rate_limit_store_fallbacks_total %llu\n",
                      (unsigned long long)WSUM(px, store_fallbacks));
+    header(sb, "levee_rate_limit_clients", "gauge",
+           "Clients tracked by the local per-client rate limit (bounded by max_clients).");
+    lv_strbuf_printf(sb, "levee_rate_limit_clients %zu\n",
+                     px->gen->limiter ? lv_ratetable_size(px->gen->limiter->clients) : 0);
     header(sb, "levee_rate_limit_store_up", "gauge",
            "Workers connected to the rate-limit store (Redis); 0 when it is down or not used.");
     lv_strbuf_printf(sb, "levee_rate_limit_store_up %d\n",
