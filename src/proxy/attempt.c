@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/units.h"
+#include "proxy/client.h"
 #include "proxy/exchange.h"
 #include "upstream/gen.h"
 #include "proxy/wgen.h"
@@ -330,6 +331,11 @@ static void on_timer(uv_timer_t *t)
     int mode = ex->timer_mode;
     ex->timer_mode = EXT_NONE;
     if (ex->done) return;
+    if (mode == EXT_BACKOFF && lv_client_gone(ex->client)) {
+        /* Nobody is waiting for this retry any more: spare the backends. */
+        lv_client_abort(ex->client);
+        return;
+    }
     if (mode == EXT_BACKOFF)
         start(ex, false);
     else if (mode == EXT_HEDGE)

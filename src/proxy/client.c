@@ -16,7 +16,9 @@
  */
 #include "proxy/client.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 
 #include "config/config.h"
@@ -150,6 +152,15 @@ static void close_now(struct lv_client *c)
 void lv_client_abort(struct lv_client *c)
 {
     close_now(c);
+}
+
+bool lv_client_gone(struct lv_client *c)
+{
+    uv_os_fd_t fd;
+    if (c->closing || uv_fileno((uv_handle_t *)&c->sock.tcp, &fd) != 0) return true;
+    char byte;
+    ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
 static void on_shutdown(struct lv_sock *s, int status)

@@ -28,6 +28,11 @@ void lv_client_drain(struct lv_client *c);
 /* Close now, whatever is in flight. */
 void lv_client_abort(struct lv_client *c);
 
+/* Has the client closed its connection? Checked without reading (a peek),
+ * before levee spends a retry on a request: a client that half-closed
+ * after its request counts as gone too. */
+bool lv_client_gone(struct lv_client *c);
+
 /* (Re)arms the tunnel idle timeout (timeouts.tunnel). */
 void lv_client_arm_tunnel(struct lv_client *c);
 

@@ -141,7 +141,15 @@ static uint64_t open_period(const struct lv_breaker_cfg *cfg, unsigned opened, d
 static bool trip(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, uint64_t sg, uint64_t now,
                  double jitter)
 {
-    unsigned opened = STATE(sg) == LV_BREAKER_HALF_OPEN ? atomic_load(&b->opened) : 0;
+    /* The open period doubles while the backend keeps failing: after a
+     * failed probe, and also when it fails again within `window` of being
+     * closed (a backend that passes two probes and falls over at once must
+     * not get back in every `timeout`). Only a backend that stayed closed
+     * longer than that starts again from `timeout` (as Envoy's ejection
+     * multiplier decays). */
+    unsigned opened = atomic_load(&b->opened);
+    if (STATE(sg) == LV_BREAKER_CLOSED && now >= atomic_load(&b->closed_at) + cfg->window)
+        opened = 0;
     atomic_store(&b->open_until, now + open_period(cfg, opened, jitter));
     if (!atomic_compare_exchange_strong(&b->sg, &sg, MAKE(GEN(sg) + 1, LV_BREAKER_OPEN)))
         return false;
@@ -151,13 +159,13 @@ static bool trip(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, uint64_
     return true;
 }
 
-static bool close_breaker(struct lv_breaker *b, uint64_t sg)
+static bool close_breaker(struct lv_breaker *b, uint64_t sg, uint64_t now)
 {
     atomic_store(&b->consecutive_fail, 0);
+    atomic_store(&b->closed_at, now);
     if (!atomic_compare_exchange_strong(&b->sg, &sg, MAKE(GEN(sg) + 1, LV_BREAKER_CLOSED)))
         return false;
     atomic_fetch_add(&b->epoch, 1); /* a fresh window: the old outcomes are history */
-    atomic_store(&b->opened, 0);
     atomic_fetch_add(&b->transitions, 1);
     return true;
 }
@@ -278,7 +286,7 @@ bool lv_breaker_report(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, u
         if (ok < 0) return false;
         if (!success) return trip(b, cfg, sg, now, jitter);
         if ((unsigned)ok >= (cfg->success_threshold ? cfg->success_threshold : 1))
-            return close_breaker(b, sg);
+            return close_breaker(b, sg, now);
         return false;
     }
     case LV_BREAKER_OPEN: return false;

@@ -66,7 +66,8 @@ struct lv_breaker {
     atomic_uint_fast64_t sg;         /* generation << 2 | state */
     atomic_uint_fast64_t half;       /* half-open generation:32 | probes:16 | successes:16 */
     atomic_uint consecutive_fail;    /* while closed */
-    atomic_uint opened;              /* times opened in a row without closing */
+    atomic_uint opened;              /* times opened without staying closed for a window */
+    atomic_uint_fast64_t closed_at;  /* ms: the last close */
     atomic_uint_fast64_t open_until; /* ms */
     atomic_uint_fast64_t epoch;      /* closes so far: the window's epoch */
     atomic_uint_fast64_t transitions;

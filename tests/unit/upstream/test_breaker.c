@@ -926,6 +926,7 @@ Test(breaker, the_open_period_is_back_to_timeout_after_a_close)
     setup(&b, base(), 1);
     uint64_t now = 0;
     for (int cycle = 0; cycle < 3; cycle++) {
+        if (cycle) now += base().window; /* closed for a whole window: forgiven */
         trip(&b, now);
         cr_expect_eq(lv_breaker_open_until(&b) - now, 1000, "cycle %d", cycle);
         struct lv_breaker_ticket t;
@@ -940,6 +941,28 @@ Test(breaker, the_open_period_is_back_to_timeout_after_a_close)
         cr_assert(lv_breaker_report(&b, 0, now, true, NOJ, &t));
         cr_assert_eq(lv_breaker_state(&b), LV_BREAKER_CLOSED);
         now += 100;
+    }
+    teardown(&b);
+}
+
+Test(breaker, failing_again_soon_after_closing_keeps_doubling)
+{
+    struct lv_breaker b;
+    setup(&b, base(), 1); /* timeout 1 s, max 8 s, window 10 s */
+    uint64_t now = 0;
+    struct lv_breaker_ticket t;
+    trip(&b, now);
+    cr_expect_eq(lv_breaker_open_until(&b) - now, 1000);
+    for (uint64_t want = 2000; want <= 8000; want *= 2) {
+        /* two probes pass, it closes, and it fails again at once */
+        now = probe(&b, &t);
+        lv_breaker_report(&b, 0, now, true, NOJ, &t);
+        cr_assert(lv_breaker_allow(&b, now, &t));
+        cr_assert(lv_breaker_report(&b, 0, now, true, NOJ, &t));
+        cr_assert_eq(lv_breaker_state(&b), LV_BREAKER_CLOSED);
+        now += 100;
+        trip(&b, now);
+        cr_expect_eq(lv_breaker_open_until(&b) - now, want > 8000 ? 8000 : want);
     }
     teardown(&b);
 }
