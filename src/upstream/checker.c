@@ -70,7 +70,6 @@ static void record(struct probe *p, bool ok, const char *why)
         snprintf(b->last_check, sizeof(b->last_check), "status %u", p->status);
     else
         snprintf(b->last_check, sizeof(b->last_check), "%s", why);
-    if (ok) lv_breaker_health_passed(&b->breaker, now);
     if (!lv_health_report(&b->health, ok, (uint32_t)hc->healthy_threshold,
                           (uint32_t)hc->unhealthy_threshold))
         return;
@@ -78,6 +77,10 @@ static void record(struct probe *p, bool ok, const char *why)
     if (b->health.healthy) {
         lv_info("backend %s: healthy again (%u passed checks)", b->id, b->health.ok_streak);
         lv_backend_recovered(b, now);
+        /* Back from an outage the checks saw: an open breaker may probe at
+         * once. (Not on every pass: a backend whose /health is fine while
+         * its real traffic fails must stay behind its breaker.) */
+        lv_breaker_health_passed(&b->breaker, now);
     } else {
         lv_warn("backend %s: unhealthy after %u failed checks (last: %s)", b->id,
                 b->health.fail_streak, why);

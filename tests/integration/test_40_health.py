@@ -225,9 +225,10 @@ def test_slow_start_ramps_a_recovered_backend_up(h):
     assert 0.4 <= late <= 0.6, f"after slow start it got {late:.0%} of {n_late} requests"
 
 
-def test_passing_check_lets_an_open_breaker_probe_at_once(h):
+def test_passing_checks_do_not_reopen_a_breaker_whose_traffic_fails(h):
     """The backend's /health passes while its requests fail: the breaker opens
-    (timeout 1m), yet each passing check lets a probe through at once."""
+    (timeout 1m) and stays shut — passing checks must not let it back in, or a
+    backend with a healthy health path would never be set aside."""
     flaky = Checked(h, "flaky")
     flaky.status = 500
     good = Checked(h, "good")
@@ -241,10 +242,36 @@ retry:
     d = Driver(lv)
 
     d.until(lambda: flaky.n_traffic() >= 2, 10, "two failures: the breaker opens")
+    opened = flaky.n_traffic()
     t_open = time.monotonic()
-    # without the checks, nothing would reach it for a minute
-    d.until(lambda: flaky.n_traffic() >= 4, 5, "probes let through by passing checks")
-    assert time.monotonic() - t_open < 5
+    while time.monotonic() - t_open < 2.5:  # a dozen passing checks meanwhile
+        d.get()
+        time.sleep(0.01)
+    assert flaky.n_checks(lambda a: a == 200, after=t_open) >= 5
+    assert flaky.n_traffic() == opened, "passing checks let traffic back to a failing backend"
+
+
+def test_recovery_seen_by_checks_lets_an_open_breaker_probe_at_once(h):
+    """A backend its checks had taken out comes back: its open breaker (timeout
+    1m) lets a probe through at once instead of waiting out the minute."""
+    flaky = Checked(h, "flaky")
+    flaky.status = 500
+    good = Checked(h, "good")
+    lv = h.levee(config([(flaky, True), (good, False)], FAST, """
+circuit_breaker:
+  failure_threshold: 2
+  timeout: 1m
+retry:
+  retry_on: [connect_failure, reset, timeout, 500, 502, 503, 504]
+"""))
+    d = Driver(lv)
+
+    d.until(lambda: flaky.n_traffic() >= 2, 10, "two failures: the breaker opens")
+    flaky.set_health(503)  # the outage becomes visible to the checks
+    t_down = time.monotonic()
+    wait_for(lambda: flaky.n_checks(lambda a: a == 503, after=t_down) >= 3, 10,
+             what="failed checks")
     flaky.status = 200
+    flaky.set_health(200)
     before = flaky.n_traffic()
-    d.until(lambda: flaky.n_traffic() >= before + 10, 5, "traffic back at the recovered backend")
+    d.until(lambda: flaky.n_traffic() >= before + 10, 8, "traffic back at the recovered backend")
