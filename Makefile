@@ -34,7 +34,7 @@ endif
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 GIT_REV := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
-CPPFLAGS := -D_GNU_SOURCE -Isrc -I$(LLHTTP_INC) -DLV_VERSION='"$(VERSION)"' -DLV_GIT_REV='"$(GIT_REV)"'
+CPPFLAGS := -D_GNU_SOURCE -Isrc -I$(LLHTTP_INC)
 CFLAGS_COMMON := -std=gnu17 -pthread $(OPT) -MMD -MP
 CFLAGS := $(CFLAGS_COMMON) -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers
 LIBS := -luv -lssl -lcrypto -lyaml -lhiredis -lm -pthread
@@ -55,7 +55,7 @@ all: $(B)/levee $(B)/levee-demo-backend
 $(B)/levee: $(B)/obj/src/main.o $(LEVEE_OBJS) $(LLHTTP_OBJS)
 	$(Q)$(CC) $(LDOPT) -o $@ $^ $(LIBS)
 
-$(B)/levee-demo-backend: $(DEMO_OBJS) $(LLHTTP_OBJS)
+$(B)/levee-demo-backend: $(DEMO_OBJS) $(B)/obj/src/core/version.o $(LLHTTP_OBJS)
 	$(Q)$(CC) $(LDOPT) -o $@ $^ -luv -lm -pthread
 
 $(B)/unit-tests: $(UNIT_OBJS) $(LEVEE_OBJS) $(LLHTTP_OBJS)
@@ -80,6 +80,18 @@ $(B)/gen/dashboard.c: src/admin/dashboard.html
 $(B)/obj/gen/dashboard.o: $(B)/gen/dashboard.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS_COMMON) -c -o $@ $<
+
+# The version object alone carries VERSION and the git revision; it is
+# rebuilt whenever either changes (build/.../rev is rewritten only then).
+$(B)/gen/rev: FORCE
+	@mkdir -p $(@D)
+	@echo '$(VERSION) $(GIT_REV)' | cmp -s - $@ || echo '$(VERSION) $(GIT_REV)' > $@
+
+$(B)/obj/src/core/version.o: src/core/version.c $(B)/gen/rev
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -DLV_VERSION='"$(VERSION)"' -DLV_GIT_REV='"$(GIT_REV)"' $(CFLAGS) -c -o $@ $<
+
+FORCE:
 
 # llhttp is third-party code: its own (quieter) flags, never -Werror.
 $(B)/obj/llhttp/%.o: $(LLHTTP_SRC)/%.c

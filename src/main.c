@@ -19,6 +19,7 @@
 #include "admin/server.h"
 #include "config/config.h"
 #include "core/log.h"
+#include "core/version.h"
 #include "core/logfile.h"
 #include "core/strbuf.h"
 #include "proxy/proxy.h"
@@ -212,7 +213,7 @@ static int run(const char *path)
         m.checker = lv_checker_start(m.loop, m.proxy.gen);
         const struct lv_config *c = m.proxy.gen->cfg;
         for (size_t i = 0; i < nlisten; i++) {
-            lv_info("levee %s listening on %s (%u worker%s, %zu backend%s)", LV_VERSION,
+            lv_info("levee %s listening on %s (%u worker%s, %zu backend%s)", lv_version,
                     c->listeners[i].address, workers, workers == 1 ? "" : "s", nbackends,
                     nbackends == 1 ? "" : "s");
         }
@@ -240,7 +241,7 @@ int main(int argc, char **argv)
         switch (ch) {
         case 'c': path = optarg; break;
         case 't': test = true; break;
-        case 'v': printf("levee %s (%s)\n", LV_VERSION, LV_GIT_REV); return 0;
+        case 'v': printf("levee %s (%s)\n", lv_version, lv_git_rev); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

@@ -23,7 +23,9 @@ int lv_admin_health_json(struct lv_strbuf *sb, const struct lv_gen *g, uint64_t 
         usable += lv_admin_backend_usable(g, i, now);
         checks |= g->cfg->backends[i].health_check_enabled;
     }
-    const char *status = usable == g->nbackends ? "healthy" : usable ? "degraded" : "unhealthy";
+    const char *status = usable == 0              ? "unhealthy"
+                         : usable == g->nbackends ? "healthy"
+                                                  : "degraded";
     lv_strbuf_printf(sb,
                      "{\"status\":\"%s\",\"uptime_seconds\":%llu,"
                      "\"backends\":{\"healthy\":%zu,\"total\":%zu},"

@@ -13,6 +13,7 @@
 #include "core/fail.h"
 #include "core/stats.h"
 #include "core/strbuf.h"
+#include "core/version.h"
 #include "limit/limiter.h"
 #include "proxy/proxy.h"
 #include "upstream/backend.h"
@@ -301,8 +302,8 @@ void lv_metrics_render(struct lv_strbuf *sb, struct lv_proxy *px)
     header(sb, "levee_config_generation", "gauge", "Generation of the configuration in use.");
     lv_strbuf_printf(sb, "levee_config_generation %llu\n", (unsigned long long)g->id);
     header(sb, "levee_build_info", "gauge", "levee's version and source revision.");
-    lv_strbuf_printf(sb, "levee_build_info{version=\"%s\",revision=\"%s\"} 1\n", LV_VERSION,
-                     LV_GIT_REV);
+    lv_strbuf_printf(sb, "levee_build_info{version=\"%s\",revision=\"%s\"} 1\n", lv_version,
+                     lv_git_rev);
     header(sb, "process_start_time_seconds", "gauge", "Start time of levee, Unix seconds.");
     lv_strbuf_printf(sb, "process_start_time_seconds %.3f\n", (double)px->start_wall_ms / 1000.0);
     header(sb, "levee_workers", "gauge", "Worker threads.");

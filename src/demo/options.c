@@ -1,6 +1,7 @@
 /* Command-line parsing for the demo backend: every flag, its validation and the --help text
  * live here, so the help can never drift from what is accepted. */
 #include "demo/options.h"
+#include "core/version.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -189,7 +190,7 @@ int lv_demo_options_parse(struct lv_demo_options *o, int argc, char **argv)
             return 1;
         }
         if (strcmp(name, "--version") == 0) {
-            printf("levee-demo-backend %s (%s)\n", LV_VERSION, LV_GIT_REV);
+            printf("levee-demo-backend %s (%s)\n", lv_version, lv_git_rev);
             return 1;
         }
         const struct flag *f = NULL;

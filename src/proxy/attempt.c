@@ -178,14 +178,8 @@ static bool retry(struct lv_exchange *ex, enum lv_fail_kind kind, unsigned statu
      * nginx and HAProxy do: the backoff protects a backend from being asked
      * again too soon, and this one was not asked. Only a retry that goes
      * back to a tried backend waits (full jitter), or for its Retry-After. */
-    /* Nothing left that could take it (this failure may have opened the
-     * last breaker): no retry; the caller answers now. */
-    if (mark_eligible(ex, NULL, false, now) == 0) {
-        ex->skip = LV_SKIP_NOT_RETRYABLE;
-        ex->nothing_left = true;
-        return false;
-    }
-    bool fresh = untried_left(ex);
+    size_t usable = mark_eligible(ex, NULL, false, now);
+    bool fresh = usable > 0 && untried_left(ex);
     uint64_t delay = fresh ? 0 : lv_retry_backoff(rc, ex->attempts, lv_rand_unit(&srv->w.rand));
     if (ex->retry_after_ms > delay && !fresh) delay = ex->retry_after_ms;
     struct lv_retry_input in = {
@@ -201,6 +195,12 @@ static bool retry(struct lv_exchange *ex, enum lv_fail_kind kind, unsigned statu
         .already_retrying = ex->retrying,
     };
     enum lv_retry_skip skip = lv_retry_decide(rc, &in, &srv->budget);
+    if (skip == LV_SKIP_NONE && usable == 0) {
+        /* A retry was due but nothing is left to take it (this failure may
+         * have opened the last breaker): answer now, do not wait. */
+        ex->nothing_left = true;
+        return false;
+    }
     if (skip == LV_SKIP_NONE) {
         take_retry_slot(ex);
         LV_STAT_INC(srv->stats.retries);

@@ -135,30 +135,38 @@ static bool request_id_ok(const char *v, size_t n)
     return true;
 }
 
-static void take_request_id(struct lv_exchange *ex)
+static void new_request_id(struct lv_exchange *ex)
 {
-    struct lv_head *h = &ex->req;
-    struct lv_hfield *keep = NULL;
-    for (uint32_t i = 0; i < h->nfields; i++) {
-        struct lv_hfield *f = &h->fields[i];
-        if (!LV_HFIELD_IS(h, f, "x-request-id")) continue;
-        if (keep == NULL && request_id_ok(lv_head_str(h, f->value), f->value_len) &&
-            f->value_len < sizeof(ex->request_id)) {
-            keep = f;
-        } else {
-            f->flags |= LV_HF_DROP; /* invalid or repeated */
-        }
-    }
-    if (keep) {
-        memcpy(ex->request_id, lv_head_str(h, keep->value), keep->value_len);
-        ex->request_id[keep->value_len] = '\0';
-        return;
-    }
     struct lv_rand *r = &ex->srv->w.rand;
     snprintf(ex->request_id, sizeof(ex->request_id), "%016llx%016llx",
              (unsigned long long)lv_rand_next(r), (unsigned long long)lv_rand_next(r));
     ex->rid_generated = true;
     LV_STAT_INC(ex->srv->stats.request_ids_generated);
+}
+
+/* Exactly one X-Request-Id that looks like an id is kept; none, a bad one,
+ * or several (which one would be true?) get levee's own. */
+static void take_request_id(struct lv_exchange *ex)
+{
+    struct lv_head *h = &ex->req;
+    struct lv_hfield *keep = NULL;
+    int count = 0;
+    for (uint32_t i = 0; i < h->nfields; i++) {
+        struct lv_hfield *f = &h->fields[i];
+        if (!LV_HFIELD_IS(h, f, "x-request-id")) continue;
+        count++;
+        keep = f;
+    }
+    if (count == 1 && request_id_ok(lv_head_str(h, keep->value), keep->value_len) &&
+        keep->value_len < sizeof(ex->request_id)) {
+        memcpy(ex->request_id, lv_head_str(h, keep->value), keep->value_len);
+        ex->request_id[keep->value_len] = '\0';
+        return;
+    }
+    for (uint32_t i = 0; i < h->nfields; i++) {
+        if (LV_HFIELD_IS(h, &h->fields[i], "x-request-id")) h->fields[i].flags |= LV_HF_DROP;
+    }
+    new_request_id(ex);
 }
 
 /* Connection: upgrade with Upgrade naming a protocol upgrade.allow lists.
@@ -371,7 +379,7 @@ void lv_exchange_on_upconn_drain(struct lv_exchange *ex, struct lv_upconn *up)
 void lv_exchange_on_connected(struct lv_exchange *ex, struct lv_upconn *up)
 {
     struct lv_client *c = ex->client;
-    char extra[160] = "";
+    char extra[400] = "";
     int n = ex->rid_generated
                 ? snprintf(extra, sizeof(extra), "X-Request-Id: %s\r\n", ex->request_id)
                 : 0;
@@ -426,7 +434,7 @@ static int switch_protocols(struct lv_exchange *ex, struct lv_upconn *up)
     if (lv_attempt_on_response(ex, up) != 0) return -1;
     struct lv_head *r = &up->resp;
     const struct lv_hfield *u = LV_HEAD_FIND(r, "upgrade");
-    char extra[420];
+    char extra[520];
     snprintf(extra, sizeof(extra), "X-Request-Id: %s\r\nConnection: upgrade\r\nUpgrade: %.*s\r\n",
              ex->request_id, u ? (int)(u->value_len < 64 ? u->value_len : 64) : 0,
              u ? lv_head_str(r, u->value) : "");
@@ -490,7 +498,7 @@ int lv_exchange_on_response_head(struct lv_exchange *ex, struct lv_upconn *up)
     bool keep_alive = ex->client_keep_alive && !ex->close_after && ex->req_complete &&
                       framing != LV_FRAME_CLOSE && !ex->srv->draining;
     if (!keep_alive) ex->close_after = true;
-    char extra[320];
+    char extra[420];
     snprintf(extra, sizeof(extra), "X-Request-Id: %s\r\n%s", ex->request_id, ex->rl_headers);
     for (uint32_t i = 0; i < r->nfields; i++) {
         if (LV_HFIELD_IS(r, &r->fields[i], "x-request-id")) r->fields[i].flags |= LV_HF_DROP;
@@ -571,7 +579,8 @@ void lv_exchange_respond(struct lv_exchange *ex, enum lv_fail_kind kind)
     if (client_fault || (ex->has_body && !ex->req_complete)) ex->close_after = true;
     bool keep_alive = ex->client_keep_alive && !ex->close_after && !ex->srv->draining;
     if (!keep_alive) ex->close_after = true;
-    char extra[320] = "";
+    char extra[420] = "";
+    if (ex->request_id[0] == '\0') new_request_id(ex); /* the head never completed */
     if (ex->request_id[0])
         snprintf(extra, sizeof(extra), "X-Request-Id: %s\r\n%s", ex->request_id, ex->rl_headers);
     unsigned retry_after = kind == LV_FAIL_NO_BACKEND     ? lv_attempt_retry_after(ex)

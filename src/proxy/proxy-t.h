@@ -119,7 +119,7 @@ struct lv_exchange {
     uint64_t start_ns;
     uint64_t start_wall_ms;
     uint64_t deadline_ms;
-    char request_id[40];
+    char request_id[130];          /* up to 128 characters */
     char rl_headers[200];          /* RateLimit-Policy / RateLimit lines, or "" */
     unsigned retry_after_s;        /* for levee's own 429/503 */
     struct lv_redis_call *rl_call; /* a pending check in Redis */

@@ -205,6 +205,13 @@ void lv_server_switch(struct lv_worker *w, void *arg)
     struct lv_wgen *old = srv->wgen;
     srv->wgen = wg;
     srv->cfg = wg->gen->cfg;
+    /* Idle connections move to the new generation's view of their backend,
+     * or close (backend gone, or moved) — before the old generation, which
+     * their pointers lead into, can be freed. Busy ones follow when their
+     * request is done (lv_upconn_release). */
+    for (struct lv_upconn *up = srv->upconns; up; up = up->next) {
+        if (up->state == LV_UP_IDLE && !lv_upconn_adopt(up, wg->gen)) lv_upconn_close(up);
+    }
     if (old->inflight == 0) {
         lv_wgen_destroy(old);
     } else {
@@ -213,19 +220,6 @@ void lv_server_switch(struct lv_worker *w, void *arg)
     }
     sync_listeners(srv, srv->cfg);
     sync_store(srv);
-    /* Idle connections to backends that left, or whose address changed,
-     * are closed now; busy ones close when their request is done. */
-    for (struct lv_upconn *up = srv->upconns; up; up = up->next) {
-        if (up->state != LV_UP_IDLE) continue;
-        bool keep = false;
-        for (size_t i = 0; i < wg->gen->nbackends && !keep; i++) {
-            const struct lv_backend_cfg *bc = &wg->gen->cfg->backends[i];
-            keep = wg->gen->backends[i] == up->backend && bc->addrlen == up->bcfg->addrlen &&
-                   memcmp(&bc->addr, &up->bcfg->addr, bc->addrlen) == 0;
-            if (keep) up->bcfg = bc;
-        }
-        if (!keep) lv_upconn_close(up);
-    }
 }
 
 void lv_server_backend_state(struct lv_worker *w, void *arg)

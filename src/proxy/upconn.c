@@ -22,6 +22,7 @@
 #include "proxy/server.h"
 #include "proxy/tunnel.h"
 #include "upstream/backend.h"
+#include "upstream/gen.h"
 
 /* Response heads bigger than one buffer are refused (502 bad_response). */
 #define RESP_HEAD_LIMIT LV_BUF_SIZE
@@ -412,6 +413,18 @@ void lv_upconn_await_response(struct lv_upconn *up)
     arm(up);
 }
 
+bool lv_upconn_adopt(struct lv_upconn *up, const struct lv_gen *g)
+{
+    for (size_t i = 0; i < g->nbackends; i++) {
+        const struct lv_backend_cfg *bc = &g->cfg->backends[i];
+        if (g->backends[i] == up->backend && same_address(bc, up->bcfg)) {
+            up->bcfg = bc;
+            return true;
+        }
+    }
+    return false;
+}
+
 void lv_upconn_release(struct lv_upconn *up, bool reusable)
 {
     if (up->active_counted) {
@@ -422,6 +435,11 @@ void lv_upconn_release(struct lv_upconn *up, bool reusable)
     if (!reusable || up->state != LV_UP_BUSY || up->srv->draining || up->sock.write_error ||
         atomic_load_explicit(&up->backend->retired, memory_order_relaxed) ||
         lv_backend_admin(up->backend) != LV_ADMIN_ENABLED) {
+        lv_upconn_close(up);
+        return;
+    }
+    /* In the pool a connection belongs to the current generation. */
+    if (!lv_upconn_adopt(up, up->srv->wgen->gen)) {
         lv_upconn_close(up);
         return;
     }

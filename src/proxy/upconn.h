@@ -8,6 +8,8 @@
 
 #include "proxy/proxy-t.h"
 
+struct lv_gen;
+
 /*
  * A connection to b for ex: an idle one from the pool (state BUSY, ready to
  * send), or a new one (state CONNECTING: lv_exchange_on_connected or
@@ -23,6 +25,11 @@ void lv_upconn_await_response(struct lv_upconn *up);
 
 /* Detaches up from its exchange: back to the pool if reusable, else closed. */
 void lv_upconn_release(struct lv_upconn *up, bool reusable);
+
+/* Points an idle connection at generation g's entry for its backend (same
+ * backend, same address). Returns false when g has no such entry: the
+ * connection must be closed. */
+bool lv_upconn_adopt(struct lv_upconn *up, const struct lv_gen *g);
 
 /* Closes it now (whatever it is doing; a busy one must be detached). */
 void lv_upconn_close(struct lv_upconn *up);
