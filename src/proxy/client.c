@@ -264,7 +264,8 @@ static bool parse_pending(struct lv_client *c)
     if (c->pending == b) {
         c->pending_off += (uint32_t)consumed;
         c->pending_len -= (uint32_t)consumed;
-        if (c->pending_len == 0 || (err != HPE_OK && err != HPE_PAUSED)) {
+        if (c->pending_len == 0 ||
+            (err != HPE_OK && err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE)) {
             lv_buf_unref(b);
             c->pending = NULL;
         }

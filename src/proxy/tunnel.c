@@ -67,6 +67,7 @@ void lv_tunnel_start(struct lv_exchange *ex, struct lv_buf *b, const char *rest,
     /* Frames the backend sent right behind its 101. */
     if (rest_len) {
         ex->resp_bytes += rest_len;
+        LV_STAT_ADD(ex->srv->stats.tunnel_bytes_down, rest_len);
         relay(&up->sock, &up->tun_paused, &c->sock, b, rest, rest_len);
     } else {
         lv_sock_flush(&c->sock); /* the 101 itself */
@@ -76,6 +77,7 @@ void lv_tunnel_start(struct lv_exchange *ex, struct lv_buf *b, const char *rest,
         struct lv_buf *pb = c->pending;
         c->pending = NULL;
         ex->tunnel_up += c->pending_len;
+        LV_STAT_ADD(ex->srv->stats.tunnel_bytes_up, c->pending_len);
         relay(&c->sock, &c->tun_paused, &up->sock, pb, pb->data + c->pending_off, c->pending_len);
         lv_buf_unref(pb);
     }

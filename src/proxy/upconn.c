@@ -468,8 +468,10 @@ void lv_upconn_finish(struct lv_upconn *up)
         up->active_counted = false;
     }
     up->ex = NULL;
-    uv_timer_stop(&up->timer);
     lv_sock_read_stop(&up->sock);
+    /* A backend that does not read what is left would keep the shutdown
+     * waiting forever: its inactivity timeout closes it. */
+    uv_timer_start(&up->timer, on_timer, up->srv->cfg->timeouts.idle, 0);
     if (lv_sock_shutdown(&up->sock, on_finished) != 0) lv_upconn_close(up);
 }
 
