@@ -15,6 +15,7 @@
 
 #include "config/load.h"
 #include "config/tls.h"
+#include "core/log.h"
 #include "core/units.h"
 #include "net/addr.h"
 #include "upstream/balancer.h"
@@ -435,6 +436,9 @@ static int parse_backends(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
             b->url = y.url;
             b->weight = (uint32_t)y.weight;
             b->health_check_enabled = y.health_check_enabled;
+            if (b->tls.insecure_skip_verify)
+                lv_warn("backend %s: tls.insecure_skip_verify is on: its certificate is not checked",
+                        b->id);
             cfg->n_backends++;
         } else {
             free(y.id);

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/log.h"
 #include "net/addr.h"
 
 static int parse_version(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
@@ -171,9 +170,6 @@ int lv_cfg_backend_tls(struct lv_cfg_ctx *c, yaml_node_t *n, yaml_node_t *url_no
         lv_cfg_error(c, n ? n : url_node, "%s", err);
         return -1;
     }
-    if (b->tls.insecure_skip_verify)
-        lv_warn("backend %s: tls.insecure_skip_verify is on: its certificate is not checked",
-                b->id ? b->id : b->url);
     return 0;
 }
 

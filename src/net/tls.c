@@ -151,13 +151,18 @@ SSL_CTX *lv_tls_server_ctx(const struct lv_tls_listen_cfg *cfg, char *err, size_
     return ctx;
 }
 
+/* Keeps a copy: OpenSSL marks the connection's own session not resumable
+ * when that connection is freed without a close_notify, which is how pooled
+ * backend connections end. */
 static int keep_session(SSL *ssl, SSL_SESSION *sess)
 {
     SSL_SESSION **slot = SSL_get_app_data(ssl);
     if (slot == NULL) return 0;
+    SSL_SESSION *copy = SSL_SESSION_dup(sess);
+    if (copy == NULL) return 0;
     if (*slot) SSL_SESSION_free(*slot);
-    *slot = sess;
-    return 1; /* the reference is ours now */
+    *slot = copy;
+    return 0;
 }
 
 SSL_CTX *lv_tls_client_ctx(const struct lv_tls_backend_cfg *cfg, char *err, size_t errcap)
