@@ -175,6 +175,7 @@ static void on_uv_write(uv_write_t *req, int status)
     struct lv_wreq *w = (struct lv_wreq *)req;
     struct lv_sock *s = w->sock;
     s->write_pending -= w->bytes;
+    s->writes_pending--;
     if (status < 0) s->write_error = true;
     wreq_put(s->env, w);
     if (s->on_written && !s->closing) s->on_written(s, status);
@@ -193,9 +194,11 @@ int lv_sock_flush(struct lv_sock *s)
         return s->closing ? UV_ECANCELED : 0;
     }
     s->write_pending += w->bytes;
+    s->writes_pending++;
     int rc = uv_write(&w->req, (uv_stream_t *)&s->tcp, w->bufs, w->nbufs, on_uv_write);
     if (rc < 0) {
         s->write_pending -= w->bytes;
+        s->writes_pending--;
         s->write_error = true;
         wreq_put(s->env, w);
     }
@@ -354,8 +357,10 @@ static void tls_output(struct lv_sock *s)
         w->nrefs = 1;
         w->bytes = (size_t)n;
         s->write_pending += w->bytes;
+        s->writes_pending++;
         if (uv_write(&w->req, (uv_stream_t *)&s->tcp, w->bufs, 1, on_uv_write) < 0) {
             s->write_pending -= w->bytes;
+            s->writes_pending--;
             s->write_error = true;
             wreq_put(s->env, w);
             return;

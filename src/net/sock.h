@@ -74,8 +74,9 @@ struct lv_sock {
     lv_sock_read_cb on_read;
     lv_sock_written_cb on_written;
     lv_sock_close_cb on_close;
-    struct lv_wreq *batch; /* being filled, not yet written */
-    size_t write_pending;  /* bytes handed to uv_write, not yet completed */
+    struct lv_wreq *batch;   /* being filled, not yet written */
+    size_t write_pending;    /* bytes handed to uv_write, not yet completed */
+    unsigned writes_pending; /* write requests in flight (each holds its buffers) */
     bool reading;
     bool closing;
     bool write_error;

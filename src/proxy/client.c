@@ -297,6 +297,19 @@ static bool parse_pending(struct lv_client *c)
     return true;
 }
 
+/* Responses handed to the socket but not yet written, each holding its
+ * buffers: past either bound, no new request is started. Without it a client
+ * pipelining requests levee answers itself (429, /health) while reading
+ * slowly would make levee buffer answers without limit. */
+#define BACKLOG_MAX_WRITES 8
+#define BACKLOG_MAX_BYTES (64 * 1024)
+
+static bool write_backlog(const struct lv_client *c)
+{
+    return c->sock.writes_pending >= BACKLOG_MAX_WRITES ||
+           c->sock.write_pending > BACKLOG_MAX_BYTES;
+}
+
 static void process(struct lv_client *c)
 {
     if (c->in_process || c->tunnel) return;
@@ -323,6 +336,14 @@ static void process(struct lv_client *c)
             break;
         }
         if (c->parse_dead) break;
+        if (ex == NULL && write_backlog(c)) {
+            /* A pipelining client that does not read its answers: the next
+             * request waits until they are written (see write_backlog). */
+            c->write_blocked = true;
+            lv_sock_read_stop(&c->sock);
+            if (c->timer_mode != T_SEND) arm(c, T_SEND, cfg->timeouts.idle);
+            break;
+        }
         if (c->pending == NULL || c->paused) {
             if (c->paused) {
                 lv_sock_read_stop(&c->sock);
@@ -387,6 +408,10 @@ static void on_written(struct lv_sock *s, int status)
             arm(c, T_NONE, 0);
     }
     if (c->ex) lv_exchange_on_client_drain(c->ex);
+    if (c->write_blocked && !write_backlog(c)) {
+        c->write_blocked = false;
+        process(c);
+    }
 }
 
 void lv_client_exchange_done(struct lv_client *c)

@@ -186,6 +186,7 @@ struct lv_client {
     bool tunnel;         /* bytes relayed after a 101 */
     bool tun_paused;     /* not read: the backend is behind */
     bool paused;         /* not reading: backpressure toward a backend */
+    bool write_blocked;  /* not reading: earlier responses are still being written */
     bool closing;        /* close started */
     bool shutting_down;  /* final response written; shutting the write side */
     bool lingering;      /* after shutdown, read and drop input for a while */
