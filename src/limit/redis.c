@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
@@ -55,8 +54,15 @@ static const char script[] =
     "  local into = now - start\n"
     "  local est = prev * (w - into) / w + cur\n"
     "  if est + 1 > limit then\n"
-    "    local retry = w - into\n"
-    "    if cur + 1 <= limit and prev > 0 then retry = (est + 1 - limit) * w / prev end\n"
+    "    local retry\n"
+    "    if cur + 1 > limit then -- as lv_window_take\n"
+    "      local t = w * (1 - (limit - 1) / cur)\n"
+    "      if t < 0 then t = 0 end\n"
+    "      retry = w - into + math.ceil(t)\n"
+    "    else\n"
+    "      retry = math.ceil((est + 1 - limit) * w / prev)\n"
+    "    end\n"
+    "    if retry < 1 then retry = 1 end\n"
     "    return 0, 0, w - into, retry\n"
     "  end\n"
     "  redis.call('INCR', ck)\n"
@@ -124,6 +130,17 @@ static void set_up(struct lv_redis *r, bool up)
                     "rate_limit.on_store_error",
                     r->host, r->port);
     }
+}
+
+/* A worker could not connect. Logged once, if the store was never up (a
+ * store that was up and went away is logged by set_up). */
+static void never_connected(struct lv_redis *r, const char *why)
+{
+    int never = -1;
+    if (atomic_compare_exchange_strong(&r->shared->up, &never, 0))
+        lv_warn("rate limit store: redis %s:%d unreachable (%s); falling back to "
+                "rate_limit.on_store_error",
+                r->host, r->port, why);
 }
 
 /* --- outstanding checks -------------------------------------------------------- */
@@ -268,6 +285,95 @@ void lv_redis_call_cancel(struct lv_redis_call *call)
     if (call) call->cb = NULL; /* freed when its reply (or the disconnect) comes */
 }
 
+/* --- the event loop glue ---------------------------------------------------------- */
+
+/*
+ * hiredis' own libuv adapter (0.14) returns when a poll reports an error.
+ * libuv reports a reset connection, or a refused connect, that way and stops
+ * polling: hiredis would never read the error, so checks in flight would wait
+ * for their timeout and the connection would never be seen to be down. This
+ * one lets hiredis read it.
+ */
+struct uv_events {
+    redisAsyncContext *ac; /* NULL once hiredis has let go */
+    uv_poll_t poll;
+    int events;
+};
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    struct uv_events *p = h->data;
+    if (status < 0) {
+        /* A read now fails with the error (or finds the connect failed) and
+         * hiredis disconnects. Should it not, polling resumes. */
+        redisAsyncHandleRead(p->ac);
+        if (p->ac && p->events) uv_poll_start(&p->poll, p->events, on_poll);
+        return;
+    }
+    if (p->ac && (events & UV_READABLE)) redisAsyncHandleRead(p->ac);
+    if (p->ac && (events & UV_WRITABLE)) redisAsyncHandleWrite(p->ac);
+}
+
+static void update(struct uv_events *p, int add, int del)
+{
+    p->events = (p->events | add) & ~del;
+    if (p->events)
+        uv_poll_start(&p->poll, p->events, on_poll);
+    else
+        uv_poll_stop(&p->poll);
+}
+
+static void add_read(void *d)
+{
+    update(d, UV_READABLE, 0);
+}
+
+static void del_read(void *d)
+{
+    update(d, 0, UV_READABLE);
+}
+
+static void add_write(void *d)
+{
+    update(d, UV_WRITABLE, 0);
+}
+
+static void del_write(void *d)
+{
+    update(d, 0, UV_WRITABLE);
+}
+
+static void on_poll_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void cleanup(void *d)
+{
+    struct uv_events *p = d;
+    p->ac = NULL;
+    uv_close((uv_handle_t *)&p->poll, on_poll_closed);
+}
+
+static int attach(redisAsyncContext *ac, uv_loop_t *loop)
+{
+    struct uv_events *p = calloc(1, sizeof(*p));
+    if (p == NULL) return -1;
+    if (uv_poll_init(loop, &p->poll, ac->c.fd) != 0) {
+        free(p);
+        return -1;
+    }
+    p->ac = ac;
+    p->poll.data = p;
+    ac->ev.data = p;
+    ac->ev.addRead = add_read;
+    ac->ev.delRead = del_read;
+    ac->ev.addWrite = add_write;
+    ac->ev.delWrite = del_write;
+    ac->ev.cleanup = cleanup;
+    return 0;
+}
+
 /* --- the connection --------------------------------------------------------------- */
 
 static void connect_now(struct lv_redis *r);
@@ -278,8 +384,8 @@ static void on_retry(uv_timer_t *t)
     connect_now(t->data);
 }
 
-/* libuv reports a refused non-blocking connect as a poll error, which
- * hiredis' libuv adapter ignores: without this the attempt would hang. */
+/* A connect that neither succeeds nor fails (a peer that drops SYNs, a
+ * server that never answers) is given up on after 500 ms. */
 static void on_connect_timeout(uv_timer_t *t)
 {
     struct lv_redis *r = t->data;
@@ -288,6 +394,7 @@ static void on_connect_timeout(uv_timer_t *t)
     r->ac = NULL;
     r->state = C_DOWN;
     redisAsyncFree(ac);
+    never_connected(r, "connect timed out");
     schedule_reconnect(r);
 }
 
@@ -322,6 +429,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
     lv_debug("rate limit store: connect %s", status == REDIS_OK ? "ok" : ac->errstr);
     uv_timer_stop(&r->retry);
     if (status != REDIS_OK) {
+        never_connected(r, ac->errstr);
         r->ac = NULL; /* hiredis frees a context that failed to connect */
         r->state = C_DOWN;
         schedule_reconnect(r);
@@ -337,6 +445,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     (void)status;
     struct lv_redis *r = ac->data;
     r->ac = NULL;
+    if (r->state != C_UP && !r->closing) never_connected(r, ac->errstr[0] ? ac->errstr : "closed");
     set_up(r, false);
     r->state = C_DOWN;
     if (r->closing) return;
@@ -349,12 +458,13 @@ static void connect_now(struct lv_redis *r)
     if (r->closing || r->ac) return;
     redisAsyncContext *ac = redisAsyncConnect(r->host, r->port);
     if (ac == NULL || ac->err) {
+        never_connected(r, ac ? ac->errstr : "out of memory");
         if (ac) redisAsyncFree(ac);
         schedule_reconnect(r);
         return;
     }
     ac->data = r;
-    if (redisLibuvAttach(ac, r->loop) != REDIS_OK) {
+    if (attach(ac, r->loop) != 0) {
         redisAsyncFree(ac);
         schedule_reconnect(r);
         return;
