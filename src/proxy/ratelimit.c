@@ -76,10 +76,13 @@ static int decide_locally(struct lv_exchange *ex, bool store_failed)
         LV_STAT_INC(ex->srv->stats.store_fallbacks);
         if (rc->on_store_error == LV_ON_ERROR_ALLOW) return 0;
         if (rc->on_store_error == LV_ON_ERROR_DENY) {
-            struct lv_limit_verdict v = {.allowed = false, .denied_by = LV_SCOPE_GLOBAL};
+            /* Every configured limit is reported exhausted for a second. */
+            struct lv_limit_verdict v = {.allowed = false};
             v.has[LV_SCOPE_GLOBAL] = rc->rate > 0;
-            v.r[LV_SCOPE_GLOBAL].retry_us = 1000000;
-            v.r[LV_SCOPE_GLOBAL].reset_us = 1000000;
+            v.has[LV_SCOPE_CLIENT] = rc->client_rate > 0;
+            v.denied_by = v.has[LV_SCOPE_GLOBAL] ? LV_SCOPE_GLOBAL : LV_SCOPE_CLIENT;
+            for (int s = 0; s < LV_SCOPE_COUNT; s++)
+                v.r[s].retry_us = v.r[s].reset_us = 1000000;
             return lv_ratelimit_apply(ex, &v);
         }
     }
