@@ -437,8 +437,9 @@ static int parse_backends(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
             b->weight = (uint32_t)y.weight;
             b->health_check_enabled = y.health_check_enabled;
             if (b->tls.insecure_skip_verify)
-                lv_warn("backend %s: tls.insecure_skip_verify is on: its certificate is not checked",
-                        b->id);
+                lv_warn(
+                    "backend %s: tls.insecure_skip_verify is on: its certificate is not checked",
+                    b->id);
             cfg->n_backends++;
         } else {
             free(y.id);
