@@ -29,6 +29,28 @@ const char *lv_admin_backend_state(const struct lv_backend *b, const struct lv_b
     return "ok";
 }
 
+/* The shared rate-limit store (Redis), or null when limits are local. */
+static void store_json(struct lv_strbuf *sb, struct lv_proxy *px)
+{
+    static const char *const on_error[] = {"local", "allow", "deny"};
+    const struct lv_rate_cfg *rc = &px->gen->cfg->rate_limit;
+    if (px->gen->limiter == NULL || rc->store != LV_STORE_REDIS) {
+        lv_strbuf_puts(sb, "null");
+        return;
+    }
+    int connected = atomic_load(&px->redis_shared.connected);
+    uint64_t fallbacks = 0; /* as levee_rate_limit_store_fallbacks_total */
+    for (unsigned w = 0; w < px->nservers; w++)
+        fallbacks += lv_stat_read(&px->servers[w].stats.store_fallbacks);
+    lv_strbuf_puts(sb, "{\"type\":\"redis\",\"address\":");
+    lv_strbuf_json_str(sb, rc->redis.address);
+    lv_strbuf_printf(sb,
+                     ",\"state\":\"%s\",\"workers_connected\":%d,\"workers\":%u,"
+                     "\"on_store_error\":\"%s\",\"fallbacks\":%llu}",
+                     connected > 0 ? "up" : "down", connected, px->nservers,
+                     on_error[rc->on_store_error], (unsigned long long)fallbacks);
+}
+
 void lv_admin_backends_json(struct lv_strbuf *sb, struct lv_proxy *px, struct lv_history *hist)
 {
     const struct lv_gen *g = px->gen;
@@ -87,5 +109,7 @@ void lv_admin_backends_json(struct lv_strbuf *sb, struct lv_proxy *px, struct lv
         }
         lv_strbuf_puts(sb, "}");
     }
-    lv_strbuf_puts(sb, "]}\n");
+    lv_strbuf_puts(sb, "],\"rate_limit_store\":");
+    store_json(sb, px);
+    lv_strbuf_puts(sb, "}\n");
 }

@@ -151,10 +151,7 @@ static void deliver(struct lv_redis_call *c, int status, const struct lv_limit_v
 {
     lv_redis_cb cb = c->cb;
     c->cb = NULL;
-    if (cb) {
-        if (status < 0) atomic_fetch_add(&c->r->shared->fallbacks, 1);
-        cb(c->arg, status, v);
-    }
+    if (cb) cb(c->arg, status, v);
 }
 
 static void unlink_call(struct lv_redis *r, struct lv_redis_call *c)
@@ -233,10 +230,7 @@ int lv_redis_take(struct lv_redis *r, const struct lv_rate_cfg *cfg, const char 
                   lv_redis_cb cb, void *arg, struct lv_redis_call **call)
 {
     if (r == NULL) return -1;
-    if (r->state != C_UP || r->closing) {
-        atomic_fetch_add(&r->shared->fallbacks, 1);
-        return -1;
-    }
+    if (r->state != C_UP || r->closing) return -1;
     struct lv_redis_call *c = calloc(1, sizeof(*c));
     if (c == NULL) return -1;
     c->r = r;
@@ -267,7 +261,6 @@ int lv_redis_take(struct lv_redis *r, const struct lv_rate_cfg *cfg, const char 
     argl[4] = (size_t)gl;
     if (redisAsyncCommandArgv(r->ac, on_reply, c, 11, argv, argl) != REDIS_OK) {
         free(c);
-        atomic_fetch_add(&r->shared->fallbacks, 1);
         return -1;
     }
     if (r->tail)

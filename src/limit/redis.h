@@ -26,9 +26,8 @@ struct lv_redis_call;
 
 /* State shared by every worker's connection. */
 struct lv_redis_shared {
-    atomic_int connected;           /* workers connected now */
-    atomic_int up;                  /* last state logged: 1 up, 0 down, -1 never */
-    atomic_uint_fast64_t fallbacks; /* checks the store could not answer */
+    atomic_int connected; /* workers connected now */
+    atomic_int up;        /* last state logged: 1 up, 0 down, -1 never */
 };
 
 /* status 0: v holds Redis' verdict; < 0: no answer (down, timeout, error). */

@@ -13,6 +13,7 @@ not wait for a dead Redis: a request that waited for it would take that long,
 far above the bounds checked.
 """
 
+import json
 import math
 import re
 import threading
@@ -67,6 +68,13 @@ def store_up(lv):
 
 def fallbacks(lv):
     return metrics(lv)["levee_rate_limit_store_fallbacks_total"]
+
+
+def store_status(lv):
+    """The rate_limit_store object of the admin's /backends/health."""
+    resp = http_get(lv.admin_port, "/backends/health")
+    assert resp.status == 200, resp
+    return json.loads(resp.body)["rate_limit_store"]
 
 
 def wait_store_up(lv, workers, timeout=15):
@@ -292,6 +300,9 @@ def test_redis_down_from_the_start_on_store_error_decides_at_once(h, mode, expec
     assert not slow, f"requests waited for a dead Redis: {slow} s (bound {FAST}s)"
     assert store_up(lv) == 0
     assert fallbacks(lv) - base == 6, "each request decided without the store is a fallback"
+    status = store_status(lv)
+    assert (status["state"], status["on_store_error"]) == ("down", mode), status
+    assert status["fallbacks"] == fallbacks(lv), status
 
 
 def test_unresponsive_redis_from_the_start_does_not_stall_requests(h):
@@ -426,6 +437,8 @@ rate_limit:
         load.release()
         wait_for(lambda: store_up(lv1) == 0 and store_up(lv2) == 0, 10,
                  what="levee_rate_limit_store_up 0 after the kill")
+        down = store_status(lv1)
+        assert (down["state"], down["workers_connected"]) == ("down", 0), down
         wait_for(lambda: load.count_since(killed_at + 1.0) >= 20, 15,
                  what="load while Redis is down")
         restarted_at = time.monotonic()
@@ -433,6 +446,10 @@ rate_limit:
         wait_store_up(lv1, 2)
         wait_store_up(lv2, 2)
         back_at = time.monotonic()
+        assert store_status(lv2) == {
+            "type": "redis", "address": redis_own.address, "state": "up",
+            "workers_connected": 2, "workers": 2, "on_store_error": "local",
+            "fallbacks": fallbacks(lv2)}, store_status(lv2)
         wait_for(lambda: load.count_since(back_at) >= 20, 10, what="load after the restart")
     finally:
         log = load.finish()

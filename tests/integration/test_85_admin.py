@@ -208,6 +208,7 @@ def test_backends_health_fields_under_traffic(h):
           timeout: 1s
     """)
     n = 30
+    assert backends_health(lv)[None]["rate_limit_store"] is None  # no shared store configured
 
     seen = send(lv, n)                 # dead refuses twice (then its breaker opens): retried
     slow = Background(lv.get, "/delay/1s")
