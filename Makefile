@@ -55,7 +55,8 @@ all: $(B)/levee $(B)/levee-demo-backend
 $(B)/levee: $(B)/obj/src/main.o $(LEVEE_OBJS) $(LLHTTP_OBJS)
 	$(Q)$(CC) $(LDOPT) -o $@ $^ $(LIBS)
 
-$(B)/levee-demo-backend: $(DEMO_OBJS) $(B)/obj/src/core/version.o $(LLHTTP_OBJS)
+$(B)/levee-demo-backend: $(DEMO_OBJS) $(B)/obj/src/core/version.o $(B)/obj/src/http/reason.o \
+                         $(LLHTTP_OBJS)
 	$(Q)$(CC) $(LDOPT) -o $@ $^ -luv -lm -pthread
 
 $(B)/unit-tests: $(UNIT_OBJS) $(LEVEE_OBJS) $(LLHTTP_OBJS)

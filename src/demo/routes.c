@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "demo/options.h"
+#include "http/reason.h"
 #include "demo/server.h"
 
 #define INLINE_MAX (16 * 1024)
@@ -130,33 +131,6 @@ void lv_demo_route_plan(struct lv_demo_worker *w, struct lv_demo_req *r)
     if (r->route == LV_DEMO_DELAY) r->delay_ms += r->arg;
 }
 
-static const char *reason(int status)
-{
-    switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 408: return "Request Timeout";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Unknown";
-    }
-}
-
 /* Appends a response head. len NO_LENGTH sends no Content-Length (204, 304, chunked or a
  * close-delimited body). */
 static void head(struct lv_demo_worker *w, const struct lv_demo_req *r, struct lv_demo_buf *b,
@@ -165,7 +139,7 @@ static void head(struct lv_demo_worker *w, const struct lv_demo_req *r, struct l
     lv_demo_buf_str(b, "HTTP/1.1 ");
     lv_demo_buf_num(b, (uint64_t)status, 10, 1);
     lv_demo_buf_str(b, " ");
-    lv_demo_buf_str(b, reason(status));
+    lv_demo_buf_str(b, lv_status_reason((unsigned)status));
     if (ctype) {
         lv_demo_buf_str(b, "\r\nContent-Type: ");
         lv_demo_buf_str(b, ctype);
@@ -303,7 +277,7 @@ int lv_demo_route_respond(struct lv_demo_worker *w, struct lv_demo_req *r, struc
     case LV_DEMO_CHUNKED: return generated(w, r, out, r->arg, r->chunk);
     case LV_DEMO_CLOSE: r->close = 1; return text(w, r, out, 200, "ok\n");
     case LV_DEMO_STATUS:
-        snprintf(line, sizeof(line), "%d %s\n", (int)r->arg, reason((int)r->arg));
+        snprintf(line, sizeof(line), "%d %s\n", (int)r->arg, lv_status_reason((unsigned)r->arg));
         return text(w, r, out, (int)r->arg, line);
     default: return generated(w, r, out, w->server->opts->body_size, 0);
     }

@@ -1,6 +1,6 @@
 /*
- * Status codes: reason phrases, and the short responses levee writes itself
- * (400..431, 429, 502..504), each with a JSON body naming the reason.
+ * The short responses levee writes itself (400..431, 429, 502..504), each
+ * with a JSON body naming the reason.
  */
 #ifndef LV_HTTP_STATUS_H
 #define LV_HTTP_STATUS_H
@@ -10,9 +10,7 @@
 
 #include "core/buf.h"
 #include "core/fail.h"
-
-/* "Bad Gateway" for 502; "Unknown" for codes levee does not know. */
-const char *lv_status_reason(unsigned status);
+#include "http/reason.h"
 
 struct lv_status_opts {
     bool keep_alive;

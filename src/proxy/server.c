@@ -232,14 +232,20 @@ void lv_server_backend_state(struct lv_worker *w, void *arg)
 
 /* --- stopping ------------------------------------------------------------------------ */
 
+/* No new connections, no more store checks (those waiting fall back). */
+static void stop_taking(struct lv_server *srv)
+{
+    srv->draining = true;
+    close_listeners(srv);
+    lv_redis_close(srv->redis);
+    srv->redis = NULL;
+}
+
 void lv_server_drain(struct lv_worker *w, void *arg)
 {
     (void)arg;
     struct lv_server *srv = of_worker(w);
-    srv->draining = true;
-    close_listeners(srv);
-    lv_redis_close(srv->redis); /* requests still waiting for it fall back */
-    srv->redis = NULL;
+    stop_taking(srv);
     for (struct lv_client *c = srv->clients; c; c = c->next)
         lv_client_drain(c);
     lv_upconn_close_idle(srv, NULL);
@@ -250,10 +256,7 @@ void lv_server_stop(struct lv_worker *w, void *arg)
 {
     (void)arg;
     struct lv_server *srv = of_worker(w);
-    srv->draining = true;
-    close_listeners(srv);
-    lv_redis_close(srv->redis); /* requests still waiting for it fall back */
-    srv->redis = NULL;
+    stop_taking(srv);
     for (struct lv_client *c = srv->clients; c; c = c->next)
         lv_client_abort(c);
     lv_upconn_close_all(srv);
