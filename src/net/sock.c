@@ -444,6 +444,10 @@ static void tls_input(struct lv_sock *s, const char *data, size_t len)
         }
         lv_buf_unref(b);
         int err = SSL_get_error(s->ssl, n);
+        if (err == SSL_ERROR_SSL) { /* an alert from the peer, a bad record: say which */
+            char e[120];
+            snprintf(s->tls_why, sizeof(s->tls_why), "%s", lv_tls_error(e, sizeof(e)));
+        }
         ERR_clear_error();
         if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) break;
         s->on_read(s, NULL, err == SSL_ERROR_ZERO_RETURN ? UV_EOF : UV_EPROTO);

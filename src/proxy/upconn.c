@@ -226,6 +226,16 @@ static void on_read(struct lv_sock *s, struct lv_buf *b, ssize_t nread)
                 return;
             }
         }
+        if (nread == UV_EPROTO && s->tls_why[0]) {
+            /* A TLS error after the handshake. Before any response byte it
+             * is the backend refusing the handshake late (TLS 1.3 checks the
+             * client certificate after the client has finished): tls_failed. */
+            lv_warn("backend %s: TLS error: %s", up->backend->id, s->tls_why);
+            if (!up->got_bytes) {
+                fail(up, LV_FAIL_TLS, (int)nread);
+                return;
+            }
+        }
         /* Closed or reset before the response was complete. */
         fail(up, LV_FAIL_RESET, (int)nread);
         return;
