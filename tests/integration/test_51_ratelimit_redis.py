@@ -171,6 +171,8 @@ rate_limit:
     expected = burst + rate * span
     lost = lost_refill([hm.log for hm in hammers], burst / rate) * rate
     sent = sum(len(hm.log) for hm in hammers)
+    print(f"two levees sharing {rate}/s burst {burst} through Redis for {span:.2f}s: "
+          f"{got} admitted, {expected:.0f} expected ({100 * (got - expected) / expected:+.1f} %)")
     assert sent > 3 * got, f"{sent} requests for {got} admitted: the clients were too slow"
     assert expected - 0.1 * expected - 10 - lost <= got <= expected + 0.1 * expected + 10, (
         f"{got} admitted by two levees in {span:.2f}s sharing {rate}/s burst {burst}: expected "
