@@ -22,13 +22,12 @@ WORKERS=${RL_BENCH_WORKERS:-1}          # levee workers
 REDIS_TIMEOUT=${RL_BENCH_REDIS_TIMEOUT:-50ms}
 LEVEE_BIN=${LEVEE_BIN:-$ROOT/build/levee}
 DEMO_BIN=${DEMO_BIN:-$ROOT/build/levee-demo-backend}
+WRK_THREADS=1
 MODES=(off local redis)
 
-log() { printf '%s\n' "$*" >&2; }
-die() {
-    log "ratelimit bench: $*"
-    exit 1
-}
+LOG_TAG="ratelimit bench"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$ROOT/bench/lib.sh"
 
 for tool in wrk redis-server curl; do
     command -v "$tool" >/dev/null || die "$tool is not installed (scripts/deps.sh, or apt-get install $tool)"
@@ -37,73 +36,7 @@ done
 [[ -x $DEMO_BIN ]] || die "$DEMO_BIN not found (make build/levee-demo-backend)"
 case $LEVEE_BIN in *asan*) log "ratelimit bench: warning: $LEVEE_BIN looks like an ASan build" ;; esac
 
-TMP=$(mktemp -d /tmp/levee-rlbench.XXXXXX)
-STARTED_PIDS=()
-
-# SIGTERM, up to 5 s, then SIGKILL; by PID only.
-stop_pid() {
-    local pid=$1 i left=()
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for ((i = 0; i < 50; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
-    fi
-    wait "$pid" 2>/dev/null || true
-    for i in "${STARTED_PIDS[@]}"; do
-        [[ $i == "$pid" ]] || left+=("$i")
-    done
-    STARTED_PIDS=("${left[@]}")
-}
-
-cleanup() {
-    local pid
-    for pid in "${STARTED_PIDS[@]}"; do
-        stop_pid "$pid"
-    done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# start_bg LOGFILE CMD...: sets STARTED.
-start_bg() {
-    local logfile=$1
-    shift
-    "$@" >"$logfile" 2>&1 &
-    STARTED=$!
-    STARTED_PIDS+=("$STARTED")
-}
-
-USED_PORTS=" "
-pick_port() {
-    local p i
-    for ((i = 0; i < 500; i++)); do
-        p=$((20000 + RANDOM % 12000))
-        [[ $USED_PORTS == *" $p "* ]] && continue
-        if /usr/bin/python3 -c 'import socket, sys
-s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1])))' "$p" 2>/dev/null; then
-            USED_PORTS+="$p "
-            PORT=$p
-            return 0
-        fi
-    done
-    die "no free port found"
-}
-
-wait_port() {
-    local port=$1 pid=$2 name=$3 logfile=$4 deadline=$((SECONDS + 20))
-    while ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            tail -n 20 "$logfile" >&2 || true
-            die "$name exited before listening on port $port"
-        fi
-        ((SECONDS < deadline)) || die "$name not listening on port $port after 20 s"
-        sleep 0.05
-    done
-}
+init_run levee-rlbench
 
 # metric ADMIN_PORT NAME: the value of an unlabelled metric (empty if absent).
 metric() {
@@ -114,14 +47,16 @@ metric() {
 
 pick_port
 BACKEND_PORT=$PORT
-start_bg "$TMP/backend.log" "$DEMO_BIN" --host 127.0.0.1 --port "$BACKEND_PORT" --id fast \
+LOG_FILE=$TMP/backend.log
+start_bg "$DEMO_BIN" --host 127.0.0.1 --port "$BACKEND_PORT" --id fast \
     --body-size 100 --workers 1 --quiet
 wait_port "$BACKEND_PORT" "$STARTED" levee-demo-backend "$TMP/backend.log"
 
 pick_port
 REDIS_PORT=$PORT
 mkdir -p "$TMP/redis"
-start_bg "$TMP/redis.log" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" \
+LOG_FILE=$TMP/redis.log
+start_bg redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" \
     --appendonly no --dir "$TMP/redis" --daemonize no
 REDIS_PID=$STARTED
 wait_port "$REDIS_PORT" "$REDIS_PID" redis-server "$TMP/redis.log"
@@ -159,7 +94,8 @@ start_levee() {
     } >"$dir/levee.yaml"
     "$LEVEE_BIN" -t -c "$dir/levee.yaml" >"$dir/check.log" 2>&1 ||
         die "levee rejects the $mode config: $(cat "$dir/check.log")"
-    start_bg "$dir/levee.log" "$LEVEE_BIN" -c "$dir/levee.yaml"
+    LOG_FILE=$dir/levee.log
+    start_bg "$LEVEE_BIN" -c "$dir/levee.yaml"
     LEVEE_PID=$STARTED
     wait_port "$LEVEE_PORT" "$LEVEE_PID" "levee ($mode)" "$dir/levee.log"
     wait_port "$ADMIN_PORT" "$LEVEE_PID" "levee admin ($mode)" "$dir/levee.log"
@@ -173,22 +109,7 @@ start_levee() {
     sleep 0.3 # the other workers' listeners
 }
 
-# run_wrk PORT SECONDS: prints "rps requests errors" (errors: socket errors + non-2xx/3xx).
-run_wrk() {
-    timeout $(($2 + 30)) wrk -t1 -c"$CONNS" -d"${2}s" --timeout 5s "http://127.0.0.1:$1/" |
-        awk '
-            /^Requests\/sec:/ { rps = $2 }
-            $2 == "requests" && $3 == "in" { requests = $1 }
-            /Non-2xx or 3xx responses:/ { errors += $NF }
-            /Socket errors:/ { gsub(/,/, ""); errors += $4 + $6 + $8 + $10 }
-            END { if (rps == "" || requests == "") exit 1; printf "%.0f %d %d\n", rps, requests, errors }'
-}
-
-# CPU time (user + system, clock ticks) of a process, all threads.
-cpu_ticks() {
-    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
-}
-TICK_US=$((1000000 / $(getconf CLK_TCK)))
+TICK_US=$((1000000 / CLK_TCK))
 
 # ---------------------------------------------------------------------------- runs
 
@@ -205,10 +126,12 @@ log "ratelimit bench: $ROUNDS round(s) x ${#MODES[@]} modes x (${WARMUP}s warm-u
 for ((round = 0; round < ROUNDS; round++)); do
     for ((i = 0; i < ${#MODES[@]}; i++)); do
         mode=${MODES[$(((i + round) % ${#MODES[@]}))]}
-        port=${PORT_OF[$mode]}
-        if ((WARMUP > 0)); then run_wrk "$port" "$WARMUP" >/dev/null || true; fi
+        url=http://127.0.0.1:${PORT_OF[$mode]}/
+        if ((WARMUP > 0)); then run_wrk "$url" "$CONNS" "$WARMUP" >/dev/null || true; fi
         c0=$(cpu_ticks "${PID_OF[$mode]}") r0=$(cpu_ticks "$REDIS_PID")
-        read -r rps requests errors < <(run_wrk "$port" "$DURATION") || die "wrk failed against $mode"
+        # errors: socket errors + non-2xx/3xx responses.
+        read -r rps requests _ _ errors < <(run_wrk "$url" "$CONNS" "$DURATION" | parse_wrk) ||
+            die "wrk failed against $mode"
         c1=$(cpu_ticks "${PID_OF[$mode]}") r1=$(cpu_ticks "$REDIS_PID")
         cpu=$(((c1 - c0) * TICK_US * 100 / (requests > 0 ? requests : 1)))   # 1/100 µs
         rcpu=$(((r1 - r0) * TICK_US * 100 / (requests > 0 ? requests : 1)))

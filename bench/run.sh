@@ -47,146 +47,24 @@ IFS=, read -r -a PROXIES <<<"$ONLY"
 
 # ---------------------------------------------------------------------------- helpers
 
-log() { printf '%s\n' "$*" >&2; }
-die() {
-    log "bench: $*"
-    exit 1
-}
+LOG_TAG=bench
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$BENCH_DIR/lib.sh"
+init_run levee-bench
 
-TMP=$(mktemp -d /tmp/levee-bench.XXXXXX)
-STARTED_PIDS=()
+# Resident memory (KiB) of one process, and summed over a process tree.
+proc_rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+rss_kib() { tree_sum proc_rss_kib "$1"; }
 
-# Stops one process we started: SIGTERM, a grace period, then SIGKILL. Children are
-# looked up first, because an nginx worker outlives a master that is SIGKILLed. Once
-# reaped, the PID leaves STARTED_PIDS: it may be reused by a process that is not ours.
-stop_pid() {
-    local pid=$1 kids i left=()
-    if kill -0 "$pid" 2>/dev/null; then
-        kids=$(pgrep -P "$pid" || true)
-        kill -TERM "$pid" 2>/dev/null || true
-        for ((i = 0; i < 50; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -KILL "$pid" 2>/dev/null || true
-            for i in $kids; do
-                kill -KILL "$i" 2>/dev/null || true
-            done
-        fi
-    fi
-    wait "$pid" 2>/dev/null || true
-    for i in "${STARTED_PIDS[@]}"; do
-        [[ $i == "$pid" ]] || left+=("$i")
-    done
-    STARTED_PIDS=("${left[@]}")
-}
-
-cleanup() {
-    local pid
-    for pid in "${STARTED_PIDS[@]}"; do
-        stop_pid "$pid"
-    done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Starts "$@" in the background with its output in $LOG_FILE; sets STARTED.
-start_bg() {
-    "$@" >"$LOG_FILE" 2>&1 &
-    STARTED=$!
-    STARTED_PIDS+=("$STARTED")
-}
-
-# Picks a free port below the ephemeral range (so that no outgoing connection takes it
-# before the server binds it), never the same twice in one run; sets PORT.
-USED_PORTS=" "
-pick_port() {
-    local p i
-    for ((i = 0; i < 500; i++)); do
-        p=$((20000 + RANDOM % 12000))
-        [[ $USED_PORTS == *" $p "* ]] && continue
-        if /usr/bin/python3 -c 'import socket, sys
-s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1])))' "$p" 2>/dev/null; then
-            USED_PORTS+="$p "
-            PORT=$p
-            return 0
-        fi
-    done
-    die "no free port found"
-}
-
-# Waits until 127.0.0.1:PORT accepts connections, while PID stays alive.
-wait_port() {
-    local port=$1 pid=$2 name=$3 logfile=$4 deadline=$((SECONDS + 20))
-    while ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            tail -n 20 "$logfile" >&2 || true
-            die "$name exited before listening on port $port"
-        fi
-        ((SECONDS < deadline)) || die "$name not listening on port $port after 20 s"
-        sleep 0.05
-    done
-}
-
-# Fills the @KEY@ fields of a template: render TEMPLATE OUT KEY=VALUE...
-render() {
-    local template=$1 out=$2 kv expr=()
-    shift 2
-    for kv in "$@"; do
-        expr+=(-e "s|@${kv%%=*}@|${kv#*=}|g")
-    done
-    sed "${expr[@]}" "$template" >"$out"
-    if grep -q '@[A-Z_]*@' "$out"; then
-        die "unfilled field in $out: $(grep -o '@[A-Z_]*@' "$out" | head -1)"
-    fi
-}
-
-# The process and its children (nginx: master and workers), one PID per word.
-proc_tree() {
-    echo "$1"
-    pgrep -P "$1" || true
-}
-
-# CPU time (user + system, clock ticks) of a process tree; threads are included.
-cpu_ticks() {
-    local p total=0 t
-    for p in $(proc_tree "$1"); do
-        # Fields after "pid (comm) ": state is 1st, utime 12th, stime 13th.
-        t=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || t=0
-        total=$((total + ${t:-0}))
-    done
-    echo "$total"
-}
-
-# Resident memory (KiB) summed over a process tree.
-rss_kib() {
-    local p total=0 t
-    for p in $(proc_tree "$1"); do
-        t=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null) || t=0
-        total=$((total + ${t:-0}))
-    done
-    echo "$total"
-}
-
-# Open descriptors summed over a process tree.
-fd_count() {
-    local p total=0 n
-    for p in $(proc_tree "$1"); do
-        n=$(find "/proc/$p/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l) || n=0
-        total=$((total + n))
-    done
-    echo "$total"
-}
+# Open descriptors of one process, and summed over a process tree.
+proc_fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l; }
+fd_count() { tree_sum proc_fd_count "$1"; }
 
 # ---------------------------------------------------------------------------- limits
 
 # Every proxy must hold 10,000+ connections. Raise the soft limit as far as the hard one
 # allows (65536 at most); the proxies inherit it (levee reads RLIMIT_NOFILE).
-NOFILE=$(ulimit -Hn)
-if [[ $NOFILE == unlimited ]] || ((NOFILE > 65536)); then NOFILE=65536; fi
-ulimit -n "$NOFILE"
+raise_nofile
 if ((IDLE_CONNS + 1000 > NOFILE)); then
     log "bench: open-file limit $NOFILE: idle connections lowered from $IDLE_CONNS to $((NOFILE - 1000))"
     IDLE_CONNS=$((NOFILE - 1000))
@@ -296,63 +174,6 @@ start_proxy() {
     sleep 0.3
 }
 
-# ---------------------------------------------------------------------------- wrk
-
-# Prints "rps requests p50_ms p99_ms errors" from wrk --latency output on stdin.
-parse_wrk() {
-    awk '
-        function ms(v) {
-            if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
-            if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
-            if (v ~ /s$/)  return substr(v, 1, length(v) - 1) * 1000
-            if (v ~ /m$/)  return substr(v, 1, length(v) - 1) * 60000
-            return v + 0
-        }
-        $1 == "50%" { p50 = ms($2) }
-        $1 == "99%" { p99 = ms($2) }
-        $2 == "requests" && $3 == "in" { requests = $1 }
-        /^Requests\/sec:/ { rps = $2 }
-        /Non-2xx or 3xx responses:/ { errors += $NF }
-        /Socket errors:/ { gsub(/,/, ""); errors += $4 + $6 + $8 + $10 }
-        END {
-            if (rps == "" || requests == "") exit 1
-            printf "%.0f %d %.3f %.3f %d\n", rps, requests, p50, p99, errors
-        }'
-}
-
-run_wrk() {
-    local port=$1 conns=$2 seconds=$3
-    timeout $((seconds + 30)) wrk -t"$WRK_THREADS" -c"$conns" -d"${seconds}s" --timeout 5s \
-        --latency "http://127.0.0.1:$port/"
-}
-
-# measure NAME PID PORT CONNS BACKEND_PID: one warm-up and one measured wrk run; prints
-# "rps requests p50 p99 errors cpu_us_per_req backend_cpu_us_per_req".
-measure() {
-    local name=$1 pid=$2 port=$3 conns=$4 backend_pid=$5 out cpu0 cpu1 bcpu0 bcpu1 parsed
-    out=$TMP/wrk-$name-$conns-$RANDOM.txt
-    if ((WARMUP > 0)); then
-        run_wrk "$port" "$conns" "$WARMUP" >/dev/null 2>&1 || true
-    fi
-    cpu0=$(cpu_ticks "$pid")
-    bcpu0=$(cpu_ticks "$backend_pid")
-    run_wrk "$port" "$conns" "$DURATION" >"$out" 2>&1 || true
-    cpu1=$(cpu_ticks "$pid")
-    bcpu1=$(cpu_ticks "$backend_pid")
-    kill -0 "$pid" 2>/dev/null || die "$name died during the run"
-    if ! parsed=$(parse_wrk <"$out"); then
-        log "bench: could not read wrk's output for $name:"
-        cat "$out" >&2
-        echo "0 0 0 0 1 0 0"
-        return
-    fi
-    echo "$parsed" | awk -v c="$((cpu1 - cpu0))" -v b="$((bcpu1 - bcpu0))" -v hz="$CLK_TCK" '{
-        us = $2 > 0 ? c * 1e6 / hz / $2 : 0
-        bus = $2 > 0 ? b * 1e6 / hz / $2 : 0
-        printf "%s %.1f %.1f\n", $0, us, bus
-    }'
-}
-
 # ---------------------------------------------------------------------------- phases
 
 # Throughput phase: appends one line per run to $RAW:
@@ -378,8 +199,8 @@ throughput_phase() {
                     for ((i = 0; i < n; i++)); do
                         name=${PROXIES[(i + round - 1) % n]}
                         log "  workers=$workers conns=$conns body=$body round=$round: $name"
-                        result=$(measure "$name" "${pids[$name]}" "${ports[$name]}" "$conns" \
-                            "${!bpid}")
+                        result=$(measure "$name" "${pids[$name]}" \
+                            "http://127.0.0.1:${ports[$name]}/" "$conns" "${!bpid}")
                         echo "$workers $conns $body $round $name $result" >>"$RAW"
                     done
                 done
@@ -403,7 +224,7 @@ idle_phase() {
             pid=$PROXY_PID
             port=$PROXY_PORT
             # Warm up code paths and the upstream pool, so that "before" is a working proxy.
-            run_wrk "$port" 4 1 >/dev/null 2>&1 || true
+            run_wrk "http://127.0.0.1:$port/" 4 1 >/dev/null 2>&1 || true
             sleep 0.5
             before=$(rss_kib "$pid")
             fds0=$(fd_count "$pid")
@@ -488,16 +309,9 @@ print_idle() {
 # ---------------------------------------------------------------------------- main
 
 main() {
-    local p combos expected stamp results
-    for p in "${PROXIES[@]}"; do
-        case $p in
-        levee) [[ -x $LEVEE_BIN ]] || die "$LEVEE_BIN not found (make build/levee, or BENCH_ONLY=nginx,haproxy)" ;;
-        nginx | haproxy) command -v "$p" >/dev/null || die "$p not installed (scripts/deps.sh --bench)" ;;
-        *) die "unknown proxy '$p' in BENCH_ONLY (levee, nginx, haproxy)" ;;
-        esac
-    done
+    local combos expected stamp results
+    need_proxies BENCH_ONLY levee,nginx,haproxy "${PROXIES[@]}"
     command -v wrk >/dev/null || die "wrk not installed (scripts/deps.sh --bench)"
-    CLK_TCK=$(getconf CLK_TCK)
 
     IDLECONNS=$TMP/idleconns
     cc -O2 -o "$IDLECONNS" "$BENCH_DIR/idleconns.c" || die "cannot build bench/idleconns.c"

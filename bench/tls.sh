@@ -32,11 +32,9 @@ DEMO_BIN=${DEMO_BIN:-$ROOT/build/levee-demo-backend}
 
 IFS=, read -r -a PROXIES <<<"$ONLY"
 
-log() { printf '%s\n' "$*" >&2; }
-die() {
-    log "bench/tls: $*"
-    exit 1
-}
+LOG_TAG=bench/tls
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$BENCH_DIR/lib.sh"
 
 [[ $DURATION =~ ^[0-9]+$ && $DURATION -ge 1 ]] || die "BENCH_DURATION must be whole seconds >= 1"
 [[ $ROUNDS =~ ^[0-9]+$ && $ROUNDS -ge 1 ]] || die "BENCH_ROUNDS must be >= 1"
@@ -45,92 +43,7 @@ die() {
 [[ $BODY =~ ^[0-9]+$ ]] || die "BENCH_BODY must be a number of bytes"
 case $KEY_KIND in ec | rsa) ;; *) die "BENCH_TLS_KEY must be ec or rsa" ;; esac
 
-# ---------------------------------------------------------------------------- processes
-
-TMP=$(mktemp -d /tmp/levee-bench-tls.XXXXXX)
-STARTED_PIDS=()
-
-# Stops one process we started: SIGTERM, a grace period, then SIGKILL (its children
-# too: an nginx worker outlives a master that is SIGKILLed). Same as bench/run.sh.
-stop_pid() {
-    local pid=$1 kids i left=()
-    if kill -0 "$pid" 2>/dev/null; then
-        kids=$(pgrep -P "$pid" || true)
-        kill -TERM "$pid" 2>/dev/null || true
-        for ((i = 0; i < 50; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -KILL "$pid" 2>/dev/null || true
-            for i in $kids; do
-                kill -KILL "$i" 2>/dev/null || true
-            done
-        fi
-    fi
-    wait "$pid" 2>/dev/null || true
-    for i in "${STARTED_PIDS[@]}"; do
-        [[ $i == "$pid" ]] || left+=("$i")
-    done
-    STARTED_PIDS=("${left[@]}")
-}
-
-cleanup() {
-    local pid
-    for pid in "${STARTED_PIDS[@]}"; do
-        stop_pid "$pid"
-    done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Starts "$@" in the background with its output in $LOG_FILE; sets STARTED.
-start_bg() {
-    "$@" >"$LOG_FILE" 2>&1 &
-    STARTED=$!
-    STARTED_PIDS+=("$STARTED")
-}
-
-# A free port below the ephemeral range, never the same twice; sets PORT.
-USED_PORTS=" "
-pick_port() {
-    local p i
-    for ((i = 0; i < 500; i++)); do
-        p=$((20000 + RANDOM % 12000))
-        [[ $USED_PORTS == *" $p "* ]] && continue
-        if /usr/bin/python3 -c 'import socket, sys
-s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1])))' "$p" 2>/dev/null; then
-            USED_PORTS+="$p "
-            PORT=$p
-            return 0
-        fi
-    done
-    die "no free port found"
-}
-
-# Waits (20 s at most) until 127.0.0.1:PORT accepts TCP, while PID stays alive.
-wait_port() {
-    local port=$1 pid=$2 name=$3 logfile=$4 deadline=$((SECONDS + 20))
-    while ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            tail -n 20 "$logfile" >&2 || true
-            die "$name exited before listening on port $port"
-        fi
-        ((SECONDS < deadline)) || die "$name not listening on port $port after 20 s"
-        sleep 0.05
-    done
-}
-
-# CPU time (user + system, clock ticks) of a process and its children, threads included.
-cpu_ticks() {
-    local p total=0 t
-    for p in $1 $(pgrep -P "$1" || true); do
-        t=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || t=0
-        total=$((total + ${t:-0}))
-    done
-    echo "$total"
-}
+init_run levee-bench-tls
 
 # ---------------------------------------------------------------------------- certificate
 
@@ -272,63 +185,6 @@ negotiated() {
         awk '/^New, / { sub(/^New, /, ""); sub(/, Cipher is /, " "); print; exit }' || true
 }
 
-# ---------------------------------------------------------------------------- wrk
-
-# "rps requests p50_ms p99_ms errors" from wrk --latency output on stdin (as run.sh).
-parse_wrk() {
-    awk '
-        function ms(v) {
-            if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
-            if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
-            if (v ~ /s$/)  return substr(v, 1, length(v) - 1) * 1000
-            if (v ~ /m$/)  return substr(v, 1, length(v) - 1) * 60000
-            return v + 0
-        }
-        $1 == "50%" { p50 = ms($2) }
-        $1 == "99%" { p99 = ms($2) }
-        $2 == "requests" && $3 == "in" { requests = $1 }
-        /^Requests\/sec:/ { rps = $2 }
-        /Non-2xx or 3xx responses:/ { errors += $NF }
-        /Socket errors:/ { gsub(/,/, ""); errors += $4 + $6 + $8 + $10 }
-        END {
-            if (rps == "" || requests == "") exit 1
-            printf "%.0f %d %.3f %.3f %d\n", rps, requests, p50, p99, errors
-        }'
-}
-
-run_wrk() {
-    local port=$1 seconds=$2
-    timeout $((seconds + 30)) wrk -t"$WRK_THREADS" -c"$CONNS" -d"${seconds}s" --timeout 5s \
-        --latency "https://127.0.0.1:$port/"
-}
-
-# measure NAME PID PORT: prints "rps requests p50 p99 errors cpu_us_per_req
-# backend_cpu_us_per_req".
-measure() {
-    local name=$1 pid=$2 port=$3 out cpu0 cpu1 bcpu0 bcpu1 parsed
-    out=$TMP/wrk-$name-$RANDOM.txt
-    if ((WARMUP > 0)); then
-        run_wrk "$port" "$WARMUP" >/dev/null 2>&1 || true
-    fi
-    cpu0=$(cpu_ticks "$pid")
-    bcpu0=$(cpu_ticks "$BACKEND_PID")
-    run_wrk "$port" "$DURATION" >"$out" 2>&1 || true
-    cpu1=$(cpu_ticks "$pid")
-    bcpu1=$(cpu_ticks "$BACKEND_PID")
-    kill -0 "$pid" 2>/dev/null || die "$name died during the run"
-    if ! parsed=$(parse_wrk <"$out"); then
-        log "bench/tls: could not read wrk's output for $name:"
-        cat "$out" >&2
-        echo "0 0 0 0 1 0 0"
-        return
-    fi
-    echo "$parsed" | awk -v c="$((cpu1 - cpu0))" -v b="$((bcpu1 - bcpu0))" -v hz="$CLK_TCK" '{
-        us = $2 > 0 ? c * 1e6 / hz / $2 : 0
-        bus = $2 > 0 ? b * 1e6 / hz / $2 : 0
-        printf "%s %.1f %.1f\n", $0, us, bus
-    }'
-}
-
 # ---------------------------------------------------------------------------- report
 
 # The best round of each proxy (highest requests/s), with its ratio to HAProxy's best.
@@ -356,18 +212,11 @@ print_table() {
 # ---------------------------------------------------------------------------- main
 
 main() {
-    local p i n round name stamp results expected
+    local i n round name stamp results expected
     local -A pids ports protos
-    for p in "${PROXIES[@]}"; do
-        case $p in
-        levee) [[ -x $LEVEE_BIN ]] || die "$LEVEE_BIN not found (make build/levee, or BENCH_ONLY=nginx,haproxy)" ;;
-        nginx | haproxy) command -v "$p" >/dev/null || die "$p not installed (scripts/deps.sh --bench)" ;;
-        *) die "unknown proxy '$p' in BENCH_ONLY (levee, nginx, haproxy)" ;;
-        esac
-    done
+    need_proxies BENCH_ONLY levee,nginx,haproxy "${PROXIES[@]}"
     command -v wrk >/dev/null || die "wrk not installed (scripts/deps.sh --bench)"
     command -v openssl >/dev/null || die "openssl not installed"
-    CLK_TCK=$(getconf CLK_TCK)
     n=${#PROXIES[@]}
     expected=$((n * ROUNDS * (WARMUP + DURATION + 1) + 5))
     log "bench/tls: $n proxies x $ROUNDS rounds x ${DURATION}s, -c$CONNS, $BODY B bodies:" \
@@ -390,7 +239,8 @@ main() {
         for ((i = 0; i < n; i++)); do
             name=${PROXIES[(i + round - 1) % n]}
             log "  round $round: $name"
-            echo "$round $name $(measure "$name" "${pids[$name]}" "${ports[$name]}")" >>"$RAW"
+            echo "$round $name $(measure "$name" "${pids[$name]}" \
+                "https://127.0.0.1:${ports[$name]}/" "$CONNS" "$BACKEND_PID")" >>"$RAW"
         done
     done
 

@@ -36,13 +36,10 @@ IFS=, read -r -a SCENARIOS <<<"$ONLY"
 IFS=, read -r -a PROXIES <<<"$PROXY_LIST"
 
 # ---------------------------------------------------------------------------- helpers
-# (the same conventions as bench/run.sh)
 
-log() { printf '%s\n' "$*" >&2; }
-die() {
-    log "chaos: $*"
-    exit 1
-}
+LOG_TAG=chaos
+# shellcheck source-path=SCRIPTDIR/.. source=lib.sh
+. "$ROOT/bench/lib.sh"
 
 if ! [[ $DURATION =~ ^[0-9]+$ ]] || ((DURATION < 3)); then
     die "CHAOS_DURATION must be whole seconds, >= 3"
@@ -52,99 +49,7 @@ if ! [[ $CLIENT_TIMEOUT =~ ^[0-9]+$ ]] || ((CLIENT_TIMEOUT < 1)); then
     die "CHAOS_TIMEOUT must be whole seconds, >= 1"
 fi
 
-TMP=$(mktemp -d /tmp/levee-chaos.XXXXXX)
-STARTED_PIDS=()
-
-# Drops a reaped PID from STARTED_PIDS: it may be reused by a process that is not ours.
-forget_pid() {
-    local i left=()
-    for i in "${STARTED_PIDS[@]}"; do
-        [[ $i == "$1" ]] || left+=("$i")
-    done
-    STARTED_PIDS=("${left[@]}")
-}
-
-# Stops one process we started: SIGTERM, a grace period, then SIGKILL (children too: an
-# nginx worker outlives a master that is SIGKILLed).
-stop_pid() {
-    local pid=$1 kids i
-    if kill -0 "$pid" 2>/dev/null; then
-        kids=$(pgrep -P "$pid" || true)
-        kill -TERM "$pid" 2>/dev/null || true
-        for ((i = 0; i < 50; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -KILL "$pid" 2>/dev/null || true
-            for i in $kids; do
-                kill -KILL "$i" 2>/dev/null || true
-            done
-        fi
-    fi
-    wait "$pid" 2>/dev/null || true
-    forget_pid "$pid"
-}
-
-cleanup() {
-    local pid
-    for pid in "${STARTED_PIDS[@]}"; do
-        stop_pid "$pid"
-    done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Starts "$@" in the background with its output in $LOG_FILE; sets STARTED.
-start_bg() {
-    "$@" >"$LOG_FILE" 2>&1 &
-    STARTED=$!
-    STARTED_PIDS+=("$STARTED")
-}
-
-# Picks a free port below the ephemeral range, never the same twice in one run; sets PORT.
-USED_PORTS=" "
-pick_port() {
-    local p i
-    for ((i = 0; i < 500; i++)); do
-        p=$((20000 + RANDOM % 12000))
-        [[ $USED_PORTS == *" $p "* ]] && continue
-        if "$PYTHON" -c 'import socket, sys
-s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1])))' "$p" 2>/dev/null; then
-            USED_PORTS+="$p "
-            PORT=$p
-            return 0
-        fi
-    done
-    die "no free port found"
-}
-
-# Waits until 127.0.0.1:PORT accepts connections, while PID stays alive.
-wait_port() {
-    local port=$1 pid=$2 name=$3 logfile=$4 deadline=$((SECONDS + 20))
-    while ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            tail -n 20 "$logfile" >&2 || true
-            die "$name exited before listening on port $port"
-        fi
-        ((SECONDS < deadline)) || die "$name not listening on port $port after 20 s"
-        sleep 0.05
-    done
-}
-
-# Fills the @KEY@ fields of a template: render TEMPLATE OUT KEY=VALUE...
-render() {
-    local template=$1 out=$2 kv expr=()
-    shift 2
-    for kv in "$@"; do
-        expr+=(-e "s|@${kv%%=*}@|${kv#*=}|g")
-    done
-    sed "${expr[@]}" "$template" >"$out"
-    if grep -q '@[A-Z0-9_]*@' "$out"; then
-        die "unfilled field in $out: $(grep -o '@[A-Z0-9_]*@' "$out" | head -1)"
-    fi
-}
+init_run levee-chaos
 
 now_ns() { date +%s%N; }
 
@@ -162,9 +67,7 @@ sleep_until() {
 }
 
 # A load generator with hanging requests can hold many connections, and so can a proxy.
-NOFILE=$(ulimit -Hn)
-if [[ $NOFILE == unlimited ]] || ((NOFILE > 65536)); then NOFILE=65536; fi
-ulimit -n "$NOFILE"
+raise_nofile
 
 # ---------------------------------------------------------------------------- backends
 
@@ -424,18 +327,7 @@ run_one() {
 
 main() {
     local p s runs expected bound stamp results dir rev changed get_pct post_pct
-    for p in "${PROXIES[@]}"; do
-        case $p in
-        levee | levee-nohedge)
-            [[ -x $LEVEE_BIN ]] ||
-                die "$LEVEE_BIN not found (make build/levee, or CHAOS_PROXIES=nginx,haproxy)"
-            ;;
-        nginx | haproxy)
-            command -v "$p" >/dev/null || die "$p not installed (scripts/deps.sh --bench)"
-            ;;
-        *) die "unknown proxy '$p' in CHAOS_PROXIES (levee, levee-nohedge, nginx, haproxy)" ;;
-        esac
-    done
+    need_proxies CHAOS_PROXIES levee,levee-nohedge,nginx,haproxy "${PROXIES[@]}"
     for s in "${SCENARIOS[@]}"; do scenario_backends "$s"; done
     [[ -x $DEMO_BIN ]] || die "$DEMO_BIN not found (make build/levee-demo-backend)"
 
