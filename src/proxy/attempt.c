@@ -84,8 +84,8 @@ static int choose(struct lv_exchange *ex, const struct lv_backend *busy,
         if (pass == 1 && ex->ntried == 0) break;
         size_t count = mark_eligible(ex, busy, pass == 0, now);
         while (count > 0) {
-            struct lv_pick pick = {g->backends, g->nbackends, wg->eligible, wg->weights,
-                                   &ex->srv->w.rand};
+            struct lv_pick pick = {g->backends, g->nbackends,     wg->eligible,
+                                   wg->weights, &ex->srv->w.rand, lv_clock_ns()};
             int idx = ex->cfg->balancer->pick(wg->lb_state, &pick);
             if (idx < 0) break;
             if (lv_breaker_allow(&g->backends[idx]->breaker, &ex->cfg->breaker, now, t)) return idx;
@@ -212,6 +212,14 @@ static bool retry(struct lv_exchange *ex, enum lv_fail_kind kind, unsigned statu
     return false;
 }
 
+/* A try that waited and got nothing (timed out, or lost to a hedge): at
+ * least that long is what the backend takes now (peak_ewma's estimate). */
+static void observe_wait(struct lv_upconn *up, uint64_t now_ns)
+{
+    double waited_us = (double)(now_ns - up->attempt_start_ns) / 1000.0;
+    lv_ewma_observe(&up->backend->rtt, waited_us, now_ns, LV_EWMA_TAU_NS);
+}
+
 void lv_attempt_failed(struct lv_exchange *ex, struct lv_upconn *up, enum lv_fail_kind kind,
                        int sys_err)
 {
@@ -224,6 +232,8 @@ void lv_attempt_failed(struct lv_exchange *ex, struct lv_upconn *up, enum lv_fai
     bool stale = up->reused && !up->got_bytes && kind == LV_FAIL_RESET && !ex->resp_started &&
                  up->idle_ms >= STALE_IDLE_MS;
     LV_STAT_INC(ex->srv->stats.attempt_failures[kind]);
+    if (kind == LV_FAIL_CONNECT_TIMEOUT || kind == LV_FAIL_RESPONSE_TIMEOUT)
+        observe_wait(up, lv_clock_ns());
     bool sent = up->head_sent;
     ex->last_fail = kind;
     if (lv_fail_is_backend(kind) && !stale) report(ex, up, false);
@@ -262,8 +272,10 @@ int lv_attempt_on_response(struct lv_exchange *ex, struct lv_upconn *up)
 {
     unsigned status = up->resp.status;
     bool ok = status < 500;
-    uint64_t ttfb_us = (lv_clock_ns() - up->attempt_start_ns) / 1000;
+    uint64_t now_ns = lv_clock_ns();
+    uint64_t ttfb_us = (now_ns - up->attempt_start_ns) / 1000;
     lv_lathist_add(&up->backend->wstats[ex->srv->w.id].latency, ttfb_us);
+    lv_ewma_observe(&up->backend->rtt, (double)ttfb_us, now_ns, LV_EWMA_TAU_NS);
     if (lv_retry_status(&ex->cfg->retry, status)) {
         ex->last_fail = LV_FAIL_BAD_STATUS;
         report(ex, up, ok);
@@ -289,6 +301,7 @@ int lv_attempt_on_response(struct lv_exchange *ex, struct lv_upconn *up)
         if (other) {
             ex->last_fail = LV_FAIL_RESPONSE_TIMEOUT;
             report(ex, other, false);
+            observe_wait(other, now_ns);
         }
     }
     if (other) drop(ex, other);

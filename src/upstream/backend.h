@@ -22,6 +22,7 @@
 
 #include "core/stats.h"
 #include "upstream/breaker.h"
+#include "upstream/ewma.h"
 #include "upstream/health.h"
 #include "upstream/pool.h"
 
@@ -46,6 +47,7 @@ struct lv_backend {
     atomic_bool healthy;               /* active checks' verdict (true without checks) */
     atomic_uint_fast64_t recovered_at; /* ms: last return to service, for slow start */
     struct lv_breaker breaker;
+    struct lv_ewma rtt; /* peak EWMA of attempt start → response head (peak_ewma) */
     unsigned nworkers;
     struct lv_pool *pools;            /* [nworkers] */
     struct lv_backend_wstats *wstats; /* [nworkers] */

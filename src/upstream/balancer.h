@@ -21,6 +21,7 @@ struct lv_pick {
     const bool *eligible;    /* [n]; NULL: all eligible */
     const uint32_t *weights; /* [n] effective weights, each >= 1 */
     struct lv_rand *rand;
+    uint64_t now_ns; /* monotonic, for time-decayed metrics */
 };
 
 struct lv_balancer_ops {

@@ -4,7 +4,10 @@ connection (least_connections: concurrent clients and one slow backend)."""
 import threading
 from collections import Counter
 
+import pytest
+
 from harness import RawClient
+from scripted import serve
 
 
 def three(h, *slow_args):
@@ -86,9 +89,10 @@ def test_random_is_roughly_uniform_and_not_a_cycle(h):
     assert repeats >= 100, f"only {repeats} repeats in 600 picks: not random"
 
 
-def test_least_connections_avoids_the_busy_backend(h):
+@pytest.mark.parametrize("policy", ["least_connections", "power_of_two", "peak_ewma"])
+def test_load_aware_policies_avoid_the_busy_backend(h, policy):
     backends = three(h, "--latency", "300ms")
-    lv = h.levee(config("least_connections", backends))
+    lv = h.levee(config(policy, backends))
     counts = Counter()
     errors = []
     lock = threading.Lock()
@@ -115,6 +119,58 @@ def test_least_connections_avoids_the_busy_backend(h):
 
     assert not errors, errors
     assert sum(counts.values()) == 180
-    # Round robin or random would give b3 a third (60); least connections sees
-    # b3 busy with 300 ms requests and sends it only a few.
+    # Round robin or random would give b3 a third (60); these see b3 busy with
+    # 300 ms requests (or slow) and send it only a few.
     assert counts["b3"] * 2 <= min(counts["b1"], counts["b2"]), counts
+
+
+def test_peak_ewma_avoids_a_slow_backend_even_for_one_sequential_client(h):
+    """One request at a time: nothing is ever in flight when levee picks, so
+    least_connections cannot tell a slow backend from a fast one (it gives b3
+    a third). peak_ewma remembers b3's latency: once it has answered, it loses
+    every pair it is drawn into until its estimate decays (10 s time
+    constant: far longer than this test)."""
+    backends = three(h, "--latency", "100ms")
+    lv = h.levee(config("peak_ewma", backends))
+
+    seq = picks(lv, 90)
+
+    counts = Counter(seq)
+    assert counts["b1"] + counts["b2"] + counts["b3"] == 90, counts
+    # b3 is tried while unknown (it costs nothing then), at most once or twice
+    assert counts["b3"] <= 3, counts
+    assert counts["b1"] >= 25 and counts["b2"] >= 25, counts
+
+
+def test_peak_ewma_sends_a_backend_that_timed_out_nothing_for_a_while(h):
+    """A per-try timeout is a sample of the whole wait: the backend's estimate
+    jumps to it (500 ms against ~1 ms for the others), and it loses every pair
+    it is drawn into until that decays (about a minute). Round robin would go
+    on sending it a third; one timeout does not open its breaker."""
+    hanging = threading.Event()
+
+    def answer(id):
+        def respond(conn, req):
+            if hanging.is_set() and id == "s3":
+                conn.hang(limit=30)
+                return
+            conn.respond(200, body=id.encode(), headers=[("X-Backend-Id", id)])
+        return serve(respond)
+
+    backends = [h.scripted(answer(f"s{i}"), id=f"s{i}") for i in (1, 2, 3)]
+    lv = h.levee(config("peak_ewma", backends) + "timeouts:\n  per_try: 500ms\n")
+    assert set(picks(lv, 30)) == {"s1", "s2", "s3"}  # every backend known, all fast
+
+    hanging.set()
+    c = lv.client()
+    seen = len(backends[2].requests)
+    for i in range(60):  # until one request lands on s3, times out and is retried
+        resp = c.get(f"/t/{i}")
+        assert resp.status == 200, resp
+        if len(backends[2].requests) > seen:
+            break
+    assert len(backends[2].requests) == seen + 1, "no request reached s3"
+    assert resp.headers.get("x-backend-id") in ("s1", "s2"), resp
+
+    after = Counter(picks(lv, 30))
+    assert after["s3"] == 0 and len(backends[2].requests) == seen + 1, after

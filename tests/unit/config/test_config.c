@@ -565,7 +565,7 @@ Test(config_errors, unknown_balancer)
 {
     expect_one_error("load_balancing: fastest\n", "t.yaml:1:17: load_balancing: ",
                      "unknown balancer 'fastest' (allowed: round_robin, random, weighted, "
-                     "least_connections)");
+                     "least_connections, power_of_two, peak_ewma)");
 }
 
 Test(config_errors, unknown_log_level)

@@ -3,6 +3,7 @@
  * lv_balancer_find and a struct lv_pick over backends made here.
  */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -49,7 +50,7 @@ static void farm_init(struct farm *f, const char *name, size_t n)
     cr_assert_str_eq(f->ops->name, name);
     f->state = f->ops->create(n);
     cr_assert_not_null(f->state);
-    f->pick = (struct lv_pick){f->b, n, f->eligible, f->weights, &f->rand};
+    f->pick = (struct lv_pick){f->b, n, f->eligible, f->weights, &f->rand, 1000000000ull};
 }
 
 static void farm_dispose(struct farm *f)
@@ -90,12 +91,13 @@ Test(balancer, registry)
     cr_expect_null(lv_balancer_find("fastest"));
     cr_expect_null(lv_balancer_find(""));
     cr_expect_null(lv_balancer_find("Round_Robin"));
-    const char *names[] = {"round_robin", "random", "weighted", "least_connections"};
+    const char *names[] = {"round_robin",       "random",       "weighted",
+                           "least_connections", "power_of_two", "peak_ewma"};
     size_t n = 0;
     while (lv_balancers[n])
         n++;
-    cr_expect_eq(n, 4);
-    for (size_t i = 0; i < 4; i++) {
+    cr_expect_eq(n, 6);
+    for (size_t i = 0; i < 6; i++) {
         const struct lv_balancer_ops *ops = lv_balancer_find(names[i]);
         cr_assert_not_null(ops, "%s", names[i]);
         cr_expect_str_eq(ops->name, names[i]);
@@ -411,4 +413,148 @@ Test(least_connections, ties_by_ratio_spread)
         counts[pick(&f)]++;
     cr_expect(counts[0] > 850 && counts[0] < 1150, "%d %d", counts[0], counts[1]);
     farm_dispose(&f);
+}
+
+/* --- power_of_two, peak_ewma ---------------------------------------------------- */
+
+/* Of two backends both are always drawn: the cheaper one always wins. */
+Test(power_of_two, of_two_the_less_loaded_always)
+{
+    struct farm f;
+    farm_init(&f, "power_of_two", 2);
+    set_active(&f, 0, 5);
+    set_active(&f, 1, 2);
+    for (int k = 0; k < 100; k++)
+        cr_expect_eq(pick(&f), 1);
+    f.weights[0] = 4; /* 5/4 < 2/1 */
+    for (int k = 0; k < 100; k++)
+        cr_expect_eq(pick(&f), 0);
+    farm_dispose(&f);
+}
+
+/* The most loaded of n is never picked (it loses every pair it is in); the
+ * least loaded wins every pair it is in: 2/n of the picks. */
+Test(power_of_two, shares_follow_the_pairs)
+{
+    struct farm f;
+    farm_init(&f, "power_of_two", 4);
+    int active[4] = {0, 1, 2, 3};
+    for (size_t i = 0; i < 4; i++)
+        set_active(&f, i, active[i]);
+    int counts[4] = {0};
+    const int n = 12000;
+    for (int k = 0; k < n; k++)
+        counts[pick(&f)]++;
+    cr_expect_eq(counts[3], 0);
+    /* pairs won: b0 3 of 6, b1 2, b2 1 */
+    cr_expect(counts[0] > n * 0.45 && counts[0] < n * 0.55, "%d", counts[0]);
+    cr_expect(counts[1] > n * 0.28 && counts[1] < n * 0.38, "%d", counts[1]);
+    cr_expect(counts[2] > n * 0.12 && counts[2] < n * 0.22, "%d", counts[2]);
+    farm_dispose(&f);
+}
+
+Test(power_of_two, never_ineligible_and_ties_spread)
+{
+    struct farm f;
+    farm_init(&f, "power_of_two", 4);
+    f.eligible[2] = false;
+    int counts[4] = {0};
+    for (int k = 0; k < 3000; k++)
+        counts[pick(&f)]++;
+    cr_expect_eq(counts[2], 0);
+    for (size_t i = 0; i < 4; i++)
+        if (i != 2) cr_expect(counts[i] > 800 && counts[i] < 1200, "b%zu %d", i, counts[i]);
+    farm_dispose(&f);
+}
+
+static void sample(struct farm *f, size_t i, double us, uint64_t now_ns)
+{
+    lv_ewma_observe(&f->b[i]->rtt, us, now_ns, LV_EWMA_TAU_NS);
+}
+
+Test(peak_ewma, the_faster_backend_wins)
+{
+    struct farm f;
+    farm_init(&f, "peak_ewma", 2);
+    sample(&f, 0, 20000, 1000);
+    sample(&f, 1, 2000, 1000);
+    f.pick.now_ns = 2000;
+    for (int k = 0; k < 50; k++)
+        cr_expect_eq(pick(&f), 1);
+    /* ... until its requests in flight make it dearer: 2 ms x 11 > 20 ms x 1 */
+    set_active(&f, 1, 10);
+    for (int k = 0; k < 50; k++)
+        cr_expect_eq(pick(&f), 0);
+    farm_dispose(&f);
+}
+
+Test(peak_ewma, unknown_backends_are_tried_when_idle_not_flooded)
+{
+    struct farm f;
+    farm_init(&f, "peak_ewma", 2);
+    sample(&f, 0, 1000, 1000); /* b1 has never answered */
+    f.pick.now_ns = 2000;
+    cr_expect_eq(pick(&f), 1); /* idle and unknown: costs nothing */
+    set_active(&f, 1, 1);      /* one request out, no answer yet */
+    for (int k = 0; k < 50; k++)
+        cr_expect_eq(pick(&f), 0);
+    farm_dispose(&f);
+}
+
+Test(peak_ewma, a_timed_out_backend_rests_then_comes_back)
+{
+    struct farm f;
+    farm_init(&f, "peak_ewma", 2);
+    uint64_t s = 1000000000ull;
+    sample(&f, 0, 2000, 1 * s);
+    sample(&f, 1, 1000, 1 * s);
+    sample(&f, 1, 1000000, 2 * s); /* a 1 s timeout: the peak replaces the estimate */
+    f.pick.now_ns = 3 * s;
+    for (int k = 0; k < 20; k++)
+        cr_expect_eq(pick(&f), 0);
+    /* b0 keeps answering in 2 ms; b1 gets nothing, and its estimate decays:
+     * 1 s x exp(-(t - 2 s)/10 s) < 2 ms once t > 64 s */
+    for (uint64_t t = 4; t <= 63; t++)
+        sample(&f, 0, 2000, t * s);
+    f.pick.now_ns = 63 * s;
+    cr_expect_eq(pick(&f), 0);
+    sample(&f, 0, 2000, 65 * s);
+    f.pick.now_ns = 65 * s;
+    cr_expect_eq(pick(&f), 1);
+    farm_dispose(&f);
+}
+
+Test(ewma, peak_then_decay)
+{
+    struct lv_ewma e;
+    memset(&e, 0, sizeof(e));
+    const uint64_t s = 1000000000ull, tau = 10 * s;
+    cr_expect(!lv_ewma_has_sample(&e));
+    cr_expect_float_eq(lv_ewma_read(&e, 5 * s, tau), 0.0, 1e-9);
+    lv_ewma_observe(&e, 100, 1 * s, tau); /* first sample: taken as it is */
+    cr_expect(lv_ewma_has_sample(&e));
+    cr_expect_float_eq(lv_ewma_read(&e, 1 * s, tau), 100.0, 1e-9);
+    lv_ewma_observe(&e, 500, 2 * s, tau); /* above: the peak replaces it */
+    cr_expect_float_eq(lv_ewma_read(&e, 2 * s, tau), 500.0, 1e-9);
+    /* below: moves toward it by 1 - exp(-dt/tau) */
+    lv_ewma_observe(&e, 100, 12 * s, tau);
+    double w = exp(-1.0);
+    cr_expect_float_eq(lv_ewma_read(&e, 12 * s, tau), 500 * w + 100 * (1 - w), 1e-6);
+    /* read: decays toward 0 with the time since the last sample */
+    double v = 500 * w + 100 * (1 - w);
+    cr_expect_float_eq(lv_ewma_read(&e, 22 * s, tau), v * w, 1e-6);
+    /* a clock that did not move (or went back) changes nothing */
+    cr_expect_float_eq(lv_ewma_read(&e, 11 * s, tau), v, 1e-6);
+}
+
+Test(ewma, steady_samples_converge)
+{
+    struct lv_ewma e;
+    memset(&e, 0, sizeof(e));
+    const uint64_t ms = 1000000ull, tau = 10000 * ms;
+    lv_ewma_observe(&e, 1000000, 1 * ms, tau); /* one 1 s spike */
+    for (uint64_t t = 2; t <= 60000; t += 10)  /* then 2 ms answers every 10 ms for 60 s */
+        lv_ewma_observe(&e, 2000, t * ms, tau);
+    double v = lv_ewma_read(&e, 60000 * ms, tau);
+    cr_expect(v > 2000 && v < 2000 + 1000000 * exp(-5.9), "%f", v);
 }
