@@ -95,11 +95,13 @@ void lv_admin_backends_json(struct lv_strbuf *sb, struct lv_proxy *px, struct lv
                          ",\"consecutive_failures\":%u,\"window\":{\"ok\":%llu,\"fail\":%llu}},"
                          "\"consecutive_check_failures\":%u,\"consecutive_check_successes\":%u,"
                          "\"active_requests\":%d,\"requests\":%llu,\"errors\":%llu,"
-                         "\"latency_ms\":{\"p50\":%.3f,\"p99\":%.3f},\"last_check\":",
+                         "\"latency_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"ewma\":%.3f},"
+                         "\"last_check\":",
                          (unsigned)atomic_load(&b->breaker.consecutive_fail),
                          (unsigned long long)ok, (unsigned long long)fail, b->health.fail_streak,
                          b->health.ok_streak, lv_backend_active(b), (unsigned long long)requests,
-                         (unsigned long long)errors, p50, p99);
+                         (unsigned long long)errors, p50, p99,
+                         lv_ewma_read(&b->rtt, lv_clock_ns(), LV_EWMA_TAU_NS) / 1000.0);
         if (b->last_check_ms && bc->health_check_enabled) {
             lv_strbuf_puts(sb, "{\"result\":");
             lv_strbuf_json_str(sb, b->last_check);

@@ -178,7 +178,7 @@ def check_entry(e):
     for k in ("consecutive_check_failures", "consecutive_check_successes", "active_requests",
               "requests", "errors"):
         assert type(e[k]) is int and e[k] >= 0, (k, e)
-    assert set(e["latency_ms"]) == {"p50", "p99"}, e
+    assert set(e["latency_ms"]) == {"p50", "p99", "ewma"}, e
     assert all(isinstance(v, (int, float)) for v in e["latency_ms"].values()), e
     lc = e["last_check"]
     assert lc is None or (set(lc) == {"result", "time"} and type(lc["result"]) is str
