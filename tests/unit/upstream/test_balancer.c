@@ -67,6 +67,13 @@ static int pick(struct farm *f)
     return i;
 }
 
+/* n picks in a row, each of them `want` */
+static void expect_picks(struct farm *f, int n, int want)
+{
+    for (int k = 0; k < n; k++)
+        cr_expect_eq(pick(f), want, "pick %d of %d", k + 1, n);
+}
+
 static void set_active(struct farm *f, size_t i, int active)
 {
     atomic_store(&f->b[i]->active, active);
@@ -264,8 +271,7 @@ Test(weighted, skips_ineligible)
     f.eligible[0] = true;
     f.eligible[1] = false;
     f.eligible[2] = false;
-    for (int k = 0; k < 10; k++)
-        cr_expect_eq(pick(&f), 0);
+    expect_picks(&f, 10, 0);
     farm_dispose(&f);
 }
 
@@ -341,11 +347,9 @@ Test(least_connections, picks_the_minimum)
     set_active(&f, 1, 2);
     set_active(&f, 2, 1);
     set_active(&f, 3, 3);
-    for (int k = 0; k < 20; k++)
-        cr_expect_eq(pick(&f), 2);
+    expect_picks(&f, 20, 2);
     set_active(&f, 2, 5);
-    for (int k = 0; k < 20; k++)
-        cr_expect_eq(pick(&f), 1);
+    expect_picks(&f, 20, 1);
     farm_dispose(&f);
 }
 
@@ -359,11 +363,9 @@ Test(least_connections, relative_to_weight)
     f.weights[0] = 4;
     f.weights[1] = 1;
     f.weights[2] = 2;
-    for (int k = 0; k < 20; k++)
-        cr_expect_eq(pick(&f), 0);
+    expect_picks(&f, 20, 0);
     set_active(&f, 0, 9); /* 2.25: now backend 1 */
-    for (int k = 0; k < 20; k++)
-        cr_expect_eq(pick(&f), 1);
+    expect_picks(&f, 20, 1);
     farm_dispose(&f);
 }
 
@@ -375,8 +377,7 @@ Test(least_connections, skips_ineligible_minimum)
     set_active(&f, 1, 7);
     set_active(&f, 2, 3);
     f.eligible[0] = false;
-    for (int k = 0; k < 20; k++)
-        cr_expect_eq(pick(&f), 2);
+    expect_picks(&f, 20, 2);
     farm_dispose(&f);
 }
 
@@ -424,11 +425,9 @@ Test(power_of_two, of_two_the_less_loaded_always)
     farm_init(&f, "power_of_two", 2);
     set_active(&f, 0, 5);
     set_active(&f, 1, 2);
-    for (int k = 0; k < 100; k++)
-        cr_expect_eq(pick(&f), 1);
+    expect_picks(&f, 100, 1);
     f.weights[0] = 4; /* 5/4 < 2/1 */
-    for (int k = 0; k < 100; k++)
-        cr_expect_eq(pick(&f), 0);
+    expect_picks(&f, 100, 0);
     farm_dispose(&f);
 }
 
@@ -479,12 +478,10 @@ Test(peak_ewma, the_faster_backend_wins)
     sample(&f, 0, 20000, 1000);
     sample(&f, 1, 2000, 1000);
     f.pick.now_ns = 2000;
-    for (int k = 0; k < 50; k++)
-        cr_expect_eq(pick(&f), 1);
+    expect_picks(&f, 50, 1);
     /* ... until its requests in flight make it dearer: 2 ms x 11 > 20 ms x 1 */
     set_active(&f, 1, 10);
-    for (int k = 0; k < 50; k++)
-        cr_expect_eq(pick(&f), 0);
+    expect_picks(&f, 50, 0);
     farm_dispose(&f);
 }
 
@@ -496,8 +493,7 @@ Test(peak_ewma, unknown_backends_are_tried_when_idle_not_flooded)
     f.pick.now_ns = 2000;
     cr_expect_eq(pick(&f), 1); /* idle and unknown: costs nothing */
     set_active(&f, 1, 1);      /* one request out, no answer yet */
-    for (int k = 0; k < 50; k++)
-        cr_expect_eq(pick(&f), 0);
+    expect_picks(&f, 50, 0);
     farm_dispose(&f);
 }
 
@@ -510,8 +506,7 @@ Test(peak_ewma, a_timed_out_backend_rests_then_comes_back)
     sample(&f, 1, 1000, 1 * s);
     sample(&f, 1, 1000000, 2 * s); /* a 1 s timeout: the peak replaces the estimate */
     f.pick.now_ns = 3 * s;
-    for (int k = 0; k < 20; k++)
-        cr_expect_eq(pick(&f), 0);
+    expect_picks(&f, 20, 0);
     /* b0 keeps answering in 2 ms; b1 gets nothing, and its estimate decays:
      * 1 s x exp(-(t - 2 s)/10 s) < 2 ms once t > 64 s */
     for (uint64_t t = 4; t <= 63; t++)
