@@ -40,20 +40,28 @@ static bool was_tried(const struct lv_exchange *ex, const struct lv_backend *b)
     return false;
 }
 
-/* Marks the usable backends in wg->eligible; returns how many there are. */
+/* Marks the usable backends in wg->eligible; returns how many there are.
+ * When no backend at all is usable, those on their way back are (the last
+ * resort, lv_backend_last_resort). */
 static size_t mark_eligible(struct lv_exchange *ex, const struct lv_backend *busy, bool untried,
                             uint64_t now)
 {
     struct lv_wgen *wg = ex->wg;
     const struct lv_gen *g = wg->gen;
+    const struct lv_breaker_cfg *bc = &ex->cfg->breaker;
     size_t count = 0;
-    for (size_t i = 0; i < g->nbackends; i++) {
-        struct lv_backend *b = g->backends[i];
-        bool e = b != busy && (!untried || !was_tried(ex, b)) &&
-                 lv_backend_usable(b, &ex->cfg->breaker, now);
-        wg->eligible[i] = e;
-        wg->weights[i] = ex->cfg->backends[i].weight;
-        count += e;
+    for (bool last_resort = false;; last_resort = true) {
+        for (size_t i = 0; i < g->nbackends; i++) {
+            struct lv_backend *b = g->backends[i];
+            bool e =
+                b != busy && (!untried || !was_tried(ex, b)) &&
+                (last_resort ? lv_backend_last_resort(b, bc, now) : lv_backend_usable(b, bc, now));
+            wg->eligible[i] = e;
+            wg->weights[i] = ex->cfg->backends[i].weight;
+            count += e;
+        }
+        if (count > 0 || last_resort || lv_backend_any_usable(g->backends, g->nbackends, bc, now))
+            break;
     }
     uint64_t slow = ex->cfg->health.slow_start;
     if (slow == 0 || count < 2) return count;

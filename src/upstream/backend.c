@@ -27,6 +27,7 @@ struct lv_backend *lv_backend_create(const char *id, unsigned nworkers, uint64_t
     atomic_init(&b->admin_state, LV_ADMIN_ENABLED);
     atomic_init(&b->retired, false);
     atomic_init(&b->healthy, true);
+    atomic_init(&b->rising, false);
     atomic_init(&b->recovered_at, 0);
     lv_health_init(&b->health);
     for (unsigned i = 0; i < nworkers; i++)
@@ -57,6 +58,22 @@ bool lv_backend_usable(struct lv_backend *b, const struct lv_breaker_cfg *bc, ui
 {
     if (lv_backend_admin(b) != LV_ADMIN_ENABLED) return false;
     if (!atomic_load_explicit(&b->healthy, memory_order_relaxed)) return false;
+    return !lv_breaker_refusing(&b->breaker, bc, now);
+}
+
+bool lv_backend_any_usable(struct lv_backend *const *bs, size_t n, const struct lv_breaker_cfg *bc,
+                           uint64_t now)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (lv_backend_usable(bs[i], bc, now)) return true;
+    }
+    return false;
+}
+
+bool lv_backend_last_resort(struct lv_backend *b, const struct lv_breaker_cfg *bc, uint64_t now)
+{
+    if (lv_backend_admin(b) != LV_ADMIN_ENABLED) return false;
+    if (!atomic_load_explicit(&b->rising, memory_order_relaxed)) return false;
     return !lv_breaker_refusing(&b->breaker, bc, now);
 }
 

@@ -45,6 +45,7 @@ struct lv_backend {
     atomic_int admin_state;            /* enum lv_admin_state */
     atomic_bool retired;               /* not in the current configuration */
     atomic_bool healthy;               /* active checks' verdict (true without checks) */
+    atomic_bool rising;                /* unhealthy, last check passed (lv_health_rising) */
     atomic_uint_fast64_t recovered_at; /* ms: last return to service, for slow start */
     struct lv_breaker breaker;
     struct lv_ewma rtt; /* peak EWMA of attempt start → response head (peak_ewma) */
@@ -79,6 +80,16 @@ static inline enum lv_admin_state lv_backend_admin(const struct lv_backend *b)
 /* Could b take a new request now: enabled, healthy, and its breaker not
  * refusing? Admits nothing (lv_breaker_allow does). */
 bool lv_backend_usable(struct lv_backend *b, const struct lv_breaker_cfg *bc, uint64_t now);
+
+/* Is any of the n backends usable? */
+bool lv_backend_any_usable(struct lv_backend *const *bs, size_t n, const struct lv_breaker_cfg *bc,
+                           uint64_t now);
+
+/* The last resort, for when no backend is usable: could b, unhealthy but
+ * passing its checks again, take a request (enabled, its breaker not
+ * refusing)? A backend on its way back beats a certain 503; while any
+ * backend is usable, rise counts in full. */
+bool lv_backend_last_resort(struct lv_backend *b, const struct lv_breaker_cfg *bc, uint64_t now);
 
 /* The share (0.1..1] of its traffic a backend that came back at
  * recovered_at gets at `now`, ramping linearly over slow_start ms. */

@@ -70,9 +70,21 @@ static void record(struct probe *p, bool ok, const char *why)
         snprintf(b->last_check, sizeof(b->last_check), "status %u", p->status);
     else
         snprintf(b->last_check, sizeof(b->last_check), "%s", why);
-    if (!lv_health_report(&b->health, ok, (uint32_t)hc->healthy_threshold,
-                          (uint32_t)hc->unhealthy_threshold))
-        return;
+    bool changed = lv_health_report(&b->health, ok, (uint32_t)hc->healthy_threshold,
+                                    (uint32_t)hc->unhealthy_threshold);
+    bool rising = lv_health_rising(&b->health);
+    atomic_store(&b->rising, rising);
+    const struct lv_gen *g = p->ck->gen;
+    if (rising && b->health.ok_streak == 1 &&
+        !lv_backend_any_usable(g->backends, g->nbackends, &p->ck->cfg->breaker, now)) {
+        /* Nothing else can serve: the first pass makes b the last resort,
+         * its open breaker probing at once (lv_backend_last_resort). */
+        lv_info("backend %s: passed a check while no backend is usable: taking requests as "
+                "the last resort",
+                b->id);
+        lv_breaker_health_passed(&b->breaker, now);
+    }
+    if (!changed) return;
     atomic_store(&b->healthy, b->health.healthy);
     if (b->health.healthy) {
         lv_info("backend %s: healthy again (%u passed checks)", b->id, b->health.ok_streak);
@@ -260,6 +272,7 @@ struct lv_checker *lv_checker_start(uv_loop_t *loop, struct lv_gen *g)
         b->last_check_ms = 0;
         b->last_check[0] = '\0';
         atomic_store(&b->healthy, true);
+        atomic_store(&b->rising, false);
     }
     if (count == 0) return NULL;
     struct lv_checker *ck = calloc(1, sizeof(*ck));

@@ -27,3 +27,8 @@ bool lv_health_report(struct lv_health *h, bool ok, uint32_t rise, uint32_t fall
     }
     return false;
 }
+
+bool lv_health_rising(const struct lv_health *h)
+{
+    return !h->healthy && h->ok_streak > 0;
+}

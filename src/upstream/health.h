@@ -22,4 +22,8 @@ void lv_health_init(struct lv_health *h);
 /* Records a check result; returns true if `healthy` changed. */
 bool lv_health_report(struct lv_health *h, bool ok, uint32_t rise, uint32_t fall);
 
+/* Unhealthy, but its last check passed: on its way back (rise not yet
+ * reached). Such a backend is the last resort when none is usable. */
+bool lv_health_rising(const struct lv_health *h);
+
 #endif

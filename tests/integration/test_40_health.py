@@ -193,6 +193,49 @@ def test_all_backends_unhealthy_gives_fast_503_with_retry_after(h):
     assert max(took) < 1, took
 
 
+def test_with_no_backend_usable_the_first_passing_check_brings_one_back(h):
+    """The last resort: with every backend unhealthy, one passing check lets
+    a backend serve (its open breaker probing at once) rather than levee
+    answering 503 until `healthy_threshold` checks (10 here, 2 s) have
+    passed. While another backend is usable, rise counts in full (the test
+    above)."""
+    a = Checked(h, "a")
+    b = Checked(h, "b", health=503)
+    lv = h.levee(config([(a, True), (b, True)], dict(FAST, healthy_threshold=10), """
+circuit_breaker:
+  failure_threshold: 2
+  timeout: 1m
+retry:
+  retry_on: [connect_failure, reset, timeout, 500, 502, 503, 504]
+"""))
+    d = Driver(lv)
+    d.until(lambda: b.n_checks() >= 2, 10, "two failed checks of b")
+    d.until_quiet(b, 4)
+    a.status = 500
+    failing = a.n_traffic()
+    while a.n_traffic() < failing + 2:  # two failures: a's breaker opens
+        assert d.get(expect=None).status in (500, 502, 503)
+    a.set_health(503)  # the checks see a's outage too
+    t_down = time.monotonic()
+    wait_for(lambda: a.n_checks(lambda x: x == 503, after=t_down) >= 3, 10, what="a's failed checks")
+    resp = d.get(expect=503)
+    assert error_body(resp)["error"] == "no_backend"
+
+    a.status = 200
+    t_switch = time.monotonic()
+    a.set_health(200)
+    deadline = time.monotonic() + 5
+    while d.get(expect=None).status != 200:
+        assert time.monotonic() < deadline, "a never served after passing its checks"
+        time.sleep(0.01)
+    passes = a.n_checks(lambda x: x == 200, after=t_switch)
+    assert 1 <= passes <= 5, f"a served after {passes} passing checks (rise is 10)"
+    assert d.log[-1][1] == "a"
+    for _ in range(20):
+        d.get()
+    assert "taking requests as the last resort" in lv.stderr()
+
+
 def test_slow_start_ramps_a_recovered_backend_up(h):
     a = Checked(h, "a", health=503)
     b = Checked(h, "b")

@@ -177,3 +177,21 @@ Test(health, thresholds_may_change_between_reports)
     cr_expect(lv_health_report(&h, false, 1, 3), "3rd failure with fall lowered to 3");
     cr_expect_not(h.healthy);
 }
+
+Test(health, rising_from_the_first_pass_of_an_unhealthy_backend_until_rise)
+{
+    struct lv_health h;
+    lv_health_init(&h);
+    cr_expect_not(lv_health_rising(&h), "healthy");
+    feed(&h, false, 3, 3, 2);
+    cr_expect_not(lv_health_rising(&h), "unhealthy, failing");
+    feed(&h, true, 1, 3, 2);
+    cr_expect(lv_health_rising(&h), "one pass of three");
+    feed(&h, true, 1, 3, 2);
+    cr_expect(lv_health_rising(&h), "two passes of three");
+    feed(&h, false, 1, 3, 2);
+    cr_expect_not(lv_health_rising(&h), "a failure ends it");
+    feed(&h, true, 3, 3, 2);
+    cr_expect(h.healthy);
+    cr_expect_not(lv_health_rising(&h), "healthy again");
+}
