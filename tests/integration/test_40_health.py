@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from adminutil import admin_json
 from harness import error_body, serve, wait_for
 
 
@@ -231,6 +232,11 @@ retry:
     passes = a.n_checks(lambda x: x == 200, after=t_switch)
     assert 1 <= passes <= 5, f"a served after {passes} passing checks (rise is 10)"
     assert d.log[-1][1] == "a"
+    # levee answers again: /health says degraded (200), not unhealthy (503)
+    health = admin_json(lv, "/health")
+    if a.n_checks(lambda x: x == 200, after=t_switch) < 10:  # a has not risen yet
+        assert health["status"] == "degraded", health
+        assert health["backends"] == {"healthy": 0, "total": 2}, health
     for _ in range(20):
         d.get()
     assert "taking requests as the last resort" in lv.stderr()
