@@ -79,6 +79,16 @@ FAST = {"interval": "200ms", "timeout": "300ms", "unhealthy_threshold": 2,
         "healthy_threshold": 2}
 
 
+# A breaker that opens after two 500s and stays open a minute.
+BREAKER_ON_500 = """
+circuit_breaker:
+  failure_threshold: 2
+  timeout: 1m
+retry:
+  retry_on: [connect_failure, reset, timeout, 500, 502, 503, 504]
+"""
+
+
 class Driver:
     """Sequential GETs on one keep-alive connection; remembers who answered."""
 
@@ -202,13 +212,7 @@ def test_with_no_backend_usable_the_first_passing_check_brings_one_back(h):
     above)."""
     a = Checked(h, "a")
     b = Checked(h, "b", health=503)
-    lv = h.levee(config([(a, True), (b, True)], dict(FAST, healthy_threshold=10), """
-circuit_breaker:
-  failure_threshold: 2
-  timeout: 1m
-retry:
-  retry_on: [connect_failure, reset, timeout, 500, 502, 503, 504]
-"""))
+    lv = h.levee(config([(a, True), (b, True)], dict(FAST, healthy_threshold=10), BREAKER_ON_500))
     d = Driver(lv)
     d.until(lambda: b.n_checks() >= 2, 10, "two failed checks of b")
     d.until_quiet(b, 4)
@@ -281,13 +285,7 @@ def test_passing_checks_do_not_reopen_a_breaker_whose_traffic_fails(h):
     flaky = Checked(h, "flaky")
     flaky.status = 500
     good = Checked(h, "good")
-    lv = h.levee(config([(flaky, True), (good, False)], FAST, """
-circuit_breaker:
-  failure_threshold: 2
-  timeout: 1m
-retry:
-  retry_on: [connect_failure, reset, timeout, 500, 502, 503, 504]
-"""))
+    lv = h.levee(config([(flaky, True), (good, False)], FAST, BREAKER_ON_500))
     d = Driver(lv)
 
     d.until(lambda: flaky.n_traffic() >= 2, 10, "two failures: the breaker opens")
@@ -306,13 +304,7 @@ def test_recovery_seen_by_checks_lets_an_open_breaker_probe_at_once(h):
     flaky = Checked(h, "flaky")
     flaky.status = 500
     good = Checked(h, "good")
-    lv = h.levee(config([(flaky, True), (good, False)], FAST, """
-circuit_breaker:
-  failure_threshold: 2
-  timeout: 1m
-retry:
-  retry_on: [connect_failure, reset, timeout, 500, 502, 503, 504]
-"""))
+    lv = h.levee(config([(flaky, True), (good, False)], FAST, BREAKER_ON_500))
     d = Driver(lv)
 
     d.until(lambda: flaky.n_traffic() >= 2, 10, "two failures: the breaker opens")
