@@ -5,7 +5,6 @@
  */
 #include "proxy/ratelimit.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include "config/config.h"
@@ -18,7 +17,27 @@
 #include "proxy/exchange.h"
 #include "upstream/gen.h"
 
-/* "ip:203.0.113.9" or "h:<header value>": the two kinds never collide. */
+/* The request's X-Forwarded-For values, last field first, read in place. */
+struct xff_iter {
+    const struct lv_head *h;
+    uint32_t i; /* fields[i - 1] is the next one to look at */
+};
+
+static bool xff_prev(void *arg, const char **value, size_t *len)
+{
+    struct xff_iter *it = arg;
+    while (it->i > 0) {
+        const struct lv_hfield *f = &it->h->fields[--it->i];
+        if (!LV_HFIELD_IS(it->h, f, "x-forwarded-for")) continue;
+        *value = lv_head_str(it->h, f->value);
+        *len = f->value_len;
+        return true;
+    }
+    return false;
+}
+
+/* "ip:203.0.113.9", or "h:<header value>" / "h#<digest>" (limit/key.h):
+ * the kinds never collide. cap > LV_LIMIT_KEY_LEN. */
 static size_t client_key(struct lv_exchange *ex, char *out, size_t cap)
 {
     const struct lv_rate_cfg *rc = &ex->cfg->rate_limit;
@@ -26,29 +45,15 @@ static size_t client_key(struct lv_exchange *ex, char *out, size_t cap)
     if (rc->key == LV_KEY_HEADER) {
         const struct lv_hfield *f = lv_head_find(h, rc->key_header, strlen(rc->key_header));
         if (f && f->value_len > 0) {
-            size_t n = f->value_len < cap - 3 ? f->value_len : cap - 3;
-            memcpy(out, "h:", 2);
-            memcpy(out + 2, lv_head_str(h, f->value), n);
-            return n + 2;
+            size_t n = lv_limit_key_header(lv_head_str(h, f->value), f->value_len, out, cap);
+            if (n > 0) return n;
         }
         /* No such header: the client is limited by its address. */
     }
-    char xff[1024];
-    size_t xlen = 0;
-    if (rc->ntrusted) {
-        for (uint32_t i = 0; i < h->nfields; i++) {
-            const struct lv_hfield *f = &h->fields[i];
-            if (!LV_HFIELD_IS(h, f, "x-forwarded-for")) continue;
-            if (xlen && xlen < sizeof(xff)) xff[xlen++] = ',';
-            size_t n = f->value_len < sizeof(xff) - xlen ? f->value_len : sizeof(xff) - xlen;
-            memcpy(xff + xlen, lv_head_str(h, f->value), n);
-            xlen += n;
-        }
-    }
-    char ip[64];
-    lv_client_address(ex->client->ip, xff, xlen, rc->trusted, rc->ntrusted, ip, sizeof(ip));
-    int n = snprintf(out, cap, "ip:%s", ip);
-    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+    struct xff_iter it = {h, rc->ntrusted ? h->nfields : 0};
+    memcpy(out, "ip:", 3);
+    return 3 + lv_client_address(ex->client->ip, xff_prev, &it, rc->trusted, rc->ntrusted, out + 3,
+                                 cap - 3);
 }
 
 int lv_ratelimit_apply(struct lv_exchange *ex, const struct lv_limit_verdict *v)
