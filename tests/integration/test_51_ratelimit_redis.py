@@ -52,7 +52,7 @@ def store_yaml(address, prefix, timeout="1s", on_store_error=None):
 
 
 def metrics(lv):
-    resp = http_get(lv.admin_port, "/metrics")
+    resp = http_get(lv.admin_port, "/metrics", {"Host": f"127.0.0.1:{lv.admin_port}"})
     assert resp.status == 200, resp
     out = {}
     for line in resp.body.decode().splitlines():
@@ -72,7 +72,7 @@ def fallbacks(lv):
 
 def store_status(lv):
     """The rate_limit_store object of the admin's /backends/health."""
-    resp = http_get(lv.admin_port, "/backends/health")
+    resp = http_get(lv.admin_port, "/backends/health", {"Host": f"127.0.0.1:{lv.admin_port}"})
     assert resp.status == 200, resp
     return json.loads(resp.body)["rate_limit_store"]
 
