@@ -1,20 +1,39 @@
 /*
  * The admin HTTP server. Requests are small and answered at once (every
- * document is built in memory from counters and atomics), so a connection
- * needs no state between requests beyond its parser. Control endpoints
- * take POST only, and a bearer token when one is configured (always
- * required off loopback: the configuration refuses to load otherwise).
+ * document is built in memory from counters and atomics). Which requests
+ * are answered at all, and which may change state, is guard.c's call:
+ * Host must name this listener, and a POST needs the bearer token, or on a
+ * loopback listener without one, proof that no other web page sent it.
+ *
+ * Connections follow the proxy port's pipelining rules (proxy/client.c):
+ * one request at a time (the parser pauses after each message and the bytes
+ * of the next stay pending), and no new request starts while answers are
+ * unwritten past BACKLOG_MAX_WRITES or BACKLOG_MAX_BYTES: reading stops
+ * until the client takes them. So a client that pipelines requests and
+ * reads nothing holds a bounded amount of memory, and at most
+ * admin.max_connections clients are served at once.
+ *
+ * One timer per connection, one meaning per phase (admin.timeout unless
+ * said otherwise):
+ *   idle     no request under way: close quietly
+ *   request  from a request's first byte until it is complete (total, so
+ *            trickling does not extend it): 408, then close
+ *   send     answers unwritten and the client reads none of them: close
+ *   linger   after the last answer (LINGER_MS): drop what the client still
+ *            sends, so that closing does not reset the answer it is reading
  */
 #include "admin/server.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin/guard.h"
 #include "admin/health.h"
 #include "admin/history.h"
 #include "admin/metrics.h"
 #include "admin/status.h"
 #include "config/config.h"
+#include "core/fail.h"
 #include "core/log.h"
 #include "core/strbuf.h"
 #include "http/parser.h"
@@ -24,12 +43,25 @@
 #include "proxy/proxy.h"
 #include "upstream/gen.h"
 
-#define IDLE_MS 30000
 #define MAX_DOC (16 * 1024 * 1024)
+#define MAX_HEAD (16 * 1024)
+#define MAX_FIELDS 100
+#define MAX_TARGET 8192
+/* No endpoint takes a body: one is read and dropped up to this, then 413. */
+#define MAX_BODY (16 * 1024)
+#define LINGER_MS 2000
+/* Answers handed to the socket and not yet written: past either bound, the
+ * next request waits (the proxy port's bounds, proxy/client.c). */
+#define BACKLOG_MAX_WRITES 8
+#define BACKLOG_MAX_BYTES (64 * 1024)
+/* A flood of refused connections logs one line per period, with a count. */
+#define REFUSED_LOG_MS 10000
 
 /* The dashboard page: src/admin/dashboard.html, compiled in by the Makefile. */
 extern const char lv_dashboard_html[];
 extern const unsigned long lv_dashboard_html_len;
+
+enum timer_mode { T_NONE, T_IDLE, T_REQUEST, T_SEND, T_LINGER };
 
 struct aconn {
     struct lv_sock sock;
@@ -38,7 +70,17 @@ struct aconn {
     struct lv_head head;
     struct lv_admin *adm;
     struct aconn *prev, *next;
+    struct lv_admin_site site; /* the local address; hosts set per request */
+    struct lv_buf *pending;    /* read, not yet parsed (reading stops meanwhile) */
+    uint32_t pending_off, pending_len;
+    uint64_t body_bytes;
     int handles;
+    uint8_t timer_mode;
+    bool in_request;    /* a request's first byte came, its answer not yet sent */
+    bool head_only;     /* the request being answered is a HEAD */
+    bool in_process;    /* process() is on the stack */
+    bool write_blocked; /* waiting for answers to be written before the next request */
+    bool shutting_down; /* the last answer is out: write side shut, input dropped */
     bool closing;
 };
 
@@ -52,7 +94,10 @@ struct lv_admin {
     uv_tcp_t *listener; /* NULL when off */
     char *address;
     struct aconn *conns;
-    int open; /* handles not yet closed (listeners, connections) */
+    uint64_t nconns;           /* connections served (counted against max_connections) */
+    uint64_t refused_unlogged; /* connections closed at once since the last log line */
+    uint64_t refused_log_ms;   /* when that line was written */
+    int open;                  /* handles not yet closed (listeners, connections) */
     bool stopping;
 };
 
@@ -64,11 +109,23 @@ static void maybe_free(struct lv_admin *adm)
     free(adm);
 }
 
+static const struct lv_admin_cfg *admin_cfg(const struct lv_admin *adm)
+{
+    return &adm->px->gen->cfg->admin;
+}
+
 /* --- connections ------------------------------------------------------------------- */
 
 static struct aconn *of_sock(struct lv_sock *s)
 {
     return (struct aconn *)(void *)((char *)s - offsetof(struct aconn, sock));
+}
+
+static void drop_pending(struct aconn *c)
+{
+    if (c->pending) lv_buf_unref(c->pending);
+    c->pending = NULL;
+    c->pending_len = 0;
 }
 
 static void on_conn_closed(struct aconn *c)
@@ -80,8 +137,10 @@ static void on_conn_closed(struct aconn *c)
     else
         adm->conns = c->next;
     if (c->next) c->next->prev = c->prev;
+    drop_pending(c);
     lv_head_dispose(&c->head);
     free(c);
+    adm->nconns--;
     adm->open--;
     maybe_free(adm);
 }
@@ -96,31 +155,102 @@ static void on_timer_closed(uv_handle_t *h)
     on_conn_closed(h->data);
 }
 
-static void conn_close(struct aconn *c)
+static void close_now(struct aconn *c)
 {
     if (c->closing) return;
     c->closing = true;
+    drop_pending(c);
+    uv_timer_stop(&c->timer);
     lv_sock_close(&c->sock);
     uv_close((uv_handle_t *)&c->timer, on_timer_closed);
 }
 
-static void on_idle(uv_timer_t *t)
+static void on_timer(uv_timer_t *t);
+
+static void arm(struct aconn *c, enum timer_mode mode, uint64_t ms)
 {
-    conn_close(t->data);
+    c->timer_mode = (uint8_t)mode;
+    if (mode == T_NONE)
+        uv_timer_stop(&c->timer);
+    else
+        uv_timer_start(&c->timer, on_timer, ms, 0);
+}
+
+static void on_shutdown(struct lv_sock *s, int status)
+{
+    struct aconn *c = of_sock(s);
+    if (c->closing) return;
+    if (status < 0) {
+        close_now(c);
+        return;
+    }
+    lv_sock_read_start(&c->sock); /* input is dropped (on_read) until EOF or the timer */
+    arm(c, T_LINGER, LINGER_MS);
+}
+
+/* After the last answer: write what is queued, shut the write side, then
+ * linger. The rest of the input is never parsed. */
+static void close_gracefully(struct aconn *c)
+{
+    if (c->closing || c->shutting_down) return;
+    c->shutting_down = true;
+    drop_pending(c);
+    lv_sock_read_stop(&c->sock);
+    arm(c, T_SEND, admin_cfg(c->adm)->timeout);
+    if (lv_sock_shutdown(&c->sock, on_shutdown) != 0) close_now(c);
+}
+
+/* --- answers ------------------------------------------------------------------------- */
+
+/* A buffer of exactly n bytes, freed with its last reference: an answer is
+ * queued on the socket until written, and a pooled buffer would hold 32 KiB
+ * for a 100-byte error. */
+static struct lv_buf *exact_buf(size_t n)
+{
+    struct lv_buf *b = malloc(sizeof(*b) + (n ? n : 1));
+    if (b == NULL) return NULL;
+    b->refs = 1;
+    b->cap = (uint32_t)n;
+    b->len = 0;
+    b->pool = NULL;
+    b->next = NULL;
+    return b;
+}
+
+/* Queues one answer. `extra`: more header lines ("Name: value\r\n"), or
+ * NULL. A static body (the dashboard) is sent from where it is, others are
+ * copied once, with the head, into a buffer of their size. */
+static void send_answer(struct aconn *c, unsigned status, const char *type, const char *extra,
+                        const char *body, size_t len, bool static_body, bool keep_alive)
+{
+    char head[512];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                     "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+                     "X-Frame-Options: DENY\r\n%s%s\r\n",
+                     status, lv_status_reason(status), type, len, extra ? extra : "",
+                     keep_alive ? "" : "Connection: close\r\n");
+    if (n < 0 || (size_t)n >= sizeof(head)) n = 0; /* cannot happen: every part is ours */
+    size_t blen = c->head_only ? 0 : len;
+    size_t copied = (size_t)n + (static_body ? 0 : blen);
+    struct lv_buf *b = exact_buf(copied);
+    if (b == NULL) {
+        close_now(c);
+        return;
+    }
+    lv_buf_append(b, head, (size_t)n);
+    if (!static_body) lv_buf_append(b, body, blen);
+    int rc = lv_sock_add(&c->sock, b->data, b->len, b);
+    lv_buf_unref(b);
+    if (rc == 0 && static_body) rc = lv_sock_add(&c->sock, body, blen, NULL);
+    if (rc == 0) rc = lv_sock_flush(&c->sock);
+    if (rc != 0) close_now(c);
 }
 
 static void send_response(struct aconn *c, unsigned status, const char *type, const char *body,
                           size_t len, bool keep_alive)
 {
-    char head[256];
-    int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                     "Cache-Control: no-store\r\n%s\r\n",
-                     status, lv_status_reason(status), type, len,
-                     keep_alive ? "" : "Connection: close\r\n");
-    lv_sock_add_copy(&c->sock, head, (size_t)n);
-    if (c->head.method != HTTP_HEAD) lv_sock_add_copy(&c->sock, body, len);
-    lv_sock_flush(&c->sock);
+    send_answer(c, status, type, NULL, body, len, false, keep_alive);
 }
 
 static void send_json(struct aconn *c, unsigned status, struct lv_strbuf *sb, bool keep_alive)
@@ -133,41 +263,28 @@ static void send_json(struct aconn *c, unsigned status, struct lv_strbuf *sb, bo
     send_response(c, status, "application/json", sb->p ? sb->p : "", sb->len, keep_alive);
 }
 
-static void send_error(struct aconn *c, unsigned status, const char *msg, bool keep_alive)
+static void send_error_with(struct aconn *c, unsigned status, const char *extra, const char *msg,
+                            bool keep_alive)
 {
     struct lv_strbuf sb;
     lv_strbuf_init(&sb, 4096);
     lv_strbuf_printf(&sb, "{\"ok\":false,\"status\":%u,\"error\":", status);
     lv_strbuf_json_str(&sb, msg);
     lv_strbuf_puts(&sb, "}\n");
-    send_json(c, status, &sb, keep_alive);
+    send_answer(c, status, "application/json", extra, sb.p ? sb.p : "", sb.len, false, keep_alive);
     lv_strbuf_dispose(&sb);
+}
+
+static void send_error(struct aconn *c, unsigned status, const char *msg, bool keep_alive)
+{
+    send_error_with(c, status, NULL, msg, keep_alive);
 }
 
 /* --- routes -------------------------------------------------------------------------- */
 
-static bool token_ok(struct aconn *c)
-{
-    const char *token = c->adm->px->gen->cfg->admin.token;
-    if (token == NULL) return true;
-    const struct lv_hfield *f = LV_HEAD_FIND(&c->head, "authorization");
-    if (f == NULL) return false;
-    const char *v = lv_head_str(&c->head, f->value);
-    size_t tl = strlen(token);
-    return f->value_len == 7 + tl && strncmp(v, "Bearer ", 7) == 0 && memcmp(v + 7, token, tl) == 0;
-}
-
 static void route_control(struct aconn *c, const char *path, bool ka)
 {
     struct lv_admin *adm = c->adm;
-    if (c->head.method != HTTP_POST) {
-        send_error(c, 405, "use POST", ka);
-        return;
-    }
-    if (!token_ok(c)) {
-        send_error(c, 401, "missing or wrong bearer token (admin.token)", ka);
-        return;
-    }
     struct lv_strbuf sb;
     lv_strbuf_init(&sb, 1024 * 1024);
     if (strcmp(path, "/reload") == 0) {
@@ -231,9 +348,59 @@ static void route_control(struct aconn *c, const char *path, bool ka)
     lv_strbuf_dispose(&sb);
 }
 
-static void route(struct aconn *c, bool ka)
+/* The fields the guard looks at (the first of each name, and how many). */
+static void guard_fields(const struct lv_head *h, struct lv_admin_req *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->host_required = h->http_major > 1 || (h->http_major == 1 && h->http_minor >= 1);
+    r->post = h->method == HTTP_POST;
+    for (uint32_t i = 0; i < h->nfields; i++) {
+        const struct lv_hfield *f = &h->fields[i];
+        struct lv_admin_field *dst = NULL;
+        if (LV_HFIELD_IS(h, f, "host"))
+            dst = &r->host;
+        else if (LV_HFIELD_IS(h, f, "origin"))
+            dst = &r->origin;
+        else if (LV_HFIELD_IS(h, f, "sec-fetch-site"))
+            dst = &r->fetch_site;
+        else if (LV_HFIELD_IS(h, f, "authorization"))
+            dst = &r->authz;
+        else if (LV_HFIELD_IS(h, f, "x-levee-admin"))
+            dst = &r->admin_header;
+        if (dst == NULL) continue;
+        if (dst->count++ == 0) {
+            dst->p = lv_head_str(h, f->value);
+            dst->len = f->value_len;
+        }
+    }
+}
+
+/* Answers the request in c->head. Returns whether the connection stays
+ * open for another request. */
+static bool route(struct aconn *c, bool ka)
 {
     struct lv_admin *adm = c->adm;
+    const struct lv_admin_cfg *ac = admin_cfg(adm);
+    c->head_only = c->head.method == HTTP_HEAD;
+    struct lv_admin_req req;
+    guard_fields(&c->head, &req);
+    c->site.hosts = ac->allowed_hosts.items;
+    c->site.nhosts = ac->allowed_hosts.n;
+    enum lv_admin_verdict v = lv_admin_guard(&c->site, ac->token, &req);
+    c->site.hosts = NULL; /* the configuration may change before the next request */
+    c->site.nhosts = 0;
+    if (v != LV_ADMIN_PASS) {
+        /* A request meant for another host (DNS rebinding, a misrouted
+         * client) gets no second try on this connection. */
+        if (v == LV_ADMIN_BAD_HOST || v == LV_ADMIN_OTHER_HOST) ka = false;
+        lv_debug("admin: refused (%u): %s", lv_admin_verdict_status(v),
+                 lv_admin_verdict_message(v));
+        send_error_with(
+            c, lv_admin_verdict_status(v),
+            v == LV_ADMIN_NEED_TOKEN ? "WWW-Authenticate: Bearer realm=\"levee admin\"\r\n" : NULL,
+            lv_admin_verdict_message(v), ka);
+        return ka;
+    }
     char path[512];
     size_t n = c->head.target_len;
     const char *t = lv_head_str(&c->head, c->head.target);
@@ -241,25 +408,29 @@ static void route(struct aconn *c, bool ka)
     if (q) n = (size_t)(q - t);
     if (n >= sizeof(path)) {
         send_error(c, 414, "path too long", ka);
-        return;
+        return ka;
     }
     memcpy(path, t, n);
     path[n] = '\0';
-    if (strcmp(path, "/reload") == 0 || strncmp(path, "/backends/", 10) == 0) {
-        if (strcmp(path, "/backends/health") != 0) {
+    bool control = strcmp(path, "/reload") == 0 ||
+                   (strncmp(path, "/backends/", 10) == 0 && strcmp(path, "/backends/health") != 0);
+    if (control) {
+        if (c->head.method != HTTP_POST)
+            send_error_with(c, 405, "Allow: POST\r\n", "use POST", ka);
+        else
             route_control(c, path, ka);
-            return;
-        }
+        return ka;
     }
     if (c->head.method != HTTP_GET && c->head.method != HTTP_HEAD) {
-        send_error(c, 405, "use GET", ka);
-        return;
+        send_error_with(c, 405, "Allow: GET, HEAD\r\n", "use GET", ka);
+        return ka;
     }
     struct lv_strbuf sb;
     lv_strbuf_init(&sb, MAX_DOC);
     if (strcmp(path, "/") == 0 || strcmp(path, "/dashboard") == 0) {
-        send_response(c, 200, "text/html; charset=utf-8", lv_dashboard_html,
-                      (size_t)lv_dashboard_html_len, ka);
+        /* Static: sent by reference, never copied, however many are asked for. */
+        send_answer(c, 200, "text/html; charset=utf-8", NULL, lv_dashboard_html,
+                    (size_t)lv_dashboard_html_len, true, ka);
     } else if (strcmp(path, "/health") == 0) {
         int status = lv_admin_health_json(&sb, adm->px->gen, adm->px->start_ms);
         send_json(c, (unsigned)status, &sb, ka);
@@ -280,6 +451,7 @@ static void route(struct aconn *c, bool ka)
         send_error(c, 404, "no such endpoint", ka);
     }
     lv_strbuf_dispose(&sb);
+    return ka;
 }
 
 /* --- parsing --------------------------------------------------------------------------- */
@@ -287,56 +459,187 @@ static void route(struct aconn *c, bool ka)
 static int on_begin(struct lv_http_parser *p)
 {
     struct aconn *c = p->owner;
+    c->in_request = true;
+    c->body_bytes = 0;
     lv_head_dispose(&c->head);
-    lv_head_init(&c->head, 16 * 1024, 100);
+    lv_head_init(&c->head, MAX_HEAD, MAX_FIELDS);
+    arm(c, T_REQUEST, admin_cfg(c->adm)->timeout);
     return 0;
 }
 
 static int on_head(struct lv_http_parser *p)
 {
-    (void)p;
+    if ((p->ll.flags & F_CONTENT_LENGTH) && p->ll.content_length > MAX_BODY) {
+        p->fail = LV_FAIL_BODY_TOO_LARGE; /* refused before a byte of it is read */
+        return -1;
+    }
     return 0;
 }
 
 static int on_body(struct lv_http_parser *p, const char *at, size_t len)
 {
-    (void)p;
     (void)at;
-    return len > 64 * 1024 ? -1 : 0; /* controls take no body */
+    struct aconn *c = p->owner;
+    c->body_bytes += len; /* dropped: no endpoint takes a body */
+    if (c->body_bytes > MAX_BODY) {
+        p->fail = LV_FAIL_BODY_TOO_LARGE;
+        return -1;
+    }
+    return 0;
 }
 
 static int on_complete(struct lv_http_parser *p)
 {
     struct aconn *c = p->owner;
-    bool ka = llhttp_should_keep_alive(&p->ll) && !c->adm->stopping;
-    route(c, ka);
-    if (!ka) {
-        lv_sock_shutdown(&c->sock, NULL);
-        uv_timer_start(&c->timer, on_idle, 1000, 0);
-        return HPE_PAUSED;
-    }
-    return 0;
+    c->in_request = false;
+    /* After an upgrade request (or CONNECT) the bytes that follow may not
+     * be HTTP: answer and close. */
+    bool ka = llhttp_should_keep_alive(&p->ll) && !p->ll.upgrade && !c->adm->stopping;
+    ka = route(c, ka);
+    /* An idle connection holds no head buffer. */
+    lv_head_dispose(&c->head);
+    lv_head_init(&c->head, MAX_HEAD, MAX_FIELDS);
+    if (!ka) close_gracefully(c);
+    return HPE_PAUSED; /* one request at a time */
 }
 
 static const struct lv_http_handler handler = {on_begin, on_head, on_body, on_complete};
+
+/* Feeds the pending bytes to the parser, up to the end of one message. */
+static void parse_pending(struct aconn *c)
+{
+    struct lv_buf *b = lv_buf_ref(c->pending); /* kept while callbacks may drop pending */
+    size_t consumed = 0;
+    llhttp_errno_t err =
+        lv_http_parser_execute(&c->parser, b, b->data + c->pending_off, c->pending_len, &consumed);
+    if (c->pending == b) {
+        c->pending_off += (uint32_t)consumed;
+        c->pending_len -= (uint32_t)consumed;
+        if (c->pending_len == 0) drop_pending(c);
+    }
+    lv_buf_unref(b);
+    if (c->closing || c->shutting_down || err == HPE_OK) return;
+    if (err == HPE_PAUSED) {
+        llhttp_resume(&c->parser.ll);
+        return;
+    }
+    const struct lv_fail_info *fi = lv_fail_info(lv_http_parser_failure(&c->parser, err));
+    c->head_only = false;
+    send_error(c, (unsigned)fi->status, fi->message, false);
+    close_gracefully(c);
+}
+
+static bool write_backlog(const struct aconn *c)
+{
+    return c->sock.writes_pending >= BACKLOG_MAX_WRITES ||
+           c->sock.write_pending > BACKLOG_MAX_BYTES;
+}
+
+static void process(struct aconn *c)
+{
+    if (c->in_process) return;
+    c->in_process = true;
+    uint64_t timeout = admin_cfg(c->adm)->timeout;
+    while (!c->closing && !c->shutting_down) {
+        if (write_backlog(c)) {
+            /* A pipelining client that does not read its answers: the next
+             * request waits until they are written. */
+            c->write_blocked = true;
+            lv_sock_read_stop(&c->sock);
+            if (c->timer_mode != T_SEND) arm(c, T_SEND, timeout);
+            break;
+        }
+        if (c->pending == NULL) {
+            lv_sock_read_start(&c->sock);
+            if (c->in_request) {
+                if (c->timer_mode != T_REQUEST) arm(c, T_REQUEST, timeout);
+            } else if (c->timer_mode != T_IDLE) {
+                arm(c, T_IDLE, timeout);
+            }
+            break;
+        }
+        lv_sock_read_stop(&c->sock); /* no more input until this is parsed */
+        parse_pending(c);
+    }
+    c->in_process = false;
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct aconn *c = t->data;
+    enum timer_mode mode = (enum timer_mode)c->timer_mode;
+    c->timer_mode = T_NONE;
+    if (mode == T_REQUEST && !c->shutting_down) {
+        const struct lv_fail_info *fi = lv_fail_info(LV_FAIL_HEADER_TIMEOUT);
+        c->head_only = false;
+        send_error(c, (unsigned)fi->status, "request not received in time", false);
+        close_gracefully(c);
+        return;
+    }
+    close_now(c);
+}
 
 static void on_read(struct lv_sock *s, struct lv_buf *b, ssize_t nread)
 {
     struct aconn *c = of_sock(s);
     if (nread < 0) {
-        conn_close(c);
+        close_now(c);
         return;
     }
-    uv_timer_start(&c->timer, on_idle, IDLE_MS, 0);
-    size_t consumed;
-    llhttp_errno_t err = lv_http_parser_execute(&c->parser, b, b->data, (size_t)nread, &consumed);
-    if (err == HPE_PAUSED) {
-        lv_sock_read_stop(&c->sock); /* answered with Connection: close */
-    } else if (err != HPE_OK) {
-        send_error(c, 400, "bad request", false);
-        lv_sock_shutdown(&c->sock, NULL);
-        lv_sock_read_stop(&c->sock);
-        uv_timer_start(&c->timer, on_idle, 1000, 0);
+    if (c->shutting_down) return; /* lingering: dropped */
+    if (c->pending) {
+        /* Reads are stopped while bytes are pending; this cannot happen. */
+        close_now(c);
+        return;
+    }
+    c->pending = lv_buf_ref(b);
+    c->pending_off = 0;
+    c->pending_len = (uint32_t)nread;
+    process(c);
+}
+
+static void on_written(struct lv_sock *s, int status)
+{
+    struct aconn *c = of_sock(s);
+    if (status < 0) {
+        close_now(c);
+        return;
+    }
+    /* Progress: the client reads, give it a new period. */
+    if (c->timer_mode == T_SEND && (s->write_pending > 0 || c->shutting_down))
+        arm(c, T_SEND, admin_cfg(c->adm)->timeout);
+    if (c->write_blocked && !write_backlog(c)) {
+        c->write_blocked = false;
+        process(c);
+    }
+}
+
+static void on_refused_closed(uv_handle_t *h)
+{
+    struct lv_admin *adm = h->data;
+    free(h);
+    adm->open--;
+    maybe_free(adm);
+}
+
+/* Over admin.max_connections: accept and close at once, so that the
+ * connection neither waits in the backlog nor costs more than a moment. */
+static void refuse(struct lv_admin *adm, uv_stream_t *l)
+{
+    uv_tcp_t *t = malloc(sizeof(*t));
+    if (t == NULL) return;
+    uv_tcp_init(adm->loop, t);
+    t->data = adm;
+    adm->open++;
+    uv_accept(l, (uv_stream_t *)t);
+    uv_close((uv_handle_t *)t, on_refused_closed);
+    adm->refused_unlogged++;
+    uint64_t now = uv_now(adm->loop);
+    if (adm->refused_log_ms == 0 || now - adm->refused_log_ms >= REFUSED_LOG_MS) {
+        lv_warn("admin: %llu connections open (admin.max_connections): closed %llu new one(s)",
+                (unsigned long long)adm->nconns, (unsigned long long)adm->refused_unlogged);
+        adm->refused_unlogged = 0;
+        adm->refused_log_ms = now ? now : 1;
     }
 }
 
@@ -344,10 +647,16 @@ static void on_connection(uv_stream_t *l, int status)
 {
     struct lv_admin *adm = l->data;
     if (status < 0 || adm->stopping) return;
+    const struct lv_admin_cfg *ac = admin_cfg(adm);
+    if (adm->nconns >= ac->max_connections) {
+        refuse(adm, l);
+        return;
+    }
     struct aconn *c = calloc(1, sizeof(*c));
     if (c == NULL) return;
     lv_sock_init(&adm->env, &c->sock);
     c->sock.on_read = on_read;
+    c->sock.on_written = on_written;
     c->sock.on_close = on_sock_closed;
     uv_timer_init(adm->loop, &c->timer);
     c->timer.data = c;
@@ -357,16 +666,21 @@ static void on_connection(uv_stream_t *l, int status)
     if (adm->conns) adm->conns->prev = c;
     adm->conns = c;
     adm->open++;
-    if (uv_accept(l, (uv_stream_t *)&c->sock.tcp) != 0) {
-        conn_close(c);
+    adm->nconns++;
+    lv_head_init(&c->head, MAX_HEAD, MAX_FIELDS);
+    struct sockaddr_storage local;
+    int len = sizeof(local);
+    if (uv_accept(l, (uv_stream_t *)&c->sock.tcp) != 0 ||
+        uv_tcp_getsockname(&c->sock.tcp, (struct sockaddr *)&local, &len) != 0) {
+        close_now(c);
         return;
     }
-    lv_head_init(&c->head, 16 * 1024, 100);
+    lv_admin_site_set_local(&c->site, (struct sockaddr *)&local);
     lv_http_parser_init(&c->parser, HTTP_REQUEST, &handler, c);
     c->parser.head = &c->head;
     c->parser.pool = &adm->env.bufs;
-    c->parser.max_target = 8192;
-    uv_timer_start(&c->timer, on_idle, IDLE_MS, 0);
+    c->parser.max_target = MAX_TARGET;
+    arm(c, T_IDLE, ac->timeout);
     lv_sock_read_start(&c->sock);
 }
 
@@ -458,6 +772,6 @@ void lv_admin_stop(struct lv_admin *adm)
     lv_sockenv_close(&adm->env, on_env_closed);
     listener_close(adm);
     for (struct aconn *c = adm->conns; c; c = c->next)
-        conn_close(c);
+        close_now(c);
     maybe_free(adm);
 }

@@ -17,6 +17,7 @@
 #include "config/tls.h"
 #include "core/log.h"
 #include "core/units.h"
+#include "admin/guard.h"
 #include "net/addr.h"
 #include "upstream/balancer.h"
 
@@ -80,6 +81,8 @@ void lv_config_defaults(struct lv_config *cfg)
     };
     cfg->admin.enabled = true;
     cfg->admin.listen.address = strdup("127.0.0.1:9901");
+    cfg->admin.max_connections = 64;
+    cfg->admin.timeout = SEC(30);
     {
         const char *why;
         lv_addr_resolve("127.0.0.1", 9901, true, &cfg->admin.listen.addr,
@@ -145,6 +148,7 @@ void lv_config_destroy(struct lv_config *cfg)
     strlist_free(&cfg->headers.remove_request);
     strlist_free(&cfg->headers.remove_response);
     strlist_free(&cfg->upgrade_allow);
+    strlist_free(&cfg->admin.allowed_hosts);
     free(cfg->path);
     free(cfg);
 }
@@ -588,6 +592,42 @@ static int parse_admin_listen(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     return parse_one_listen(c, n, &a->listen);
 }
 
+/* admin.token: sent in a header, so no whitespace or control character (a
+ * value with them could not be compared as written); never empty (that would
+ * let "Authorization: Bearer " through: lv_cfg_string refuses it). */
+static int parse_admin_token(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
+                             const struct lv_cfg_field *f)
+{
+    const char *s = lv_cfg_scalar(c, n, "a token");
+    if (s == NULL) return -1;
+    for (const char *p = s; *p; p++) {
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) {
+            lv_cfg_error(c, n, "only visible ASCII characters (no spaces)");
+            return -1;
+        }
+    }
+    return lv_cfg_string(c, n, dst, f);
+}
+
+/* admin.allowed_hosts: names (with or without :port) the Host field may
+ * carry besides the listener's own address. */
+static int parse_allowed_hosts(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
+                               const struct lv_cfg_field *f)
+{
+    if (lv_cfg_strlist(c, n, dst, f) != 0) return -1;
+    const struct lv_strlist *l = dst;
+    int rc = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        const char *why = lv_admin_host_entry_check(l->items[i]);
+        if (why != NULL) {
+            yaml_node_t *item = lv_cfg_node(c, n->data.sequence.items.start[i]);
+            lv_cfg_error(c, item, "'%s': %s", l->items[i], why);
+            rc = -1;
+        }
+    }
+    return rc;
+}
+
 static bool is_loopback(const struct sockaddr_storage *ss)
 {
     if (ss->ss_family == AF_INET)
@@ -777,7 +817,10 @@ static const struct lv_cfg_field health_fields[] = {
 
 static const struct lv_cfg_field admin_fields[] = {
     {"listen", parse_admin_listen, 0, 0, 0, NULL},
-    F("token", lv_cfg_string, struct lv_admin_cfg, token, 0, 0, NULL),
+    F("token", parse_admin_token, struct lv_admin_cfg, token, 0, 0, NULL),
+    F("allowed_hosts", parse_allowed_hosts, struct lv_admin_cfg, allowed_hosts, 0, 0, NULL),
+    F("max_connections", lv_cfg_uint, struct lv_admin_cfg, max_connections, 1, 4096, NULL),
+    F("timeout", lv_cfg_duration, struct lv_admin_cfg, timeout, 100, SEC(3600), NULL),
     {NULL, NULL, 0, 0, 0, NULL},
 };
 

@@ -116,15 +116,18 @@ struct lv_rate_cfg {
     char *redis_password;
 };
 
-struct lv_admin_cfg {
-    bool enabled; /* admin.listen is not "off" */
-    struct lv_listen_cfg listen;
-    char *token; /* required for control endpoints off loopback */
-};
-
 struct lv_strlist {
     char **items;
     size_t n;
+};
+
+struct lv_admin_cfg {
+    bool enabled; /* admin.listen is not "off" */
+    struct lv_listen_cfg listen;
+    char *token;                     /* required for control endpoints off loopback */
+    struct lv_strlist allowed_hosts; /* Host names accepted besides the listener's address */
+    uint64_t max_connections;        /* open admin connections at most; more are closed */
+    uint64_t timeout;                /* ms: idle, request, and unread answers */
 };
 
 struct lv_headers_cfg {

@@ -36,15 +36,31 @@ def admin_ready(lv, timeout=DEADLINE):
         lv._admin_ready_pid = lv.pid
 
 
+def admin_headers(lv, headers=None, control=True):
+    """`headers` plus what levee's admin port asks of its clients, unless the
+    caller set them: a Host naming the listener (127.0.0.1:PORT; anything else
+    is 421), and `X-Levee-Admin: 1` (a POST needs it on a loopback listener
+    without admin.token; control=False leaves it out)."""
+    hdrs = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
+    names = {k.lower() for k, _ in hdrs}
+    if "host" not in names:
+        hdrs.insert(0, ("Host", f"{lv.admin_host}:{lv.admin_port}"))
+    if control and "x-levee-admin" not in names:
+        hdrs.append(("X-Levee-Admin", "1"))
+    return hdrs
+
+
 def admin_get(lv, path, headers=None, timeout=DEADLINE):
     """GET on the admin listener (fresh connection, Connection: close)."""
     admin_ready(lv)
-    return http_get(lv.admin_port, path, headers, timeout, host=lv.admin_host)
+    return http_get(lv.admin_port, path, admin_headers(lv, headers, control=False), timeout,
+                    host=lv.admin_host)
 
 
-def admin_request(lv, method, path, headers=None, body=None, timeout=DEADLINE):
-    """Any method on the admin listener (fresh connection, Connection: close)."""
-    hdrs = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
+def admin_request(lv, method, path, headers=None, body=None, timeout=DEADLINE, control=True):
+    """Any method on the admin listener (fresh connection, Connection: close),
+    with the headers of admin_headers()."""
+    hdrs = admin_headers(lv, headers, control)
     hdrs.append(("Connection", "close"))
     if method == "POST" and body is None:
         body = b""
@@ -56,8 +72,8 @@ def admin_request(lv, method, path, headers=None, body=None, timeout=DEADLINE):
         c.close()
 
 
-def admin_post(lv, path, headers=None, timeout=DEADLINE):
-    return admin_request(lv, "POST", path, headers, timeout=timeout)
+def admin_post(lv, path, headers=None, timeout=DEADLINE, control=True):
+    return admin_request(lv, "POST", path, headers, timeout=timeout, control=control)
 
 
 def json_of(resp):

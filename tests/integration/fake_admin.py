@@ -7,7 +7,10 @@ contract on its own. Plausible, changing data; not a model of levee's logic.
 
 Serves `/` (the dashboard file, read on every request), `/health`,
 `/backends/health` and `/api/history` (prefilled with 5 minutes, one point a
-second). Control:
+second). Like levee, it answers 421 to a Host that is not its own address
+(or localhost) with its port, and it counts the API calls that came with
+and without `X-Levee-Admin: 1` (`api_calls`), which the dashboard sends on
+every call. Control:
 
     POST /__fake/state?id=b2&state=open     ok | unhealthy | open | half_open | draining | disabled
     POST /__fake/fail?on=1                  the JSON endpoints answer 503 (on=0 to stop)
@@ -36,6 +39,7 @@ class FakeAdmin:
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self.failing = False
+        self.api_calls = {"with_header": 0, "without_header": 0}
         self.started = time.time() - 3 * 3600 - 754
         self.backends = {}
         for i, bid in enumerate(ids):
@@ -172,8 +176,20 @@ class FakeAdmin:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def host_ok(self):
+                host, port = fake.server.server_address[:2]
+                return self.headers.get("Host", "").lower() in (f"{host}:{port}",
+                                                                 f"localhost:{port}")
+
             def do_GET(self):
                 path = urlsplit(self.path).path
+                if not self.host_ok():
+                    return self.send(421, {"ok": False, "status": 421,
+                                           "error": "Host does not name this admin listener"})
+                if path != "/":
+                    with fake.lock:
+                        sent = self.headers.get("X-Levee-Admin") == "1"
+                        fake.api_calls["with_header" if sent else "without_header"] += 1
                 if path == "/":
                     return self.send(200, DASHBOARD.read_bytes(), "text/html; charset=utf-8")
                 if fake.failing:

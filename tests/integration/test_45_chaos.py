@@ -230,7 +230,8 @@ def test_a_resetting_backend_is_set_aside(h):
 
     # Its resets (on connections reused at once: the backend's doing, not the
     # keep-alive race) opened b3's breaker: POSTs no longer meet them.
-    metrics = http_get(lv.admin_port, "/metrics").body.decode()
+    metrics = http_get(lv.admin_port, "/metrics",
+                       {"Host": f"127.0.0.1:{lv.admin_port}"}).body.decode()
     assert 'circuit_breaker_state{backend="b3"} 1' in metrics, metrics
     b3_before = bs[2].stats()["requests"]
     with Load(lv, method="POST", body=b"p" * 300) as posts:

@@ -38,7 +38,7 @@ def backend_yaml(h, id="b1"):
 
 def metrics(lv):
     """Prometheus text from levee's admin port, as {"name{labels}": value}."""
-    resp = http_get(lv.admin_port, "/metrics")
+    resp = http_get(lv.admin_port, "/metrics", {"Host": f"127.0.0.1:{lv.admin_port}"})
     assert resp.status == 200, resp
     out = {}
     for line in resp.body.decode().splitlines():

@@ -21,7 +21,8 @@ import time
 
 import pytest
 
-from harness import build_request, error_body, http_get, wait_for
+from adminutil import admin_get
+from harness import build_request, error_body, wait_for
 from redisutil import RespConn, redis_any, redis_own, unique_prefix  # noqa: F401 (fixtures)
 
 PEER_A = "127.0.0.1"
@@ -52,7 +53,7 @@ def store_yaml(address, prefix, timeout="1s", on_store_error=None):
 
 
 def metrics(lv):
-    resp = http_get(lv.admin_port, "/metrics")
+    resp = admin_get(lv, "/metrics")
     assert resp.status == 200, resp
     out = {}
     for line in resp.body.decode().splitlines():
@@ -72,7 +73,7 @@ def fallbacks(lv):
 
 def store_status(lv):
     """The rate_limit_store object of the admin's /backends/health."""
-    resp = http_get(lv.admin_port, "/backends/health")
+    resp = admin_get(lv, "/backends/health")
     assert resp.status == 200, resp
     return json.loads(resp.body)["rate_limit_store"]
 

@@ -74,7 +74,8 @@ def metrics(lv):
     listener after its proxy port, which is what the harness waits for."""
     wait_for(lambda: port_accepts(lv.admin_host, lv.admin_port), interval=0.05,
              what="levee's admin port")
-    resp = http_get(lv.admin_port, "/metrics", host=lv.admin_host)
+    resp = http_get(lv.admin_port, "/metrics", {"Host": f"{lv.admin_host}:{lv.admin_port}"},
+                    host=lv.admin_host)
     assert resp.status == 200, resp
     out = {}
     for line in resp.body.decode().splitlines():

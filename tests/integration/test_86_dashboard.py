@@ -330,6 +330,9 @@ def test_dashboard_renders_fake_admin(browser, tmp_path):
         wait_for(lambda: page.eval("document.body.dataset.conn") == "live", 10, 0.05, "live")
         assert page.eval("document.querySelector('[data-field=status]').textContent") == "healthy"
         assert page.eval("document.querySelectorAll('tr[data-backend]').length") == 3
+        # every API call carries X-Levee-Admin (what levee asks of a POST without a token)
+        calls = dict(fake.api_calls)
+        assert calls["with_header"] > 0 and calls["without_header"] == 0, calls
 
         http_post(fake.url + "__fake/state?id=b2&state=unhealthy")
         wait_state(page, "b2", "unhealthy", 15)

@@ -265,7 +265,7 @@ def client_hello(server_name="a.test"):
 
 def metrics(lv):
     """levee's /metrics (admin port) as {"name{labels}": float}."""
-    resp = http_get(lv.admin_port, "/metrics")
+    resp = http_get(lv.admin_port, "/metrics", {"Host": f"127.0.0.1:{lv.admin_port}"})
     assert resp.status == 200, resp
     out = {}
     for line in resp.body.decode().splitlines():
