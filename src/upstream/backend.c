@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct lv_backend *lv_backend_create(const char *id, unsigned nworkers, uint64_t max_idle)
+struct lv_backend *lv_backend_create(const char *id, unsigned nworkers)
 {
     struct lv_backend *b = calloc(1, sizeof(*b));
     if (b == NULL) return NULL;
@@ -31,7 +31,7 @@ struct lv_backend *lv_backend_create(const char *id, unsigned nworkers, uint64_t
     atomic_init(&b->recovered_at, 0);
     lv_health_init(&b->health);
     for (unsigned i = 0; i < nworkers; i++)
-        lv_pool_init(&b->pools[i], max_idle);
+        lv_pool_init(&b->pools[i]);
     return b;
 }
 

@@ -61,7 +61,7 @@ struct lv_backend {
 
 /* Creates the shared state for a backend, with one empty pool per worker
  * and one reference. Returns NULL on ENOMEM. */
-struct lv_backend *lv_backend_create(const char *id, unsigned nworkers, uint64_t max_idle);
+struct lv_backend *lv_backend_create(const char *id, unsigned nworkers);
 void lv_backend_ref(struct lv_backend *b);
 /* The last reference frees it; its pools must be empty by then. */
 void lv_backend_unref(struct lv_backend *b);

@@ -23,8 +23,8 @@ static struct lv_backend *bs[2];
 
 static void setup(void)
 {
-    bs[0] = lv_backend_create("b0", 1, 4);
-    bs[1] = lv_backend_create("b1", 1, 4);
+    bs[0] = lv_backend_create("b0", 1);
+    bs[1] = lv_backend_create("b1", 1);
     cr_assert(bs[0] && bs[1]);
 }
 
