@@ -8,13 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "admin/status.h"
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/stats.h"
 #include "core/strbuf.h"
 #include "proxy/proxy.h"
 #include "upstream/backend.h"
+#include "upstream/eligible.h"
 #include "upstream/gen.h"
 
 #define LAT_SECONDS 60
@@ -122,7 +122,7 @@ static void sample(uv_timer_t *timer)
             snprintf(pb->id, sizeof(pb->id), "%s", b->id);
             pb->rps = (float)(resp >= t->responses ? resp - t->responses : 0);
             pb->errors = (float)(errs >= t->errors ? errs - t->errors : 0);
-            pb->state = lv_admin_backend_state(b, &g->cfg->breaker, now);
+            pb->state = lv_verdict_state(lv_eligible_verdict(b, &g->cfg->breaker, now));
         }
         t->responses = resp;
         t->errors = errs;

@@ -17,6 +17,7 @@
 #include "limit/limiter.h"
 #include "proxy/proxy.h"
 #include "upstream/backend.h"
+#include "upstream/eligible.h"
 #include "upstream/gen.h"
 
 /* Prometheus buckets of proxy_request_duration_seconds: a subset of the
@@ -122,10 +123,11 @@ static void backends(struct lv_strbuf *sb, struct lv_proxy *px, const struct lv_
     const struct lv_config *cfg = g->cfg;
     uint64_t now = lv_clock_ms();
     header(sb, "backend_health", "gauge",
-           "1 when a backend can take requests (enabled, healthy, circuit not open), else 0.");
+           "1 when a backend can take requests (enabled, healthy, circuit not refusing), else 0.");
     for (size_t i = 0; i < g->nbackends; i++)
-        lv_strbuf_printf(sb, "backend_health{backend=\"%s\"} %d\n", g->backends[i]->id,
-                         lv_backend_usable(g->backends[i], &cfg->breaker, now) ? 1 : 0);
+        lv_strbuf_printf(
+            sb, "backend_health{backend=\"%s\"} %d\n", g->backends[i]->id,
+            lv_verdict_usable(lv_eligible_verdict(g->backends[i], &cfg->breaker, now)) ? 1 : 0);
     header(sb, "circuit_breaker_state", "gauge",
            "Circuit breaker state per backend: 0 closed, 1 open, 2 half-open.");
     for (size_t i = 0; i < g->nbackends; i++)

@@ -9,25 +9,8 @@
 #include "core/strbuf.h"
 #include "proxy/proxy.h"
 #include "upstream/backend.h"
+#include "upstream/eligible.h"
 #include "upstream/gen.h"
-
-const char *lv_admin_backend_state(const struct lv_backend *b, const struct lv_breaker_cfg *bc,
-                                   uint64_t now)
-{
-    (void)now;
-    switch (lv_backend_admin(b)) {
-    case LV_ADMIN_DISABLED: return "disabled";
-    case LV_ADMIN_DRAINING: return "draining";
-    case LV_ADMIN_ENABLED: break;
-    }
-    if (bc->enabled) {
-        enum lv_breaker_state s = lv_breaker_state(&b->breaker);
-        if (s == LV_BREAKER_OPEN) return "open";
-        if (s == LV_BREAKER_HALF_OPEN) return "half_open";
-    }
-    if (!atomic_load(&((struct lv_backend *)b)->healthy)) return "unhealthy";
-    return "ok";
-}
 
 /* The shared rate-limit store (Redis), or null when limits are local. */
 static void store_json(struct lv_strbuf *sb, struct lv_proxy *px)
@@ -68,6 +51,7 @@ void lv_admin_backends_json(struct lv_strbuf *sb, struct lv_proxy *px, struct lv
         }
         double p50, p99;
         lv_history_backend_latency(hist, b->id, &p50, &p99);
+        enum lv_verdict v = lv_eligible_verdict(b, &cfg->breaker, now);
         enum lv_breaker_state bs = lv_breaker_state(&b->breaker);
         uint64_t until = lv_breaker_open_until(&b->breaker);
         uint64_t ok = 0, fail = 0;
@@ -79,9 +63,8 @@ void lv_admin_backends_json(struct lv_strbuf *sb, struct lv_proxy *px, struct lv
         lv_strbuf_printf(sb,
                          ",\"weight\":%u,\"admin_state\":\"%s\",\"state\":\"%s\",\"usable\":%s,"
                          "\"health\":\"%s\",",
-                         bc->weight, lv_admin_state_name(lv_backend_admin(b)),
-                         lv_admin_backend_state(b, &cfg->breaker, now),
-                         lv_backend_usable(b, &cfg->breaker, now) ? "true" : "false",
+                         bc->weight, lv_admin_state_name(lv_backend_admin(b)), lv_verdict_state(v),
+                         lv_verdict_usable(v) ? "true" : "false",
                          !bc->health_check_enabled  ? "unchecked"
                          : atomic_load(&b->healthy) ? "healthy"
                                                     : "unhealthy");

@@ -1,8 +1,10 @@
 /*
  * The attempt loop: choosing backends, retrying, hedging, and telling each
  * backend's circuit breaker how its tries went. The decisions themselves
- * are pure functions (upstream/retry.c, upstream/breaker.c); this file
- * wires them to connections and timers.
+ * are pure functions — which backends are eligible (upstream/eligible.c),
+ * what an outcome counts for (upstream/outcome.c: the stale keep-alive
+ * rule, the hedge race), retries (upstream/retry.c), the breaker
+ * (upstream/breaker.c); this file wires them to connections and timers.
  */
 #include "proxy/attempt.h"
 
@@ -21,12 +23,10 @@
 #include "proxy/upconn.h"
 #include "upstream/backend.h"
 #include "upstream/balancer.h"
+#include "upstream/eligible.h"
+#include "upstream/outcome.h"
 
 enum { EXT_NONE, EXT_BACKOFF, EXT_HEDGE };
-
-/* Idle time in the pool after which a connection failing at once is taken
- * for the keep-alive race rather than the backend's failure. */
-#define STALE_IDLE_MS 1000
 
 static void start(struct lv_exchange *ex, bool hedge);
 
@@ -40,44 +40,26 @@ static bool was_tried(const struct lv_exchange *ex, const struct lv_backend *b)
     return false;
 }
 
-/* Marks the usable backends in wg->eligible; returns how many there are.
- * When no backend at all is usable, those on their way back are (the last
- * resort, lv_backend_last_resort). */
+/* Marks the eligible backends in wg->eligible, their effective weights in
+ * wg->weights; returns how many there are (lv_eligible_mark). */
 static size_t mark_eligible(struct lv_exchange *ex, const struct lv_backend *busy, bool untried,
                             uint64_t now)
 {
     struct lv_wgen *wg = ex->wg;
     const struct lv_gen *g = wg->gen;
-    const struct lv_breaker_cfg *bc = &ex->cfg->breaker;
-    size_t count = 0;
-    for (bool last_resort = false;; last_resort = true) {
-        for (size_t i = 0; i < g->nbackends; i++) {
-            struct lv_backend *b = g->backends[i];
-            bool e =
-                b != busy && (!untried || !was_tried(ex, b)) &&
-                (last_resort ? lv_backend_last_resort(b, bc, now) : lv_backend_usable(b, bc, now));
-            wg->eligible[i] = e;
-            wg->weights[i] = ex->cfg->backends[i].weight;
-            count += e;
-        }
-        if (count > 0 || last_resort || lv_backend_any_usable(g->backends, g->nbackends, bc, now))
-            break;
-    }
-    uint64_t slow = ex->cfg->health.slow_start;
-    if (slow == 0 || count < 2) return count;
-    /* Slow start: a backend back from an outage gets a growing share. */
-    for (size_t i = 0; i < g->nbackends && count > 1; i++) {
-        if (!wg->eligible[i]) continue;
-        double r = lv_backend_ramp(g->backends[i], now, slow);
-        if (r >= 1.0) continue;
-        uint32_t w = (uint32_t)(wg->weights[i] * r);
-        wg->weights[i] = w ? w : 1;
-        if (lv_rand_unit(&ex->srv->w.rand) >= r) {
-            wg->eligible[i] = false;
-            count--;
-        }
-    }
-    return count;
+    for (size_t i = 0; i < g->nbackends; i++)
+        wg->weights[i] = ex->cfg->backends[i].weight;
+    struct lv_eligible_ask ask = {
+        .backends = g->backends,
+        .n = g->nbackends,
+        .breaker = &ex->cfg->breaker,
+        .slow_start = ex->cfg->health.slow_start,
+        .busy = busy,
+        .tried = ex->tried,
+        .ntried = ex->ntried,
+        .untried_only = untried,
+    };
+    return lv_eligible_mark(&ask, now, &ex->srv->w.rand, wg->eligible, wg->weights);
 }
 
 /* Picks a usable backend (untried ones first) and has its breaker admit
@@ -231,20 +213,23 @@ static void observe_wait(struct lv_upconn *up, uint64_t now_ns)
 void lv_attempt_failed(struct lv_exchange *ex, struct lv_upconn *up, enum lv_fail_kind kind,
                        int sys_err)
 {
-    /* A pooled connection the backend had already closed: the connection's
-     * fault, not the backend's. Tried again at once, once, on a new one. */
-    /* A pooled connection that sat idle for a while and fails before any
-     * byte came back is most likely one the backend closed as we reused it
-     * (the keep-alive race): not the backend's fault. A connection reused
-     * right away that fails is the backend failing, and counts. */
-    bool stale = up->reused && !up->got_bytes && kind == LV_FAIL_RESET && !ex->resp_started &&
-                 up->idle_ms >= STALE_IDLE_MS;
+    struct lv_stale_in si = {
+        .kind = kind,
+        .reused = up->reused,
+        .idle_ms = up->idle_ms,
+        .got_bytes = up->got_bytes,
+        .resp_started = ex->resp_started,
+        .idempotent = ex->idempotent,
+        .replayable = replayable(ex),
+        .stale_retried = ex->stale_retried,
+    };
+    enum lv_stale stale = lv_outcome_stale(&si);
     LV_STAT_INC(ex->srv->stats.attempt_failures[kind]);
     if (kind == LV_FAIL_CONNECT_TIMEOUT || kind == LV_FAIL_RESPONSE_TIMEOUT)
         observe_wait(up, lv_clock_ns());
     bool sent = up->head_sent;
     ex->last_fail = kind;
-    if (lv_fail_is_backend(kind) && !stale) report(ex, up, false);
+    if (lv_fail_is_backend(kind) && stale == LV_STALE_BLAMED) report(ex, up, false);
     lv_debug("backend %s: attempt %u failed: %s (%s)", up->backend->id, ex->attempts,
              lv_fail_info(kind)->reason, sys_err ? uv_strerror(sys_err) : "-");
     bool was_winner = ex->resp_started && ex->up == up;
@@ -254,7 +239,7 @@ void lv_attempt_failed(struct lv_exchange *ex, struct lv_upconn *up, enum lv_fai
         return;
     }
     if (ex->up) return; /* the other try may still answer */
-    if (stale && !ex->stale_retried && ex->idempotent && replayable(ex)) {
+    if (stale == LV_STALE_RETRY_NOW) {
         ex->stale_retried = true;
         ex->attempts--; /* this one does not count */
         arm(ex, EXT_BACKOFF, 0);
@@ -279,40 +264,36 @@ static uint64_t retry_after_ms(const struct lv_head *h)
 int lv_attempt_on_response(struct lv_exchange *ex, struct lv_upconn *up)
 {
     unsigned status = up->resp.status;
-    bool ok = status < 500;
     uint64_t now_ns = lv_clock_ns();
     uint64_t ttfb_us = (now_ns - up->attempt_start_ns) / 1000;
     lv_lathist_add(&up->backend->wstats[ex->srv->w.id].latency, ttfb_us);
     lv_ewma_observe(&up->backend->rtt, (double)ttfb_us, now_ns, LV_EWMA_TAU_NS);
-    if (lv_retry_status(&ex->cfg->retry, status)) {
-        ex->last_fail = LV_FAIL_BAD_STATUS;
-        report(ex, up, ok);
-        if (status == 503 || status == 429) ex->retry_after_ms = retry_after_ms(&up->resp);
-        if (ex->up && ex->hedge) { /* the other copy may still do better */
-            drop(ex, up);
-            return -1;
-        }
-        if (retry(ex, LV_FAIL_BAD_STATUS, status, true)) {
-            drop(ex, up);
-            return -1;
-        }
-        /* Not retried: this answer is the answer. */
-    } else {
-        report(ex, up, ok);
-    }
     struct lv_upconn *other = up == ex->up ? ex->hedge : ex->up;
-    if (up == ex->hedge) {
-        LV_STAT_INC(ex->srv->stats.hedge_wins);
-        /* The first copy lost to a copy sent hedge_after later: its backend
-         * is too slow, and its breaker must hear it — a backend that hangs
-         * would otherwise stay in rotation, its failures hidden by hedges. */
-        if (other) {
-            ex->last_fail = LV_FAIL_RESPONSE_TIMEOUT;
-            report(ex, other, false);
-            observe_wait(other, now_ns);
-        }
+    struct lv_head_in hi = {
+        .status = status,
+        .retryable = lv_retry_status(&ex->cfg->retry, status),
+        .on_hedge = up == ex->hedge,
+        .other_in_flight = other != NULL,
+    };
+    struct lv_head_out ho = lv_outcome_head(&hi);
+    if (hi.retryable) {
+        ex->last_fail = LV_FAIL_BAD_STATUS;
+        if (status == 503 || status == 429) ex->retry_after_ms = retry_after_ms(&up->resp);
     }
-    if (other) drop(ex, other);
+    report(ex, up, ho.success);
+    if (ho.action == LV_HEAD_WAIT_OTHER ||
+        (ho.action == LV_HEAD_ASK_RETRY && retry(ex, LV_FAIL_BAD_STATUS, status, true))) {
+        drop(ex, up);
+        return -1;
+    }
+    /* This answer is the answer. */
+    if (ho.hedge_won) LV_STAT_INC(ex->srv->stats.hedge_wins);
+    if (ho.loser == LV_LOSER_FAILED) {
+        ex->last_fail = ho.loser_kind;
+        report(ex, other, false);
+        observe_wait(other, now_ns);
+    }
+    if (other) drop(ex, other); /* a loser not reported gives its admission back */
     ex->up = up;
     ex->hedge = NULL;
     ex->backend = up->backend;
@@ -435,16 +416,6 @@ void lv_attempt_stop(struct lv_exchange *ex)
 unsigned lv_attempt_retry_after(const struct lv_exchange *ex)
 {
     const struct lv_gen *g = ex->wg->gen;
-    uint64_t now = lv_clock_ms(), soonest = UINT64_MAX;
-    for (size_t i = 0; i < g->nbackends; i++) {
-        struct lv_backend *b = g->backends[i];
-        uint64_t wait = UINT64_MAX;
-        if (!atomic_load(&b->healthy)) wait = ex->cfg->health.interval;
-        uint64_t until = lv_breaker_open_until(&b->breaker);
-        if (until > now && until - now < wait) wait = until - now;
-        if (wait < soonest) soonest = wait;
-    }
-    if (soonest == UINT64_MAX) return 1;
-    uint64_t s = (soonest + 999) / 1000;
-    return s < 1 ? 1 : s > 3600 ? 3600 : (unsigned)s;
+    return lv_eligible_retry_after(g->backends, g->nbackends, ex->cfg->health.interval,
+                                   lv_clock_ms());
 }

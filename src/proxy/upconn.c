@@ -458,8 +458,13 @@ void lv_upconn_release(struct lv_upconn *up, bool reusable)
     up->state = LV_UP_IDLE;
     up->reused = false;
     up->paused = false;
-    struct lv_pool_entry *evict = lv_pool_put(pool_of(up), &up->link);
-    if (evict) lv_upconn_close(of_link(evict));
+    /* The bound is the current generation's (the one just adopted): a
+     * reload's max_idle holds from here on, for backends it kept too. */
+    size_t max_idle = up->srv->cfg->pool.max_idle;
+    struct lv_pool *pool = pool_of(up);
+    for (struct lv_pool_entry *e = lv_pool_put(pool, &up->link, max_idle); e;
+         e = lv_pool_trim(pool, max_idle))
+        lv_upconn_close(of_link(e));
     if (up->state != LV_UP_IDLE) return;
     lv_sock_read_start(&up->sock); /* to see the backend close it */
     arm(up);

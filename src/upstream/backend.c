@@ -1,10 +1,10 @@
-/* Shared backend state: lifetime, and whether it can serve. */
+/* Shared backend state: its lifetime. */
 #include "upstream/backend.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-struct lv_backend *lv_backend_create(const char *id, unsigned nworkers, uint64_t max_idle)
+struct lv_backend *lv_backend_create(const char *id, unsigned nworkers)
 {
     struct lv_backend *b = calloc(1, sizeof(*b));
     if (b == NULL) return NULL;
@@ -31,7 +31,7 @@ struct lv_backend *lv_backend_create(const char *id, unsigned nworkers, uint64_t
     atomic_init(&b->recovered_at, 0);
     lv_health_init(&b->health);
     for (unsigned i = 0; i < nworkers; i++)
-        lv_pool_init(&b->pools[i], max_idle);
+        lv_pool_init(&b->pools[i]);
     return b;
 }
 
@@ -52,40 +52,6 @@ void lv_backend_unref(struct lv_backend *b)
     free(b->wstats);
     free(b->id);
     free(b);
-}
-
-bool lv_backend_usable(struct lv_backend *b, const struct lv_breaker_cfg *bc, uint64_t now)
-{
-    if (lv_backend_admin(b) != LV_ADMIN_ENABLED) return false;
-    if (!atomic_load_explicit(&b->healthy, memory_order_relaxed)) return false;
-    return !lv_breaker_refusing(&b->breaker, bc, now);
-}
-
-bool lv_backend_any_usable(struct lv_backend *const *bs, size_t n, const struct lv_breaker_cfg *bc,
-                           uint64_t now)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (lv_backend_usable(bs[i], bc, now)) return true;
-    }
-    return false;
-}
-
-bool lv_backend_last_resort(struct lv_backend *b, const struct lv_breaker_cfg *bc, uint64_t now)
-{
-    if (lv_backend_admin(b) != LV_ADMIN_ENABLED) return false;
-    if (!atomic_load_explicit(&b->rising, memory_order_relaxed)) return false;
-    return !lv_breaker_refusing(&b->breaker, bc, now);
-}
-
-double lv_backend_ramp(const struct lv_backend *b, uint64_t now, uint64_t slow_start)
-{
-    uint64_t at =
-        atomic_load_explicit(&((struct lv_backend *)b)->recovered_at, memory_order_relaxed);
-    if (slow_start == 0 || at == 0 || now >= at + slow_start) return 1.0;
-    /* Start at 10%, not 0: a recovered backend must see some traffic to
-     * prove itself. */
-    double f = (double)(now - at) / (double)slow_start;
-    return 0.1 + 0.9 * f;
 }
 
 void lv_backend_recovered(struct lv_backend *b, uint64_t now)

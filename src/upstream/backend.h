@@ -3,7 +3,8 @@
  * must be the same everywhere lives here, changed with C11 atomics —
  * requests in flight (for least_connections), the circuit breaker, the
  * active health verdict, when it last came back (slow start), and the
- * operator's state (enabled, draining, disabled). The object outlives
+ * operator's state (enabled, draining, disabled). Whether that adds up to
+ * "can serve now" is decided in one place, upstream/eligible.h. The object outlives
  * reloads that keep its id (configuration generations reference-count it);
  * where it is and how it is weighted come from the generation
  * (struct lv_backend_cfg), not from here.
@@ -61,7 +62,7 @@ struct lv_backend {
 
 /* Creates the shared state for a backend, with one empty pool per worker
  * and one reference. Returns NULL on ENOMEM. */
-struct lv_backend *lv_backend_create(const char *id, unsigned nworkers, uint64_t max_idle);
+struct lv_backend *lv_backend_create(const char *id, unsigned nworkers);
 void lv_backend_ref(struct lv_backend *b);
 /* The last reference frees it; its pools must be empty by then. */
 void lv_backend_unref(struct lv_backend *b);
@@ -77,25 +78,8 @@ static inline enum lv_admin_state lv_backend_admin(const struct lv_backend *b)
                                                      memory_order_relaxed);
 }
 
-/* Could b take a new request now: enabled, healthy, and its breaker not
- * refusing? Admits nothing (lv_breaker_allow does). */
-bool lv_backend_usable(struct lv_backend *b, const struct lv_breaker_cfg *bc, uint64_t now);
-
-/* Is any of the n backends usable? */
-bool lv_backend_any_usable(struct lv_backend *const *bs, size_t n, const struct lv_breaker_cfg *bc,
-                           uint64_t now);
-
-/* The last resort, for when no backend is usable: could b, unhealthy but
- * passing its checks again, take a request (enabled, its breaker not
- * refusing)? A backend on its way back beats a certain 503; while any
- * backend is usable, rise counts in full. */
-bool lv_backend_last_resort(struct lv_backend *b, const struct lv_breaker_cfg *bc, uint64_t now);
-
-/* The share (0.1..1] of its traffic a backend that came back at
- * recovered_at gets at `now`, ramping linearly over slow_start ms. */
-double lv_backend_ramp(const struct lv_backend *b, uint64_t now, uint64_t slow_start);
-
-/* Marks the backend back in service (slow start begins). */
+/* Marks the backend back in service (slow start begins: see
+ * lv_eligible_ramp). Whether it can serve is upstream/eligible.h's. */
 void lv_backend_recovered(struct lv_backend *b, uint64_t now);
 
 const char *lv_admin_state_name(enum lv_admin_state s);

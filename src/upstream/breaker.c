@@ -170,16 +170,23 @@ static bool close_breaker(struct lv_breaker *b, uint64_t sg, uint64_t now)
     return true;
 }
 
-bool lv_breaker_refusing(const struct lv_breaker *b, const struct lv_breaker_cfg *cfg, uint64_t now)
+enum lv_breaker_peek lv_breaker_peek(const struct lv_breaker *b, const struct lv_breaker_cfg *cfg,
+                                     uint64_t now)
 {
     struct lv_breaker *m = (struct lv_breaker *)b;
-    if (!cfg->enabled) return false;
-    switch (STATE(atomic_load(&m->sg))) {
-    case LV_BREAKER_CLOSED: return false;
-    case LV_BREAKER_OPEN: return now < atomic_load(&m->open_until);
-    case LV_BREAKER_HALF_OPEN: return lv_breaker_probes(b) >= probe_slots(cfg);
+    if (!cfg->enabled) return LV_PEEK_ADMITS;
+    uint64_t sg = atomic_load(&m->sg);
+    switch (STATE(sg)) {
+    case LV_BREAKER_CLOSED: return LV_PEEK_ADMITS;
+    case LV_BREAKER_OPEN: return now < atomic_load(&m->open_until) ? LV_PEEK_OPEN : LV_PEEK_PROBES;
+    case LV_BREAKER_HALF_OPEN: {
+        /* Slots of another generation are not this period's: none taken. */
+        uint64_t h = atomic_load(&m->half);
+        unsigned taken = H_GEN(h) == (uint32_t)GEN(sg) ? H_PROBES(h) : 0;
+        return taken >= probe_slots(cfg) ? LV_PEEK_PROBES_OUT : LV_PEEK_PROBES;
     }
-    return false;
+    }
+    return LV_PEEK_ADMITS;
 }
 
 /* Takes a probe slot of half-open generation g: 1 taken, 0 all taken, -1

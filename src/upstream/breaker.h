@@ -121,10 +121,17 @@ void lv_breaker_window_counts(struct lv_breaker *b, const struct lv_breaker_cfg 
 /* Half-open probes in flight (0 unless half-open). */
 unsigned lv_breaker_probes(const struct lv_breaker *b);
 
-/* Would an allow be refused now (open and not yet due, or half-open with
- * every probe slot taken)? Admits nothing. */
-bool lv_breaker_refusing(const struct lv_breaker *b, const struct lv_breaker_cfg *cfg,
-                         uint64_t now);
+/* What lv_breaker_allow would answer now, from one read of the state.
+ * Admits nothing. */
+enum lv_breaker_peek {
+    LV_PEEK_ADMITS,     /* closed, or the breaker is disabled */
+    LV_PEEK_PROBES,     /* a probe: open and its period is over, or half-open
+                           with a probe slot free */
+    LV_PEEK_OPEN,       /* refuses: open, its period not over */
+    LV_PEEK_PROBES_OUT, /* refuses: half-open, every probe slot taken */
+};
+enum lv_breaker_peek lv_breaker_peek(const struct lv_breaker *b, const struct lv_breaker_cfg *cfg,
+                                     uint64_t now);
 
 const char *lv_breaker_state_name(enum lv_breaker_state s);
 

@@ -22,6 +22,7 @@
 #include "upstream/gen.h"
 #include "net/sock.h"
 #include "upstream/backend.h"
+#include "upstream/eligible.h"
 
 enum probe_state { P_WAITING, P_CONNECTING, P_READING, P_CLOSING };
 
@@ -76,9 +77,9 @@ static void record(struct probe *p, bool ok, const char *why)
     atomic_store(&b->rising, rising);
     const struct lv_gen *g = p->ck->gen;
     if (rising && b->health.ok_streak == 1 &&
-        !lv_backend_any_usable(g->backends, g->nbackends, &p->ck->cfg->breaker, now)) {
+        !lv_eligible_any_usable(g->backends, g->nbackends, &p->ck->cfg->breaker, now)) {
         /* Nothing else can serve: the first pass makes b the last resort,
-         * its open breaker probing at once (lv_backend_last_resort). */
+         * its open breaker probing at once (upstream/eligible.h). */
         lv_info("backend %s: passed a check while no backend is usable: taking requests as "
                 "the last resort",
                 b->id);

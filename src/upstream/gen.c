@@ -36,7 +36,7 @@ struct lv_gen *lv_gen_create(struct lv_config *cfg, const struct lv_gen *prev, u
         if (b) {
             lv_backend_ref(b);
         } else {
-            b = lv_backend_create(cfg->backends[i].id, nworkers, cfg->pool.max_idle);
+            b = lv_backend_create(cfg->backends[i].id, nworkers);
             if (b == NULL) goto fail;
         }
         g->backends[g->nbackends++] = b;

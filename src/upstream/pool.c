@@ -6,12 +6,11 @@ static void ensure_init(struct lv_pool *p)
     if (p->head.next == NULL) p->head.next = p->head.prev = &p->head;
 }
 
-void lv_pool_init(struct lv_pool *p, size_t max_idle)
+void lv_pool_init(struct lv_pool *p)
 {
     p->head.next = p->head.prev = &p->head;
     p->head.pooled = false;
     p->n = 0;
-    p->max_idle = max_idle;
     p->reused = 0;
     p->created = 0;
 }
@@ -25,17 +24,22 @@ static void unlink_entry(struct lv_pool *p, struct lv_pool_entry *e)
     p->n--;
 }
 
-struct lv_pool_entry *lv_pool_put(struct lv_pool *p, struct lv_pool_entry *e)
+struct lv_pool_entry *lv_pool_put(struct lv_pool *p, struct lv_pool_entry *e, size_t max_idle)
 {
     ensure_init(p);
-    if (p->max_idle == 0) return e;
     e->next = p->head.next;
     e->prev = &p->head;
     p->head.next->prev = e;
     p->head.next = e;
     e->pooled = true;
     p->n++;
-    if (p->n <= p->max_idle) return NULL;
+    return lv_pool_trim(p, max_idle);
+}
+
+struct lv_pool_entry *lv_pool_trim(struct lv_pool *p, size_t max_idle)
+{
+    ensure_init(p);
+    if (p->n <= max_idle) return NULL;
     struct lv_pool_entry *old = p->head.prev;
     unlink_entry(p, old);
     return old;

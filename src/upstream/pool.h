@@ -4,6 +4,13 @@
  * ones age out), bounded by max_idle. Pure bookkeeping: the connections
  * themselves (sockets, timers) belong to the proxy, which embeds a
  * struct lv_pool_entry in each.
+ *
+ * The bound is not stored here: the caller passes the max_idle of its
+ * current configuration generation with each put. The pool outlives
+ * reloads (it belongs to a backend that keeps its id), and only its worker
+ * touches it, so a reload's new max_idle applies from the worker's first
+ * put after it switched generation — no shared copy of the limit to keep
+ * in step across threads. A lowered limit closes the excess at that put.
  */
 #ifndef LV_UPSTREAM_POOL_H
 #define LV_UPSTREAM_POOL_H
@@ -20,17 +27,21 @@ struct lv_pool_entry {
 struct lv_pool {
     struct lv_pool_entry head; /* head.next: most recent */
     size_t n;
-    size_t max_idle;
     uint64_t reused;  /* acquisitions served from the pool */
     uint64_t created; /* connections this worker opened to the backend */
 };
 
-void lv_pool_init(struct lv_pool *p, size_t max_idle);
+void lv_pool_init(struct lv_pool *p);
 
-/* Adds an idle connection. If the pool is over max_idle afterwards, returns
- * the entry to close (the oldest, or e itself when max_idle is 0), already
- * removed; else NULL. */
-struct lv_pool_entry *lv_pool_put(struct lv_pool *p, struct lv_pool_entry *e);
+/* Adds an idle connection as the most recent. If the pool holds more than
+ * max_idle afterwards, removes and returns the oldest, to be closed (e
+ * itself when max_idle is 0); else NULL. Only after max_idle was lowered can
+ * more than one be over: call lv_pool_trim until it returns NULL. */
+struct lv_pool_entry *lv_pool_put(struct lv_pool *p, struct lv_pool_entry *e, size_t max_idle);
+
+/* While the pool holds more than max_idle, removes and returns the oldest
+ * entry, to be closed; then NULL. */
+struct lv_pool_entry *lv_pool_trim(struct lv_pool *p, size_t max_idle);
 
 /* Takes the most recently used idle connection, or NULL. */
 struct lv_pool_entry *lv_pool_get(struct lv_pool *p);

@@ -9,10 +9,20 @@ retry_on so that clients see 200 while a backend fails (the breaker counts
 500 as a failure either way).
 """
 
+import json
 import threading
 import time
 
-from harness import RawClient, echo_handler, error_body, parse_combined, serve, wait_for
+from adminutil import Background, admin_get, admin_json, backends_health, scrape
+from harness import (
+    DEADLINE,
+    RawClient,
+    echo_handler,
+    error_body,
+    parse_combined,
+    serve,
+    wait_for,
+)
 
 RETRY_500 = """
 retry:
@@ -332,3 +342,76 @@ def test_a_503_that_opens_the_last_breaker_reaches_the_client_as_a_503(h):
     if resp.body != b"maintenance\n":
         assert error_body(resp)["error"] == "no_backend", resp
     assert elapsed < 5, elapsed
+
+
+def test_state_and_usable_are_one_answer_through_the_breaker_cycle(h):
+    """/backends/health's "state" and "usable", /health's count, the
+    backend_health gauge and the dashboard's state all come from one verdict.
+    An open breaker whose open period is over lets the next request through
+    as a probe: usable, and "half_open" -- never "open" with "usable": true
+    (which levee said before). While the probe is out (half_open_requests 1)
+    it is half_open and not usable; a good probe closes it: "ok"."""
+    release = threading.Event()
+    mode = {"status": 500}
+
+    def respond(conn, req):
+        if mode["status"] is None:
+            release.wait(DEADLINE)
+            conn.respond(200, b"probe ok\n")
+        else:
+            conn.respond(mode["status"], b"x\n")
+
+    b = h.scripted(serve(respond), id="b")
+    lv = h.levee(f"""
+        backends:
+          - id: b
+            url: {b.url}
+        circuit_breaker:
+          failure_threshold: 1
+          success_threshold: 1
+          half_open_requests: 1
+          timeout: 1s
+    """)
+
+    def entry():
+        e = backends_health(lv)["b"]
+        br = e["breaker"]
+        # one document, one `now`: state and usable agree with the breaker
+        if br["state"] == "open":
+            if br["next_change_ms"] > 0:
+                assert (e["state"], e["usable"]) == ("open", False), e
+            else:
+                assert (e["state"], e["usable"]) == ("half_open", True), (
+                    f"the open period is over: the next request is a probe, so the "
+                    f"backend is usable and half_open: {e}")
+        assert not (e["state"] == "open" and e["usable"]), e
+        return e
+
+    assert lv.get("/fail").status == 500
+    e = entry()
+    assert e["breaker"]["state"] == "open", e
+
+    e = wait_for(lambda: (lambda x: x if x["usable"] else None)(entry()), 10, 0.02,
+                 "the open period to end")
+    assert (e["state"], e["breaker"]["state"], e["breaker"]["next_change_ms"]) == (
+        "half_open", "open", 0), e
+    for status, doc in [(r.status, json.loads(r.body)) for r in (admin_get(lv, "/health"),)]:
+        assert (status, doc["status"], doc["backends"]["healthy"]) == (200, "healthy", 1), doc
+    assert scrape(lv).get("backend_health", backend="b") == 1
+    wait_for(lambda: (admin_json(lv, "/api/history")["points"] or [{}])[-1]
+             .get("backends", {}).get("b", {}).get("state") == "half_open", 10, 0.05,
+             "the dashboard's state to say half_open")
+
+    # the probe: in flight, it takes the only slot
+    mode["status"] = None
+    probe = Background(lv.get, "/probe")
+    e = wait_for(lambda: (lambda x: x if x["active_requests"] == 1 else None)(entry()), 10,
+                 0.02, "the probe in flight")
+    assert (e["state"], e["usable"], e["breaker"]["state"]) == ("half_open", False,
+                                                               "half_open"), e
+    assert scrape(lv).get("backend_health", backend="b") == 0
+    release.set()
+    assert probe.result().status == 200
+    e = wait_for(lambda: (lambda x: x if x["breaker"]["state"] == "closed" else None)(entry()),
+                 10, 0.02, "the breaker to close")
+    assert (e["state"], e["usable"]) == ("ok", True), e

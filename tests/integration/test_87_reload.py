@@ -33,7 +33,16 @@ from adminutil import (
     wait_served_by,
     write_config,
 )
-from harness import PORTS, RawClient, connect_refused, http_get, port_accepts, wait_for
+from harness import (
+    DEADLINE,
+    PORTS,
+    RawClient,
+    connect_refused,
+    http_get,
+    port_accepts,
+    serve,
+    wait_for,
+)
 
 
 def backends_yaml(*entries, extra=""):
@@ -293,3 +302,66 @@ def test_sigusr1_reopens_the_access_log(h):
     time.sleep(0.3)  # lines are flushed every 100 ms: nothing else may arrive in the old file
     old = [ln for ln in rotated.read_text().split("\n") if ln]
     assert len(old) == 1 and '"GET /before-rotation ' in old[0], old
+
+
+class Gathering:
+    """A keep-alive scripted backend that holds each request until `n` are in
+    at once, then answers them all: a round of n concurrent requests needs n
+    connections to it, taken from levee's pool when it kept them, opened
+    otherwise (`connections` counts those it accepted)."""
+
+    def __init__(self, h, id, n):
+        self.n = n
+        self.barrier = threading.Barrier(n, timeout=DEADLINE)
+        self.backend = h.scripted(serve(self._respond), id=id)
+
+    def _respond(self, conn, req):
+        try:
+            self.barrier.wait()
+        except threading.BrokenBarrierError:
+            conn.respond(500, b"the round never gathered\n")
+            return
+        conn.respond(200, b"ok\n", [("X-Backend-Id", self.backend.id)])
+
+    @property
+    def connections(self):
+        return self.backend.connections
+
+    def round(self, lv):
+        """n concurrent GETs; returns the connections it accepted meanwhile,
+        once levee has put every connection of the round back in its pool."""
+        before = self.connections
+        calls = [Background(lv.get, f"/round/{i}") for i in range(self.n)]
+        for c in calls:
+            resp = c.result()
+            assert resp.status == 200, resp
+        wait_for(lambda: backends_health(lv)[self.backend.id]["active_requests"] == 0,
+                 DEADLINE, 0.02, "every connection of the round back in levee's pool")
+        return self.connections - before
+
+
+def test_reload_applies_the_new_pool_max_idle_to_kept_backends(h):
+    """README: backends whose id stays keep their state (pools) and new
+    requests use the new configuration — pool.max_idle included. With
+    max_idle 1, each round of n concurrent requests finds 1 idle connection
+    and opens n-1; after a reload to max_idle n, the connections of a round
+    all stay, and the next round opens none."""
+    n = 8
+    b = Gathering(h, "b", n)
+    pool = lambda k: f"pool:\n  max_idle: {k}\n  idle_timeout: 5m\n"  # noqa: E731
+    lv = h.levee(backends_yaml(("b", b.backend.url, {}), extra=pool(1)))
+
+    assert b.round(lv) == n                 # an empty pool: n new connections, 1 kept
+    assert b.round(lv) == n - 1, "max_idle 1: one connection kept between rounds"
+
+    reload_via_sighup(lv, backends_yaml(("b", b.backend.url, {}), extra=pool(n)))
+    assert b.round(lv) == n - 1             # still the one kept before the reload; now n kept
+
+    opened_before = metric(lv, "levee_backend_connections_opened_total", backend="b")
+    opened = b.round(lv)
+    assert opened == 0, (
+        f"after the reload to max_idle {n} a round of {n} requests opened {opened} new "
+        f"connections: the kept backend's pool still holds only "
+        f"{n - opened} (the old max_idle)")
+    assert metric(lv, "levee_backend_connections_opened_total", backend="b") == opened_before
+    assert not b.backend.errors, b.backend.errors

@@ -39,7 +39,7 @@ static void farm_init(struct farm *f, const char *name, size_t n)
         snprintf(f->ids[i], sizeof(f->ids[i]), "b%zu", i);
         f->cfg[i].id = f->ids[i];
         f->cfg[i].weight = 1;
-        f->b[i] = lv_backend_create(f->ids[i], 1, 4);
+        f->b[i] = lv_backend_create(f->ids[i], 1);
         cr_assert_not_null(f->b[i]);
         f->weights[i] = 1;
         f->eligible[i] = true;

@@ -672,6 +672,40 @@ Test(breaker, at_most_half_open_requests_probes_at_once)
     }
 }
 
+#define lv_breaker_peek(b, now) (lv_breaker_peek)((b), cfg_of(b), (now))
+
+Test(breaker, peek_says_what_allow_would_and_admits_nothing)
+{
+    struct lv_breaker_cfg c = base();
+    c.half_open_requests = 2;
+    struct lv_breaker b;
+    setup(&b, c, 1);
+    cr_expect_eq(lv_breaker_peek(&b, 0), LV_PEEK_ADMITS);
+    trip(&b, 0); /* open until 1000 */
+    cr_expect_eq(lv_breaker_peek(&b, 999), LV_PEEK_OPEN);
+    cr_expect_eq(lv_breaker_peek(&b, 1000), LV_PEEK_PROBES, "due: the next allow is a probe");
+    cr_expect_eq(lv_breaker_state(&b), LV_BREAKER_OPEN, "a peek moves nothing");
+    cr_expect_eq(b.transitions, 1);
+    struct lv_breaker_ticket t1, t2, no;
+    cr_assert(lv_breaker_allow(&b, 1000, &t1) && t1.probe);
+    cr_expect_eq(lv_breaker_peek(&b, 1000), LV_PEEK_PROBES, "half-open, a slot free");
+    cr_expect_eq(lv_breaker_probes(&b), 1, "a peek takes no slot");
+    cr_assert(lv_breaker_allow(&b, 1000, &t2) && t2.probe);
+    cr_expect_eq(lv_breaker_peek(&b, 1000), LV_PEEK_PROBES_OUT);
+    cr_expect_not(lv_breaker_allow(&b, 1000, &no), "peek and allow agree");
+    lv_breaker_cancel(&b, &t2);
+    cr_expect_eq(lv_breaker_peek(&b, 1000), LV_PEEK_PROBES);
+    /* a disabled breaker admits whatever its state */
+    struct lv_breaker_cfg off = c;
+    off.enabled = false;
+    cr_expect_eq((lv_breaker_peek)(&b, &off, 1000), LV_PEEK_ADMITS);
+    cr_expect(lv_breaker_report(&b, 0, 1001, false, NOJ, &t1), "the probe fails: open again");
+    cr_expect_eq(lv_breaker_state(&b), LV_BREAKER_OPEN);
+    cr_expect_eq(lv_breaker_peek(&b, 1002), LV_PEEK_OPEN);
+    cr_expect_eq((lv_breaker_peek)(&b, &off, 1002), LV_PEEK_ADMITS);
+    teardown(&b);
+}
+
 Test(breaker, cancel_gives_a_probe_slot_back)
 {
     struct lv_breaker b;
