@@ -277,6 +277,13 @@ void lv_metrics_render(struct lv_strbuf *sb, struct lv_proxy *px)
            "Backend connections open (busy and idle in the pools).");
     lv_strbuf_printf(sb, "levee_backend_connections %llu\n",
                      (unsigned long long)WSUM(px, backend_connections));
+    uint64_t buffer_bytes = 0;
+    for (unsigned w = 0; w < px->nservers; w++)
+        buffer_bytes += lv_stat_read(&px->servers[w].env.bufs.bytes);
+    header(sb, "levee_buffer_bytes", "gauge",
+           "Memory in I/O buffers held by connections and requests (capacity, all workers; "
+           "excludes idle buffers kept for reuse).");
+    lv_strbuf_printf(sb, "levee_buffer_bytes %llu\n", (unsigned long long)buffer_bytes);
     header(sb, "levee_tunnels_total", "counter", "Upgrade tunnels (WebSocket...) opened.");
     lv_strbuf_printf(sb, "levee_tunnels_total %llu\n", (unsigned long long)WSUM(px, tunnels));
     header(sb, "levee_tunnels_open", "gauge", "Upgrade tunnels open now.");

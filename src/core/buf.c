@@ -33,6 +33,18 @@ static struct lv_buf *buf_new(size_t cap, struct lv_bufpool *pool)
     return b;
 }
 
+/* A malloc'd buffer of any size: never pooled, but counted. */
+static struct lv_buf *buf_new_unpooled(struct lv_bufpool *pool, size_t cap)
+{
+    struct lv_buf *b = buf_new(cap, pool);
+    if (b == NULL) return NULL;
+    b->refs = 1;
+    b->len = 0;
+    b->next = NULL;
+    if (pool) LV_STAT_ADD(pool->bytes, cap);
+    return b;
+}
+
 struct lv_buf *lv_buf_get(struct lv_bufpool *pool)
 {
     struct lv_buf *b = pool->free;
@@ -44,6 +56,7 @@ struct lv_buf *lv_buf_get(struct lv_bufpool *pool)
         if (b == NULL) return NULL;
     }
     pool->out++;
+    LV_STAT_ADD(pool->bytes, LV_BUF_SIZE);
     b->refs = 1;
     b->len = 0;
     b->next = NULL;
@@ -53,19 +66,21 @@ struct lv_buf *lv_buf_get(struct lv_bufpool *pool)
 struct lv_buf *lv_buf_get_size(struct lv_bufpool *pool, size_t cap)
 {
     if (cap <= LV_BUF_SIZE) return lv_buf_get(pool);
-    struct lv_buf *b = buf_new(cap, NULL);
-    if (b == NULL) return NULL;
-    b->refs = 1;
-    b->len = 0;
-    b->next = NULL;
-    return b;
+    return buf_new_unpooled(pool, cap);
+}
+
+struct lv_buf *lv_buf_get_exact(struct lv_bufpool *pool, size_t cap)
+{
+    if (cap == LV_BUF_SIZE) return lv_buf_get(pool);
+    return buf_new_unpooled(pool, cap);
 }
 
 void lv_buf_unref(struct lv_buf *b)
 {
     if (--b->refs > 0) return;
     struct lv_bufpool *pool = b->pool;
-    if (pool == NULL) {
+    if (pool) LV_STAT_ADD(pool->bytes, -(uint64_t)b->cap);
+    if (pool == NULL || b->cap != LV_BUF_SIZE) {
         free(b);
         return;
     }

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/stats.h"
+
 /* Size of a pooled buffer: one socket read, or one serialized head. */
 #define LV_BUF_SIZE (32 * 1024)
 
@@ -23,7 +25,7 @@ struct lv_buf {
     uint32_t refs;
     uint32_t cap;            /* usable bytes in data[] */
     uint32_t len;            /* bytes filled */
-    struct lv_bufpool *pool; /* NULL: malloc'd, freed on last unref */
+    struct lv_bufpool *pool; /* its accounting; only LV_BUF_SIZE buffers go back to its free list */
     struct lv_buf *next;     /* free list link while pooled */
     char data[];
 };
@@ -32,7 +34,11 @@ struct lv_bufpool {
     struct lv_buf *free;
     size_t nfree;
     size_t max_free; /* buffers kept beyond this are freed */
-    size_t out;      /* buffers handed out and not yet back */
+    size_t out;      /* LV_BUF_SIZE buffers handed out and not yet back */
+    /* Capacity of every buffer handed out and not yet released, whatever
+     * its size: the worker's buffer memory in use. Written by the owning
+     * thread only, read by the metrics scrape (core/stats.h). */
+    atomic_uint_fast64_t bytes;
 };
 
 void lv_bufpool_init(struct lv_bufpool *pool, size_t max_free);
@@ -43,6 +49,11 @@ void lv_bufpool_dispose(struct lv_bufpool *pool);
 struct lv_buf *lv_buf_get(struct lv_bufpool *pool);
 /* A buffer of at least cap bytes: pooled when it fits, malloc'd otherwise. */
 struct lv_buf *lv_buf_get_size(struct lv_bufpool *pool, size_t cap);
+/* A buffer of exactly cap bytes (cap > 0): the pooled size comes from the
+ * free list, any other is malloc'd and freed on its last unref. For small
+ * copies that are held a while (an interim head, a compacted body piece):
+ * they must not each keep a LV_BUF_SIZE buffer alive. Counted in `bytes`. */
+struct lv_buf *lv_buf_get_exact(struct lv_bufpool *pool, size_t cap);
 
 static inline struct lv_buf *lv_buf_ref(struct lv_buf *b)
 {

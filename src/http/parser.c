@@ -22,6 +22,7 @@ static int on_message_begin(llhttp_t *ll)
 {
     struct lv_http_parser *p = of(ll);
     p->fail = LV_FAIL_NONE;
+    p->chunk_ext = 0;
     if (p->h->on_begin && p->h->on_begin(p) != 0) return HPE_USER;
     return 0;
 }
@@ -94,6 +95,25 @@ static int on_body(llhttp_t *ll, const char *at, size_t len)
     return p->h->on_body(p, at, len) == 0 ? 0 : HPE_USER;
 }
 
+/* Chunk extensions are parsed and dropped (levee re-frames the body), but
+ * a header line of unbounded length is still work for nothing: capped. */
+static int on_chunk_extension(llhttp_t *ll, const char *at, size_t len)
+{
+    (void)at;
+    struct lv_http_parser *p = of(ll);
+    if (len > LV_CHUNK_EXT_MAX - p->chunk_ext)
+        return stop(p, ll->type == HTTP_REQUEST ? LV_FAIL_BAD_REQUEST : LV_FAIL_BAD_RESPONSE);
+    p->chunk_ext += (uint32_t)len;
+    return 0;
+}
+
+/* The end of a chunk header: the next one starts from nothing. */
+static int on_chunk_header(llhttp_t *ll)
+{
+    of(ll)->chunk_ext = 0;
+    return 0;
+}
+
 static int on_message_complete(llhttp_t *ll)
 {
     struct lv_http_parser *p = of(ll);
@@ -114,6 +134,9 @@ static void settings_init(void)
     settings.on_headers_complete = on_headers_complete;
     settings.on_body = on_body;
     settings.on_message_complete = on_message_complete;
+    settings.on_chunk_extension_name = on_chunk_extension;
+    settings.on_chunk_extension_value = on_chunk_extension;
+    settings.on_chunk_header = on_chunk_header;
 }
 
 void lv_http_parser_init(struct lv_http_parser *p, llhttp_type_t type,
@@ -131,6 +154,7 @@ void lv_http_parser_init(struct lv_http_parser *p, llhttp_type_t type,
     p->size_fail = type == HTTP_REQUEST ? LV_FAIL_HEADERS_TOO_LARGE : LV_FAIL_BAD_RESPONSE;
     p->drop = NULL;
     p->ndrop = 0;
+    p->chunk_ext = 0;
 }
 
 llhttp_errno_t lv_http_parser_execute(struct lv_http_parser *p, struct lv_buf *b, const char *at,

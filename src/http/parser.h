@@ -39,7 +39,12 @@ struct lv_http_parser {
     enum lv_fail_kind size_fail; /* kind for "head too large" (431 or bad_response) */
     char *const *drop;           /* extra names to mark LV_HF_DROP */
     size_t ndrop;
+    uint32_t chunk_ext; /* bytes of chunk extensions in the current chunk header */
 };
+
+/* Chunk extensions (names and values) allowed per chunk header, as other
+ * servers allow; beyond it bad_request (400) or bad_response (502). */
+#define LV_CHUNK_EXT_MAX 4096
 
 void lv_http_parser_init(struct lv_http_parser *p, llhttp_type_t type,
                          const struct lv_http_handler *h, void *owner);

@@ -170,11 +170,30 @@ void lv_sock_read_stop(struct lv_sock *s)
     s->reading = false;
 }
 
+/* The memory a write request holds until it completes: itself and each
+ * buffer it references (counted once, in full: the buffer stays alive for
+ * the sake of a few bytes). */
+static size_t wreq_mem(const struct lv_wreq *w)
+{
+    size_t mem = sizeof(*w);
+    for (unsigned i = 0; i < w->nrefs; i++) {
+        unsigned k = 0;
+        while (k < i && w->refs[k] != w->refs[i])
+            k++;
+        if (k == i) mem += w->refs[i]->cap;
+    }
+    return mem;
+}
+
+/* Hands w to libuv; the socket's counters follow it until on_uv_write. */
+static int wreq_write(struct lv_sock *s, struct lv_wreq *w);
+
 static void on_uv_write(uv_write_t *req, int status)
 {
     struct lv_wreq *w = (struct lv_wreq *)req;
     struct lv_sock *s = w->sock;
     s->write_pending -= w->bytes;
+    s->write_mem -= w->mem;
     s->writes_pending--;
     if (status < 0) s->write_error = true;
     wreq_put(s->env, w);
@@ -193,11 +212,19 @@ int lv_sock_flush(struct lv_sock *s)
         wreq_put(s->env, w);
         return s->closing ? UV_ECANCELED : 0;
     }
+    return wreq_write(s, w);
+}
+
+static int wreq_write(struct lv_sock *s, struct lv_wreq *w)
+{
+    w->mem = wreq_mem(w);
     s->write_pending += w->bytes;
+    s->write_mem += w->mem;
     s->writes_pending++;
     int rc = uv_write(&w->req, (uv_stream_t *)&s->tcp, w->bufs, w->nbufs, on_uv_write);
     if (rc < 0) {
         s->write_pending -= w->bytes;
+        s->write_mem -= w->mem;
         s->writes_pending--;
         s->write_error = true;
         wreq_put(s->env, w);
@@ -251,7 +278,7 @@ int lv_sock_add_copy(struct lv_sock *s, const char *p, size_t len)
         w->scratch_used += len;
         return lv_sock_add(s, dst, len, NULL);
     }
-    struct lv_buf *b = lv_buf_get_size(&s->env->bufs, len);
+    struct lv_buf *b = lv_buf_get_exact(&s->env->bufs, len);
     if (b == NULL) return UV_ENOMEM;
     lv_buf_append(b, p, len);
     int rc = lv_sock_add(s, b->data, len, b);
@@ -333,8 +360,12 @@ void lv_sock_set_abortive(struct lv_sock *s)
 static void tls_output(struct lv_sock *s)
 {
     BIO *wbio = SSL_get_wbio(s->ssl);
-    while (BIO_ctrl_pending(wbio) > 0) {
-        struct lv_buf *b = lv_buf_get(&s->env->bufs);
+    size_t pending;
+    while ((pending = BIO_ctrl_pending(wbio)) > 0) {
+        /* Sized to the ciphertext: a small record waiting for a slow peer
+         * must not keep a whole LV_BUF_SIZE buffer. */
+        size_t size = pending < LV_BUF_SIZE ? pending : LV_BUF_SIZE;
+        struct lv_buf *b = lv_buf_get_exact(&s->env->bufs, size);
         if (b == NULL) {
             s->write_error = true;
             return;
@@ -356,15 +387,7 @@ static void tls_output(struct lv_sock *s)
         w->refs[0] = b; /* the reference moves to the request */
         w->nrefs = 1;
         w->bytes = (size_t)n;
-        s->write_pending += w->bytes;
-        s->writes_pending++;
-        if (uv_write(&w->req, (uv_stream_t *)&s->tcp, w->bufs, 1, on_uv_write) < 0) {
-            s->write_pending -= w->bytes;
-            s->writes_pending--;
-            s->write_error = true;
-            wreq_put(s->env, w);
-            return;
-        }
+        if (wreq_write(s, w) < 0) return;
     }
 }
 

@@ -48,6 +48,7 @@ struct lv_wreq {
     unsigned nbufs;
     unsigned nrefs;
     size_t bytes;
+    size_t mem; /* what it holds while in flight: itself and its buffers */
     size_t scratch_used;
     uv_buf_t bufs[LV_WREQ_IOV];
     struct lv_buf *refs[LV_WREQ_IOV];
@@ -76,6 +77,7 @@ struct lv_sock {
     lv_sock_close_cb on_close;
     struct lv_wreq *batch;   /* being filled, not yet written */
     size_t write_pending;    /* bytes handed to uv_write, not yet completed */
+    size_t write_mem;        /* memory those writes hold: requests and buffers (capacity) */
     unsigned writes_pending; /* write requests in flight (each holds its buffers) */
     bool reading;
     bool closing;
@@ -106,8 +108,18 @@ void lv_sock_read_stop(struct lv_sock *s);
  * into (a reference is taken), or NULL for static memory. Returns 0 or
  * UV_ENOMEM. */
 int lv_sock_add(struct lv_sock *s, const char *p, size_t len, struct lv_buf *ref);
-/* Queues a copy of len bytes (small: framing, short heads). */
+/* Queues a copy of len bytes (small: framing, short heads, small pieces of
+ * a body): into the batch's scratch space when it fits, else into a buffer
+ * of exactly len bytes. */
 int lv_sock_add_copy(struct lv_sock *s, const char *p, size_t len);
+/* How much this socket has waiting to be written, for flow control: the
+ * bytes, or the memory they hold, whichever is larger (a stream of small
+ * writes holds far more than its bytes: a request each, and buffers). */
+static inline size_t lv_sock_queued(const struct lv_sock *s)
+{
+    return s->write_mem > s->write_pending ? s->write_mem : s->write_pending;
+}
+
 /* Writes the current batch, if any. Returns 0 or a libuv error. */
 int lv_sock_flush(struct lv_sock *s);
 

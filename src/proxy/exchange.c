@@ -29,11 +29,20 @@
 #include "upstream/backend.h"
 #include "upstream/balancer.h"
 
-/* Flow control thresholds, per direction and exchange. */
+/* Flow control thresholds, per direction and exchange. They bound memory,
+ * not only bytes: a socket's queue is measured by lv_sock_queued (bytes or
+ * the buffer memory its writes hold, whichever is larger) and the body
+ * queue by the buffer memory its unsent slices hold. */
 #define BODY_HIGH_WATER (256 * 1024)
-#define BODY_MAX_SLICES 64
 #define RESP_HIGH_WATER (256 * 1024)
 #define RESP_LOW_WATER (64 * 1024)
+/* Interim (1xx) responses one attempt may send before its final response.
+ * A client needs one 100 and perhaps a few 103 or 102; Go's HTTP client
+ * gives up after 5. 16 leaves room for any honest use, and 64 KiB (two
+ * response heads at their size limit) bounds what they can make levee
+ * write; more is a backend misbehaving: bad_response, 502. */
+#define INTERIM_MAX_COUNT 16
+#define INTERIM_MAX_BYTES (64 * 1024)
 #define MAX_FREE_EXCHANGES 1024
 
 static void finish(struct lv_exchange *ex);
@@ -62,7 +71,7 @@ struct lv_exchange *lv_exchange_create(struct lv_client *c)
     ex->next_free = NULL;
     lv_head_init(&ex->req, (uint32_t)ex->cfg->limits.max_header_size,
                  (uint32_t)ex->cfg->limits.max_headers);
-    lv_bodyq_init(&ex->body);
+    lv_bodyq_init(&ex->body, &srv->env.bufs);
     ex->start_ns = lv_clock_ns();
     ex->start_wall_ms = lv_clock_wall_ms();
     return ex;
@@ -281,41 +290,47 @@ void lv_exchange_proceed(struct lv_exchange *ex)
 
 bool lv_exchange_replayable(const struct lv_exchange *ex)
 {
-    return !ex->body.dropped && ex->body.bytes <= ex->cfg->retry.max_replay_body;
+    /* The memory held counts too, with room for one partly filled buffer:
+     * a body read in full buffers holds about its size, a trickled one is
+     * compacted (bodyq.h), and anything that still holds more is released
+     * as it is sent. */
+    uint64_t max = ex->cfg->retry.max_replay_body;
+    return !ex->body.dropped && ex->body.bytes <= max && ex->body.mem <= max + LV_BUF_SIZE;
 }
 
-/* The first body slice some try in flight has not sent yet. */
-static uint32_t sent_by_all(const struct lv_exchange *ex)
+/* The first body offset some try in flight has not sent yet. */
+static uint64_t sent_by_all(const struct lv_exchange *ex)
 {
-    uint32_t from = lv_bodyq_end(&ex->body);
+    uint64_t from = lv_bodyq_end(&ex->body);
     const struct lv_upconn *tries[2] = {ex->up, ex->hedge};
     for (int i = 0; i < 2; i++) {
         const struct lv_upconn *u = tries[i];
         if (u == NULL) continue;
-        uint32_t c = u->head_sent ? u->cursor : ex->body.base;
+        uint64_t c = u->head_sent ? u->cursor : ex->body.base;
         if (c < from) from = c;
     }
     if (ex->up == NULL && ex->hedge == NULL) from = ex->body.base;
     return from;
 }
 
-/* Hands body slices to the attempt's socket while it has room. */
+/* Hands body bytes to the attempt's socket while it has room. */
 static void pump_body(struct lv_exchange *ex, struct lv_upconn *up)
 {
     if (!up->head_sent || up->req_done) return;
     struct lv_sock *s = &up->sock;
     bool chunked = ex->req_framing == LV_FRAME_CHUNKED;
-    while (up->cursor < lv_bodyq_end(&ex->body) && s->write_pending < BODY_HIGH_WATER) {
-        const struct lv_slice *sl = lv_bodyq_at(&ex->body, up->cursor);
-        if (sl == NULL) break;
+    while (up->cursor < lv_bodyq_end(&ex->body) && lv_sock_queued(s) < BODY_HIGH_WATER) {
+        struct lv_slice sl;
+        uint32_t n = lv_bodyq_peek(&ex->body, up->cursor, &sl);
+        if (n == 0) break;
         if (chunked) {
             char line[20];
-            size_t n = lv_chunk_header(line, sl->len);
-            lv_sock_add_copy(s, line, n);
+            size_t hn = lv_chunk_header(line, n);
+            lv_sock_add_copy(s, line, hn);
         }
-        lv_sock_add(s, sl->p, sl->len, sl->buf);
+        lv_sock_add(s, sl.p, n, sl.buf);
         if (chunked) lv_sock_add(s, "\r\n", 2, NULL);
-        up->cursor++;
+        up->cursor += n;
         lv_sock_flush(s);
     }
     if (ex->req_complete && up->cursor == lv_bodyq_end(&ex->body)) {
@@ -327,14 +342,14 @@ static void pump_body(struct lv_exchange *ex, struct lv_upconn *up)
     if (!lv_exchange_replayable(ex)) lv_bodyq_drop_before(&ex->body, sent_by_all(ex));
 }
 
-/* Stops reading the client while too much body waits for the backend. */
+/* Stops reading the client while too much body waits for the backend:
+ * measured in buffer memory, so that many small pieces count for what they
+ * hold, not for their bytes. */
 static void body_flow(struct lv_exchange *ex)
 {
-    uint32_t from = sent_by_all(ex);
+    uint64_t from = sent_by_all(ex);
     if (!lv_exchange_replayable(ex) && ex->body.base < from) lv_bodyq_drop_before(&ex->body, from);
-    uint32_t waiting = lv_bodyq_end(&ex->body) - from;
-    bool full = waiting > BODY_MAX_SLICES || lv_bodyq_bytes_from(&ex->body, from) > BODY_HIGH_WATER;
-    if (full)
+    if (lv_bodyq_mem_from(&ex->body, from) > BODY_HIGH_WATER)
         lv_client_pause(ex->client);
     else
         lv_client_resume(ex->client);
@@ -414,16 +429,30 @@ void lv_exchange_on_connected(struct lv_exchange *ex, struct lv_upconn *up)
 
 /* --- the response side ------------------------------------------------------------ */
 
-static void write_interim(struct lv_exchange *ex, struct lv_upconn *up)
+/* Counts an interim response against the attempt's caps and relays it if
+ * `forward`. Returns 0, or -1 when the backend sent too many. Each head is
+ * copied into a buffer of its own size: a stream of them must not each
+ * keep a LV_BUF_SIZE buffer alive while the client is slow. */
+static int interim(struct lv_exchange *ex, struct lv_upconn *up, bool forward)
 {
     struct lv_resp_info info = {
         .client_http10 = false, .framing = LV_FRAME_NONE, .keep_alive = true};
     size_t need = lv_rewrite_response_size(&up->resp, &info);
-    struct lv_buf *b = lv_buf_get_size(&ex->srv->env.bufs, need);
-    if (b == NULL) return;
+    up->interim_count++;
+    up->interim_bytes += need;
+    if (up->interim_count > INTERIM_MAX_COUNT || up->interim_bytes > INTERIM_MAX_BYTES) {
+        lv_debug("backend %s: more than %d interim responses or %d bytes of them", up->backend->id,
+                 INTERIM_MAX_COUNT, INTERIM_MAX_BYTES);
+        up->parser.fail = LV_FAIL_BAD_RESPONSE;
+        return -1;
+    }
+    if (!forward) return 0;
+    struct lv_buf *b = lv_buf_get_exact(&ex->srv->env.bufs, need);
+    if (b == NULL) return 0; /* an interim response is advice: the final one matters */
     if (lv_rewrite_response(&up->resp, &info, b) == 0)
         lv_sock_add(&ex->client->sock, b->data, b->len, b);
     lv_buf_unref(b);
+    return 0;
 }
 
 /* The backend agreed to an upgrade: relay its 101 (with the upgrade
@@ -471,9 +500,7 @@ int lv_exchange_on_response_head(struct lv_exchange *ex, struct lv_upconn *up)
         up->interim = true;
         /* 100 answered a question levee did not forward; other 1xx (103
          * Early Hints) go to clients that understand them. */
-        if (status != 100 && !ex->client_http10 && !ex->hedge && up == ex->up)
-            write_interim(ex, up);
-        return 0;
+        return interim(ex, up, status != 100 && !ex->client_http10 && !ex->hedge && up == ex->up);
     }
     if (lv_attempt_on_response(ex, up) != 0) return -1; /* discarded: a retry follows */
     up->resp_head = true;
@@ -510,7 +537,7 @@ int lv_exchange_on_response_head(struct lv_exchange *ex, struct lv_upconn *up)
         .extra = extra,
     };
     size_t need = lv_rewrite_response_size(r, &info);
-    struct lv_buf *b = lv_buf_get_size(&ex->srv->env.bufs, need);
+    struct lv_buf *b = lv_buf_get_exact(&ex->srv->env.bufs, need);
     if (b == NULL || lv_rewrite_response(r, &info, b) != 0) {
         if (b) lv_buf_unref(b);
         up->parser.fail = LV_FAIL_BAD_RESPONSE;
@@ -529,12 +556,23 @@ int lv_exchange_on_response_body(struct lv_exchange *ex, struct lv_upconn *up, s
     (void)up;
     struct lv_sock *s = &ex->client->sock;
     ex->resp_bytes += len;
+    /* A piece small relative to its buffer (a backend trickling small
+     * chunks) is copied: held by reference while a slow client reads, each
+     * would keep a whole read buffer alive. */
+    bool copy = (uint64_t)len * 2 < b->cap;
     if (ex->resp_framing == LV_FRAME_CHUNKED) {
         char line[20];
         size_t n = lv_chunk_header(line, len);
         lv_sock_add_copy(s, line, n);
-        lv_sock_add(s, p, len, b);
-        lv_sock_add(s, "\r\n", 2, NULL);
+        if (copy) {
+            lv_sock_add_copy(s, p, len);
+            lv_sock_add_copy(s, "\r\n", 2); /* next to the copy: one iovec */
+        } else {
+            lv_sock_add(s, p, len, b);
+            lv_sock_add(s, "\r\n", 2, NULL);
+        }
+    } else if (copy) {
+        lv_sock_add_copy(s, p, len);
     } else {
         lv_sock_add(s, p, len, b);
     }
@@ -556,13 +594,13 @@ void lv_exchange_on_response_end(struct lv_exchange *ex, struct lv_upconn *up, b
 
 void lv_exchange_on_client_drain(struct lv_exchange *ex)
 {
-    if (ex->up && ex->up->paused && ex->client->sock.write_pending <= RESP_LOW_WATER)
+    if (ex->up && ex->up->paused && lv_sock_queued(&ex->client->sock) <= RESP_LOW_WATER)
         lv_upconn_resume(ex->up);
 }
 
 bool lv_exchange_client_full(const struct lv_exchange *ex)
 {
-    return ex->client->sock.write_pending > RESP_HIGH_WATER;
+    return lv_sock_queued(&ex->client->sock) > RESP_HIGH_WATER;
 }
 
 /* --- levee's own answers ----------------------------------------------------------- */

@@ -52,22 +52,25 @@ struct lv_wgen {
     struct lv_wgen *next; /* in the worker's list of retired views */
 };
 
-/* A slice of request body, kept by reference until every attempt that
- * needs it has sent it. */
+/* A run of request body bytes in one buffer (see proxy/bodyq.h). */
 struct lv_slice {
-    struct lv_buf *buf;
+    struct lv_buf *buf; /* a reference is held */
     const char *p;
+    uint64_t off; /* absolute offset of p[0] in the body */
     uint32_t len;
+    uint32_t pinned; /* kept by reference: buf's capacity; 0: copied into a tail */
 };
 
 struct lv_bodyq {
     struct lv_slice *s;
-    uint32_t base;  /* absolute index of s[0] (slices before it were dropped) */
     uint32_t count; /* slices held: s[0..count) */
     uint32_t cap;
-    uint64_t bytes; /* all body bytes received */
-    uint64_t held;  /* bytes in s[] */
-    bool dropped;   /* some slices were released: the body cannot be replayed */
+    uint64_t base;       /* absolute offset of the first byte held (bytes before it were dropped) */
+    uint64_t bytes;      /* all body bytes received: the end offset */
+    uint64_t mem;        /* buffer memory held (see bodyq.h) */
+    struct lv_buf *tail; /* where small pieces are copied; the queue holds a reference */
+    struct lv_bufpool *pool; /* tails come from it */
+    bool dropped;            /* some bytes were released: the body cannot be replayed */
 };
 
 enum lv_up_state { LV_UP_CONNECTING, LV_UP_IDLE, LV_UP_BUSY, LV_UP_CLOSING };
@@ -86,8 +89,10 @@ struct lv_upconn {
     struct lv_exchange *ex;        /* the attempt it serves, or NULL */
     enum lv_up_state state;
     int handles_open;
-    uint32_t nrequests; /* requests sent on this connection */
-    uint32_t cursor;    /* absolute index of the next body slice to send */
+    uint32_t nrequests;     /* requests sent on this connection */
+    uint64_t cursor;        /* absolute offset of the next body byte to send */
+    uint32_t interim_count; /* 1xx responses received for this attempt */
+    uint64_t interim_bytes; /* ... and their size as relayed */
     uint64_t attempt_start_ms;
     uint64_t attempt_start_ns;
     uint64_t idle_since_ms;          /* when it went back to the pool */

@@ -11,6 +11,8 @@
 #include "proxy/exchange.h"
 #include "proxy/upconn.h"
 
+/* Compared with lv_sock_queued: bytes, or the memory the pending writes
+ * hold, whichever is larger (one-byte reads each hold a read buffer). */
 #define HIGH_WATER (256 * 1024)
 #define LOW_WATER (64 * 1024)
 
@@ -22,7 +24,7 @@ static void relay(struct lv_sock *from, bool *from_paused, struct lv_sock *to, s
     if (n == 0) return;
     lv_sock_add(to, p, n, b);
     lv_sock_flush(to);
-    if (to->write_pending > HIGH_WATER && !*from_paused) {
+    if (lv_sock_queued(to) > HIGH_WATER && !*from_paused) {
         *from_paused = true;
         lv_sock_read_stop(from);
     }
@@ -30,7 +32,7 @@ static void relay(struct lv_sock *from, bool *from_paused, struct lv_sock *to, s
 
 static void resume(struct lv_sock *src, bool *paused, const struct lv_sock *dst)
 {
-    if (*paused && dst->write_pending <= LOW_WATER) {
+    if (*paused && lv_sock_queued(dst) <= LOW_WATER) {
         *paused = false;
         lv_sock_read_start(src);
     }

@@ -258,12 +258,12 @@ static void on_read(struct lv_sock *s, struct lv_buf *b, ssize_t nread)
         return;
     }
     lv_sock_flush(&ex->client->sock);
-    if (up->resp_head) {
-        if (lv_exchange_client_full(ex))
-            lv_upconn_pause(up);
-        else
-            arm(up);
-    }
+    /* Interim responses are written to the client too: a backend streaming
+     * them to a client that does not read is paused as a body would be. */
+    if ((up->resp_head || up == ex->up) && lv_exchange_client_full(ex))
+        lv_upconn_pause(up);
+    else if (up->resp_head)
+        arm(up);
 }
 
 static void on_written(struct lv_sock *s, int status)
@@ -289,6 +289,8 @@ static void bind_attempt(struct lv_upconn *up, struct lv_exchange *ex)
 {
     up->ex = ex;
     up->cursor = 0;
+    up->interim_count = 0;
+    up->interim_bytes = 0;
     up->head_sent = up->req_done = up->resp_head = up->resp_done = false;
     up->got_bytes = up->paused = up->interim = false;
     up->attempt_start_ns = lv_clock_ns();

@@ -295,11 +295,13 @@ def pattern_bytes(n, seed=0):
 class RawClient:
     """A raw HTTP/1.x client on one TCP connection, every read with a deadline."""
 
-    def __init__(self, port, host="127.0.0.1", source_ip=None, timeout=DEADLINE):
+    def __init__(self, port, host="127.0.0.1", source_ip=None, timeout=DEADLINE, sockopts=()):
         self.host = host
         self.port = port
         self.timeout = timeout
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        for level, name, value in sockopts:  # before connect (SO_RCVBUF, TCP_MAXSEG...)
+            self.sock.setsockopt(level, name, value)
         if source_ip:
             self.sock.bind((source_ip, 0))
         self.sock.settimeout(timeout)

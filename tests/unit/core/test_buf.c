@@ -134,11 +134,11 @@ Test(buf, get_size_above_buf_size_is_malloced)
     lv_bufpool_init(&pool, 4);
     struct lv_buf *b = lv_buf_get_size(&pool, LV_BUF_SIZE + 1);
     cr_assert_not_null(b);
-    cr_expect_null(b->pool);
     cr_expect_eq(b->cap, LV_BUF_SIZE + 1);
     cr_expect_eq(b->refs, 1);
     cr_expect_eq(b->len, 0);
     cr_expect_eq(pool.out, 0, "a malloc'd buffer is not counted as out");
+    cr_expect_eq(lv_stat_read(&pool.bytes), LV_BUF_SIZE + 1, "but its memory is");
     /* the whole capacity is usable */
     static char big[LV_BUF_SIZE + 1];
     memset(big, 'x', sizeof(big));
@@ -148,6 +148,59 @@ Test(buf, get_size_above_buf_size_is_malloced)
     lv_buf_unref(b); /* freed here: ASan reports a leak otherwise */
     cr_expect_eq(pool.nfree, 0, "a malloc'd buffer never enters the pool");
     cr_expect_null(pool.free);
+    cr_expect_eq(lv_stat_read(&pool.bytes), 0);
+    lv_bufpool_dispose(&pool);
+}
+
+Test(buf, get_exact_is_right_sized_and_never_pooled)
+{
+    struct lv_bufpool pool;
+    lv_bufpool_init(&pool, 4);
+    struct lv_buf *b = lv_buf_get_exact(&pool, 60);
+    cr_assert_not_null(b);
+    cr_expect_eq(b->cap, 60);
+    cr_expect_eq(b->refs, 1);
+    cr_expect_eq(b->len, 0);
+    cr_expect_eq(pool.out, 0);
+    cr_expect_eq(lv_stat_read(&pool.bytes), 60);
+    cr_expect_eq(lv_buf_append(b, "0123456789", 10), 0);
+    lv_buf_unref(b);
+    cr_expect_eq(pool.nfree, 0, "a small buffer is freed, not pooled");
+    cr_expect_eq(lv_stat_read(&pool.bytes), 0);
+    lv_bufpool_dispose(&pool);
+}
+
+Test(buf, get_exact_of_the_pooled_size_comes_from_the_pool)
+{
+    struct lv_bufpool pool;
+    lv_bufpool_init(&pool, 4);
+    struct lv_buf *a = lv_buf_get(&pool);
+    lv_buf_unref(a);
+    struct lv_buf *b = lv_buf_get_exact(&pool, LV_BUF_SIZE);
+    cr_expect_eq(b, a);
+    cr_expect_eq(pool.out, 1);
+    lv_buf_unref(b);
+    cr_expect_eq(pool.nfree, 1);
+    lv_bufpool_dispose(&pool);
+}
+
+Test(buf, bytes_counts_every_buffer_in_use_and_not_the_free_list)
+{
+    struct lv_bufpool pool;
+    lv_bufpool_init(&pool, 4);
+    struct lv_buf *a = lv_buf_get(&pool);
+    struct lv_buf *b = lv_buf_get_exact(&pool, 100);
+    struct lv_buf *c = lv_buf_get_size(&pool, 2 * LV_BUF_SIZE);
+    cr_expect_eq(lv_stat_read(&pool.bytes), LV_BUF_SIZE + 100 + 2 * LV_BUF_SIZE);
+    lv_buf_ref(a);
+    lv_buf_unref(a);
+    cr_expect_eq(lv_stat_read(&pool.bytes), LV_BUF_SIZE + 100 + 2 * LV_BUF_SIZE,
+                 "a buffer counts once, whatever its references");
+    lv_buf_unref(a);
+    lv_buf_unref(b);
+    lv_buf_unref(c);
+    cr_expect_eq(lv_stat_read(&pool.bytes), 0);
+    cr_expect_eq(pool.nfree, 1, "the pooled one waits in the free list, uncounted");
     lv_bufpool_dispose(&pool);
 }
 

@@ -406,3 +406,95 @@ Test(parser_bugs, whitespace_before_colon_rejected)
         fixture_dispose(&f);
     }
 }
+
+/* --- chunk extensions: parsed, dropped, capped per chunk ------------------------- */
+
+/* A message whose chunks say "hello" and " world"; the first chunk header
+ * carries an extension `e="..."` with a value of n1 bytes (name + quoted value
+ * = n1 + 3 bytes), the second `f=...` with n2 (n2 + 1 bytes; none when 0). */
+static size_t chunked_with_ext(char *out, size_t cap, llhttp_type_t type, size_t n1, size_t n2)
+{
+    size_t n = (size_t)snprintf(
+        out, cap, "%s",
+        type == HTTP_REQUEST ? "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                             : "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+    n += (size_t)snprintf(out + n, cap - n, "5;e=\"");
+    memset(out + n, 'v', n1);
+    n += n1;
+    n += (size_t)snprintf(out + n, cap - n, "\"\r\nhello\r\n6");
+    if (n2) {
+        n += (size_t)snprintf(out + n, cap - n, ";f=");
+        memset(out + n, 'w', n2);
+        n += n2;
+    }
+    n += (size_t)snprintf(out + n, cap - n, "\r\n world\r\n0\r\n\r\n");
+    cr_assert_lt(n, cap);
+    return n;
+}
+
+static char ext_msg[3 * LV_CHUNK_EXT_MAX];
+
+Test(parser_chunk_ext, up_to_the_cap_per_chunk_passes)
+{
+    struct head_fixture f;
+    fixture_init(&f, HTTP_REQUEST, BIG, 100);
+    /* each chunk header at the cap exactly: the count starts again per chunk */
+    size_t n = chunked_with_ext(ext_msg, sizeof(ext_msg), HTTP_REQUEST, LV_CHUNK_EXT_MAX - 3,
+                                LV_CHUNK_EXT_MAX - 1);
+    cr_expect_eq(fixture_feed(&f, ext_msg, n), HPE_OK);
+    cr_expect_eq(f.completes, 1);
+    cr_expect_eq(f.body_len, 11);
+    cr_expect_arr_eq(f.body, "hello world", 11);
+    fixture_dispose(&f);
+}
+
+Test(parser_chunk_ext, over_the_cap_is_a_bad_request)
+{
+    struct head_fixture f;
+    fixture_init(&f, HTTP_REQUEST, BIG, 100);
+    size_t n = chunked_with_ext(ext_msg, sizeof(ext_msg), HTTP_REQUEST, 10, LV_CHUNK_EXT_MAX);
+    llhttp_errno_t err = fixture_feed(&f, ext_msg, n);
+    cr_assert_neq(err, HPE_OK);
+    cr_expect_eq(lv_http_parser_failure(&f.p, err), LV_FAIL_BAD_REQUEST);
+    cr_expect_eq(f.body_len, 5, "the first chunk went through");
+    fixture_dispose(&f);
+}
+
+Test(parser_chunk_ext, over_the_cap_byte_by_byte)
+{
+    struct head_fixture f;
+    fixture_init(&f, HTTP_REQUEST, BIG, 100);
+    size_t n = chunked_with_ext(ext_msg, sizeof(ext_msg), HTTP_REQUEST, LV_CHUNK_EXT_MAX - 2, 0);
+    llhttp_errno_t err = HPE_OK;
+    for (size_t k = 0; k < n && err == HPE_OK; k++)
+        err = fixture_feed(&f, ext_msg + k, 1);
+    cr_assert_neq(err, HPE_OK, "pieces of one extension add up");
+    cr_expect_eq(lv_http_parser_failure(&f.p, err), LV_FAIL_BAD_REQUEST);
+    cr_expect_eq(f.body_len, 0);
+    fixture_dispose(&f);
+}
+
+Test(parser_chunk_ext, over_the_cap_in_a_response_is_a_bad_response)
+{
+    struct head_fixture f;
+    fixture_init(&f, HTTP_RESPONSE, BIG, 100);
+    size_t n = chunked_with_ext(ext_msg, sizeof(ext_msg), HTTP_RESPONSE, LV_CHUNK_EXT_MAX, 0);
+    llhttp_errno_t err = fixture_feed(&f, ext_msg, n);
+    cr_assert_neq(err, HPE_OK);
+    cr_expect_eq(lv_http_parser_failure(&f.p, err), LV_FAIL_BAD_RESPONSE);
+    fixture_dispose(&f);
+}
+
+Test(parser_chunk_ext, the_count_starts_again_with_each_message)
+{
+    struct head_fixture f;
+    fixture_init(&f, HTTP_REQUEST, BIG, 100);
+    size_t n = chunked_with_ext(ext_msg, sizeof(ext_msg), HTTP_REQUEST, 0, LV_CHUNK_EXT_MAX - 1);
+    for (int i = 0; i < 3; i++) {
+        lv_head_dispose(&f.head);
+        lv_head_init(&f.head, BIG, 100);
+        cr_expect_eq(fixture_feed(&f, ext_msg, n), HPE_OK, "message %d", i);
+    }
+    cr_expect_eq(f.completes, 3);
+    fixture_dispose(&f);
+}
