@@ -275,9 +275,13 @@ static void on_written(struct lv_sock *s, int status)
     }
     if (up->ex == NULL) return;
     if (status < 0) {
-        /* The read side reports the reset; a write error alone (EPIPE) with
-         * a response already in is not a failure of the response. */
-        if (!up->resp_head) fail(up, LV_FAIL_RESET, status);
+        /* The read side says what happened: a backend that refuses the
+         * request (a TLS 1.3 alert after the handshake, an early error
+         * response) and closes may make the write fail before its last
+         * bytes are read, and those say more than the reset. A write error
+         * alone (EPIPE) with a response already in is not a failure of the
+         * response. The per-try timer bounds the wait. */
+        if (!up->resp_head && !up->sock.reading) fail(up, LV_FAIL_RESET, status);
         return;
     }
     lv_exchange_on_upconn_drain(up->ex, up);
