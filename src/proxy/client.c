@@ -86,7 +86,7 @@ static void on_timer(uv_timer_t *t)
     case T_TUNNEL: lv_tunnel_idle(c); return;
     case T_HANDSHAKE:
         LV_STAT_INC(c->srv->stats.tls_handshake_failures);
-        lv_info("client %s: TLS handshake timed out", c->ip);
+        lv_log_ratelimited(LV_LOG_INFO, "client %s: TLS handshake timed out", c->ip);
         close_now(c);
         return;
     case T_IDLE:
@@ -438,8 +438,11 @@ static void on_handshake(struct lv_sock *s, int status)
 {
     struct lv_client *c = of_sock(s);
     if (status != 0) {
+        /* Any client can fail handshakes as fast as it can connect:
+         * counted exactly (levee_tls_handshakes_total), logged at most
+         * once a second. */
         LV_STAT_INC(c->srv->stats.tls_handshake_failures);
-        lv_info("client %s: TLS handshake failed: %s", c->ip, s->tls_why);
+        lv_log_ratelimited(LV_LOG_INFO, "client %s: TLS handshake failed: %s", c->ip, s->tls_why);
         close_now(c);
         return;
     }

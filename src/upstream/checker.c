@@ -79,23 +79,26 @@ static void record(struct probe *p, bool ok, const char *why)
         !lv_backend_any_usable(g->backends, g->nbackends, &p->ck->cfg->breaker, now)) {
         /* Nothing else can serve: the first pass makes b the last resort,
          * its open breaker probing at once (lv_backend_last_resort). */
-        lv_info("backend %s: passed a check while no backend is usable: taking requests as "
-                "the last resort",
-                b->id);
+        lv_log_limited(LV_LOG_INFO, &b->log_state,
+                       "backend %s: passed a check while no backend is usable: taking requests "
+                       "as the last resort",
+                       b->id);
         lv_breaker_health_passed(&b->breaker, now);
     }
     if (!changed) return;
     atomic_store(&b->healthy, b->health.healthy);
     if (b->health.healthy) {
-        lv_info("backend %s: healthy again (%u passed checks)", b->id, b->health.ok_streak);
+        lv_log_limited(LV_LOG_INFO, &b->log_state, "backend %s: healthy again (%u passed checks)",
+                       b->id, b->health.ok_streak);
         lv_backend_recovered(b, now);
         /* Back from an outage the checks saw: an open breaker may probe at
          * once. (Not on every pass: a backend whose /health is fine while
          * its real traffic fails must stay behind its breaker.) */
         lv_breaker_health_passed(&b->breaker, now);
     } else {
-        lv_warn("backend %s: unhealthy after %u failed checks (last: %s)", b->id,
-                b->health.fail_streak, why);
+        lv_log_limited(LV_LOG_WARN, &b->log_state,
+                       "backend %s: unhealthy after %u failed checks (last: %s)", b->id,
+                       b->health.fail_streak, why);
     }
 }
 
