@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config/config.h"
 #include "core/log.h"
@@ -111,6 +112,7 @@ static void on_handle_closed(struct lv_client *c)
     srv->nclients--;
     LV_STAT_ADD(srv->stats.client_connections, (uint64_t)-1);
     free(c);
+    lv_server_conn_freed(srv);
     lv_server_check_done(srv);
 }
 
@@ -450,13 +452,13 @@ static void on_handshake(struct lv_sock *s, int status)
     arm(c, T_HEADER, c->srv->cfg->timeouts.client_header);
 }
 
-void lv_client_accept(struct lv_server *srv, struct lv_listener *ls)
+void lv_client_accept(struct lv_server *srv, struct lv_listener *ls, int fd)
 {
-    uv_stream_t *listener = (uv_stream_t *)&ls->tcp;
     struct lv_client *c = calloc(1, sizeof(*c));
-    if (c == NULL) return;
-    if (lv_sock_init(&srv->env, &c->sock) != 0) {
+    if (c == NULL || lv_sock_init(&srv->env, &c->sock) != 0) {
         free(c);
+        close(fd);
+        lv_server_conn_freed(srv);
         return;
     }
     c->srv = srv;
@@ -472,7 +474,8 @@ void lv_client_accept(struct lv_server *srv, struct lv_listener *ls)
     srv->nclients++;
     LV_STAT_INC(srv->stats.connections_accepted);
     LV_STAT_INC(srv->stats.client_connections);
-    if (uv_accept(listener, (uv_stream_t *)&c->sock.tcp) != 0) {
+    if (uv_tcp_open(&c->sock.tcp, fd) != 0) {
+        close(fd); /* not the handle's: closing it closes nothing */
         close_now(c);
         return;
     }

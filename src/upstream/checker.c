@@ -35,6 +35,7 @@ struct probe {
     llhttp_t parser;
     enum probe_state state;
     bool ok;
+    bool not_run; /* levee could not even try (no descriptor left): no verdict */
     bool stopping;
     bool timer_open, sock_open;
     unsigned status;
@@ -126,7 +127,7 @@ static void on_sock_closed(struct lv_sock *s)
         if (!p->timer_open) release(p->ck);
         return;
     }
-    record(p, p->ok, p->why);
+    if (!p->not_run) record(p, p->ok, p->why);
     schedule(p, false);
 }
 
@@ -244,6 +245,12 @@ static void on_timer(uv_timer_t *t)
     int rc =
         uv_tcp_connect(&p->creq, &p->sock.tcp, (const struct sockaddr *)&p->bc->addr, on_connect);
     uv_timer_start(&p->timer, on_timer, p->ck->cfg->health.timeout, 0);
+    /* Out of descriptors (or memory) is levee's trouble, not the backend's:
+     * the check is skipped, not failed. */
+    p->not_run = rc == UV_EMFILE || rc == UV_ENFILE || rc == UV_ENOBUFS || rc == UV_ENOMEM;
+    if (p->not_run)
+        lv_log_limited(LV_LOG_WARN, &p->b->log_conn, "backend %s: health check not run: %s",
+                       p->b->id, uv_strerror(rc));
     if (rc != 0) finish(p, false, uv_strerror(rc));
 }
 
