@@ -139,13 +139,27 @@ static void on_usr1(uv_signal_t *s, int signum)
     if (lv_logfile_reopen(m->proxy.gen->alog) == 0) lv_info("SIGUSR1: access log reopened");
 }
 
+/* A proxy holds two descriptors per client (its own and a backend's): the
+ * soft limit (often 1024) is raised to the hard one, as nginx's
+ * worker_rlimit_nofile and HAProxy do. limits.max_connections is derived
+ * from what this leaves (net/maxconn.h). */
 static void raise_fd_limit(void)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    rlim_t was = rl.rlim_cur;
+    if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            lv_warn("cannot raise the file descriptor limit from %llu to %llu: %s",
+                    (unsigned long long)was, (unsigned long long)rl.rlim_max, strerror(errno));
+            return;
+        }
+        lv_info("file descriptor limit raised from %llu to %llu (the hard limit)",
+                (unsigned long long)was, (unsigned long long)rl.rlim_cur);
+        return;
     }
+    lv_info("file descriptor limit: %llu (the hard limit)", (unsigned long long)was);
 }
 
 static int check_config(const char *path)

@@ -5,8 +5,10 @@
  */
 #include "admin/metrics.h"
 
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "config/config.h"
 #include "core/clock.h"
@@ -260,6 +262,46 @@ static void resilience(struct lv_strbuf *sb, struct lv_proxy *px)
                      atomic_load(&px->redis_shared.connected));
 }
 
+/* Descriptors open now, counted in /proc/self/fd (-1 if it cannot be read,
+ * e.g. when none is left to open it with). */
+static long open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL) return -1;
+    long n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n - 1; /* the directory's own */
+}
+
+static void connections(struct lv_strbuf *sb, struct lv_proxy *px)
+{
+    header(sb, "levee_max_connections", "gauge",
+           "limits.max_connections in force: client connections levee holds at once, all "
+           "workers together.");
+    lv_strbuf_printf(sb, "levee_max_connections %llu\n",
+                     (unsigned long long)atomic_load(&px->conns.limit));
+    header(sb, "levee_accept_pauses_total", "counter",
+           "Times a worker stopped accepting connections, by reason: max_connections (until a "
+           "connection closes), fd_limit (accept failed with EMFILE/ENFILE: a back-off of "
+           "100 ms to 1 s), error (accept failed otherwise: a back-off).");
+    static const char *const reasons[LV_PAUSE_COUNT] = {"max_connections", "fd_limit", "error"};
+    for (unsigned r = 0; r < LV_PAUSE_COUNT; r++)
+        lv_strbuf_printf(sb, "levee_accept_pauses_total{reason=\"%s\"} %llu\n", reasons[r],
+                         (unsigned long long)WSUM(px, accept_pauses[r]));
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        header(sb, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
+        lv_strbuf_printf(sb, "process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
+    }
+    long fds = open_fds();
+    if (fds >= 0) {
+        header(sb, "process_open_fds", "gauge", "Number of open file descriptors.");
+        lv_strbuf_printf(sb, "process_open_fds %ld\n", fds);
+    }
+}
+
 void lv_metrics_render(struct lv_strbuf *sb, struct lv_proxy *px)
 {
     const struct lv_gen *g = px->gen;
@@ -273,6 +315,7 @@ void lv_metrics_render(struct lv_strbuf *sb, struct lv_proxy *px)
            "Client connections accepted.");
     lv_strbuf_printf(sb, "levee_client_connections_accepted_total %llu\n",
                      (unsigned long long)WSUM(px, connections_accepted));
+    connections(sb, px);
     header(sb, "levee_backend_connections", "gauge",
            "Backend connections open (busy and idle in the pools).");
     lv_strbuf_printf(sb, "levee_backend_connections %llu\n",

@@ -26,6 +26,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "admin/guard.h"
 #include "admin/health.h"
@@ -91,7 +92,7 @@ struct lv_admin {
     lv_admin_reload_cb reload;
     void *reload_arg;
     struct lv_sockenv env;
-    uv_tcp_t *listener; /* NULL when off */
+    struct lv_acceptor *listener; /* NULL when off */
     char *address;
     struct aconn *conns;
     uint64_t nconns;           /* connections served (counted against max_connections) */
@@ -614,25 +615,11 @@ static void on_written(struct lv_sock *s, int status)
     }
 }
 
-static void on_refused_closed(uv_handle_t *h)
+/* Over admin.max_connections: the connection is closed at once, so that it
+ * neither waits in the backlog nor costs more than a moment. */
+static void refuse(struct lv_admin *adm, int fd)
 {
-    struct lv_admin *adm = h->data;
-    free(h);
-    adm->open--;
-    maybe_free(adm);
-}
-
-/* Over admin.max_connections: accept and close at once, so that the
- * connection neither waits in the backlog nor costs more than a moment. */
-static void refuse(struct lv_admin *adm, uv_stream_t *l)
-{
-    uv_tcp_t *t = malloc(sizeof(*t));
-    if (t == NULL) return;
-    uv_tcp_init(adm->loop, t);
-    t->data = adm;
-    adm->open++;
-    uv_accept(l, (uv_stream_t *)t);
-    uv_close((uv_handle_t *)t, on_refused_closed);
+    close(fd);
     adm->refused_unlogged++;
     uint64_t now = uv_now(adm->loop);
     if (adm->refused_log_ms == 0 || now - adm->refused_log_ms >= REFUSED_LOG_MS) {
@@ -643,17 +630,23 @@ static void refuse(struct lv_admin *adm, uv_stream_t *l)
     }
 }
 
-static void on_connection(uv_stream_t *l, int status)
+static void on_accepted(struct lv_acceptor *a, int fd)
 {
-    struct lv_admin *adm = l->data;
-    if (status < 0 || adm->stopping) return;
+    struct lv_admin *adm = a->data;
+    if (adm->stopping) {
+        close(fd);
+        return;
+    }
     const struct lv_admin_cfg *ac = admin_cfg(adm);
     if (adm->nconns >= ac->max_connections) {
-        refuse(adm, l);
+        refuse(adm, fd);
         return;
     }
     struct aconn *c = calloc(1, sizeof(*c));
-    if (c == NULL) return;
+    if (c == NULL) {
+        close(fd);
+        return;
+    }
     lv_sock_init(&adm->env, &c->sock);
     c->sock.on_read = on_read;
     c->sock.on_written = on_written;
@@ -670,8 +663,12 @@ static void on_connection(uv_stream_t *l, int status)
     lv_head_init(&c->head, MAX_HEAD, MAX_FIELDS);
     struct sockaddr_storage local;
     int len = sizeof(local);
-    if (uv_accept(l, (uv_stream_t *)&c->sock.tcp) != 0 ||
-        uv_tcp_getsockname(&c->sock.tcp, (struct sockaddr *)&local, &len) != 0) {
+    if (uv_tcp_open(&c->sock.tcp, fd) != 0) {
+        close(fd);
+        close_now(c);
+        return;
+    }
+    if (uv_tcp_getsockname(&c->sock.tcp, (struct sockaddr *)&local, &len) != 0) {
         close_now(c);
         return;
     }
@@ -686,18 +683,32 @@ static void on_connection(uv_stream_t *l, int status)
 
 /* --- the listener ------------------------------------------------------------------------ */
 
-static void on_listener_closed(uv_handle_t *h)
+static void on_listener_closed(struct lv_acceptor *a)
 {
-    struct lv_admin *adm = h->data;
-    free(h);
+    struct lv_admin *adm = a->data;
+    free(a);
     adm->open--;
     maybe_free(adm);
 }
 
+/* An accept that fails (no descriptor left) pauses the listener for a
+ * moment (net/listener.h): never a busy loop on the main thread. */
+static void on_accept_failed(struct lv_acceptor *a, int err, uint64_t backoff_ms)
+{
+    (void)a;
+    lv_log_ratelimited(LV_LOG_WARN, "admin: accept failed: %s; not accepting for %llums",
+                       uv_strerror(err), (unsigned long long)backoff_ms);
+}
+
+static const struct lv_acceptor_ops acceptor_ops = {
+    .accepted = on_accepted,
+    .failed = on_accept_failed,
+};
+
 static void listener_close(struct lv_admin *adm)
 {
     if (adm->listener == NULL) return;
-    uv_close((uv_handle_t *)adm->listener, on_listener_closed);
+    lv_acceptor_close(adm->listener, on_listener_closed);
     adm->listener = NULL;
     free(adm->address);
     adm->address = NULL;
@@ -705,19 +716,18 @@ static void listener_close(struct lv_admin *adm)
 
 static int listener_open(struct lv_admin *adm, const struct lv_admin_cfg *ac)
 {
-    uv_tcp_t *l = malloc(sizeof(*l));
+    struct lv_acceptor *l = malloc(sizeof(*l));
     if (l == NULL) return UV_ENOMEM;
-    uv_tcp_init(adm->loop, l);
-    l->data = adm;
-    adm->open++;
     int rc = lv_listener_probe((const struct sockaddr *)&ac->listen.addr);
     if (rc == 0)
-        rc = lv_listener_open(l, (const struct sockaddr *)&ac->listen.addr, 128, on_connection);
+        rc = lv_acceptor_open(l, adm->loop, (const struct sockaddr *)&ac->listen.addr, 128,
+                              &acceptor_ops, adm);
     if (rc != 0) {
         lv_error("admin: cannot listen on %s: %s", ac->listen.address, uv_strerror(rc));
-        uv_close((uv_handle_t *)l, on_listener_closed);
+        free(l);
         return rc;
     }
+    adm->open++;
     adm->listener = l;
     adm->address = strdup(ac->listen.address);
     lv_info("admin: listening on %s", ac->listen.address);

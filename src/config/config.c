@@ -19,6 +19,7 @@
 #include "core/units.h"
 #include "admin/guard.h"
 #include "net/addr.h"
+#include "net/maxconn.h"
 #include "upstream/balancer.h"
 
 #define SEC(ms) ((uint64_t)(ms)*1000u)
@@ -229,6 +230,19 @@ static int parse_workers(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     if (lv_cfg_uint(c, n, &v, f) != 0) return -1;
     *(unsigned *)dst = (unsigned)v;
     return 0;
+}
+
+/* A number within the field's bounds, or `auto` (stored as 0). */
+static int parse_auto_u64(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
+                          const struct lv_cfg_field *f)
+{
+    const char *s = lv_cfg_scalar(c, n, "a number or auto");
+    if (s == NULL) return -1;
+    if (strcmp(s, "auto") == 0) {
+        *(uint64_t *)dst = 0;
+        return 0;
+    }
+    return lv_cfg_uint(c, n, dst, f);
 }
 
 static int parse_balancer(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
@@ -750,6 +764,8 @@ static const struct lv_cfg_field limit_fields[] = {
       NULL),
     F("max_headers", lv_cfg_uint, struct lv_limits_cfg, max_headers, 8, 10000, NULL),
     F("max_uri", lv_cfg_size, struct lv_limits_cfg, max_uri, 64, 16 * MIB, NULL),
+    F("max_connections", parse_auto_u64, struct lv_limits_cfg, max_connections, 1, LV_MAXCONN_MAX,
+      NULL),
     {NULL, NULL, 0, 0, 0, NULL},
 };
 

@@ -65,6 +65,7 @@ struct lv_limits_cfg {
     uint64_t max_header_size;
     uint64_t max_headers;
     uint64_t max_uri;
+    uint64_t max_connections; /* client connections, all workers; 0: auto (proxy/maxconn.h) */
 };
 
 struct lv_pool_cfg {

@@ -124,11 +124,14 @@ static void set_up(struct lv_redis *r, bool up)
     int old = atomic_exchange(&r->shared->up, state);
     if (old != state) {
         if (state)
-            lv_info("rate limit store: connected to redis %s:%d", r->host, r->port);
+            lv_log_ratelimited_burst(LV_LOG_INFO, LV_LOG_BURST_STATE,
+                                     "rate limit store: connected to redis %s:%d", r->host,
+                                     r->port);
         else
-            lv_warn("rate limit store: redis %s:%d unreachable; falling back to "
-                    "rate_limit.on_store_error",
-                    r->host, r->port);
+            lv_log_ratelimited_burst(LV_LOG_WARN, LV_LOG_BURST_STATE,
+                                     "rate limit store: redis %s:%d unreachable; falling back to "
+                                     "rate_limit.on_store_error",
+                                     r->host, r->port);
     }
 }
 
@@ -138,9 +141,10 @@ static void never_connected(struct lv_redis *r, const char *why)
 {
     int never = -1;
     if (atomic_compare_exchange_strong(&r->shared->up, &never, 0))
-        lv_warn("rate limit store: redis %s:%d unreachable (%s); falling back to "
-                "rate_limit.on_store_error",
-                r->host, r->port, why);
+        lv_log_ratelimited_burst(LV_LOG_WARN, LV_LOG_BURST_STATE,
+                                 "rate limit store: redis %s:%d unreachable (%s); falling back to "
+                                 "rate_limit.on_store_error",
+                                 r->host, r->port, why);
 }
 
 /* --- outstanding checks -------------------------------------------------------- */
@@ -412,7 +416,7 @@ static void on_script(redisAsyncContext *ac, void *reply, void *privdata)
         return;
     }
     if (rep && rep->type == REDIS_REPLY_ERROR)
-        lv_warn("rate limit store: redis refused the script: %s", rep->str);
+        lv_log_ratelimited(LV_LOG_WARN, "rate limit store: redis refused the script: %s", rep->str);
     if (r->ac) redisAsyncDisconnect(r->ac);
 }
 

@@ -1,10 +1,12 @@
 /* SO_REUSEPORT listeners (libuv 1.44 has no flag for it, so the socket is
- * made here and handed to uv_tcp_open). */
+ * made here) and the acceptor that owns their accept loop (see listener.h
+ * for why libuv's is not used). */
 #include "net/listener.h"
 
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <string.h>
 #include <unistd.h>
 
 static int make_socket(const struct sockaddr *addr, int reuseport)
@@ -32,19 +34,6 @@ static int make_socket(const struct sockaddr *addr, int reuseport)
     return fd;
 }
 
-int lv_listener_open(uv_tcp_t *handle, const struct sockaddr *addr, int backlog,
-                     uv_connection_cb cb)
-{
-    int fd = make_socket(addr, 1);
-    if (fd < 0) return fd;
-    int rc = uv_tcp_open(handle, fd);
-    if (rc != 0) {
-        close(fd);
-        return rc;
-    }
-    return uv_listen((uv_stream_t *)handle, backlog, cb);
-}
-
 int lv_listener_probe(const struct sockaddr *addr)
 {
     /* Without SO_REUSEPORT, so that another process already listening there
@@ -53,4 +42,151 @@ int lv_listener_probe(const struct sockaddr *addr)
     if (fd < 0) return fd;
     close(fd);
     return 0;
+}
+
+/* --- the acceptor ----------------------------------------------------------------- */
+
+static void on_poll(uv_poll_t *p, int status, int events);
+
+/* Errors that belong to the one connection being accepted (Linux reports
+ * a new connection's pending network error from accept(2), and says to
+ * treat them like EAGAIN): skip it and take the next. */
+static bool transient(int e)
+{
+    switch (e) {
+    case EINTR:
+    case ECONNABORTED:
+    case EPROTO:
+    case EPERM: /* a firewall rule refused it */
+    case ENETDOWN:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH: return true;
+    default: return false;
+    }
+}
+
+static void start_polling(struct lv_acceptor *a);
+
+static void on_backoff(uv_timer_t *t)
+{
+    struct lv_acceptor *a = t->data;
+    if (a->state != LV_ACCEPTOR_BACKOFF) return;
+    start_polling(a);
+}
+
+/* Stops accepting for a while: the next try is the timer's, so a failure
+ * that persists (no descriptor left) costs one accept(2) per back-off. */
+static void back_off(struct lv_acceptor *a, int err)
+{
+    uv_poll_stop(&a->poll);
+    a->state = LV_ACCEPTOR_BACKOFF;
+    uint64_t ms = a->backoff_ms;
+    a->backoff_ms = ms * 2 < LV_ACCEPT_BACKOFF_MAX_MS ? ms * 2 : LV_ACCEPT_BACKOFF_MAX_MS;
+    uv_timer_start(&a->timer, on_backoff, ms, 0);
+    if (a->ops->failed) a->ops->failed(a, err, ms);
+}
+
+static void start_polling(struct lv_acceptor *a)
+{
+    a->state = LV_ACCEPTOR_RUNNING;
+    if (uv_poll_start(&a->poll, UV_READABLE, on_poll) != 0) {
+        /* Not an accept failure (libuv 1.44 cannot fail here): try again
+         * later, quietly, and never call back from inside resume/open. */
+        a->state = LV_ACCEPTOR_BACKOFF;
+        uv_timer_start(&a->timer, on_backoff, a->backoff_ms, 0);
+    }
+}
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+    (void)events;
+    struct lv_acceptor *a = p->data;
+    if (a->state != LV_ACCEPTOR_RUNNING) return;
+    if (status < 0) {
+        back_off(a, status);
+        return;
+    }
+    const struct lv_acceptor_ops *ops = a->ops;
+    for (int i = 0; i < LV_ACCEPT_BATCH; i++) {
+        if (ops->reserve && !ops->reserve(a)) {
+            /* Full: the socket is no longer polled, so new connections
+             * wait in the kernel's backlog until the owner has room. */
+            if (a->state == LV_ACCEPTOR_RUNNING) {
+                uv_poll_stop(&a->poll);
+                a->state = LV_ACCEPTOR_PAUSED_FULL;
+            }
+            return;
+        }
+        int fd = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            a->backoff_ms = LV_ACCEPT_BACKOFF_MIN_MS;
+            ops->accepted(a, fd);
+            if (a->state != LV_ACCEPTOR_RUNNING) return; /* closed meanwhile */
+            continue;
+        }
+        int e = errno;
+        if (ops->unreserve) ops->unreserve(a);
+        if (a->state != LV_ACCEPTOR_RUNNING) return;
+        if (e == EAGAIN || e == EWOULDBLOCK) return;
+        if (transient(e)) continue;
+        back_off(a, -e); /* EMFILE, ENFILE, ENOBUFS, ENOMEM... */
+        return;
+    }
+}
+
+int lv_acceptor_open(struct lv_acceptor *a, uv_loop_t *loop, const struct sockaddr *addr,
+                     int backlog, const struct lv_acceptor_ops *ops, void *data)
+{
+    memset(a, 0, sizeof(*a));
+    a->ops = ops;
+    a->data = data;
+    a->backoff_ms = LV_ACCEPT_BACKOFF_MIN_MS;
+    int fd = make_socket(addr, 1);
+    if (fd < 0) return fd;
+    if (listen(fd, backlog) != 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    int rc = uv_poll_init(loop, &a->poll, fd);
+    if (rc != 0) {
+        close(fd);
+        return rc;
+    }
+    uv_timer_init(loop, &a->timer);
+    a->poll.data = a;
+    a->timer.data = a;
+    a->fd = fd;
+    a->handles_open = 2;
+    start_polling(a);
+    return 0;
+}
+
+void lv_acceptor_resume(struct lv_acceptor *a)
+{
+    if (a->state == LV_ACCEPTOR_PAUSED_FULL) start_polling(a);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct lv_acceptor *a = h->data;
+    if (--a->handles_open > 0) return;
+    if (a->on_close) a->on_close(a);
+}
+
+void lv_acceptor_close(struct lv_acceptor *a, void (*on_close)(struct lv_acceptor *a))
+{
+    if (a->state == LV_ACCEPTOR_CLOSING) return;
+    a->state = LV_ACCEPTOR_CLOSING;
+    a->on_close = on_close;
+    uv_close((uv_handle_t *)&a->poll, on_handle_closed);
+    uv_close((uv_handle_t *)&a->timer, on_handle_closed);
+    /* uv_close stopped the polling: the descriptor can go now, so that the
+     * port is free (and its backlog reset) at once, as with a TCP handle. */
+    close(a->fd);
+    a->fd = -1;
 }

@@ -2,23 +2,108 @@
  * Listening sockets. Each worker opens its own socket on every listen
  * address with SO_REUSEPORT, so the kernel spreads connections across
  * workers and no accept lock is needed.
+ *
+ * The acceptor owns the accept loop instead of uv_listen: libuv accepts in
+ * a loop inside its own handler and, when accept(2) fails with EMFILE, it
+ * calls back with the error and tries again at once, forever if its
+ * reserved descriptor was taken by another thread (the "EMFILE trick" is
+ * per loop, descriptors are per process): a worker then spins at 100% CPU
+ * and never returns to its loop to close anything. When the trick works it
+ * accepts and closes every waiting connection, and a listening uv_tcp_t
+ * cannot be paused short of closing it. So the acceptor polls the socket
+ * (uv_poll_t), accepts with accept4(2) itself and hands each descriptor to
+ * its owner (who wraps it with uv_tcp_open); it asks its owner before each
+ * accept whether there is room for one more connection, and:
+ *
+ *   RUNNING ──owner says no room──► PAUSED_FULL ──lv_acceptor_resume──► RUNNING
+ *      │                                 (socket not polled: new connections
+ *      │                                  wait in the kernel's backlog)
+ *      └──accept fails (EMFILE...)──► BACKOFF ──timer (100 ms, doubling to
+ *                                                1 s while it keeps failing)──► RUNNING
+ *
+ * It never spins: after a failure nothing is tried before the timer fires.
  */
 #ifndef LV_NET_LISTENER_H
 #define LV_NET_LISTENER_H
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <uv.h>
-
-/*
- * Opens, binds (SO_REUSEADDR + SO_REUSEPORT) and listens on addr with the
- * given backlog; the handle must be uv_tcp_init'ed by the caller. Returns 0
- * or a libuv error code.
- */
-int lv_listener_open(uv_tcp_t *handle, const struct sockaddr *addr, int backlog,
-                     uv_connection_cb cb);
 
 /* Checks that addr can be bound (used by `levee -t` and before starting
  * workers, so that a busy port is reported once, clearly). */
 int lv_listener_probe(const struct sockaddr *addr);
+
+/* --- the acceptor ----------------------------------------------------------------- */
+
+#define LV_ACCEPT_BACKOFF_MIN_MS 100u
+#define LV_ACCEPT_BACKOFF_MAX_MS 1000u
+/* Connections accepted per wakeup at most, so that one busy listener does
+ * not starve the connections its worker already has (the socket is polled
+ * level-triggered: the rest come on the next turn of the loop). */
+#define LV_ACCEPT_BATCH 64
+
+struct lv_acceptor;
+
+/* What the acceptor asks and tells its owner. Called on the loop's thread,
+ * from the acceptor's poll or timer callback (never from inside an
+ * lv_acceptor_* call). */
+struct lv_acceptor_ops {
+    /* Room for one more connection? true reserves it (the next call is
+     * accepted or unreserve); false pauses the acceptor until
+     * lv_acceptor_resume. NULL: always room. */
+    bool (*reserve)(struct lv_acceptor *a);
+    /* The reserved room was not used (no connection was waiting). */
+    void (*unreserve)(struct lv_acceptor *a);
+    /* A new connection: fd is non-blocking and close-on-exec, and it and
+     * the reserved room now belong to the owner. */
+    void (*accepted)(struct lv_acceptor *a, int fd);
+    /* accept(2) failed with err (a libuv error code, e.g. UV_EMFILE); the
+     * acceptor waits backoff_ms before it tries again. */
+    void (*failed)(struct lv_acceptor *a, int err, uint64_t backoff_ms);
+};
+
+enum lv_acceptor_state {
+    LV_ACCEPTOR_RUNNING,
+    LV_ACCEPTOR_PAUSED_FULL,
+    LV_ACCEPTOR_BACKOFF,
+    LV_ACCEPTOR_CLOSING,
+};
+
+struct lv_acceptor {
+    uv_poll_t poll;
+    uv_timer_t timer;
+    int fd;
+    enum lv_acceptor_state state;
+    uint64_t backoff_ms; /* the next back-off's length */
+    int handles_open;
+    const struct lv_acceptor_ops *ops;
+    void (*on_close)(struct lv_acceptor *a);
+    void *data; /* the owner's */
+};
+
+/*
+ * Opens a socket on addr (SO_REUSEADDR + SO_REUSEPORT), listens with the
+ * given backlog and starts accepting on loop. `a` is caller-owned memory and must stay valid until
+ * its close callback. Returns 0, or a libuv error code (nothing to close
+ * then).
+ */
+int lv_acceptor_open(struct lv_acceptor *a, uv_loop_t *loop, const struct sockaddr *addr,
+                     int backlog, const struct lv_acceptor_ops *ops, void *data);
+
+/* After reserve said no: accept again (no-op in any other state). */
+void lv_acceptor_resume(struct lv_acceptor *a);
+
+/* Is it paused because its owner had no room? */
+static inline bool lv_acceptor_full(const struct lv_acceptor *a)
+{
+    return a->state == LV_ACCEPTOR_PAUSED_FULL;
+}
+
+/* Closes the socket at once (connections waiting in its backlog are
+ * reset by the kernel); on_close(a) runs when the memory may be freed.
+ * Calling it again does nothing. */
+void lv_acceptor_close(struct lv_acceptor *a, void (*on_close)(struct lv_acceptor *a));
 
 #endif

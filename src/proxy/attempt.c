@@ -102,11 +102,12 @@ static void report(struct lv_exchange *ex, struct lv_upconn *up, bool ok)
     enum lv_breaker_state st = lv_breaker_state(&b->breaker);
     if (st == LV_BREAKER_OPEN) {
         uint64_t until = lv_breaker_open_until(&b->breaker);
-        lv_warn("backend %s: circuit breaker open for %llums (%s)", b->id,
-                (unsigned long long)(until > now ? until - now : 0),
-                lv_fail_info(ex->last_fail)->reason);
+        lv_log_limited(LV_LOG_WARN, &b->log_state,
+                       "backend %s: circuit breaker open for %llums (%s)", b->id,
+                       (unsigned long long)(until > now ? until - now : 0),
+                       lv_fail_info(ex->last_fail)->reason);
     } else if (st == LV_BREAKER_CLOSED) {
-        lv_info("backend %s: circuit breaker closed", b->id);
+        lv_log_limited(LV_LOG_INFO, &b->log_state, "backend %s: circuit breaker closed", b->id);
         lv_backend_recovered(b, now);
     }
 }
@@ -366,7 +367,8 @@ static void start(struct lv_exchange *ex, bool is_hedge)
     struct lv_upconn *up = lv_upconn_acquire(ex->srv, b, &ex->cfg->backends[idx], ex, &err);
     if (up == NULL) {
         lv_breaker_cancel(&b->breaker, &t);
-        lv_warn("backend %s: cannot open a connection: %s", b->id, uv_strerror(err));
+        lv_log_limited(LV_LOG_WARN, &b->log_conn, "backend %s: cannot open a connection: %s", b->id,
+                       uv_strerror(err));
         if (!is_hedge) lv_exchange_respond(ex, LV_FAIL_CONNECT_FAILED);
         return;
     }

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config/config.h"
 #include "core/log.h"
@@ -86,7 +87,7 @@ static void on_timer(uv_timer_t *t)
     case T_TUNNEL: lv_tunnel_idle(c); return;
     case T_HANDSHAKE:
         LV_STAT_INC(c->srv->stats.tls_handshake_failures);
-        lv_info("client %s: TLS handshake timed out", c->ip);
+        lv_log_ratelimited(LV_LOG_INFO, "client %s: TLS handshake timed out", c->ip);
         close_now(c);
         return;
     case T_IDLE:
@@ -111,6 +112,7 @@ static void on_handle_closed(struct lv_client *c)
     srv->nclients--;
     LV_STAT_ADD(srv->stats.client_connections, (uint64_t)-1);
     free(c);
+    lv_server_conn_freed(srv);
     lv_server_check_done(srv);
 }
 
@@ -438,8 +440,11 @@ static void on_handshake(struct lv_sock *s, int status)
 {
     struct lv_client *c = of_sock(s);
     if (status != 0) {
+        /* Any client can fail handshakes as fast as it can connect:
+         * counted exactly (levee_tls_handshakes_total), logged at most
+         * once a second. */
         LV_STAT_INC(c->srv->stats.tls_handshake_failures);
-        lv_info("client %s: TLS handshake failed: %s", c->ip, s->tls_why);
+        lv_log_ratelimited(LV_LOG_INFO, "client %s: TLS handshake failed: %s", c->ip, s->tls_why);
         close_now(c);
         return;
     }
@@ -447,13 +452,13 @@ static void on_handshake(struct lv_sock *s, int status)
     arm(c, T_HEADER, c->srv->cfg->timeouts.client_header);
 }
 
-void lv_client_accept(struct lv_server *srv, struct lv_listener *ls)
+void lv_client_accept(struct lv_server *srv, struct lv_listener *ls, int fd)
 {
-    uv_stream_t *listener = (uv_stream_t *)&ls->tcp;
     struct lv_client *c = calloc(1, sizeof(*c));
-    if (c == NULL) return;
-    if (lv_sock_init(&srv->env, &c->sock) != 0) {
+    if (c == NULL || lv_sock_init(&srv->env, &c->sock) != 0) {
         free(c);
+        close(fd);
+        lv_server_conn_freed(srv);
         return;
     }
     c->srv = srv;
@@ -469,7 +474,8 @@ void lv_client_accept(struct lv_server *srv, struct lv_listener *ls)
     srv->nclients++;
     LV_STAT_INC(srv->stats.connections_accepted);
     LV_STAT_INC(srv->stats.client_connections);
-    if (uv_accept(listener, (uv_stream_t *)&c->sock.tcp) != 0) {
+    if (uv_tcp_open(&c->sock.tcp, fd) != 0) {
+        close(fd); /* not the handle's: closing it closes nothing */
         close_now(c);
         return;
     }

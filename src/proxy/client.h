@@ -11,8 +11,11 @@
 
 #include "proxy/proxy-t.h"
 
-/* Accepts a connection from a listener (starting TLS on a TLS listener). */
-void lv_client_accept(struct lv_server *srv, struct lv_listener *ls);
+/* Takes over a connection the listener accepted, with its slot of
+ * limits.max_connections (given back when the client is freed): starts TLS
+ * on a TLS listener, then reads requests. On failure fd is closed and the
+ * slot given back. */
+void lv_client_accept(struct lv_server *srv, struct lv_listener *ls, int fd);
 
 /* The client's current exchange is done (or aborted): log it, free it and
  * go on with the next request or close. May be called from inside the

@@ -26,6 +26,7 @@
 #include "http/head.h"
 #include "http/parser.h"
 #include "http/rewrite.h"
+#include "net/listener.h"
 #include "net/sock.h"
 #include "proxy/stats.h"
 #include "upstream/breaker.h"
@@ -200,7 +201,7 @@ struct lv_client {
 };
 
 struct lv_listener {
-    uv_tcp_t tcp;
+    struct lv_acceptor acc;
     struct lv_server *srv;
     char *address;
     SSL_CTX *tls;          /* TLS listener: the current certificates; NULL: plain */
@@ -229,6 +230,9 @@ struct lv_server {
     bool started; /* its thread runs */
     bool draining;
     bool stopped;
+
+    /* Its listeners wait for a slot of limits.max_connections (net/maxconn.h). */
+    atomic_bool accept_waiting;
 };
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "config/config.h"
 #include "core/clock.h"
@@ -33,6 +34,31 @@ static int probe_listeners(const struct lv_config *cfg, const struct lv_config *
     return 0;
 }
 
+/* Puts cfg's limits.max_connections in force: the configured value, or
+ * the default the descriptor limit allows. Logged at start and whenever it
+ * changes. A configured value above that default is kept, with a warning
+ * (HAProxy does the same with maxconn): the operator may know better, the
+ * limit may be raised under a running levee, and running out of
+ * descriptors costs a pause in accepting, not a wedge. */
+static void apply_max_connections(struct lv_proxy *p, const struct lv_config *cfg, bool start)
+{
+    uint64_t fit = lv_maxconn_auto(p->nofile, cfg->workers, cfg->n_listeners, cfg->n_backends);
+    uint64_t want = cfg->limits.max_connections ? cfg->limits.max_connections : fit;
+    uint64_t old = atomic_exchange(&p->conns.limit, want);
+    if (!start && old == want) return;
+    if (cfg->limits.max_connections > fit) {
+        lv_warn("limits.max_connections %llu is more than the file descriptor limit (%llu) "
+                "allows: about %llu, one descriptor for the client and one for its backend "
+                "connection, after levee's own; when descriptors run out levee stops accepting "
+                "for a moment (raise the limit: ulimit -n, systemd LimitNOFILE=)",
+                (unsigned long long)want, (unsigned long long)p->nofile, (unsigned long long)fit);
+    } else {
+        lv_info("limits.max_connections: %llu (%s)", (unsigned long long)want,
+                cfg->limits.max_connections ? "configured"
+                                            : "auto, from the file descriptor limit");
+    }
+}
+
 int lv_proxy_start(struct lv_proxy *p, struct lv_config *cfg, uv_loop_t *main_loop,
                    uv_async_t *on_worker_exit)
 {
@@ -45,12 +71,15 @@ int lv_proxy_start(struct lv_proxy *p, struct lv_config *cfg, uv_loop_t *main_lo
     atomic_init(&p->workers_running, 0);
     atomic_init(&p->setup_failed, 0);
     atomic_init(&p->redis_shared.up, -1);
+    struct rlimit rl;
+    p->nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (uint64_t)rl.rlim_cur : 1024;
     int rc = probe_listeners(cfg, NULL);
     if (rc != 0) {
         lv_config_destroy(cfg);
         return rc;
     }
     unsigned nworkers = cfg->workers;
+    apply_max_connections(p, cfg, true);
     p->gen = lv_gen_create(cfg, NULL, nworkers, ++p->next_gen_id);
     if (p->gen == NULL) return -1;
     p->nservers = nworkers;
@@ -122,6 +151,8 @@ int lv_proxy_reload(struct lv_proxy *p, const char *path, struct lv_strbuf *errs
         atomic_fetch_add(&p->reloads_failed, 1);
         return -1;
     }
+    /* Before the workers switch: a worker waiting for a slot looks again then. */
+    apply_max_connections(p, g->cfg, false);
     /* Backends of the old generation that the new one lacks are retired:
      * their in-flight requests finish, their connections are not pooled. */
     for (size_t i = 0; i < p->gen->nbackends; i++) {

@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "limit/redis.h"
+#include "net/maxconn.h"
 #include "proxy/proxy-t.h"
 #include "upstream/backend.h"
 
@@ -32,6 +33,8 @@ struct lv_proxy {
     atomic_uint_fast64_t reloads_ok, reloads_failed;
     struct lv_redis_shared redis_shared; /* the rate-limit store's state */
     uint64_t last_reload_ms;             /* wall clock; 0: never */
+    struct lv_maxconn conns;             /* client connections, all workers */
+    uint64_t nofile;                     /* RLIMIT_NOFILE (soft) when started */
 };
 
 /*

@@ -36,17 +36,95 @@ static struct lv_server *of_worker(struct lv_worker *w)
 
 /* --- listeners ------------------------------------------------------------------- */
 
-static void on_connection(uv_stream_t *l, int status)
+static struct lv_maxconn *conns_of(struct lv_server *srv)
 {
-    struct lv_listener *ls = l->data;
+    return &srv->proxy->conns;
+}
+
+/* Room for one more client connection (limits.max_connections, shared by
+ * every worker)? If not, this worker's listeners pause until a connection
+ * closes somewhere (lv_server_conn_freed wakes it). */
+static bool acc_reserve(struct lv_acceptor *a)
+{
+    struct lv_listener *ls = a->data;
     struct lv_server *srv = ls->srv;
-    if (status < 0) {
-        /* EMFILE and friends: the connection stays in the backlog. */
-        lv_warn("worker %u: accept failed: %s", srv->w.id, uv_strerror(status));
-        return;
+    struct lv_maxconn *m = conns_of(srv);
+    if (srv->draining) return false;
+    while (!lv_maxconn_take(m)) {
+        if (!lv_maxconn_wait(m, &srv->accept_waiting)) {
+            LV_STAT_INC(srv->stats.accept_pauses[LV_PAUSE_MAX_CONNECTIONS]);
+            lv_log_ratelimited(LV_LOG_WARN,
+                               "limits.max_connections reached (%llu client connections): "
+                               "worker %u not accepting until one closes",
+                               (unsigned long long)atomic_load(&m->limit), srv->w.id);
+            return false;
+        }
+        /* A slot was freed while we looked: try again. */
     }
+    return true;
+}
+
+static void acc_unreserve(struct lv_acceptor *a)
+{
+    struct lv_listener *ls = a->data;
+    lv_server_conn_freed(ls->srv);
+}
+
+static void acc_accepted(struct lv_acceptor *a, int fd)
+{
+    struct lv_listener *ls = a->data;
+    lv_client_accept(ls->srv, ls, fd);
+}
+
+static void acc_failed(struct lv_acceptor *a, int err, uint64_t backoff_ms)
+{
+    struct lv_listener *ls = a->data;
+    struct lv_server *srv = ls->srv;
+    bool fds = err == UV_EMFILE || err == UV_ENFILE;
+    LV_STAT_INC(srv->stats.accept_pauses[fds ? LV_PAUSE_FD_LIMIT : LV_PAUSE_ERROR]);
+    /* One line a second at most, whatever the number of workers and
+     * listeners: an exhausted descriptor table fails every accept. */
+    lv_log_ratelimited(
+        LV_LOG_WARN, "worker %u: accept on %s failed: %s; not accepting for %llums%s", srv->w.id,
+        ls->address, uv_strerror(err), (unsigned long long)backoff_ms,
+        fds ? " (out of file descriptors: raise the limit, or lower limits.max_connections)" : "");
+}
+
+static const struct lv_acceptor_ops acceptor_ops = {
+    .reserve = acc_reserve,
+    .unreserve = acc_unreserve,
+    .accepted = acc_accepted,
+    .failed = acc_failed,
+};
+
+/* Resumes this worker's listeners that paused for want of a slot. */
+static void resume_listeners(struct lv_server *srv)
+{
     if (srv->draining) return;
-    lv_client_accept(srv, ls);
+    for (struct lv_listener *ls = srv->listeners; ls; ls = ls->next)
+        lv_acceptor_resume(&ls->acc);
+}
+
+static void on_wake(struct lv_worker *w, void *arg)
+{
+    (void)arg;
+    resume_listeners(of_worker(w));
+}
+
+void lv_server_conn_freed(struct lv_server *srv)
+{
+    struct lv_proxy *px = srv->proxy;
+    if (!lv_maxconn_give(&px->conns)) return;
+    /* Wake every waiting worker, not just one: a worker with an empty
+     * backlog would not take the slot, while another's queue waits. */
+    for (unsigned i = 0; i < px->nservers; i++) {
+        struct lv_server *s = &px->servers[i];
+        if (!lv_maxconn_unwait(&px->conns, &s->accept_waiting)) continue;
+        if (s == srv)
+            resume_listeners(srv);
+        else
+            lv_worker_post(&s->w, on_wake, NULL); /* -1: it stopped, nothing to wake */
+    }
 }
 
 /* Points a listener at the TLS settings of lc (on start and on reload, so
@@ -60,9 +138,9 @@ static void listener_tls(struct lv_listener *ls, const struct lv_listen_cfg *lc)
     ls->handshake_ms = lc->tls.handshake_timeout;
 }
 
-static void on_listener_closed(uv_handle_t *h)
+static void on_listener_closed(struct lv_acceptor *a)
 {
-    struct lv_listener *ls = h->data;
+    struct lv_listener *ls = a->data;
     struct lv_server *srv = ls->srv;
     if (ls->tls) SSL_CTX_free(ls->tls);
     free(ls->address);
@@ -73,8 +151,7 @@ static void on_listener_closed(uv_handle_t *h)
 
 static void listener_close(struct lv_listener *ls)
 {
-    if (!uv_is_closing((uv_handle_t *)&ls->tcp))
-        uv_close((uv_handle_t *)&ls->tcp, on_listener_closed);
+    lv_acceptor_close(&ls->acc, on_listener_closed);
 }
 
 static int listener_open(struct lv_server *srv, const struct lv_listen_cfg *lc)
@@ -82,18 +159,16 @@ static int listener_open(struct lv_server *srv, const struct lv_listen_cfg *lc)
     struct lv_listener *ls = calloc(1, sizeof(*ls));
     if (ls == NULL) return UV_ENOMEM;
     ls->srv = srv;
-    ls->address = strdup(lc->address);
-    listener_tls(ls, lc);
-    uv_tcp_init(&srv->w.loop, &ls->tcp);
-    ls->tcp.data = ls;
-    srv->listeners_open++;
-    int rc = lv_listener_open(&ls->tcp, (const struct sockaddr *)&lc->addr, LISTEN_BACKLOG,
-                              on_connection);
+    int rc = lv_acceptor_open(&ls->acc, &srv->w.loop, (const struct sockaddr *)&lc->addr,
+                              LISTEN_BACKLOG, &acceptor_ops, ls);
     if (rc != 0) {
         lv_error("worker %u: cannot listen on %s: %s", srv->w.id, lc->address, uv_strerror(rc));
-        listener_close(ls);
+        free(ls);
         return rc;
     }
+    ls->address = strdup(lc->address);
+    listener_tls(ls, lc);
+    srv->listeners_open++;
     ls->next = srv->listeners;
     srv->listeners = ls;
     return 0;
@@ -220,6 +295,8 @@ void lv_server_switch(struct lv_worker *w, void *arg)
     }
     sync_listeners(srv, srv->cfg);
     sync_store(srv);
+    /* limits.max_connections may have grown. */
+    if (lv_maxconn_unwait(conns_of(srv), &srv->accept_waiting)) resume_listeners(srv);
 }
 
 void lv_server_backend_state(struct lv_worker *w, void *arg)
@@ -236,6 +313,7 @@ void lv_server_backend_state(struct lv_worker *w, void *arg)
 static void stop_taking(struct lv_server *srv)
 {
     srv->draining = true;
+    lv_maxconn_unwait(conns_of(srv), &srv->accept_waiting);
     close_listeners(srv);
     lv_redis_close(srv->redis);
     srv->redis = NULL;

@@ -22,6 +22,10 @@ void lv_server_stop(struct lv_worker *w, void *arg);
 /* A retired generation view's last request is done: free it. */
 void lv_server_retire_done(struct lv_server *srv, struct lv_wgen *wg);
 
+/* A client connection's slot of limits.max_connections is free again (the
+ * connection was freed, or never made): wakes the workers waiting for one. */
+void lv_server_conn_freed(struct lv_server *srv);
+
 /* Called when a client or upconn is freed: the worker may be done. */
 void lv_server_check_done(struct lv_server *srv);
 

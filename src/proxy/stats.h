@@ -9,6 +9,14 @@
 #include "core/stats.h"
 #include "upstream/retry.h"
 
+/* Why a worker stopped accepting for a while (levee_accept_pauses_total). */
+enum lv_accept_pause {
+    LV_PAUSE_MAX_CONNECTIONS, /* limits.max_connections reached: until a connection closes */
+    LV_PAUSE_FD_LIMIT,        /* accept failed with EMFILE/ENFILE: a back-off */
+    LV_PAUSE_ERROR,           /* accept failed otherwise (ENOBUFS, ENOMEM...): a back-off */
+    LV_PAUSE_COUNT
+};
+
 struct lv_stats {
     atomic_uint_fast64_t requests;                            /* finished */
     atomic_uint_fast64_t status[LV_STATUS_CODES];             /* ... by status, no backend chosen */
@@ -32,6 +40,9 @@ struct lv_stats {
     atomic_uint_fast64_t tls_handshakes;         /* client handshakes completed */
     atomic_uint_fast64_t tls_handshake_failures; /* ... failed or timed out */
     atomic_uint_fast64_t store_fallbacks;        /* rate checks the store could not answer */
+
+    /* Listeners paused, by reason. */
+    atomic_uint_fast64_t accept_pauses[LV_PAUSE_COUNT];
 };
 
 #endif

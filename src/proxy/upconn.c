@@ -230,7 +230,8 @@ static void on_read(struct lv_sock *s, struct lv_buf *b, ssize_t nread)
             /* A TLS error after the handshake. Before any response byte it
              * is the backend refusing the handshake late (TLS 1.3 checks the
              * client certificate after the client has finished): tls_failed. */
-            lv_warn("backend %s: TLS error: %s", up->backend->id, s->tls_why);
+            lv_log_limited(LV_LOG_WARN, &up->backend->log_conn, "backend %s: TLS error: %s",
+                           up->backend->id, s->tls_why);
             if (!up->got_bytes) {
                 fail(up, LV_FAIL_TLS, (int)nread);
                 return;
@@ -312,7 +313,8 @@ static void on_handshake(struct lv_sock *s, int status)
     struct lv_upconn *up = of_sock(s);
     if (up->state != LV_UP_CONNECTING) return;
     if (status != 0) {
-        lv_warn("backend %s: TLS handshake failed: %s", up->backend->id, s->tls_why);
+        lv_log_limited(LV_LOG_WARN, &up->backend->log_conn, "backend %s: TLS handshake failed: %s",
+                       up->backend->id, s->tls_why);
         fail(up, LV_FAIL_TLS, status);
         return;
     }

@@ -9,6 +9,8 @@ struct lv_backend *lv_backend_create(const char *id, unsigned nworkers)
     struct lv_backend *b = calloc(1, sizeof(*b));
     if (b == NULL) return NULL;
     b->id = strdup(id);
+    b->log_conn.burst = LV_LOG_BURST_STATE;
+    b->log_state.burst = LV_LOG_BURST_STATE;
     b->pools = calloc(nworkers, sizeof(*b->pools));
     b->wstats = calloc(nworkers, sizeof(*b->wstats));
     b->tls_sessions = calloc(nworkers, sizeof(*b->tls_sessions));

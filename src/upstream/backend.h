@@ -21,6 +21,7 @@
 
 #include <openssl/ssl.h>
 
+#include "core/log.h"
 #include "core/stats.h"
 #include "upstream/breaker.h"
 #include "upstream/ewma.h"
@@ -54,6 +55,10 @@ struct lv_backend {
     struct lv_pool *pools;            /* [nworkers] */
     struct lv_backend_wstats *wstats; /* [nworkers] */
     SSL_SESSION **tls_sessions;       /* [nworkers]: the last TLS session, to resume */
+    /* Its error lines: a burst, then one a second (core/log.h), so that a
+     * backend that fails every connection, or flaps, cannot flood the log. */
+    struct lv_log_limit log_conn;  /* cannot connect, TLS failures */
+    struct lv_log_limit log_state; /* breaker and health transitions */
     /* Active checks: touched by the main thread only. */
     struct lv_health health;
     uint64_t last_check_ms; /* wall clock; 0: never checked */

@@ -36,6 +36,7 @@ struct probe {
     llhttp_t parser;
     enum probe_state state;
     bool ok;
+    bool not_run; /* levee could not even try (no descriptor left): no verdict */
     bool stopping;
     bool timer_open, sock_open;
     unsigned status;
@@ -80,23 +81,26 @@ static void record(struct probe *p, bool ok, const char *why)
         !lv_eligible_any_usable(g->backends, g->nbackends, &p->ck->cfg->breaker, now)) {
         /* Nothing else can serve: the first pass makes b the last resort,
          * its open breaker probing at once (upstream/eligible.h). */
-        lv_info("backend %s: passed a check while no backend is usable: taking requests as "
-                "the last resort",
-                b->id);
+        lv_log_limited(LV_LOG_INFO, &b->log_state,
+                       "backend %s: passed a check while no backend is usable: taking requests "
+                       "as the last resort",
+                       b->id);
         lv_breaker_health_passed(&b->breaker, now);
     }
     if (!changed) return;
     atomic_store(&b->healthy, b->health.healthy);
     if (b->health.healthy) {
-        lv_info("backend %s: healthy again (%u passed checks)", b->id, b->health.ok_streak);
+        lv_log_limited(LV_LOG_INFO, &b->log_state, "backend %s: healthy again (%u passed checks)",
+                       b->id, b->health.ok_streak);
         lv_backend_recovered(b, now);
         /* Back from an outage the checks saw: an open breaker may probe at
          * once. (Not on every pass: a backend whose /health is fine while
          * its real traffic fails must stay behind its breaker.) */
         lv_breaker_health_passed(&b->breaker, now);
     } else {
-        lv_warn("backend %s: unhealthy after %u failed checks (last: %s)", b->id,
-                b->health.fail_streak, why);
+        lv_log_limited(LV_LOG_WARN, &b->log_state,
+                       "backend %s: unhealthy after %u failed checks (last: %s)", b->id,
+                       b->health.fail_streak, why);
     }
 }
 
@@ -124,7 +128,7 @@ static void on_sock_closed(struct lv_sock *s)
         if (!p->timer_open) release(p->ck);
         return;
     }
-    record(p, p->ok, p->why);
+    if (!p->not_run) record(p, p->ok, p->why);
     schedule(p, false);
 }
 
@@ -242,6 +246,12 @@ static void on_timer(uv_timer_t *t)
     int rc =
         uv_tcp_connect(&p->creq, &p->sock.tcp, (const struct sockaddr *)&p->bc->addr, on_connect);
     uv_timer_start(&p->timer, on_timer, p->ck->cfg->health.timeout, 0);
+    /* Out of descriptors (or memory) is levee's trouble, not the backend's:
+     * the check is skipped, not failed. */
+    p->not_run = rc == UV_EMFILE || rc == UV_ENFILE || rc == UV_ENOBUFS || rc == UV_ENOMEM;
+    if (p->not_run)
+        lv_log_limited(LV_LOG_WARN, &p->b->log_conn, "backend %s: health check not run: %s",
+                       p->b->id, uv_strerror(rc));
     if (rc != 0) finish(p, false, uv_strerror(rc));
 }
 

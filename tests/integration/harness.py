@@ -384,15 +384,21 @@ except (ImportError, OSError, AttributeError):
 class _Process:
     """A child process with stdout and stderr in files (never pipes: they fill)."""
 
-    def __init__(self, cmd, env, workdir, name):
+    def __init__(self, cmd, env, workdir, name, preexec_fn=None):
         self.cmd = [str(c) for c in cmd]
         self.name = name
         self.out_path = Path(workdir) / f"{name}.stdout"
         self.err_path = Path(workdir) / f"{name}.stderr"
+
+        def preexec():
+            _die_with_parent()
+            if preexec_fn is not None:
+                preexec_fn()
+
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=err, env=env, cwd=str(workdir),
-                                         start_new_session=True, preexec_fn=_die_with_parent)
+                                         start_new_session=True, preexec_fn=preexec)
         self.pid = self.proc.pid
 
     def stdout(self):
@@ -426,16 +432,20 @@ class Levee:
     `access_log` to a file in the test's tmp dir (`access_log_format` picks
     combined or json). Text gets those as extra top-level lines at its end, so
     the line numbers of the test's own text do not move.
+
+    `preexec_fn` runs in the child before levee is executed (e.g. to lower
+    its RLIMIT_NOFILE with resource.setrlimit).
     """
 
     def __init__(self, harness, config, name="levee", access_log_format="combined",
-                 extra_asan="", start=True):
+                 extra_asan="", start=True, preexec_fn=None):
         self.harness = harness
         self.name = name
         self.workdir = harness.tmp_path
         self.config = config
         self.access_log_format = access_log_format
         self.extra_asan = extra_asan
+        self.preexec_fn = preexec_fn
         self.access_log_path = self.workdir / f"{name}-access.log"
         self.config_path = self.workdir / f"{name}.yaml"
         self.host = "127.0.0.1"
@@ -518,7 +528,8 @@ class Levee:
             if self.access_log_path.exists():
                 self.access_log_path.unlink()
             self.process = _Process([binary, "-c", self.config_path], sanitizer_env(self.extra_asan),
-                                    self.workdir, f"{self.name}-{attempt}" if attempt else self.name)
+                                    self.workdir, f"{self.name}-{attempt}" if attempt else self.name,
+                                    preexec_fn=self.preexec_fn)
             self.harness._processes.append(self.process)
             deadline = time.monotonic() + DEADLINE
             while time.monotonic() < deadline:
@@ -587,6 +598,16 @@ class Levee:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) * 1024
         raise HarnessError("no VmRSS in /proc/PID/status")
+
+    def fd_count(self):
+        """Descriptors levee has open now (/proc/PID/fd)."""
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    def cpu_seconds(self):
+        """CPU time levee has used so far, user + system, all threads (/proc/PID/stat)."""
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def access_log_lines(self, n=1, timeout=DEADLINE):
         """The access log's lines, once it has at least `n` of them."""

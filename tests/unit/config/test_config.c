@@ -151,6 +151,7 @@ Test(config, defaults)
     cr_expect_eq(c->limits.max_header_size, 32 * KIB);
     cr_expect_eq(c->limits.max_headers, 100);
     cr_expect_eq(c->limits.max_uri, 8 * KIB);
+    cr_expect_eq(c->limits.max_connections, 0, "auto");
     cr_expect_eq(c->pool.max_idle, 64);
     cr_expect_eq(c->pool.idle_timeout, 30000);
     cr_expect_str_eq(c->access_log.path, "stdout");
@@ -319,6 +320,24 @@ Test(config, workers_number)
     struct result r = load_ok("workers: 256\n");
     cr_expect_eq(r.cfg->workers, 256);
     result_dispose(&r);
+}
+
+Test(config, max_connections_number_or_auto)
+{
+    struct result r = load_ok("limits: { max_connections: 5000 }\n");
+    cr_expect_eq(r.cfg->limits.max_connections, 5000);
+    result_dispose(&r);
+    r = load_ok("limits: { max_connections: auto }\n");
+    cr_expect_eq(r.cfg->limits.max_connections, 0);
+    result_dispose(&r);
+}
+
+Test(config_errors, max_connections_out_of_range)
+{
+    expect_one_error("limits:\n  max_connections: 0\n",
+                     "t.yaml:2:20: limits.max_connections: ", "out of range");
+    expect_one_error("limits:\n  max_connections: lots\n",
+                     "t.yaml:2:20: limits.max_connections: ", "lots");
 }
 
 Test(config, access_log_off)
