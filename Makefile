@@ -94,10 +94,14 @@ $(B)/obj/src/core/version.o: src/core/version.c $(B)/gen/rev
 
 FORCE:
 
-# llhttp is third-party code: its own (quieter) flags, never -Werror.
-$(B)/obj/llhttp/%.o: $(LLHTTP_SRC)/%.c
+# llhttp is third-party code: its own (quieter) flags, never -Werror. Its
+# strict mode refuses a CR not followed by LF (a bare CR ending a header
+# line would otherwise end the head), chunk data without CRLF, and bytes
+# after a `Connection: close` message; lenient flags stay off.
+LLHTTP_FLAGS := -DLLHTTP_STRICT_MODE=1
+$(B)/obj/llhttp/%.o: $(LLHTTP_SRC)/%.c Makefile
 	@mkdir -p $(@D)
-	$(Q)$(CC) -I$(LLHTTP_INC) $(CFLAGS_COMMON) -w -c -o $@ $<
+	$(Q)$(CC) -I$(LLHTTP_INC) $(LLHTTP_FLAGS) $(CFLAGS_COMMON) -w -c -o $@ $<
 
 deps:
 	@scripts/deps.sh

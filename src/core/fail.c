@@ -23,6 +23,8 @@ static const struct lv_fail_info table[LV_FAIL_KIND_COUNT] = {
                                "client closed the connection"},
     [LV_FAIL_RATE_LIMITED] = {"rate_limited", 429, LV_SIDE_CLIENT, LV_FAILC_NONE,
                               "too many requests"},
+    [LV_FAIL_VERSION] = {"version_not_supported", 505, LV_SIDE_CLIENT, LV_FAILC_NONE,
+                         "levee speaks HTTP/1.0 and HTTP/1.1 only"},
     [LV_FAIL_CONNECT_FAILED] = {"connect_failed", 502, LV_SIDE_BACKEND, LV_FAILC_CONNECT,
                                 "could not connect to a backend"},
     [LV_FAIL_CONNECT_TIMEOUT] = {"connect_timeout", 504, LV_SIDE_BACKEND, LV_FAILC_CONNECT,

@@ -23,6 +23,7 @@ enum lv_fail_kind {
     LV_FAIL_HEADERS_TOO_LARGE,
     LV_FAIL_CLIENT_CLOSED,
     LV_FAIL_RATE_LIMITED,
+    LV_FAIL_VERSION, /* a request line with a version other than HTTP/1.0 or 1.1 */
     /* the backend's */
     LV_FAIL_CONNECT_FAILED,
     LV_FAIL_CONNECT_TIMEOUT,

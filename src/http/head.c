@@ -158,8 +158,11 @@ void lv_head_classify(struct lv_head *h, char *const *drop, size_t ndrop)
         const char *v = lv_head_str(h, c->value);
         for (uint32_t j = 0; j < h->nfields; j++) {
             struct lv_hfield *f = &h->fields[j];
-            /* Host is end-to-end whatever Connection says. */
-            if (LV_HFIELD_IS(h, f, "host")) continue;
+            /* Host, and the fields that frame the message, are not for
+             * Connection to remove: without Content-Length a response
+             * levee relays would have no framing at all, and the next
+             * response on the connection would be read as its body. */
+            if (LV_HFIELD_IS(h, f, "host") || LV_HFIELD_IS(h, f, "content-length")) continue;
             if (lv_token_list_has(v, c->value_len, lv_head_str(h, f->name), f->name_len))
                 f->flags |= LV_HF_HOP;
         }

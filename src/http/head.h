@@ -69,7 +69,8 @@ bool lv_token_list_has(const char *value, size_t len, const char *token, size_t 
 /*
  * Marks hop-by-hop fields (Connection, Keep-Alive, Proxy-Connection, TE,
  * Trailer, Transfer-Encoding, Upgrade, and every name listed in a
- * Connection field) with LV_HF_HOP, and the names in `drop` with LV_HF_DROP.
+ * Connection field but Host and Content-Length) with LV_HF_HOP, and the
+ * names in `drop` with LV_HF_DROP.
  * Trims trailing whitespace from values.
  */
 void lv_head_classify(struct lv_head *h, char *const *drop, size_t ndrop);

@@ -12,6 +12,9 @@ static struct lv_http_parser *of(llhttp_t *ll)
     return (struct lv_http_parser *)(void *)((char *)ll - offsetof(struct lv_http_parser, ll));
 }
 
+/* The flags a Connection field sets in llhttp. */
+#define CONN_FLAGS (F_CONNECTION_KEEP_ALIVE | F_CONNECTION_CLOSE | F_CONNECTION_UPGRADE)
+
 static int stop(struct lv_http_parser *p, enum lv_fail_kind kind)
 {
     p->fail = kind;
@@ -23,6 +26,9 @@ static int on_message_begin(llhttp_t *ll)
     struct lv_http_parser *p = of(ll);
     p->fail = LV_FAIL_NONE;
     p->chunk_ext = 0;
+    p->in_trailers = false;
+    p->trailer_name = false;
+    p->trailer_fields = p->trailer_bytes = 0;
     if (p->h->on_begin && p->h->on_begin(p) != 0) return HPE_USER;
     return 0;
 }
@@ -47,15 +53,28 @@ static int on_status(llhttp_t *ll, const char *at, size_t len)
     return head_result(p, lv_head_add_target(p->head, p->pool, at, len));
 }
 
+/* A piece of a trailer field: counted, never stored (see parser.h). */
+static int trailer(struct lv_http_parser *p, size_t len, bool name)
+{
+    if (name && !p->trailer_name) p->trailer_fields++;
+    p->trailer_name = name;
+    p->trailer_bytes += (uint32_t)(len < UINT32_MAX ? len : UINT32_MAX);
+    if (p->trailer_fields > p->trailer_max_fields || p->trailer_bytes > p->trailer_limit)
+        return stop(p, p->size_fail);
+    return 0;
+}
+
 static int on_header_field(llhttp_t *ll, const char *at, size_t len)
 {
     struct lv_http_parser *p = of(ll);
+    if (p->in_trailers) return trailer(p, len, true);
     return head_result(p, lv_head_add_name(p->head, p->pool, at, len));
 }
 
 static int on_header_value(llhttp_t *ll, const char *at, size_t len)
 {
     struct lv_http_parser *p = of(ll);
+    if (p->in_trailers) return trailer(p, len, false);
     return head_result(p, lv_head_add_value(p->head, p->pool, at, len));
 }
 
@@ -71,6 +90,11 @@ static int on_headers_complete(llhttp_t *ll)
             if (h->buf == NULL) return stop(p, LV_FAIL_INTERNAL);
         }
     }
+    /* llhttp takes any d.d version on requests (LENIENT_VERSION, set at
+     * init) so that every version levee does not speak gets the same 505,
+     * not a 400 for some of them. */
+    if (ll->type == HTTP_REQUEST && !(ll->http_major == 1 && ll->http_minor <= 1))
+        return stop(p, LV_FAIL_VERSION);
     /* RFC 9112 §5.1: no whitespace between a field name and its colon
      * (llhttp only refuses it for the fields it interprets). */
     for (uint32_t i = 0; i < h->nfields; i++) {
@@ -84,6 +108,11 @@ static int on_headers_complete(llhttp_t *ll)
     h->http_minor = ll->http_minor;
     h->status = (uint16_t)ll->status_code;
     lv_head_classify(h, p->drop, p->ndrop);
+    /* From here on, header callbacks carry the trailer section. */
+    p->in_trailers = true;
+    p->trailer_limit = h->limit;
+    p->trailer_max_fields = h->max_fields;
+    p->head_conn_flags = ll->flags & CONN_FLAGS;
     int rc = p->h->on_head(p);
     if (rc < 0) return HPE_USER;
     return rc;
@@ -117,6 +146,10 @@ static int on_chunk_header(llhttp_t *ll)
 static int on_message_complete(llhttp_t *ll)
 {
     struct lv_http_parser *p = of(ll);
+    /* A request's dropped trailers decide nothing (parser.h): llhttp reads
+     * its flags for keep-alive after this callback. */
+    if (p->trailer_fields > 0 && ll->type == HTTP_REQUEST)
+        ll->flags = (uint16_t)((ll->flags & ~CONN_FLAGS) | p->head_conn_flags);
     return p->h->on_complete(p);
 }
 
@@ -155,6 +188,11 @@ void lv_http_parser_init(struct lv_http_parser *p, llhttp_type_t type,
     p->drop = NULL;
     p->ndrop = 0;
     p->chunk_ext = 0;
+    p->in_trailers = p->trailer_name = false;
+    p->trailer_fields = p->trailer_bytes = 0;
+    p->trailer_max_fields = p->trailer_limit = 0;
+    p->head_conn_flags = 0;
+    if (type == HTTP_REQUEST) p->ll.lenient_flags |= LENIENT_VERSION;
 }
 
 llhttp_errno_t lv_http_parser_execute(struct lv_http_parser *p, struct lv_buf *b, const char *at,
@@ -177,6 +215,7 @@ enum lv_fail_kind lv_http_parser_failure(const struct lv_http_parser *p, llhttp_
     if (p->fail != LV_FAIL_NONE) return p->fail;
     if (p->ll.type == HTTP_RESPONSE) return LV_FAIL_BAD_RESPONSE;
     switch (err) {
+    case HPE_PAUSED_H2_UPGRADE: return LV_FAIL_VERSION; /* "PRI * HTTP/2.0" */
     case HPE_UNEXPECTED_CONTENT_LENGTH:
     case HPE_INVALID_TRANSFER_ENCODING:
     case HPE_INVALID_CONTENT_LENGTH:

@@ -5,11 +5,12 @@
  */
 #include "http/rewrite.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <llhttp.h>
 #include <stdio.h>
-#include <strings.h>
 
+#include "http/check.h"
 #include "http/status.h"
 
 struct out {
@@ -52,17 +53,6 @@ static bool owned_request_field(const struct lv_head *h, const struct lv_hfield 
            LV_HFIELD_IS(h, f, "content-length") || LV_HFIELD_IS(h, f, "expect");
 }
 
-static size_t absolute_prefix(const char *t, size_t n)
-{
-    /* "http://authority/path": the origin-form starts at the path. */
-    size_t skip = 0;
-    if (n >= 7 && strncasecmp(t, "http://", 7) == 0)
-        skip = 7;
-    else if (n >= 8 && strncasecmp(t, "https://", 8) == 0)
-        skip = 8;
-    return skip;
-}
-
 size_t lv_rewrite_request_size(const struct lv_head *req, const struct lv_fwd_info *fwd)
 {
     size_t n = req->buf ? req->buf->len : 0;
@@ -85,17 +75,12 @@ int lv_rewrite_request(const struct lv_head *req, const struct lv_fwd_info *fwd,
     const char *host = NULL;
     size_t host_len = 0;
 
-    size_t skip = absolute_prefix(target, tlen);
-    if (skip) {
-        /* RFC 9112 §3.2.2: the authority in the target replaces Host. */
-        size_t a = skip;
-        while (a < tlen && target[a] != '/' && target[a] != '?')
-            a++;
-        host = target + skip;
-        host_len = a - skip;
-        target += a;
-        tlen -= a;
-    }
+    assert(fwd->framing != LV_FRAME_CLOSE); /* a request body is never close-delimited */
+    /* RFC 9112 §3.2.2: the authority in an absolute-form target replaces
+     * Host; the origin form starts where the authority ends. */
+    size_t skip = lv_target_absolute(target, tlen, &host, &host_len);
+    target += skip;
+    tlen -= skip;
 
     put_str(&o, llhttp_method_name((llhttp_method_t)req->method));
     PUT_LIT(&o, " ");
@@ -188,19 +173,28 @@ int lv_rewrite_response(const struct lv_head *resp, const struct lv_resp_info *i
         put_str(&o, lv_status_reason(resp->status));
     PUT_LIT(&o, "\r\n");
 
-    bool bodyless = resp->status < 200 || resp->status == 204 || resp->status == 304;
+    /* levee frames what it sends: a body goes out with exactly one of its
+     * own Content-Length, its own chunked coding, or Connection: close; the
+     * backend's framing fields (and whatever Connection or the
+     * configuration said of them) never decide it. */
+    assert(info->framing != LV_FRAME_CLOSE || !info->keep_alive);
     for (uint32_t i = 0; i < resp->nfields; i++) {
         const struct lv_hfield *f = &resp->fields[i];
         if (f->flags & (LV_HF_HOP | LV_HF_DROP)) continue;
-        /* A close-delimited or chunked body is re-framed: a Content-Length
-         * would then lie. */
-        if (info->framing != LV_FRAME_LENGTH && !bodyless &&
-            LV_HFIELD_IS(resp, f, "content-length"))
-            continue;
+        /* Without a body (HEAD, 204, 304, 1xx) the backend's Content-Length
+         * describes the representation and passes as it is; with one,
+         * levee writes its own below. */
+        if (info->framing != LV_FRAME_NONE && LV_HFIELD_IS(resp, f, "content-length")) continue;
         put_field(&o, resp, f);
     }
     if (info->extra) put_str(&o, info->extra);
-    if (info->framing == LV_FRAME_CHUNKED) PUT_LIT(&o, "Transfer-Encoding: chunked\r\n");
+    if (info->framing == LV_FRAME_LENGTH) {
+        PUT_LIT(&o, "Content-Length: ");
+        put_u64(&o, info->content_length);
+        PUT_LIT(&o, "\r\n");
+    } else if (info->framing == LV_FRAME_CHUNKED) {
+        PUT_LIT(&o, "Transfer-Encoding: chunked\r\n");
+    }
     if (resp->status >= 200) {
         if (!info->keep_alive)
             PUT_LIT(&o, "Connection: close\r\n");

@@ -34,21 +34,31 @@ struct lv_fwd_info {
 size_t lv_rewrite_request_size(const struct lv_head *req, const struct lv_fwd_info *fwd);
 
 /* Writes the request head for the backend into out. Returns 0, or -1 if it
- * does not fit (out is then partially written). */
+ * does not fit (out is then partially written). The framing is levee's own,
+ * from fwd (never LV_FRAME_CLOSE); the client's Content-Length and
+ * Transfer-Encoding are never copied. */
 int lv_rewrite_request(const struct lv_head *req, const struct lv_fwd_info *fwd,
                        struct lv_buf *out);
 
 struct lv_resp_info {
     bool client_http10;
     enum lv_framing framing; /* toward the client */
-    bool keep_alive;         /* the client connection stays open */
+    uint64_t content_length; /* with LV_FRAME_LENGTH: the length levee writes */
+    bool keep_alive;         /* the client connection stays open; false with LV_FRAME_CLOSE */
     const char *extra;       /* more header lines, or NULL */
 };
 
 /* Upper bound of the rewritten response head's size. */
 size_t lv_rewrite_response_size(const struct lv_head *resp, const struct lv_resp_info *info);
 
-/* Writes the response head for the client into out. 0 or -1 (no room). */
+/*
+ * Writes the response head for the client into out. 0 or -1 (no room).
+ * The framing is levee's own, from info alone: LV_FRAME_LENGTH writes
+ * Content-Length: info->content_length, LV_FRAME_CHUNKED writes
+ * Transfer-Encoding: chunked, LV_FRAME_CLOSE (which requires !keep_alive)
+ * writes Connection: close; the backend's Content-Length passes only with
+ * LV_FRAME_NONE (no body follows: HEAD, 204, 304, 1xx).
+ */
 int lv_rewrite_response(const struct lv_head *resp, const struct lv_resp_info *info,
                         struct lv_buf *out);
 

@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "http/check.h"
 #include "http/status.h"
 #include "proxy/attempt.h"
 #include "proxy/bodyq.h"
@@ -213,14 +214,6 @@ static bool is_health_probe(const struct lv_head *h)
            memcmp(lv_head_str(h, h->target), "/health", 7) == 0;
 }
 
-static int count_fields(const struct lv_head *h, const char *name, size_t len)
-{
-    int n = 0;
-    for (uint32_t i = 0; i < h->nfields; i++)
-        n += lv_hfield_is(h, &h->fields[i], name, len);
-    return n;
-}
-
 int lv_exchange_on_head(struct lv_exchange *ex)
 {
     struct lv_head *h = &ex->req;
@@ -235,21 +228,21 @@ int lv_exchange_on_head(struct lv_exchange *ex)
                      (cfg->retry.idempotency_key && LV_HEAD_FIND(h, "idempotency-key"));
     if (!ex->client_keep_alive) ex->close_after = true;
     take_request_id(ex);
-    detect_upgrade(ex);
-    if (is_health_probe(h)) {
-        lv_exchange_respond_health(ex);
-        return 0;
-    }
-
     if (h->method == HTTP_CONNECT) {
         lv_exchange_respond(ex, LV_FAIL_METHOD);
         return -1;
     }
-    /* RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one before. */
-    int hosts = count_fields(h, "host", 4);
-    if (hosts > 1 || (hosts == 0 && !ex->client_http10)) {
-        lv_exchange_respond(ex, LV_FAIL_BAD_REQUEST);
+    /* Framing, target and Host (http/check.h), before anything reads them:
+     * the health probe, the upgrade, the rate-limit key, the backend. */
+    enum lv_fail_kind bad = lv_check_request(h);
+    if (bad != LV_FAIL_NONE) {
+        lv_exchange_respond(ex, bad);
         return -1;
+    }
+    detect_upgrade(ex);
+    if (is_health_probe(h)) {
+        lv_exchange_respond_health(ex);
+        return 0;
     }
     if (ll->flags & F_CHUNKED) {
         ex->req_framing = LV_FRAME_CHUNKED;
@@ -494,6 +487,13 @@ int lv_exchange_on_response_head(struct lv_exchange *ex, struct lv_upconn *up)
     struct lv_head *r = &up->resp;
     const llhttp_t *ll = &up->parser.ll;
     unsigned status = r->status;
+    /* A framing levee and the backend could read differently (or a coding
+     * levee would strip the label of): bad_response, before any of it
+     * reaches the client. */
+    if (lv_check_response(r) != LV_FAIL_NONE) {
+        up->parser.fail = LV_FAIL_BAD_RESPONSE;
+        return -1;
+    }
     if (status == 101 && ex->upgrade) return switch_protocols(ex, up);
     if (status < 200) {
         if (status == 101) return -1; /* no upgrade was asked for */
@@ -533,6 +533,7 @@ int lv_exchange_on_response_head(struct lv_exchange *ex, struct lv_upconn *up)
     struct lv_resp_info info = {
         .client_http10 = ex->client_http10,
         .framing = framing,
+        .content_length = ll->content_length, /* the whole length: no body byte is in yet */
         .keep_alive = keep_alive,
         .extra = extra,
     };

@@ -1,17 +1,17 @@
 # libFuzzer targets (clang): `make fuzz` builds build/fuzz/fuzz_request,
-# build/fuzz/fuzz_config and build/fuzz/fuzz_xff; run one with e.g.
+# build/fuzz/fuzz_response, build/fuzz/fuzz_config and build/fuzz/fuzz_xff; run one with e.g.
 #   build/fuzz/fuzz_request -max_total_time=60 tests/fuzz/corpus/request
 #   build/fuzz/fuzz_xff -dict=tests/fuzz/xff.dict -max_total_time=60 tests/fuzz/corpus/xff
 # Not part of `make test` (fuzzing is open-ended); seeds live in tests/fuzz/corpus.
 FCC := clang
 FB := build/fuzz
 FFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc -I/usr/share/include/llhttp \
-  -DLV_VERSION='"fuzz"' -DLV_GIT_REV='"fuzz"' -std=gnu17 -pthread
+  -DLV_VERSION='"fuzz"' -DLV_GIT_REV='"fuzz"' -DLLHTTP_STRICT_MODE=1 -std=gnu17 -pthread
 LIBS := -luv -lssl -lcrypto -lyaml -lhiredis -lm -pthread
 SRCS := $(shell find src -name '*.c' -not -path 'src/demo/*' -not -name main.c | sort) \
   /usr/share/llhttp/llhttp.c /usr/share/llhttp/api.c /usr/share/llhttp/http.c
 
-all: $(FB)/fuzz_request $(FB)/fuzz_config $(FB)/fuzz_xff
+all: $(FB)/fuzz_request $(FB)/fuzz_response $(FB)/fuzz_config $(FB)/fuzz_xff
 
 $(FB)/gen/dashboard.c: src/admin/dashboard.html
 	@mkdir -p $(@D)

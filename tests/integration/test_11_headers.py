@@ -3,7 +3,7 @@ headers (and those named in Connection) removed in both directions."""
 
 import pytest
 
-from harness import client_ip, echo_handler, serve
+from harness import build_request, client_ip, echo_handler, serve
 
 
 def echo_setup(h):
@@ -124,3 +124,127 @@ def test_response_hop_by_hop_headers_are_removed(h):
     assert set(resp.headers.tokens("connection")) <= {"keep-alive", "close"}, resp.headers
     assert resp.headers.get_all("x-end") == ["kept"]
     assert resp.headers.get_all("set-cookie") == ["a=1", "b=2"]
+
+
+# --- trailers (issue 11, finding 3) -------------------------------------------------
+
+TRAILER_ATTACK = (b"PUT /t HTTP/1.1\r\n"
+                  b"Host: good.example\r\n"
+                  b"X-Internal-Auth: from-the-client\r\n"
+                  b"Transfer-Encoding: chunked\r\n"
+                  b"\r\n"
+                  b"5\r\nhello\r\n"
+                  b"0\r\n"
+                  b"X-Internal-Auth: admin\r\n"
+                  b"Host: evil.example\r\n"
+                  b"Connection: close\r\n"
+                  b"\r\n")
+
+
+def test_request_trailers_never_become_headers_on_a_later_connection(h):
+    """The head levee sends is written again on every new backend connection
+    (a retry here). The first connection reads the whole request, last
+    chunk included, before it closes: levee sends the last chunk only once
+    the trailer section is parsed, so the retry's head is written after the
+    trailers arrived, every time."""
+    def first_closes_then_echo(conn):
+        if conn.index == 0:
+            conn.read_request()
+            conn.close()  # backend_reset: the PUT is retried on a new connection
+            return
+        echo_handler()(conn)
+
+    b = h.scripted(first_closes_then_echo, id="echo")
+    lv = h.levee(f"""
+        backends:
+          - id: echo
+            url: {b.url}
+        headers:
+          remove_request: [X-Internal-Auth]
+    """)
+    c = lv.client()
+    c.send(TRAILER_ATTACK)
+
+    resp = c.read_response(timeout=15)
+
+    assert resp.status == 200, resp
+    assert b.connections == 2, "the retry went out on a new connection"
+    assert len(b.requests) == 2
+    for req in b.requests:
+        assert "x-internal-auth" not in req.headers, req
+        assert req.headers.get_all("host") == ["good.example"], req
+        assert "connection" not in req.headers, req
+        assert req.body == b"hello"
+    # the trailer's "Connection: close" did not close the client connection
+    assert c.get("/again", [("Host", "good.example")]).status == 200
+
+
+def test_response_trailers_are_dropped_and_the_body_is_intact(h):
+    def respond(conn, req):
+        conn.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n"
+                  b"5\r\nhello\r\n0\r\nX-Checksum: abc\r\nContent-Length: 999\r\n\r\n")
+
+    b = h.scripted(serve(respond), id="trailing")
+    lv = h.levee(f"""
+        backends:
+          - id: trailing
+            url: {b.url}
+    """)
+    c = lv.client()
+    c.send(build_request("GET", "/1") + build_request("GET", "/2"))
+
+    first, second = c.read_response(timeout=10), c.read_response(timeout=10)
+
+    for resp in (first, second):
+        assert resp.status == 200 and resp.body == b"hello" and resp.complete, resp
+        assert resp.trailers.items == [], resp.trailers
+        assert "x-checksum" not in resp.headers and "content-length" not in resp.headers
+
+
+# --- Connection naming a framing field (issue 11, finding 6) -------------------------
+
+@pytest.mark.parametrize("connection", ["Content-Length", "close, Content-Length",
+                                        "Transfer-Encoding"])
+def test_connection_naming_framing_keeps_pipelined_responses_apart(h, connection):
+    """The response went out with neither length, chunked nor close on a
+    keep-alive connection: the second response was read as its body."""
+    chunked = connection == "Transfer-Encoding"
+
+    def respond(conn, req):
+        body = req.target.encode() * 3
+        framing = (b"Transfer-Encoding: chunked\r\n" if chunked
+                   else b"Content-Length: %d\r\n" % len(body))
+        payload = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body) if chunked else body
+        conn.send(b"HTTP/1.1 200 OK\r\n" + framing
+                  + b"Connection: " + connection.encode() + b"\r\n\r\n" + payload)
+
+    b = h.scripted(serve(respond), id="framer")
+    lv = h.levee(f"""
+        backends:
+          - id: framer
+            url: {b.url}
+    """)
+    c = lv.client()
+    c.send(build_request("GET", "/one") + build_request("GET", "/two"))
+
+    first = c.read_response(timeout=10)
+    second = c.read_response(timeout=10)
+
+    assert (first.status, first.body) == (200, b"/one/one/one"), first
+    assert (second.status, second.body) == (200, b"/two/two/two"), second
+    for resp in (first, second):
+        assert resp.framing in ("length", "chunked"), resp
+    assert c.get("/three").body == b"/three/three/three"
+
+
+def test_client_connection_naming_content_length_keeps_the_request_framed(h):
+    b, lv, c = echo_setup(h)
+    c.send(build_request("POST", "/a", [("Connection", "Content-Length")], body=b"12345")
+           + build_request("POST", "/b", body=b"678"))
+
+    first, second = c.read_response(timeout=10), c.read_response(timeout=10)
+
+    assert (first.status, first.json()["body_length"]) == (200, 5), first
+    assert (second.status, second.json()["body_length"]) == (200, 3), second
+    assert [r.target for r in b.requests] == ["/a", "/b"]
+    assert b.requests[0].headers.get_all("content-length") == ["5"]

@@ -58,6 +58,39 @@ CASES = {
                          431, "headers_too_large"),
     "content_length_over_max_body": (build_request("POST", "/upload", [("Content-Length", "2048")]),
                                      413, "body_too_large"),
+    # issue 11, finding 8: framing
+    "chunked_on_http10": (b"POST /upload HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          b"5\r\nhello\r\n0\r\n\r\n", 400, "bad_framing"),
+    "empty_transfer_encoding_with_length": (b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n"
+                                            b"Content-Length: 5\r\n\r\nhello", 400, "bad_framing"),
+    "transfer_encoding_gzip_chunked": (b"POST /upload HTTP/1.1\r\nHost: x\r\n"
+                                       b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+                                       400, "bad_framing"),
+    # versions other than HTTP/1.0 and 1.1
+    "http_2_0": (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505, "version_not_supported"),
+    "http_0_9": (b"GET / HTTP/0.9\r\nHost: x\r\n\r\n", 505, "version_not_supported"),
+    "http_1_2": (b"GET / HTTP/1.2\r\nHost: x\r\n\r\n", 505, "version_not_supported"),
+    "http_3_0": (b"GET / HTTP/3.0\r\nHost: x\r\n\r\n", 505, "version_not_supported"),
+    "h2_preface": (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505, "version_not_supported"),
+    # the target
+    "absolute_form_with_userinfo": (b"GET http://u@evil.example/ HTTP/1.1\r\nHost: x\r\n\r\n",
+                                    400, "bad_request"),
+    "absolute_form_other_scheme": (b"GET ftp://evil.example/ HTTP/1.1\r\nHost: x\r\n\r\n",
+                                   400, "bad_request"),
+    "asterisk_with_get": (b"GET * HTTP/1.1\r\nHost: x\r\n\r\n", 400, "bad_request"),
+    "non_ascii_target": (b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n", 400, "bad_request"),
+    "tab_in_target": (b"GET /a\tb HTTP/1.1\r\nHost: x\r\n\r\n", 400, "bad_request"),
+    # a CR alone: the rest was parsed as a second request, after the first
+    # had been forwarded
+    "bare_cr_ends_a_header_line": (b"GET / HTTP/1.1\r\nHost: x\r\n\rSome-Header: y\r\n\r\n",
+                                   400, "bad_request"),
+    # Host values that are not one authority
+    "host_with_userinfo": (b"GET / HTTP/1.1\r\nHost: u@evil.example\r\n\r\n", 400, "bad_request"),
+    "host_with_path": (b"GET / HTTP/1.1\r\nHost: good.example/evil\r\n\r\n", 400, "bad_request"),
+    "host_empty": (b"GET / HTTP/1.1\r\nHost:\r\n\r\n", 400, "bad_request"),
+    "host_list": (b"GET / HTTP/1.1\r\nHost: good.example, evil.example\r\n\r\n", 400, "bad_request"),
+    "host_bad_port": (b"GET / HTTP/1.1\r\nHost: good.example:99999\r\n\r\n", 400, "bad_request"),
+    "host_empty_http10": (b"GET / HTTP/1.0\r\nHost: \r\n\r\n", 400, "bad_request"),
 }
 
 
@@ -113,3 +146,30 @@ def test_requests_within_the_limits_pass(h):
     many = [(f"X-H{i}", "v" * 150) for i in range(15)]  # 16 headers, ~2.6 KiB of head
     assert c.get("/many", many).status == 200
     assert len(b.requests) == 4
+
+
+def test_unusual_but_valid_requests_pass(h):
+    """What the stricter checks must not refuse: OPTIONS *, IPv6 and port in
+    Host, an HTTP/1.0 request without Host, absolute-form, odd but legal
+    reg-name characters, a chunked body in HTTP/1.1."""
+    b, lv = limited_levee(h)
+    c = lv.client()
+    sends = [
+        (b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", "*"),
+        (b"GET /v6 HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", "/v6"),
+        (b"GET /ten HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", "/ten"),
+        (b"GET http://Example.COM:81/abs?q=1 HTTP/1.1\r\nHost: other\r\n\r\n", "/abs?q=1"),
+        (b"GET /odd HTTP/1.1\r\nHost: under_score.example.:08080\r\n\r\n", "/odd"),
+        (b"PUT /chunk HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n"
+         b"2\r\nok\r\n0\r\n\r\n", "/chunk"),
+    ]
+    for data, target in sends:
+        c.send(data)
+        resp = c.read_response(timeout=10)
+        assert resp.status == 200, (data, resp)
+        assert resp.json()["target"] == target, resp.json()
+    seen = b.requests
+    assert [r.headers.get("host") for r in seen] == ["x", "[::1]:8080", b.url[len("http://"):],
+                                                     "Example.COM:81", "under_score.example.:08080",
+                                                     "x"]
+    assert seen[-1].body == b"ok"

@@ -6,6 +6,7 @@ Every backend of a scenario fails the same way, so the tests hold whether or
 not levee retries.
 """
 
+import gzip
 import time
 
 import pytest
@@ -76,12 +77,28 @@ def test_backend_dying_before_a_complete_head_gives_502_backend_reset(h, behavio
     assert (line["status"], line["backend"], line["reason"]) == (502, "dying", "backend_reset")
 
 
-@pytest.mark.parametrize("answer", [
-    b"SMTP ready\r\n\r\n",
-    b"HTTP/1.1 abc Whatever\r\nContent-Length: 0\r\n\r\n",
-    b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n",
-    b"HTTP/1.1 200 OK\r\nBad Header Line\r\nContent-Length: 2\r\n\r\nok",
-], ids=["not_http", "bad_status_code", "bad_content_length", "bad_header_line"])
+GZIPPED = gzip.compress(b"hello, compressed world")
+
+MALFORMED = {
+    "not_http": b"SMTP ready\r\n\r\n",
+    "bad_status_code": b"HTTP/1.1 abc Whatever\r\nContent-Length: 0\r\n\r\n",
+    "bad_content_length": b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n",
+    "bad_header_line": b"HTTP/1.1 200 OK\r\nBad Header Line\r\nContent-Length: 2\r\n\r\nok",
+    # issue 11, finding 8: a coding levee would strip the label of (the
+    # client got gzip bytes with no word of gzip)
+    "gzip_chunked": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                     + b"%x\r\n" % len(GZIPPED) + GZIPPED + b"\r\n0\r\n\r\n"),
+    "gzip_alone": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n" + GZIPPED,
+    # framing levee and another reader could take differently
+    "empty_transfer_encoding_with_length": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding:\r\n"
+                                            b"Content-Length: 2\r\n\r\nok"),
+    "chunked_in_http10": b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+    "bare_cr_line_end": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\rX-A: 1\r\n\r\nok",
+    "http_2_0": b"HTTP/2.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
+}
+
+
+@pytest.mark.parametrize("answer", list(MALFORMED.values()), ids=list(MALFORMED))
 def test_malformed_response_gives_502_bad_response(h, answer):
     def handler(conn):
         conn.read_request()

@@ -272,6 +272,25 @@ Test(head, classify_names_listed_in_connection)
     fixture_dispose(&f);
 }
 
+/* Issue 11, finding 6: Connection may not take away what frames the message
+ * (or says which host it is for). */
+Test(head, classify_connection_cannot_name_framing_or_host)
+{
+    struct head_fixture f;
+    fixture_init(&f, HTTP_RESPONSE, BIG, 100);
+    cr_assert_eq(fixture_feed_str(&f, "HTTP/1.1 200 OK\r\n"
+                                      "Content-Length: 2\r\n"
+                                      "Host: h\r\n"
+                                      "X-A: 1\r\n"
+                                      "Connection: Content-Length, Host, X-A\r\n"
+                                      "\r\nok"),
+                 HPE_OK);
+    cr_expect_eq(flags_of(&f, "content-length"), 0);
+    cr_expect_eq(flags_of(&f, "host"), 0);
+    cr_expect_eq(flags_of(&f, "x-a"), LV_HF_HOP);
+    fixture_dispose(&f);
+}
+
 Test(head, classify_drop_list)
 {
     struct head_fixture f;

@@ -498,3 +498,253 @@ Test(parser_chunk_ext, the_count_starts_again_with_each_message)
     cr_expect_eq(f.completes, 3);
     fixture_dispose(&f);
 }
+
+/* --- trailers -------------------------------------------------------------------- */
+
+/* The attack of issue 11 (finding 3): trailer fields that, added to the head
+ * after it was checked, reached a backend as headers when the head was
+ * serialized later (a fresh connection, a retry). */
+static const char trailer_attack[] = "PUT /t HTTP/1.1\r\n"
+                                     "Host: good.example\r\n"
+                                     "Transfer-Encoding: chunked\r\n"
+                                     "\r\n"
+                                     "5\r\nhello\r\n"
+                                     "0\r\n"
+                                     "X-Internal-Auth: admin\r\n"
+                                     "Host: evil.example\r\n"
+                                     "Connection: close\r\n"
+                                     "\r\n";
+
+static void expect_trailer_attack_head(const struct head_fixture *f)
+{
+    cr_expect_eq(f->heads, 1);
+    cr_expect_eq(f->completes, 1);
+    cr_expect_eq(f->body_len, 5);
+    cr_assert_eq(f->head.nfields, 2, "trailer fields entered the head (%u fields)",
+                 f->head.nfields);
+    fixture_expect_field(f, 0, "Host", "good.example");
+    fixture_expect_field(f, 1, "Transfer-Encoding", "chunked");
+    cr_expect_null(LV_HEAD_FIND(&f->head, "x-internal-auth"));
+    cr_expect_null(LV_HEAD_FIND(&f->head, "connection"));
+}
+
+Test(parser_trailers, never_enter_the_head)
+{
+    struct head_fixture f;
+    fixture_init(&f, HTTP_REQUEST, BIG, 100);
+    cr_assert_eq(fixture_feed_str(&f, trailer_attack), HPE_OK);
+    expect_trailer_attack_head(&f);
+    fixture_dispose(&f);
+}
+
+Test(parser_trailers, never_enter_the_head_at_any_split)
+{
+    size_t n = sizeof(trailer_attack) - 1;
+    for (size_t k = 1; k < n; k++) {
+        struct head_fixture f;
+        fixture_init(&f, HTTP_REQUEST, BIG, 100);
+        cr_assert_eq(fixture_feed(&f, trailer_attack, k), HPE_OK, "split at %zu", k);
+        cr_assert_eq(fixture_feed(&f, trailer_attack + k, n - k), HPE_OK, "split at %zu", k);
+        expect_trailer_attack_head(&f);
+        fixture_dispose(&f);
+    }
+}
+
+Test(parser_trailers, decide_nothing_about_the_connection)
+{
+    /* llhttp reads a trailer "Connection: close" as the head's: the next
+     * request on the connection would be refused (strict mode) */
+    static const char two[] = "PUT /t HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              "0\r\nConnection: close\r\n\r\n"
+                              "GET /2 HTTP/1.1\r\nHost: h\r\n\r\n";
+    struct head_fixture f;
+    fixture_init(&f, HTTP_REQUEST, BIG, 100);
+    cr_expect_eq(fixture_feed_str(&f, two), HPE_OK);
+    cr_expect_eq(f.completes, 2);
+    fixture_dispose(&f);
+
+    /* a head's own Connection: close still counts */
+    fixture_init(&f, HTTP_REQUEST, BIG, 100);
+    f.complete_rc = HPE_PAUSED;
+    cr_expect_eq(fixture_feed_str(&f, "PUT /t HTTP/1.1\r\nHost: h\r\nConnection: close\r\n"
+                                      "Transfer-Encoding: chunked\r\n\r\n"
+                                      "0\r\nConnection: keep-alive\r\n\r\n"),
+                 HPE_PAUSED);
+    cr_expect(!llhttp_should_keep_alive(&f.p.ll));
+    fixture_dispose(&f);
+
+    /* a backend saying close in its trailers does not get its connection
+     * reused: the safe reading */
+    fixture_init(&f, HTTP_RESPONSE, BIG, 100);
+    f.complete_rc = HPE_PAUSED;
+    cr_expect_eq(fixture_feed_str(&f, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                      "0\r\nConnection: close\r\n\r\n"),
+                 HPE_PAUSED);
+    cr_expect(!llhttp_should_keep_alive(&f.p.ll));
+    fixture_dispose(&f);
+}
+
+Test(parser_trailers, a_response_trailer_is_dropped_too)
+{
+    struct head_fixture f;
+    fixture_init(&f, HTTP_RESPONSE, BIG, 100);
+    cr_assert_eq(fixture_feed_str(&f,
+                                  "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                  "2\r\nok\r\n0\r\nX-Checksum: 1\r\nContent-Length: 99\r\n\r\n"),
+                 HPE_OK);
+    cr_expect_eq(f.completes, 1);
+    cr_expect_eq(f.head.nfields, 1);
+    cr_expect_null(LV_HEAD_FIND(&f.head, "content-length"));
+    fixture_dispose(&f);
+}
+
+Test(parser_trailers, count_against_the_head_limits)
+{
+    /* bytes: a trailer section has the room a head has (40 bytes of names
+     * and values here), on its own */
+    static const char body[] = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                               "0\r\n";
+    struct head_fixture f;
+    fixture_init(&f, HTTP_REQUEST, 40, 100);
+    cr_assert_eq(fixture_feed_str(&f, body), HPE_OK);
+    cr_expect_eq(fixture_feed_str(&f, "X-A: 0123456789012345678901234567890123456\r\n"), HPE_OK);
+    cr_expect_eq(fixture_feed_str(&f, "X: 12\r\n"), HPE_USER, "41 bytes");
+    cr_expect_eq(f.p.fail, LV_FAIL_HEADERS_TOO_LARGE);
+    cr_expect_eq(f.completes, 0);
+    fixture_dispose(&f);
+
+    /* fields: 3 allowed, as in the head */
+    fixture_init(&f, HTTP_REQUEST, BIG, 3);
+    cr_assert_eq(fixture_feed_str(&f, body), HPE_OK);
+    cr_assert_eq(fixture_feed_str(&f, "A: 1\r\nB: 2\r\nC: 3\r\n"), HPE_OK);
+    cr_expect_eq(lv_http_parser_failure(&f.p, fixture_feed_str(&f, "D: 4\r\n")),
+                 LV_FAIL_HEADERS_TOO_LARGE);
+    fixture_dispose(&f);
+
+    /* a trailer name fed byte by byte is one field (of 2 allowed) */
+    fixture_init(&f, HTTP_REQUEST, BIG, 2);
+    cr_assert_eq(fixture_feed_str(&f, body), HPE_OK);
+    static const char one[] = "X-Long-Name: v\r\nX-Other-Name: w\r\n\r\n";
+    for (size_t k = 0; k < sizeof(one) - 1; k++)
+        cr_assert_eq(fixture_feed(&f, one + k, 1), HPE_OK, "byte %zu", k);
+    cr_expect_eq(f.completes, 1);
+    fixture_dispose(&f);
+}
+
+Test(parser_trailers, limits_start_again_with_each_message)
+{
+    static const char one[] = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              "0\r\nA: 1\r\nB: 2\r\n\r\n";
+    struct head_fixture f;
+    fixture_init(&f, HTTP_REQUEST, BIG, 2);
+    for (int i = 0; i < 3; i++) {
+        cr_expect_eq(fixture_feed_str(&f, one), HPE_OK, "message %d", i);
+        cr_expect_eq(f.completes, i + 1);
+        lv_head_dispose(&f.head); /* the owner's next head */
+        lv_head_init(&f.head, BIG, 2);
+    }
+    fixture_dispose(&f);
+}
+
+/* --- versions -------------------------------------------------------------------- */
+
+Test(parser_version, only_http_1_0_and_1_1)
+{
+    const char *versions[] = {"HTTP/0.9", "HTTP/1.2", "HTTP/1.9", "HTTP/2.0",
+                              "HTTP/3.0", "HTTP/0.0", "HTTP/9.9"};
+    for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+        char req[128];
+        snprintf(req, sizeof(req), "GET / %s\r\nHost: h\r\n\r\n", versions[i]);
+        struct head_fixture f;
+        fixture_init(&f, HTTP_REQUEST, BIG, 100);
+        llhttp_errno_t err = fixture_feed_str(&f, req);
+        cr_expect_neq(err, HPE_OK, "%s accepted", versions[i]);
+        cr_expect_eq(lv_http_parser_failure(&f.p, err), LV_FAIL_VERSION, "%s", versions[i]);
+        cr_expect_eq(f.heads, 0, "%s reached on_head", versions[i]);
+        fixture_dispose(&f);
+    }
+    const char *ok[] = {"GET / HTTP/1.0\r\n\r\n", "GET / HTTP/1.1\r\nHost: h\r\n\r\n"};
+    for (size_t i = 0; i < 2; i++) {
+        struct head_fixture f;
+        fixture_init(&f, HTTP_REQUEST, BIG, 100);
+        cr_expect_eq(fixture_feed_str(&f, ok[i]), HPE_OK);
+        cr_expect_eq(f.heads, 1);
+        fixture_dispose(&f);
+    }
+}
+
+Test(parser_version, simple_request_and_h2_preface_are_505)
+{
+    struct head_fixture f;
+    fixture_init(&f, HTTP_REQUEST, BIG, 100);
+    cr_expect_eq(parse_failure(&f, "GET /\r\n\r\n"), LV_FAIL_VERSION);
+    fixture_dispose(&f);
+    fixture_init(&f, HTTP_REQUEST, BIG, 100);
+    cr_expect_eq(parse_failure(&f, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), LV_FAIL_VERSION);
+    fixture_dispose(&f);
+}
+
+Test(parser_version, malformed_version_is_bad_request)
+{
+    const char *reqs[] = {"GET / HTTP/1.\r\n\r\n", "GET / HTTP/11\r\n\r\n",
+                          "GET / HTTP/a.1\r\n\r\n", "GET / HTTP/1.1x\r\n\r\n"};
+    for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+        struct head_fixture f;
+        fixture_init(&f, HTTP_REQUEST, BIG, 100);
+        cr_expect_eq(parse_failure(&f, reqs[i]), LV_FAIL_BAD_REQUEST, "%s", reqs[i]);
+        fixture_dispose(&f);
+    }
+}
+
+Test(parser_version, responses_keep_llhttps_rules)
+{
+    /* a response version is the backend's business: checked later
+     * (lv_check_response), not refused by the parser */
+    struct head_fixture f;
+    fixture_init(&f, HTTP_RESPONSE, BIG, 100);
+    cr_expect_eq(fixture_feed_str(&f, "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"), HPE_OK);
+    cr_expect_eq(f.heads, 1);
+    fixture_dispose(&f);
+}
+
+/* --- strict mode ----------------------------------------------------------------- */
+
+Test(parser_strict, bare_cr_is_no_line_end)
+{
+    const char *reqs[] = {
+        /* a CR alone after a header line: the loose parser took it as the
+         * end of the head, and "Some-Header: y" as the next request */
+        "GET / HTTP/1.1\r\nHost: x\r\n\rSome-Header: y\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: x\rSome-Header: y\r\n\r\n",
+        "GET / HTTP/1.1\rHost: x\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+        struct head_fixture f;
+        fixture_init(&f, HTTP_REQUEST, BIG, 100);
+        cr_expect_eq(parse_failure(&f, reqs[i]), LV_FAIL_BAD_REQUEST, "request %zu", i);
+        cr_expect_eq(f.heads, 0, "request %zu reached on_head", i);
+        fixture_dispose(&f);
+    }
+}
+
+Test(parser_strict, chunk_data_needs_its_crlf)
+{
+    struct head_fixture f;
+    fixture_init(&f, HTTP_REQUEST, BIG, 100);
+    llhttp_errno_t err = fixture_feed_str(&f, "POST / HTTP/1.1\r\nHost: h\r\n"
+                                              "Transfer-Encoding: chunked\r\n\r\n"
+                                              "3\r\nabcX0\r\n\r\n");
+    cr_expect_neq(err, HPE_OK);
+    cr_expect_eq(f.completes, 0);
+    fixture_dispose(&f);
+}
+
+Test(parser_strict, raw_non_ascii_target)
+{
+    struct head_fixture f;
+    fixture_init(&f, HTTP_REQUEST, BIG, 100);
+    cr_expect_eq(parse_failure(&f, "GET /caf\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n"),
+                 LV_FAIL_BAD_REQUEST);
+    cr_expect_eq(f.heads, 0);
+    fixture_dispose(&f);
+}

@@ -367,8 +367,9 @@ Test(rewrite_request, fits_in_its_size_bound)
 
 /* --- responses ------------------------------------------------------------------- */
 
+/* A body of 2 bytes, framed by length, on a connection that stays open. */
 static const struct lv_resp_info keep_alive_length = {
-    .client_http10 = false, .framing = LV_FRAME_LENGTH, .keep_alive = true};
+    .client_http10 = false, .framing = LV_FRAME_LENGTH, .content_length = 2, .keep_alive = true};
 
 Test(rewrite_response, hop_by_hop_removed)
 {
@@ -382,8 +383,8 @@ Test(rewrite_response, hop_by_hop_removed)
                     "\r\n",
                     &keep_alive_length,
                     "HTTP/1.1 200 OK\r\n"
-                    "Content-Length: 2\r\n"
                     "Server: s\r\n"
+                    "Content-Length: 2\r\n"
                     "\r\n");
 }
 
@@ -494,7 +495,9 @@ Test(rewrite_response, content_length_kept_for_204)
 Test(rewrite_response, content_length_kept_for_head_response)
 {
     /* the answer to HEAD: a length and no body, framed as LENGTH */
-    expect_response("HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n", &keep_alive_length,
+    struct lv_resp_info info = keep_alive_length;
+    info.content_length = 1234;
+    expect_response("HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n", &info,
                     "HTTP/1.1 200 OK\r\n"
                     "Content-Length: 1234\r\n"
                     "\r\n");
@@ -512,7 +515,9 @@ Test(rewrite_response, interim_has_no_connection_field)
 
 Test(rewrite_response, missing_reason_filled_in)
 {
-    expect_response("HTTP/1.1 502\r\nContent-Length: 0\r\n\r\n", &keep_alive_length,
+    struct lv_resp_info info = keep_alive_length;
+    info.content_length = 0;
+    expect_response("HTTP/1.1 502\r\nContent-Length: 0\r\n\r\n", &info,
                     "HTTP/1.1 502 Bad Gateway\r\n"
                     "Content-Length: 0\r\n"
                     "\r\n");
@@ -522,10 +527,10 @@ Test(rewrite_response, extra_lines)
 {
     struct lv_resp_info info = keep_alive_length;
     info.extra = "X-Cache: MISS\r\n";
-    expect_response("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", &info,
+    expect_response("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", &info,
                     "HTTP/1.1 200 OK\r\n"
-                    "Content-Length: 0\r\n"
                     "X-Cache: MISS\r\n"
+                    "Content-Length: 2\r\n"
                     "\r\n");
 }
 
@@ -537,6 +542,165 @@ Test(rewrite_response, no_room_fails)
     cr_expect_eq(lv_rewrite_response(&f.head, &keep_alive_length, out), -1);
     lv_buf_unref(out);
     fixture_dispose(&f);
+}
+
+/* --- levee frames what it sends (issue 11, finding 6) -------------------------- */
+
+Test(rewrite_response, connection_naming_content_length_keeps_the_length)
+{
+    /* the response that went out with no framing at all on a keep-alive
+     * connection: the next response was read as its body */
+    struct lv_resp_info info = keep_alive_length;
+    info.content_length = 5;
+    expect_response("HTTP/1.1 200 OK\r\n"
+                    "Content-Length: 5\r\n"
+                    "Connection: Content-Length\r\n"
+                    "\r\n",
+                    &info,
+                    "HTTP/1.1 200 OK\r\n"
+                    "Content-Length: 5\r\n"
+                    "\r\n");
+}
+
+Test(rewrite_response, connection_naming_transfer_encoding_keeps_chunked)
+{
+    struct lv_resp_info info = {
+        .client_http10 = false, .framing = LV_FRAME_CHUNKED, .keep_alive = true};
+    expect_response("HTTP/1.1 200 OK\r\n"
+                    "Transfer-Encoding: chunked\r\n"
+                    "Connection: Transfer-Encoding\r\n"
+                    "\r\n",
+                    &info,
+                    "HTTP/1.1 200 OK\r\n"
+                    "Transfer-Encoding: chunked\r\n"
+                    "\r\n");
+}
+
+Test(rewrite_response, remove_response_cannot_take_the_length)
+{
+    /* headers.remove_response: [Content-Length] removes the backend's
+     * field, not levee's framing */
+    char *drop[] = {"content-length"};
+    struct head_fixture f;
+    fixture_init(&f, HTTP_RESPONSE, BIG, 100);
+    f.p.drop = drop;
+    f.p.ndrop = 1;
+    cr_assert_eq(fixture_feed_str(&f, "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n"), HPE_OK);
+    struct lv_resp_info info = keep_alive_length;
+    info.content_length = 7;
+    struct lv_buf *out = lv_buf_get(&f.pool);
+    cr_expect_eq(lv_rewrite_response(&f.head, &info, out), 0);
+    expect_buf(out, "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n");
+    lv_buf_unref(out);
+    fixture_dispose(&f);
+}
+
+Test(rewrite_request, connection_naming_content_length_keeps_the_length)
+{
+    struct lv_fwd_info fwd = plain_fwd;
+    fwd.framing = LV_FRAME_LENGTH;
+    fwd.content_length = 3;
+    expect_request("POST /u HTTP/1.1\r\n"
+                   "Host: h\r\n"
+                   "Content-Length: 3\r\n"
+                   "Connection: Content-Length\r\n"
+                   "\r\nabc",
+                   &fwd, NULL, 0,
+                   "POST /u HTTP/1.1\r\n"
+                   "Host: h\r\n"
+                   "X-Forwarded-For: 10.0.0.1\r\n"
+                   "X-Forwarded-Proto: http\r\n"
+                   "X-Forwarded-Host: h\r\n"
+                   "X-Real-IP: 10.0.0.1\r\n"
+                   "Content-Length: 3\r\n"
+                   "\r\n");
+}
+
+/* What llhttp (strict) makes of a head levee wrote: the framing levee
+ * meant, and the head ends where levee's ends. */
+struct reparsed {
+    uint64_t flags, content_length;
+    bool keep_alive, needs_eof;
+};
+
+static int reparse_head_done(llhttp_t *ll)
+{
+    struct reparsed *r = ll->data;
+    r->flags = ll->flags;
+    r->content_length = ll->content_length;
+    r->keep_alive = llhttp_should_keep_alive(ll);
+    r->needs_eof = llhttp_message_needs_eof(ll);
+    return HPE_PAUSED;
+}
+
+static void expect_frames_as(const struct lv_buf *out, const struct lv_resp_info *info,
+                             const char *what)
+{
+    llhttp_settings_t s;
+    llhttp_settings_init(&s);
+    s.on_headers_complete = reparse_head_done;
+    llhttp_t ll;
+    llhttp_init(&ll, HTTP_RESPONSE, &s);
+    struct reparsed r = {0};
+    ll.data = &r;
+    llhttp_errno_t err = llhttp_execute(&ll, out->data, out->len);
+    cr_assert_eq(err, HPE_PAUSED, "%s: %s in\n%.*s", what, llhttp_errno_name(err), (int)out->len,
+                 out->data);
+    cr_expect_eq(llhttp_get_error_pos(&ll), out->data + out->len, "%s: head ends early", what);
+    switch (info->framing) {
+    case LV_FRAME_LENGTH:
+        cr_expect(r.flags & F_CONTENT_LENGTH, "%s: no length", what);
+        cr_expect(!(r.flags & F_CHUNKED), "%s: chunked too", what);
+        cr_expect_eq(r.content_length, info->content_length, "%s", what);
+        break;
+    case LV_FRAME_CHUNKED:
+        cr_expect(r.flags & F_CHUNKED, "%s: not chunked", what);
+        cr_expect(!(r.flags & F_CONTENT_LENGTH), "%s: a length too", what);
+        break;
+    case LV_FRAME_CLOSE:
+        cr_expect(!(r.flags & (F_CHUNKED | F_CONTENT_LENGTH)), "%s", what);
+        cr_expect(r.needs_eof, "%s: not close-delimited", what);
+        cr_expect(!r.keep_alive, "%s: close-delimited on a kept connection", what);
+        break;
+    case LV_FRAME_NONE: break;
+    }
+    if (info->framing != LV_FRAME_CLOSE) cr_expect_eq(r.keep_alive, info->keep_alive, "%s", what);
+}
+
+Test(rewrite_response, every_framing_parses_back_as_meant)
+{
+    const char *backend[] = {
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: Content-Length\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: Transfer-Encoding\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: 5\r\n\r\n",
+        "HTTP/1.0 200 OK\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close, Content-Length\r\n\r\n",
+    };
+    const enum lv_framing framings[] = {LV_FRAME_LENGTH, LV_FRAME_CHUNKED, LV_FRAME_CLOSE};
+    for (size_t i = 0; i < sizeof(backend) / sizeof(backend[0]); i++) {
+        for (size_t k = 0; k < 3; k++) {
+            for (int ka = 0; ka < 2; ka++) {
+                for (int h10 = 0; h10 < 2; h10++) {
+                    if (framings[k] == LV_FRAME_CLOSE && ka) continue; /* never asked */
+                    struct lv_resp_info info = {.client_http10 = h10,
+                                                .framing = framings[k],
+                                                .content_length = 5,
+                                                .keep_alive = ka};
+                    struct head_fixture f;
+                    parse(&f, HTTP_RESPONSE, backend[i]);
+                    struct lv_buf *out = lv_buf_get(&f.pool);
+                    cr_assert_eq(lv_rewrite_response(&f.head, &info, out), 0);
+                    char what[64];
+                    snprintf(what, sizeof(what), "head %zu framing %d ka %d http10 %d", i,
+                             (int)framings[k], ka, h10);
+                    expect_frames_as(out, &info, what);
+                    lv_buf_unref(out);
+                    fixture_dispose(&f);
+                }
+            }
+        }
+    }
 }
 
 /* --- chunk-size lines ------------------------------------------------------------ */
