@@ -524,7 +524,11 @@ class Levee:
             while time.monotonic() < deadline:
                 if not self.process.alive():
                     break
-                if port_accepts(self.host, self.port, timeout=0.5) and self.process.alive():
+                # levee opens its admin listener after the proxy's: a test
+                # that reads /metrics at once must find it there.
+                if (port_accepts(self.host, self.port, timeout=0.5) and self.process.alive()
+                        and (self.admin_port is None
+                             or port_accepts(self.admin_host, self.admin_port, timeout=0.5))):
                     return self
                 time.sleep(0.02)
             self._stopped = True  # a failed start is reported here, not again at teardown
