@@ -1,12 +1,22 @@
 # levee — build, run and test.
 #
-#   make            release build: build/levee, build/levee-demo-backend
+#   make            release build: build/levee, build/levee-demo-backend, the man
+#                   pages (build/man; needs scdoc, which scripts/deps.sh installs)
+#   make install    the binary, the demo backend, a default config, the man pages
+#                   and the systemd unit under PREFIX (default /usr/local); DESTDIR,
+#                   sbindir, sysconfdir, mandir, systemdunitdir as GNU make does.
+#                   `make uninstall` removes them (not the config)
+#   make package    the Debian package, built in build/deb/ (levee_VERSION_ARCH.deb)
+#   make package-test  build it, lint it, install it into a scratch root and check it
 #   make run        install what is missing, build, start demo backends + levee
 #   make test       install what is missing, build with ASan+UBSan, run unit and
 #                   integration tests; exits non-zero on any failure
 #   make bench      benchmark levee beside nginx and HAProxy (see bench/README.md)
 #   make lint       banned functions, formatting check
 #   make fuzz       build the libFuzzer targets (clang)
+#
+# EXTRA_CFLAGS, EXTRA_CPPFLAGS and EXTRA_LDFLAGS are appended to levee's own
+# flags (debian/rules passes dpkg-buildflags' hardening flags through them).
 
 CC       ?= cc
 PYTHON   := /usr/bin/python3
@@ -32,12 +42,31 @@ else
 endif
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
-GIT_REV := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# A source tree without git (the copy `make package` builds from) carries the
+# revision in a REVISION file.
+GIT_REV := $(shell git rev-parse --short HEAD 2>/dev/null || cat REVISION 2>/dev/null || echo unknown)
 
-CPPFLAGS := -D_GNU_SOURCE -Isrc -I$(LLHTTP_INC)
-CFLAGS_COMMON := -std=gnu17 -pthread $(OPT) -MMD -MP
+# Installation directories (GNU conventions). The configuration lives in /etc
+# when PREFIX is /usr, in PREFIX/etc otherwise; its path is compiled into
+# levee as the default of -c.
+PREFIX ?= /usr/local
+sbindir ?= $(PREFIX)/sbin
+pkglibdir ?= $(PREFIX)/lib/levee
+mandir ?= $(PREFIX)/share/man
+systemdunitdir ?= $(PREFIX)/lib/systemd/system
+ifeq ($(PREFIX),/usr)
+  sysconfdir ?= /etc
+else
+  sysconfdir ?= $(PREFIX)/etc
+endif
+CONFIG_PATH := $(sysconfdir)/levee/levee.yaml
+INSTALL ?= install
+
+CPPFLAGS := -D_GNU_SOURCE -Isrc -I$(LLHTTP_INC) $(EXTRA_CPPFLAGS)
+CFLAGS_COMMON := -std=gnu17 -pthread $(OPT) -MMD -MP $(EXTRA_CFLAGS)
 CFLAGS := $(CFLAGS_COMMON) -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers
-LIBS := -luv -lssl -lcrypto -lyaml -lhiredis -lm -pthread
+LDOPT += $(EXTRA_LDFLAGS)
+LIBS := -luv -lssl -lcrypto -lyaml -lhiredis -lsystemd -lm -pthread
 
 LEVEE_SRCS := $(shell find src -name '*.c' -not -path 'src/demo/*' -not -name main.c | sort)
 # The dashboard page is compiled into the binary as a byte array.
@@ -48,9 +77,12 @@ DEMO_OBJS := $(DEMO_SRCS:%.c=$(B)/obj/%.o)
 UNIT_SRCS := $(shell find tests/unit -name '*.c' 2>/dev/null | sort)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(B)/obj/%.o)
 
-.PHONY: all run test unit integration asan bench lint fuzz clean deps format
+MAN_PAGES := build/man/levee.8 build/man/levee.yaml.5
 
-all: $(B)/levee $(B)/levee-demo-backend
+.PHONY: all run test unit integration asan bench lint fuzz clean deps format man install \
+        uninstall package package-test
+
+all: $(B)/levee $(B)/levee-demo-backend man
 
 $(B)/levee: $(B)/obj/src/main.o $(LEVEE_OBJS) $(LLHTTP_OBJS)
 	$(Q)$(CC) $(LDOPT) -o $@ $^ $(LIBS)
@@ -61,6 +93,10 @@ $(B)/levee-demo-backend: $(DEMO_OBJS) $(B)/obj/src/core/version.o $(B)/obj/src/h
 
 $(B)/unit-tests: $(UNIT_OBJS) $(LEVEE_OBJS) $(LLHTTP_OBJS)
 	$(Q)$(CC) $(LDOPT) -o $@ $^ -lcriterion $(LIBS)
+
+# Prints every configuration key from the loader's own tables (test_92_docs).
+$(B)/levee-config-keys: $(B)/obj/tests/tools/config_keys.o $(LEVEE_OBJS) $(LLHTTP_OBJS)
+	$(Q)$(CC) $(LDOPT) -o $@ $^ $(LIBS)
 
 $(B)/obj/src/%.o: src/%.c
 	@mkdir -p $(@D)
@@ -92,6 +128,15 @@ $(B)/obj/src/core/version.o: src/core/version.c $(B)/gen/rev
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) -DLV_VERSION='"$(VERSION)"' -DLV_GIT_REV='"$(GIT_REV)"' $(CFLAGS) -c -o $@ $<
 
+# main.c gets the default configuration path (sysconfdir); the same trick.
+$(B)/gen/paths: FORCE
+	@mkdir -p $(@D)
+	@echo '$(CONFIG_PATH)' | cmp -s - $@ || echo '$(CONFIG_PATH)' > $@
+
+$(B)/obj/src/main.o: src/main.c $(B)/gen/paths
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -DLV_CONFIG_PATH='"$(CONFIG_PATH)"' $(CFLAGS) -c -o $@ $<
+
 FORCE:
 
 # llhttp is third-party code: its own (quieter) flags, never -Werror. Its
@@ -103,6 +148,51 @@ $(B)/obj/llhttp/%.o: $(LLHTTP_SRC)/%.c Makefile
 	@mkdir -p $(@D)
 	$(Q)$(CC) -I$(LLHTTP_INC) $(LLHTTP_FLAGS) $(CFLAGS_COMMON) -w -c -o $@ $<
 
+# Man pages: scdoc sources in man/.
+man: $(MAN_PAGES)
+
+build/man/%: man/%.scd
+	@mkdir -p $(@D)
+	@command -v scdoc >/dev/null 2>&1 || { echo "make: scdoc is needed to build the man pages:" \
+	  "run scripts/deps.sh (or apt-get install scdoc)" >&2; exit 1; }
+	@echo "  MAN  $@"
+	@scdoc < $< > $@.tmp && mv $@.tmp $@
+
+# The config is installed only where none is (an edited one is never
+# overwritten); the unit gets the directories it runs from.
+install: all
+	$(INSTALL) -d $(DESTDIR)$(sbindir) $(DESTDIR)$(pkglibdir) $(DESTDIR)$(mandir)/man8 \
+	  $(DESTDIR)$(mandir)/man5 $(DESTDIR)$(sysconfdir)/levee $(DESTDIR)$(systemdunitdir)
+	$(INSTALL) -m 0755 build/levee $(DESTDIR)$(sbindir)/levee
+	$(INSTALL) -m 0755 build/levee-demo-backend $(DESTDIR)$(pkglibdir)/levee-demo-backend
+	$(INSTALL) -m 0644 build/man/levee.8 $(DESTDIR)$(mandir)/man8/levee.8
+	$(INSTALL) -m 0644 build/man/levee.yaml.5 $(DESTDIR)$(mandir)/man5/levee.yaml.5
+	@if [ -e $(DESTDIR)$(CONFIG_PATH) ]; then \
+	  echo "install: keeping the existing $(DESTDIR)$(CONFIG_PATH)"; \
+	else \
+	  echo "$(INSTALL) -m 0644 dist/levee.yaml $(DESTDIR)$(CONFIG_PATH)"; \
+	  $(INSTALL) -m 0644 dist/levee.yaml $(DESTDIR)$(CONFIG_PATH); \
+	fi
+	sed -e 's|@sbindir@|$(sbindir)|g' -e 's|@sysconfdir@|$(sysconfdir)|g' dist/levee.service.in \
+	  > $(DESTDIR)$(systemdunitdir)/levee.service
+	chmod 0644 $(DESTDIR)$(systemdunitdir)/levee.service
+
+uninstall:
+	rm -f $(DESTDIR)$(sbindir)/levee $(DESTDIR)$(pkglibdir)/levee-demo-backend \
+	  $(DESTDIR)$(mandir)/man8/levee.8 $(DESTDIR)$(mandir)/man5/levee.yaml.5 \
+	  $(DESTDIR)$(systemdunitdir)/levee.service
+	rmdir $(DESTDIR)$(pkglibdir) 2>/dev/null || true
+	@echo "uninstall: $(DESTDIR)$(CONFIG_PATH) is left in place (remove it by hand)"
+
+# The Debian package is built from a copy of the sources in build/deb/src
+# (dpkg-buildpackage cleans its tree and writes the .deb next to it: here
+# build/deb/, never this tree's parent).
+package: deps
+	@scripts/package.sh
+
+package-test: package
+	$(PYTHON) -m pytest -p no:cacheprovider -q -ra tests/package
+
 deps:
 	@scripts/deps.sh
 
@@ -111,7 +201,8 @@ run: deps
 	@scripts/run.sh
 
 asan:
-	@$(MAKE) --no-print-directory SAN=1 build/asan/levee build/asan/levee-demo-backend build/asan/unit-tests
+	@$(MAKE) --no-print-directory SAN=1 build/asan/levee build/asan/levee-demo-backend build/asan/unit-tests \
+	  build/asan/levee-config-keys
 
 # Criterion runs each test in a child process whose leak report does not
 # fail the test: the output is scanned for sanitizer reports instead.

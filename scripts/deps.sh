@@ -1,12 +1,15 @@
 #!/bin/sh
-# Installs the Debian packages levee needs to build, test and benchmark.
+# Installs the Debian packages levee needs to build, test, package and benchmark
+# (the package: debhelper, lintian; systemd for systemd-analyze, man-db for
+# the man-page checks).
 # A no-op when all of them are present; runs `apt-get update` only if a package
 # cannot be found in the current package lists.
 set -eu
 
 PKGS="build-essential pkg-config libuv1-dev node-llhttp libssl-dev libyaml-dev \
-libhiredis-dev redis-server libcriterion-dev \
-python3 python3-pytest python3-requests python3-websockets openssl curl chromium"
+libhiredis-dev libsystemd-dev scdoc redis-server libcriterion-dev \
+python3 python3-pytest python3-requests python3-websockets openssl curl chromium \
+debhelper dpkg-dev fakeroot lintian systemd man-db"
 
 # Benchmarks need the peers; they are only installed when asked for.
 if [ "${1:-}" = "--bench" ]; then

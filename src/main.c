@@ -5,6 +5,11 @@
  * runs its own loop: signals (SIGTERM/SIGINT drain, SIGHUP reload, SIGUSR1
  * reopen the access log), active health checks, the admin listener and the
  * per-second metrics history. Workers never wait for it.
+ *
+ * Under systemd (Type=notify) it tells the service manager where it stands:
+ * READY=1 once the listeners accept, RELOADING=1 ... READY=1 around a
+ * reload, STOPPING=1 when a drain starts. Without NOTIFY_SOCKET, sd_notify
+ * does nothing.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -13,11 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
 #include <uv.h>
 
 #include "admin/history.h"
 #include "admin/server.h"
 #include "config/config.h"
+#include "core/buildinfo.h"
 #include "core/log.h"
 #include "core/version.h"
 #include "core/logfile.h"
@@ -26,7 +34,11 @@
 #include "upstream/checker.h"
 #include "upstream/gen.h"
 
-#define DEFAULT_CONFIG "/etc/levee/levee.yaml"
+/* The Makefile sets it from sysconfdir (/etc/levee/levee.yaml when PREFIX
+ * is /usr). */
+#ifndef LV_CONFIG_PATH
+#define LV_CONFIG_PATH "/etc/levee/levee.yaml"
+#endif
 
 struct main_state {
     uv_loop_t *loop;
@@ -46,17 +58,29 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: levee [-c FILE] [-t] [--version] [--help]\n"
                  "\n"
-                 "  -c, --config FILE  configuration file (default " DEFAULT_CONFIG ")\n"
+                 "  -c, --config FILE  configuration file (default " LV_CONFIG_PATH ")\n"
                  "  -t, --test         check the configuration and exit: prints\n"
                  "                     'configuration OK', or every error as\n"
                  "                     FILE:LINE:COL: message (exit status 1)\n"
-                 "  -v, --version      print the version and exit\n"
+                 "  -v, --version      print the version, the source revision and the\n"
+                 "                     versions of the libraries, and exit\n"
                  "  -h, --help         print this help and exit\n"
                  "\n"
                  "Signals: SIGTERM/SIGINT stop accepting connections, let requests in\n"
                  "flight finish (at most timeouts.shutdown) and exit 0; a second one\n"
                  "exits at once. SIGHUP reloads the configuration file (on an error the\n"
                  "running configuration stays). SIGUSR1 reopens the access log file.\n");
+}
+
+/* levee's version and revision on the first line (as in levee_build_info),
+ * then one library a line. */
+static void print_version(void)
+{
+    printf("levee %s (%s)\n", lv_version, lv_git_rev);
+    struct lv_libversion libs[LV_BUILDINFO_NLIBS];
+    lv_buildinfo_libs(libs);
+    for (size_t i = 0; i < LV_BUILDINFO_NLIBS; i++)
+        printf("%s %s\n", libs[i].label, libs[i].version);
 }
 
 static void close_main_handles(struct main_state *m)
@@ -101,6 +125,7 @@ static void on_stop_signal(uv_signal_t *s, int signum)
     m->draining = true;
     uint64_t grace = m->proxy.gen->cfg->timeouts.shutdown;
     lv_info("signal %d: draining (at most %llums)", signum, (unsigned long long)grace);
+    sd_notify(0, "STOPPING=1");
     /* Health checks and the admin listener stop at once; workers finish. */
     lv_checker_stop(m->checker);
     m->checker = NULL;
@@ -118,10 +143,21 @@ static int do_reload(void *arg, struct lv_strbuf *errs)
         if (errs) lv_strbuf_puts(errs, "levee is shutting down\n");
         return -1;
     }
-    if (lv_proxy_reload(&m->proxy, m->config_path, errs) != 0) return -1;
+    /* MONOTONIC_USEC: systemd 253+ matches it to the reload it asked for
+     * (Type=notify-reload); older ones ignore it. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+               (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000);
+    if (lv_proxy_reload(&m->proxy, m->config_path, errs) != 0) {
+        sd_notify(0, "READY=1\nSTATUS=reload failed: running the previous configuration");
+        return -1;
+    }
     lv_checker_stop(m->checker);
     m->checker = lv_checker_start(m->loop, m->proxy.gen);
     lv_admin_apply(m->admin);
+    sd_notifyf(0, "READY=1\nSTATUS=serving configuration generation %llu",
+               (unsigned long long)m->proxy.gen->id);
     return 0;
 }
 
@@ -231,6 +267,9 @@ static int run(const char *path)
                     c->listeners[i].address, workers, workers == 1 ? "" : "s", nbackends,
                     nbackends == 1 ? "" : "s");
         }
+        /* Every listener is bound and listening (the workers' setup is done). */
+        sd_notifyf(0, "READY=1\nSTATUS=serving configuration generation %llu",
+                   (unsigned long long)m.proxy.gen->id);
     }
     uv_run(m.loop, UV_RUN_DEFAULT);
     lv_proxy_destroy(&m.proxy);
@@ -248,14 +287,14 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *path = DEFAULT_CONFIG;
+    const char *path = LV_CONFIG_PATH;
     bool test = false;
     int ch;
     while ((ch = getopt_long(argc, argv, "c:tvh", opts, NULL)) != -1) {
         switch (ch) {
         case 'c': path = optarg; break;
         case 't': test = true; break;
-        case 'v': printf("levee %s (%s)\n", lv_version, lv_git_rev); return 0;
+        case 'v': print_version(); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

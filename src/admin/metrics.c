@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 
 #include "config/config.h"
+#include "core/buildinfo.h"
 #include "core/clock.h"
 #include "core/fail.h"
 #include "core/stats.h"
@@ -353,9 +354,14 @@ void lv_metrics_render(struct lv_strbuf *sb, struct lv_proxy *px)
                      (unsigned long long)atomic_load(&px->reloads_failed));
     header(sb, "levee_config_generation", "gauge", "Generation of the configuration in use.");
     lv_strbuf_printf(sb, "levee_config_generation %llu\n", (unsigned long long)g->id);
-    header(sb, "levee_build_info", "gauge", "levee's version and source revision.");
-    lv_strbuf_printf(sb, "levee_build_info{version=\"%s\",revision=\"%s\"} 1\n", lv_version,
-                     lv_git_rev);
+    header(sb, "levee_build_info", "gauge",
+           "levee's version, source revision and the versions of its libraries.");
+    struct lv_libversion libs[LV_BUILDINFO_NLIBS];
+    lv_buildinfo_libs(libs);
+    lv_strbuf_printf(sb, "levee_build_info{version=\"%s\",revision=\"%s\"", lv_version, lv_git_rev);
+    for (size_t i = 0; i < LV_BUILDINFO_NLIBS; i++)
+        lv_strbuf_printf(sb, ",%s=\"%s\"", libs[i].name, libs[i].version);
+    lv_strbuf_puts(sb, "} 1\n");
     header(sb, "process_start_time_seconds", "gauge", "Start time of levee, Unix seconds.");
     lv_strbuf_printf(sb, "process_start_time_seconds %.3f\n", (double)px->start_wall_ms / 1000.0);
     header(sb, "levee_workers", "gauge", "Worker threads.");

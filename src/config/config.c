@@ -309,7 +309,7 @@ static const struct lv_cfg_field backend_fields[] = {
     {"id", lv_cfg_string, offsetof(struct backend_yaml, id), 0, 0, NULL},
     {"url", lv_cfg_string, offsetof(struct backend_yaml, url), 0, 0, NULL},
     {"weight", lv_cfg_uint, offsetof(struct backend_yaml, weight), 1, 1000, NULL},
-    {"tls", keep_node, offsetof(struct backend_yaml, tls), 0, 0, NULL},
+    {"tls", keep_node, offsetof(struct backend_yaml, tls), 0, 0, lv_cfg_backend_tls_fields},
     {"health_check_enabled", lv_cfg_bool, offsetof(struct backend_yaml, health_check_enabled), 0, 0,
      NULL},
     {NULL, NULL, 0, 0, 0, NULL},
@@ -880,9 +880,9 @@ static const struct lv_cfg_field upgrade_fields[] = {
 };
 
 static const struct lv_cfg_field root_fields[] = {
-    {"listen", parse_listen, 0, 0, 0, NULL},
+    {"listen", parse_listen, 0, 0, 0, lv_cfg_listen_fields},
     F("workers", parse_workers, struct lv_config, workers, 1, 256, NULL),
-    {"backends", parse_backends, 0, 0, 0, NULL},
+    {"backends", parse_backends, 0, 0, 0, backend_fields},
     F("load_balancing", parse_balancer, struct lv_config, balancer, 0, 0, NULL),
     F("timeouts", lv_cfg_section, struct lv_config, timeouts, 0, 0, timeout_fields),
     F("limits", lv_cfg_section, struct lv_config, limits, 0, 0, limit_fields),
@@ -928,4 +928,9 @@ void lv_config_read(struct lv_cfg_ctx *c, yaml_node_t *root, struct lv_config *c
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->workers = n > 0 ? (unsigned)(n > 64 ? 64 : n) : 1;
     }
+}
+
+const struct lv_cfg_field *lv_config_fields(void)
+{
+    return root_fields;
 }

@@ -32,7 +32,11 @@ struct lv_cfg_field {
     lv_cfg_parse_cb parse;
     size_t off;
     uint64_t min, max;
-    const void *aux; /* sub-table for sections, names for choices */
+    /* Names for lv_cfg_choice; otherwise, when not NULL, the field table of
+     * what is under the key (a section, a list of mappings, a mapping read
+     * by a parser of its own), so that the tables describe every key: the
+     * docs are checked against them (tests/tools/config_keys.c). */
+    const void *aux;
 };
 
 /* Appends item to the string in dst (capacity cap), after sep when dst is
@@ -67,5 +71,8 @@ int lv_cfg_strlist(struct lv_cfg_ctx *, yaml_node_t *, void *, const struct lv_c
 
 /* Reads the root mapping into cfg (defaults already set) and validates. */
 void lv_config_read(struct lv_cfg_ctx *c, yaml_node_t *root, struct lv_config *cfg);
+
+/* The root field table (static, NULL-terminated); the rest hangs off aux. */
+const struct lv_cfg_field *lv_config_fields(void);
 
 #endif

@@ -71,7 +71,7 @@ static int parse_certs(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     }
 
 static const struct lv_cfg_field listen_tls_fields[] = {
-    {"certificates", parse_certs, 0, 0, 0, NULL},
+    {"certificates", parse_certs, 0, 0, 0, cert_fields},
     F("min_version", parse_version, struct lv_tls_listen_cfg, min_version, 0, 0, NULL),
     F("ciphers", lv_cfg_string, struct lv_tls_listen_cfg, ciphers, 0, 0, NULL),
     F("ciphersuites", lv_cfg_string, struct lv_tls_listen_cfg, ciphersuites, 0, 0, NULL),
@@ -95,16 +95,16 @@ static int parse_listen_tls(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     return lv_cfg_walk(c, n, listen_tls_fields, &y->tls);
 }
 
-static const struct lv_cfg_field listen_fields[] = {
+const struct lv_cfg_field lv_cfg_listen_fields[] = {
     {"address", lv_cfg_string, offsetof(struct listen_yaml, address), 0, 0, NULL},
-    {"tls", parse_listen_tls, 0, 0, 0, NULL},
+    {"tls", parse_listen_tls, 0, 0, 0, listen_tls_fields},
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
 int lv_cfg_listen_map(struct lv_cfg_ctx *c, yaml_node_t *n, struct lv_listen_cfg *out)
 {
     struct listen_yaml y = {.tls = {.min_version = TLS1_2_VERSION, .handshake_timeout = 10000}};
-    int rc = lv_cfg_walk(c, n, listen_fields, &y);
+    int rc = lv_cfg_walk(c, n, lv_cfg_listen_fields, &y);
     out->tls = y.tls;
     if (y.address == NULL) {
         if (rc == 0) lv_cfg_error(c, n, "a listener needs an address");
@@ -136,7 +136,7 @@ int lv_cfg_listen_map(struct lv_cfg_ctx *c, yaml_node_t *n, struct lv_listen_cfg
     return 0;
 }
 
-static const struct lv_cfg_field backend_tls_fields[] = {
+const struct lv_cfg_field lv_cfg_backend_tls_fields[] = {
     F("ca_file", lv_cfg_string, struct lv_tls_backend_cfg, ca_file, 0, 0, NULL),
     F("server_name", lv_cfg_string, struct lv_tls_backend_cfg, server_name, 0, 0, NULL),
     F("insecure_skip_verify", lv_cfg_bool, struct lv_tls_backend_cfg, insecure_skip_verify, 0, 0,
@@ -152,7 +152,7 @@ int lv_cfg_backend_tls(struct lv_cfg_ctx *c, yaml_node_t *n, yaml_node_t *url_no
 {
     bool https = b->tls.enabled;
     b->tls.min_version = TLS1_2_VERSION;
-    if (n && lv_cfg_walk(c, n, backend_tls_fields, &b->tls) != 0) return -1;
+    if (n && lv_cfg_walk(c, n, lv_cfg_backend_tls_fields, &b->tls) != 0) return -1;
     if (!https) {
         if (n) {
             lv_cfg_error(c, n, "tls settings need an https:// url");

@@ -17,6 +17,11 @@ int lv_cfg_listen_map(struct lv_cfg_ctx *c, yaml_node_t *n, struct lv_listen_cfg
 int lv_cfg_backend_tls(struct lv_cfg_ctx *c, yaml_node_t *n, yaml_node_t *url_node,
                        struct lv_backend_cfg *b);
 
+/* The field tables of a listener mapping and of a backend's `tls:`, for
+ * the tables that hold them (their aux). */
+extern const struct lv_cfg_field lv_cfg_listen_fields[];
+extern const struct lv_cfg_field lv_cfg_backend_tls_fields[];
+
 void lv_listen_cfg_dispose(struct lv_listen_cfg *l);
 void lv_backend_tls_dispose(struct lv_backend_cfg *b);
 

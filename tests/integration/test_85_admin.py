@@ -404,7 +404,7 @@ def test_build_info_names_the_binary_version_and_revision(h):
     version = (REPO_ROOT / "VERSION").read_text().strip()
     assert labels.get("version") == version and labels.get("revision"), info
     printed = run_levee(["--version"], lv.workdir).stdout
-    assert printed.strip() == f"levee {version} ({labels['revision']})", (
+    assert printed.splitlines()[0] == f"levee {version} ({labels['revision']})", (
         f"levee_build_info {labels} and `levee --version` ({printed.strip()}) disagree")
 
 
