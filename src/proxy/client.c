@@ -131,6 +131,7 @@ static void end_exchange(struct lv_client *c)
     struct lv_exchange *ex = c->ex;
     c->ex = NULL;
     c->parser.head = NULL;
+    c->paused = false; /* back-pressure belonged to that exchange's body */
     if (ex->head_done || ex->fail != LV_FAIL_NONE) {
         lv_exchange_account(ex);
         lv_accesslog_write(ex->wg->alog, ex);
@@ -245,6 +246,10 @@ static int on_body(struct lv_http_parser *p, const char *at, size_t len)
 static int on_complete(struct lv_http_parser *p)
 {
     struct lv_client *c = p->owner;
+    /* The body is all in: its back-pressure is over (the pause may have
+     * come with the read that held the body's end). Reading stays stopped
+     * until the response is out, for the exchange is not done. */
+    c->paused = false;
     if (c->timer_mode == T_BODY || c->timer_mode == T_HEADER) arm(c, T_NONE, 0);
     lv_exchange_on_request_end(c->ex);
     /* One request at a time. After an upgrade request llhttp stops by
