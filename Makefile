@@ -6,7 +6,9 @@
 #                   integration tests; exits non-zero on any failure
 #   make bench      benchmark levee beside nginx and HAProxy (see bench/README.md)
 #   make lint       banned functions, formatting check
-#   make fuzz       build the libFuzzer targets (clang)
+#   make fuzz       build the libFuzzer targets (clang): build/fuzz/fuzz_*
+#   make fuzz-run   run each fuzz target for FUZZ_TIME seconds (default 60); fails on
+#                   any crash, leak or sanitizer report (tests/fuzz/README.md)
 
 CC       ?= cc
 PYTHON   := /usr/bin/python3
@@ -48,7 +50,7 @@ DEMO_OBJS := $(DEMO_SRCS:%.c=$(B)/obj/%.o)
 UNIT_SRCS := $(shell find tests/unit -name '*.c' 2>/dev/null | sort)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(B)/obj/%.o)
 
-.PHONY: all run test unit integration asan bench lint fuzz clean deps format
+.PHONY: all run test unit integration asan bench lint fuzz fuzz-run clean deps format
 
 all: $(B)/levee $(B)/levee-demo-backend
 
@@ -136,8 +138,11 @@ bench: deps
 lint:
 	@scripts/lint.sh
 
-fuzz:
+fuzz: deps
 	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk
+
+fuzz-run: fuzz
+	@scripts/fuzz-run.sh
 
 format:
 	clang-format -i $$(find src tests -name '*.[ch]')
