@@ -9,6 +9,9 @@
 #   make fuzz       build the libFuzzer targets (clang): build/fuzz/fuzz_*
 #   make fuzz-run   run each fuzz target for FUZZ_TIME seconds (default 60); fails on
 #                   any crash, leak or sanitizer report (tests/fuzz/README.md)
+#   make soak       10 minutes (SOAK_DURATION) of mixed load, chaos backends, reloads
+#                   and slow clients against the ASan build; fails if memory or fds
+#                   grow or a sanitizer reports anything (bench/README.md, "Soak")
 
 CC       ?= cc
 PYTHON   := /usr/bin/python3
@@ -50,7 +53,7 @@ DEMO_OBJS := $(DEMO_SRCS:%.c=$(B)/obj/%.o)
 UNIT_SRCS := $(shell find tests/unit -name '*.c' 2>/dev/null | sort)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(B)/obj/%.o)
 
-.PHONY: all run test unit integration asan bench lint fuzz fuzz-run clean deps format
+.PHONY: all run test unit integration asan bench lint fuzz fuzz-run soak clean deps format
 
 all: $(B)/levee $(B)/levee-demo-backend
 
@@ -143,6 +146,11 @@ fuzz: deps
 
 fuzz-run: fuzz
 	@scripts/fuzz-run.sh
+
+# Not part of `make test`: it takes 10 minutes by design.
+soak: deps
+	@$(MAKE) --no-print-directory asan
+	@bench/soak/run.sh
 
 format:
 	clang-format -i $$(find src tests -name '*.[ch]')
