@@ -149,7 +149,9 @@ static int re_on_complete(struct lv_http_parser *p)
     return HPE_PAUSED; /* one message: whatever follows would be a second request */
 }
 
-static const struct lv_http_handler re_handler = {NULL, re_on_head, re_on_body, re_on_complete};
+/* Designated: the handler table may grow (a trailer callback...) without breaking this. */
+static const struct lv_http_handler re_handler = {
+    .on_head = re_on_head, .on_body = re_on_body, .on_complete = re_on_complete};
 
 /* True if the n bytes at t are the end of the client's target, or "/" and its end. */
 static bool from_target(const struct lv_head *req, const char *t, size_t n)
@@ -257,7 +259,8 @@ static int on_complete(struct lv_http_parser *p)
     return 0;
 }
 
-static const struct lv_http_handler handler = {NULL, on_head, on_body, on_complete};
+static const struct lv_http_handler handler = {
+    .on_head = on_head, .on_body = on_body, .on_complete = on_complete};
 
 /* Feeds the n bytes at data in pieces of the given sizes (the last one takes the rest);
  * records what came out in run->log. */
