@@ -13,7 +13,12 @@
 #                   integration tests; exits non-zero on any failure
 #   make bench      benchmark levee beside nginx and HAProxy (see bench/README.md)
 #   make lint       banned functions, formatting check
-#   make fuzz       build the libFuzzer targets (clang)
+#   make fuzz       build the libFuzzer targets (clang): build/fuzz/fuzz_*
+#   make fuzz-run   run each fuzz target for FUZZ_TIME seconds (default 60); fails on
+#                   any crash, leak or sanitizer report (tests/fuzz/README.md)
+#   make soak       10 minutes (SOAK_DURATION) of mixed load, chaos backends, reloads
+#                   and slow clients against the ASan build; fails if memory or fds
+#                   grow or a sanitizer reports anything (bench/README.md, "Soak")
 #
 # EXTRA_CFLAGS, EXTRA_CPPFLAGS and EXTRA_LDFLAGS are appended to levee's own
 # flags (debian/rules passes dpkg-buildflags' hardening flags through them).
@@ -79,7 +84,7 @@ UNIT_OBJS := $(UNIT_SRCS:%.c=$(B)/obj/%.o)
 
 MAN_PAGES := build/man/levee.8 build/man/levee.yaml.5
 
-.PHONY: all run test unit integration asan bench lint fuzz clean deps format man install \
+.PHONY: all run test unit integration asan bench lint fuzz fuzz-run soak clean deps format man install \
         uninstall package package-test
 
 all: $(B)/levee $(B)/levee-demo-backend man
@@ -231,8 +236,16 @@ bench: deps
 lint:
 	@scripts/lint.sh
 
-fuzz:
+fuzz: deps
 	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk
+
+fuzz-run: fuzz
+	@scripts/fuzz-run.sh
+
+# Not part of `make test`: it takes 10 minutes by design.
+soak: deps
+	@$(MAKE) --no-print-directory asan
+	@bench/soak/run.sh
 
 format:
 	clang-format -i $$(find src tests -name '*.[ch]')

@@ -6,10 +6,13 @@
 # cannot be found in the current package lists.
 set -eu
 
+# clang builds the fuzz targets (CI runs them); libclang-rt-dev ships libFuzzer and the
+# sanitizer runtimes for it (libclang_rt.fuzzer-x86_64.a, in libclang-rt-14-dev on
+# Debian 12), which clang only recommends.
 PKGS="build-essential pkg-config libuv1-dev node-llhttp libssl-dev libyaml-dev \
 libhiredis-dev libsystemd-dev scdoc redis-server libcriterion-dev \
 python3 python3-pytest python3-requests python3-websockets openssl curl chromium \
-debhelper dpkg-dev fakeroot lintian systemd man-db"
+debhelper dpkg-dev fakeroot lintian systemd man-db clang libclang-rt-dev"
 
 # Benchmarks need the peers; they are only installed when asked for.
 if [ "${1:-}" = "--bench" ]; then
