@@ -57,11 +57,12 @@ $(FB)/obj/src/%.o: src/%.c
 	@echo "  CC   $@"
 	@$(FCC) $(FCPPFLAGS) $(FCFLAGS_COMMON) $(FWARN) -fsanitize=fuzzer-no-link -c -o $@ $<
 
-# llhttp is third-party code: instrumented (it is what parses), but never -Werror.
-$(FB)/obj/llhttp/%.o: $(LLHTTP_SRC)/%.c
+# llhttp is third-party code: instrumented (it is what parses), but never -Werror;
+# built in strict mode, as levee builds it (Makefile).
+$(FB)/obj/llhttp/%.o: $(LLHTTP_SRC)/%.c tests/fuzz/fuzz.mk
 	@mkdir -p $(@D)
 	@echo "  CC   $@"
-	@$(FCC) -I$(LLHTTP_INC) $(FCFLAGS_COMMON) -w -fsanitize=fuzzer-no-link -c -o $@ $<
+	@$(FCC) -I$(LLHTTP_INC) -DLLHTTP_STRICT_MODE=1 $(FCFLAGS_COMMON) -w -fsanitize=fuzzer-no-link -c -o $@ $<
 
 $(FB)/gen/dashboard.c: src/admin/dashboard.html
 	@mkdir -p $(@D)
