@@ -532,15 +532,17 @@ class Levee:
                                     preexec_fn=self.preexec_fn)
             self.harness._processes.append(self.process)
             deadline = time.monotonic() + DEADLINE
+            # The admin listener opens after the workers' listeners: a test
+            # that asks it at once must not find it still closed. It is
+            # probed first, so that the proxy port sees exactly one probe
+            # connection (tests count accepted connections).
+            admin_up = self.admin_port is None
             while time.monotonic() < deadline:
                 if not self.process.alive():
                     break
-                # The admin listener opens after the workers' listeners: a test
-                # that asks it at once must not find it still closed.
-                if (port_accepts(self.host, self.port, timeout=0.5)
-                        and (self.admin_port is None
-                             or port_accepts(self.admin_host, self.admin_port, timeout=0.5))
-                        and self.process.alive()):
+                if not admin_up:
+                    admin_up = port_accepts(self.admin_host, self.admin_port, timeout=0.5)
+                elif port_accepts(self.host, self.port, timeout=0.5) and self.process.alive():
                     return self
                 time.sleep(0.02)
             self._stopped = True  # a failed start is reported here, not again at teardown
