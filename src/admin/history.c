@@ -88,7 +88,7 @@ static void sample(uv_timer_t *timer)
 
     uint64_t requests = 0, e5 = 0, lat[LV_LAT_BUCKETS] = {0};
     for (unsigned w = 0; w < px->nservers; w++) {
-        const struct lv_stats *st = &px->servers[w].stats;
+        const struct lv_stats *st = &px->servers[w].ctx.stats;
         requests += lv_stat_read(&st->requests);
         e5 += sum_range(st->status, 500, 600);
         for (unsigned i = 0; i < LV_LAT_BUCKETS; i++)

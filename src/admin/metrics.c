@@ -39,7 +39,7 @@ static uint64_t worker_sum(const struct lv_proxy *px, size_t offset)
 {
     uint64_t n = 0;
     for (unsigned w = 0; w < px->nservers; w++) {
-        const char *base = (const char *)&px->servers[w].stats;
+        const char *base = (const char *)&px->servers[w].ctx.stats;
         n += lv_stat_read((const atomic_uint_fast64_t *)(const void *)(base + offset));
     }
     return n;
@@ -76,7 +76,7 @@ static void requests(struct lv_strbuf *sb, struct lv_proxy *px, const struct lv_
     for (unsigned code = 100; code < LV_STATUS_CODES; code++) {
         uint64_t n = 0;
         for (unsigned w = 0; w < px->nservers; w++)
-            n += lv_stat_read(&px->servers[w].stats.status[code]);
+            n += lv_stat_read(&px->servers[w].ctx.stats.status[code]);
         if (n)
             lv_strbuf_printf(sb, "proxy_requests_total{status=\"%u\",backend=\"none\"} %llu\n",
                              code, (unsigned long long)n);
@@ -94,7 +94,7 @@ static void requests(struct lv_strbuf *sb, struct lv_proxy *px, const struct lv_
     }
     uint64_t counts[LV_LAT_BUCKETS] = {0}, sum_us = 0;
     for (unsigned w = 0; w < px->nservers; w++) {
-        const struct lv_lathist *h = &px->servers[w].stats.duration;
+        const struct lv_lathist *h = &px->servers[w].ctx.stats.duration;
         for (unsigned i = 0; i < LV_LAT_BUCKETS; i++)
             counts[i] += lv_stat_read(&h->b[i]);
         sum_us += lv_stat_read(&h->sum_us);
@@ -323,7 +323,7 @@ void lv_metrics_render(struct lv_strbuf *sb, struct lv_proxy *px)
                      (unsigned long long)WSUM(px, backend_connections));
     uint64_t buffer_bytes = 0;
     for (unsigned w = 0; w < px->nservers; w++)
-        buffer_bytes += lv_stat_read(&px->servers[w].env.bufs.bytes);
+        buffer_bytes += lv_stat_read(&px->servers[w].ctx.env.bufs.bytes);
     header(sb, "levee_buffer_bytes", "gauge",
            "Memory in I/O buffers held by connections and requests (capacity, all workers; "
            "excludes idle buffers kept for reuse).");

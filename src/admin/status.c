@@ -24,7 +24,7 @@ static void store_json(struct lv_strbuf *sb, struct lv_proxy *px)
     int connected = atomic_load(&px->redis_shared.connected);
     uint64_t fallbacks = 0; /* as levee_rate_limit_store_fallbacks_total */
     for (unsigned w = 0; w < px->nservers; w++)
-        fallbacks += lv_stat_read(&px->servers[w].stats.store_fallbacks);
+        fallbacks += lv_stat_read(&px->servers[w].ctx.stats.store_fallbacks);
     lv_strbuf_puts(sb, "{\"type\":\"redis\",\"address\":");
     lv_strbuf_json_str(sb, rc->redis.address);
     lv_strbuf_printf(sb,

@@ -154,8 +154,8 @@ int lv_rewrite_request(const struct lv_head *req, const struct lv_fwd_info *fwd,
 
 size_t lv_rewrite_response_size(const struct lv_head *resp, const struct lv_resp_info *info)
 {
-    size_t n = resp->buf ? resp->buf->len : 0;
-    n += (size_t)resp->nfields * 4 + 256;
+    size_t n = resp && resp->buf ? resp->buf->len : 0;
+    n += (resp ? (size_t)resp->nfields * 4 : 0) + 256;
     if (info->extra) n += strlen(info->extra);
     return n;
 }
@@ -165,12 +165,13 @@ int lv_rewrite_response(const struct lv_head *resp, const struct lv_resp_info *i
 {
     struct out o = {out, 0};
     char line[64];
-    int n = snprintf(line, sizeof(line), "HTTP/1.1 %u ", (unsigned)resp->status);
+    unsigned status = resp ? resp->status : info->status;
+    int n = snprintf(line, sizeof(line), "HTTP/1.1 %u ", status);
     put(&o, line, (size_t)n);
-    if (resp->target_len > 0)
+    if (resp && resp->target_len > 0)
         put(&o, lv_head_str(resp, resp->target), resp->target_len);
     else
-        put_str(&o, lv_status_reason(resp->status));
+        put_str(&o, lv_status_reason(status));
     PUT_LIT(&o, "\r\n");
 
     /* levee frames what it sends: a body goes out with exactly one of its
@@ -178,7 +179,7 @@ int lv_rewrite_response(const struct lv_head *resp, const struct lv_resp_info *i
      * backend's framing fields (and whatever Connection or the
      * configuration said of them) never decide it. */
     assert(info->framing != LV_FRAME_CLOSE || !info->keep_alive);
-    for (uint32_t i = 0; i < resp->nfields; i++) {
+    for (uint32_t i = 0; resp && i < resp->nfields; i++) {
         const struct lv_hfield *f = &resp->fields[i];
         if (f->flags & (LV_HF_HOP | LV_HF_DROP)) continue;
         /* Without a body (HEAD, 204, 304, 1xx) the backend's Content-Length
@@ -195,7 +196,7 @@ int lv_rewrite_response(const struct lv_head *resp, const struct lv_resp_info *i
     } else if (info->framing == LV_FRAME_CHUNKED) {
         PUT_LIT(&o, "Transfer-Encoding: chunked\r\n");
     }
-    if (resp->status >= 200) {
+    if (status >= 200) {
         if (!info->keep_alive)
             PUT_LIT(&o, "Connection: close\r\n");
         else if (info->client_http10)

@@ -41,6 +41,7 @@ int lv_rewrite_request(const struct lv_head *req, const struct lv_fwd_info *fwd,
                        struct lv_buf *out);
 
 struct lv_resp_info {
+    unsigned status; /* with resp == NULL (levee's own response): its status */
     bool client_http10;
     enum lv_framing framing; /* toward the client */
     uint64_t content_length; /* with LV_FRAME_LENGTH: the length levee writes */
@@ -53,6 +54,8 @@ size_t lv_rewrite_response_size(const struct lv_head *resp, const struct lv_resp
 
 /*
  * Writes the response head for the client into out. 0 or -1 (no room).
+ * resp is the backend's head whose fields are relayed, or NULL for a
+ * response of levee's own (info->status, its fields all in info->extra).
  * The framing is levee's own, from info alone: LV_FRAME_LENGTH writes
  * Content-Length: info->content_length, LV_FRAME_CHUNKED writes
  * Transfer-Encoding: chunked, LV_FRAME_CLOSE (which requires !keep_alive)

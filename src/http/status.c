@@ -3,6 +3,15 @@
 
 #include <stdio.h>
 
+size_t lv_status_body(char *out, size_t cap, enum lv_fail_kind kind)
+{
+    const struct lv_fail_info *fi = lv_fail_info(kind);
+    int n = snprintf(out, cap, "{\"status\":%d,\"error\":\"%s\",\"message\":\"%s\"}\n", fi->status,
+                     fi->reason, fi->message);
+    if (n < 0) return 0;
+    return (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
 int lv_status_write(struct lv_buf *out, enum lv_fail_kind kind, const struct lv_status_opts *o)
 {
     const struct lv_fail_info *fi = lv_fail_info(kind);

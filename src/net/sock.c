@@ -32,6 +32,22 @@ static void on_idle(uv_idle_t *h)
     }
 }
 
+/* Writes the batches queued with lv_sock_flush_soon. */
+static void on_check(uv_check_t *h)
+{
+    struct lv_sockenv *env = h->data;
+    struct lv_sock *list = env->flush_list;
+    env->flush_list = NULL;
+    uv_check_stop(&env->check);
+    while (list) {
+        struct lv_sock *s = list;
+        list = s->next_flush;
+        s->flush_queued = false;
+        s->next_flush = NULL;
+        if (!s->closing) lv_sock_flush(s);
+    }
+}
+
 void lv_sockenv_init(struct lv_sockenv *env, uv_loop_t *loop)
 {
     memset(env, 0, sizeof(*env));
@@ -39,14 +55,40 @@ void lv_sockenv_init(struct lv_sockenv *env, uv_loop_t *loop)
     lv_bufpool_init(&env->bufs, 512);
     uv_idle_init(loop, &env->idle);
     env->idle.data = env;
+    uv_check_init(loop, &env->check);
+    env->check.data = env;
     env->idle_open = true;
+    env->handles_open = 2;
+}
+
+static void on_env_handle_closed(uv_handle_t *h)
+{
+    struct lv_sockenv *env = h->data;
+    if (--env->handles_open > 0) return;
+    if (env->closed_cb) env->closed_cb((uv_handle_t *)&env->idle);
 }
 
 void lv_sockenv_close(struct lv_sockenv *env, uv_close_cb cb)
 {
     if (!env->idle_open) return;
     env->idle_open = false;
-    uv_close((uv_handle_t *)&env->idle, cb);
+    env->closed_cb = cb;
+    uv_close((uv_handle_t *)&env->idle, on_env_handle_closed);
+    uv_close((uv_handle_t *)&env->check, on_env_handle_closed);
+}
+
+void lv_sock_flush_soon(struct lv_sock *s)
+{
+    struct lv_sockenv *env = s->env;
+    if (s->flush_queued || s->closing || s->batch == NULL) return;
+    if (!env->idle_open) { /* the env is closing: no turn to wait for */
+        lv_sock_flush(s);
+        return;
+    }
+    s->flush_queued = true;
+    s->next_flush = env->flush_list;
+    env->flush_list = s;
+    if (!uv_is_active((uv_handle_t *)&env->check)) uv_check_start(&env->check, on_check);
 }
 
 void lv_sockenv_dispose(struct lv_sockenv *env)
@@ -332,6 +374,13 @@ void lv_sock_close(struct lv_sock *s)
     if (s->closing) return;
     s->closing = true;
     s->reading = false;
+    if (s->flush_queued) { /* take it off the env's flush list */
+        struct lv_sock **pp = &s->env->flush_list;
+        while (*pp && *pp != s)
+            pp = &(*pp)->next_flush;
+        if (*pp) *pp = s->next_flush;
+        s->flush_queued = false;
+    }
     if (s->tls_resumed) { /* take it off the env's list */
         struct lv_sock **pp = &s->env->resumed;
         while (*pp && *pp != s)

@@ -66,6 +66,13 @@ struct lv_sockenv {
     uv_idle_t idle;
     bool idle_open;
     struct lv_sock *resumed;
+    /* Sockets whose batch is written at the end of this loop turn
+     * (lv_sock_flush_soon), from a check callback: one write each for
+     * everything queued during the turn's I/O callbacks. */
+    uv_check_t check;
+    struct lv_sock *flush_list;
+    int handles_open;
+    uv_close_cb closed_cb;
 };
 
 struct lv_sock {
@@ -87,13 +94,15 @@ struct lv_sock {
     bool tls_ready;   /* handshake done */
     bool tls_resumed; /* in env->resumed */
     struct lv_sock *next_resumed;
+    bool flush_queued; /* in env->flush_list */
+    struct lv_sock *next_flush;
     lv_sock_handshake_cb on_handshake;
     char tls_why[128]; /* why the handshake failed */
 };
 
 void lv_sockenv_init(struct lv_sockenv *env, uv_loop_t *loop);
-/* Closes the env's own handle: call before the loop's last run; cb (may be
- * NULL) runs when it is closed. */
+/* Closes the env's own handles: call before the loop's last run; cb (may
+ * be NULL) runs when they are closed, with &env->idle. */
 void lv_sockenv_close(struct lv_sockenv *env, uv_close_cb cb);
 /* Frees the pools (after the loop has ended). */
 void lv_sockenv_dispose(struct lv_sockenv *env);
@@ -122,6 +131,10 @@ static inline size_t lv_sock_queued(const struct lv_sock *s)
 
 /* Writes the current batch, if any. Returns 0 or a libuv error. */
 int lv_sock_flush(struct lv_sock *s);
+/* Writes the current batch at the end of this loop turn (after every I/O
+ * callback of the turn has run), so that pieces queued by several callbacks
+ * go out in one write. */
+void lv_sock_flush_soon(struct lv_sock *s);
 
 /* Flushes, then shuts the write side down once everything is written; cb
  * runs after that (status 0 or an error). */

@@ -15,7 +15,6 @@
 
 #include "core/clock.h"
 #include "core/log.h"
-#include "upstream/backend.h"
 
 #define LOG_BUF (64 * 1024)
 #define LOG_FLUSH_AT (48 * 1024)
@@ -130,110 +129,110 @@ static void put_escaped(struct line *l, const char *s, size_t n, bool json)
     }
 }
 
-static const struct lv_hfield *field(const struct lv_exchange *ex, const char *name, size_t len)
+static const struct lv_hfield *field(const struct lv_access_rec *r, const char *name, size_t len)
 {
-    return ex->head_done ? lv_head_find(&ex->req, name, len) : NULL;
+    return r->req ? lv_head_find(r->req, name, len) : NULL;
 }
 
-static void put_field_value(struct line *l, const struct lv_exchange *ex, const char *name,
+static void put_field_value(struct line *l, const struct lv_access_rec *r, const char *name,
                             bool json)
 {
-    const struct lv_hfield *f = field(ex, name, strlen(name));
+    const struct lv_hfield *f = field(r, name, strlen(name));
     if (f == NULL) {
         puts_(l, json ? "null" : "\"-\"");
         return;
     }
     put(l, "\"", 1);
-    put_escaped(l, lv_head_str(&ex->req, f->value), f->value_len, json);
+    put_escaped(l, lv_head_str(r->req, f->value), f->value_len, json);
     put(l, "\"", 1);
 }
 
-static unsigned logged_status(const struct lv_exchange *ex)
+static unsigned logged_status(const struct lv_access_rec *r)
 {
-    return ex->status ? ex->status : 499;
+    return r->status ? r->status : 499;
 }
 
 /* Why the request was not retried (when a retry was considered), or that
  * a hedge was sent: "-" otherwise. */
-static const char *retry_note(const struct lv_exchange *ex)
+static const char *retry_note(const struct lv_access_rec *r)
 {
-    if (ex->skip != LV_SKIP_NONE && ex->skip != LV_SKIP_NOT_RETRYABLE)
-        return lv_retry_skip_name(ex->skip);
-    return ex->hedged ? "hedged" : "-";
+    if (r->skip != LV_SKIP_NONE && r->skip != LV_SKIP_NOT_RETRYABLE)
+        return lv_retry_skip_name(r->skip);
+    return r->hedged ? "hedged" : "-";
 }
 
-static void format_combined(struct line *l, const struct lv_exchange *ex, uint64_t now_ns)
+static void format_combined(struct line *l, const struct lv_access_rec *r, uint64_t now_ns)
 {
     char when[40];
-    lv_clock_fmt_clf(when, sizeof(when), ex->start_wall_ms);
-    putf(l, "%s - - [%s] \"", ex->client->ip, when);
-    if (ex->head_done) {
-        puts_(l, llhttp_method_name((llhttp_method_t)ex->req.method));
+    lv_clock_fmt_clf(when, sizeof(when), r->start_wall_ms);
+    putf(l, "%s - - [%s] \"", r->client_ip, when);
+    if (r->req) {
+        puts_(l, llhttp_method_name((llhttp_method_t)r->req->method));
         put(l, " ", 1);
-        put_escaped(l, lv_head_str(&ex->req, ex->req.target), ex->req.target_len, false);
-        putf(l, " HTTP/%u.%u", ex->req.http_major, ex->req.http_minor);
+        put_escaped(l, lv_head_str(r->req, r->req->target), r->req->target_len, false);
+        putf(l, " HTTP/%u.%u", r->req->http_major, r->req->http_minor);
     } else {
         put(l, "-", 1);
     }
-    putf(l, "\" %u %" PRIu64 " ", logged_status(ex), ex->resp_bytes);
-    put_field_value(l, ex, "referer", false);
+    putf(l, "\" %u %" PRIu64 " ", logged_status(r), r->bytes);
+    put_field_value(l, r, "referer", false);
     put(l, " ", 1);
-    put_field_value(l, ex, "user-agent", false);
-    putf(l, " %.3f %s %u %s %s %s\n", (double)(now_ns - ex->start_ns) / 1e9,
-         ex->backend ? ex->backend->id : "-", ex->attempts, lv_fail_info(ex->fail)->reason,
-         retry_note(ex), ex->request_id[0] ? ex->request_id : "-");
+    put_field_value(l, r, "user-agent", false);
+    putf(l, " %.3f %s %u %s %s %s\n", (double)(now_ns - r->start_ns) / 1e9,
+         r->backend ? r->backend : "-", r->attempts, lv_fail_info(r->fail)->reason, retry_note(r),
+         r->request_id[0] ? r->request_id : "-");
 }
 
-static void format_json(struct line *l, const struct lv_exchange *ex, uint64_t now_ns)
+static void format_json(struct line *l, const struct lv_access_rec *r, uint64_t now_ns)
 {
     char when[40];
-    lv_clock_fmt_iso(when, sizeof(when), ex->start_wall_ms);
-    putf(l, "{\"time\":\"%s\",\"client\":\"%s\",", when, ex->client->ip);
-    if (ex->head_done) {
+    lv_clock_fmt_iso(when, sizeof(when), r->start_wall_ms);
+    putf(l, "{\"time\":\"%s\",\"client\":\"%s\",", when, r->client_ip);
+    if (r->req) {
         putf(l, "\"method\":\"%s\",\"path\":\"",
-             llhttp_method_name((llhttp_method_t)ex->req.method));
-        put_escaped(l, lv_head_str(&ex->req, ex->req.target), ex->req.target_len, true);
-        putf(l, "\",\"protocol\":\"HTTP/%u.%u\",", ex->req.http_major, ex->req.http_minor);
+             llhttp_method_name((llhttp_method_t)r->req->method));
+        put_escaped(l, lv_head_str(r->req, r->req->target), r->req->target_len, true);
+        putf(l, "\",\"protocol\":\"HTTP/%u.%u\",", r->req->http_major, r->req->http_minor);
     } else {
         puts_(l, "\"method\":null,\"path\":null,\"protocol\":null,");
     }
-    putf(l, "\"status\":%u,\"bytes\":%" PRIu64 ",\"duration_ms\":%.3f,", logged_status(ex),
-         ex->resp_bytes, (double)(now_ns - ex->start_ns) / 1e6);
-    if (ex->backend)
-        putf(l, "\"backend\":\"%s\",", ex->backend->id);
+    putf(l, "\"status\":%u,\"bytes\":%" PRIu64 ",\"duration_ms\":%.3f,", logged_status(r), r->bytes,
+         (double)(now_ns - r->start_ns) / 1e6);
+    if (r->backend)
+        putf(l, "\"backend\":\"%s\",", r->backend);
     else
         puts_(l, "\"backend\":null,");
-    putf(l, "\"attempts\":%u,", ex->attempts);
-    const char *note = retry_note(ex);
+    putf(l, "\"attempts\":%u,", r->attempts);
+    const char *note = retry_note(r);
     if (note[0] != '-')
         putf(l, "\"retry\":\"%s\",", note);
     else
         puts_(l, "\"retry\":null,");
-    if (ex->fail != LV_FAIL_NONE)
-        putf(l, "\"reason\":\"%s\",", lv_fail_info(ex->fail)->reason);
+    if (r->fail != LV_FAIL_NONE)
+        putf(l, "\"reason\":\"%s\",", lv_fail_info(r->fail)->reason);
     else
         puts_(l, "\"reason\":null,");
-    if (ex->request_id[0])
-        putf(l, "\"request_id\":\"%s\",", ex->request_id);
+    if (r->request_id[0])
+        putf(l, "\"request_id\":\"%s\",", r->request_id);
     else
         puts_(l, "\"request_id\":null,");
     puts_(l, "\"referer\":");
-    put_field_value(l, ex, "referer", true);
+    put_field_value(l, r, "referer", true);
     puts_(l, ",\"user_agent\":");
-    put_field_value(l, ex, "user-agent", true);
+    put_field_value(l, r, "user-agent", true);
     puts_(l, "}\n");
 }
 
-void lv_accesslog_write(struct lv_accesslog *log, const struct lv_exchange *ex)
+void lv_accesslog_write(struct lv_accesslog *log, const struct lv_access_rec *r)
 {
     if (log == NULL) return;
     if (LOG_BUF - log->len < 3 * FIELD_MAX + 1024) lv_accesslog_flush(log);
     struct line l = {log->buf + log->len, 0, LOG_BUF - log->len};
     uint64_t now = lv_clock_ns();
     if (log->fmt == LV_LOGFMT_JSON)
-        format_json(&l, ex, now);
+        format_json(&l, r, now);
     else
-        format_combined(&l, ex, now);
+        format_combined(&l, r, now);
     if (l.len > 0 && l.p[l.len - 1] != '\n') l.p[l.len - 1] = '\n';
     log->len += l.len;
     if (log->len >= LOG_FLUSH_AT)

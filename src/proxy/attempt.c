@@ -1,84 +1,112 @@
 /*
- * The attempt loop: choosing backends, retrying, hedging, and telling each
- * backend's circuit breaker how its tries went. The decisions themselves
- * are pure functions — which backends are eligible (upstream/eligible.c),
- * what an outcome counts for (upstream/outcome.c: the stale keep-alive
- * rule, the hedge race), retries (upstream/retry.c), the breaker
- * (upstream/breaker.c); this file wires them to connections and timers.
+ * The attempt loop: choosing backends, retrying, hedging, telling each
+ * backend's circuit breaker how its tries went, and streaming the request
+ * body to each try. The decisions themselves are pure functions — which
+ * backends are eligible (upstream/eligible.c), what an outcome counts for
+ * (upstream/outcome.c: the stale keep-alive rule, the hedge race), retries
+ * (upstream/retry.c), the breaker (upstream/breaker.c); this file wires
+ * them to connections and a timer.
  */
 #include "proxy/attempt.h"
 
+#include <assert.h>
 #include <stdlib.h>
-#include <strings.h>
+#include <string.h>
 
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/units.h"
-#include "proxy/client.h"
-#include "proxy/exchange.h"
-#include "upstream/gen.h"
+#include "proxy/flow.h"
 #include "proxy/wgen.h"
-#include "proxy/proxy.h"
-#include "proxy/upconn.h"
 #include "upstream/backend.h"
 #include "upstream/balancer.h"
 #include "upstream/eligible.h"
+#include "upstream/gen.h"
 #include "upstream/outcome.h"
 
-enum { EXT_NONE, EXT_BACKOFF, EXT_HEDGE };
+/* Interim (1xx) responses accepted per try: Go's client gives up after 5;
+ * 16 leaves room for honest use, and 64 KiB is two heads at their limit.
+ * Beyond either, the backend is flooding: bad_response. */
+#define INTERIM_MAX_COUNT 16
+#define INTERIM_MAX_BYTES (64 * 1024)
 
-static void start(struct lv_exchange *ex, bool hedge);
+static const struct lv_upconn_ops upconn_ops;
+static void start_try(struct lv_attempt *at, bool hedge);
+static void on_timer(uv_timer_t *t);
+
+/* Moves to state `to`: only along the arrows of attempt.h's diagram. The
+ * worker's retry budget counts the request from start to DONE. */
+static void set_state(struct lv_attempt *at, enum lv_attempt_state to)
+{
+    enum lv_attempt_state from = at->state;
+    switch (to) {
+    case LV_AT_IDLE: assert(!"an attempt never goes back to IDLE"); break;
+    case LV_AT_TRYING: assert(from == LV_AT_IDLE || from == LV_AT_BACKOFF); break;
+    case LV_AT_BACKOFF: assert(from == LV_AT_TRYING); break;
+    case LV_AT_ANSWERED: assert(from == LV_AT_TRYING); break;
+    case LV_AT_TUNNEL: assert(from == LV_AT_ANSWERED); break;
+    case LV_AT_DONE: assert(from != LV_AT_DONE && from != LV_AT_IDLE); break;
+    }
+    struct lv_retry_budget *bud = &at->w->budget;
+    if (from == LV_AT_IDLE) bud->active++;
+    if (to == LV_AT_DONE) {
+        bud->active--;
+        if (at->holds_retry_slot) bud->retrying--;
+        at->holds_retry_slot = false;
+        uv_timer_stop(at->timer);
+    }
+    at->state = to;
+}
 
 /* --- choosing a backend ------------------------------------------------------- */
 
-static bool was_tried(const struct lv_exchange *ex, const struct lv_backend *b)
+static bool was_tried(const struct lv_attempt *at, const struct lv_backend *b)
 {
-    for (unsigned i = 0; i < ex->ntried; i++) {
-        if (ex->tried[i] == b) return true;
+    for (unsigned i = 0; i < at->ntried; i++) {
+        if (at->tried[i] == b) return true;
     }
     return false;
 }
 
 /* Marks the eligible backends in wg->eligible, their effective weights in
  * wg->weights; returns how many there are (lv_eligible_mark). */
-static size_t mark_eligible(struct lv_exchange *ex, const struct lv_backend *busy, bool untried,
+static size_t mark_eligible(struct lv_attempt *at, const struct lv_backend *busy, bool untried,
                             uint64_t now)
 {
-    struct lv_wgen *wg = ex->wg;
+    struct lv_wgen *wg = at->wg;
     const struct lv_gen *g = wg->gen;
     for (size_t i = 0; i < g->nbackends; i++)
-        wg->weights[i] = ex->cfg->backends[i].weight;
+        wg->weights[i] = at->cfg->backends[i].weight;
     struct lv_eligible_ask ask = {
         .backends = g->backends,
         .n = g->nbackends,
-        .breaker = &ex->cfg->breaker,
-        .slow_start = ex->cfg->health.slow_start,
+        .breaker = &at->cfg->breaker,
+        .slow_start = at->cfg->health.slow_start,
         .busy = busy,
-        .tried = ex->tried,
-        .ntried = ex->ntried,
+        .tried = at->tried,
+        .ntried = at->ntried,
         .untried_only = untried,
     };
-    return lv_eligible_mark(&ask, now, &ex->srv->w.rand, wg->eligible, wg->weights);
+    return lv_eligible_mark(&ask, now, at->w->rand, wg->eligible, wg->weights);
 }
 
 /* Picks a usable backend (untried ones first) and has its breaker admit
  * the request. Returns its index in the generation, or -1 if none will. */
-static int choose(struct lv_exchange *ex, const struct lv_backend *busy,
-                  struct lv_breaker_ticket *t)
+static int choose(struct lv_attempt *at, const struct lv_backend *busy, struct lv_breaker_ticket *t)
 {
-    struct lv_wgen *wg = ex->wg;
+    struct lv_wgen *wg = at->wg;
     const struct lv_gen *g = wg->gen;
     uint64_t now = lv_clock_ms();
     for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1 && ex->ntried == 0) break;
-        size_t count = mark_eligible(ex, busy, pass == 0, now);
+        if (pass == 1 && at->ntried == 0) break;
+        size_t count = mark_eligible(at, busy, pass == 0, now);
         while (count > 0) {
-            struct lv_pick pick = {g->backends, g->nbackends,     wg->eligible,
-                                   wg->weights, &ex->srv->w.rand, lv_clock_ns()};
-            int idx = ex->cfg->balancer->pick(wg->lb_state, &pick);
+            struct lv_pick pick = {g->backends, g->nbackends, wg->eligible,
+                                   wg->weights, at->w->rand,  lv_clock_ns()};
+            int idx = at->cfg->balancer->pick(wg->lb_state, &pick);
             if (idx < 0) break;
-            if (lv_breaker_allow(&g->backends[idx]->breaker, &ex->cfg->breaker, now, t)) return idx;
+            if (lv_breaker_allow(&g->backends[idx]->breaker, &at->cfg->breaker, now, t)) return idx;
             wg->eligible[idx] = false; /* half-open and its probes are out */
             count--;
         }
@@ -86,18 +114,38 @@ static int choose(struct lv_exchange *ex, const struct lv_backend *busy,
     return -1;
 }
 
-/* --- outcomes -------------------------------------------------------------------- */
+/* --- tries ---------------------------------------------------------------------- */
 
-static void report(struct lv_exchange *ex, struct lv_upconn *up, bool ok)
+static struct lv_try *try_of(struct lv_attempt *at, const struct lv_upconn *up)
 {
-    if (!up->ticket.admitted) return;
-    struct lv_backend *b = up->backend;
-    struct lv_server *srv = ex->srv;
+    for (int i = 0; i < 2; i++) {
+        if (at->tries[i].req != LV_TRY_FREE && at->tries[i].up == up) return &at->tries[i];
+    }
+    assert(!"an upconn reports to the attempt whose try it serves");
+    return NULL;
+}
+
+static struct lv_try *other_of(struct lv_attempt *at, const struct lv_try *t)
+{
+    struct lv_try *o = &at->tries[t == &at->tries[0] ? 1 : 0];
+    return o->req != LV_TRY_FREE ? o : NULL;
+}
+
+static unsigned in_flight(const struct lv_attempt *at)
+{
+    return (at->tries[0].req != LV_TRY_FREE) + (at->tries[1].req != LV_TRY_FREE);
+}
+
+static void report(struct lv_attempt *at, struct lv_try *t, bool ok)
+{
+    if (!t->ticket.admitted) return;
+    struct lv_backend *b = t->backend;
+    struct lv_wctx *w = at->w;
     uint64_t now = lv_clock_ms();
-    bool changed = lv_breaker_report(&b->breaker, &ex->cfg->breaker, srv->w.id, now, ok,
-                                     lv_rand_unit(&srv->w.rand), &up->ticket);
-    if (!ok) LV_STAT_INC(b->wstats[srv->w.id].errors);
-    up->ticket.admitted = false;
+    bool changed = lv_breaker_report(&b->breaker, &at->cfg->breaker, w->id, now, ok,
+                                     lv_rand_unit(w->rand), &t->ticket);
+    if (!ok) LV_STAT_INC(b->wstats[w->id].errors);
+    t->ticket.admitted = false;
     if (!changed) return;
     enum lv_breaker_state st = lv_breaker_state(&b->breaker);
     if (st == LV_BREAKER_OPEN) {
@@ -105,149 +153,345 @@ static void report(struct lv_exchange *ex, struct lv_upconn *up, bool ok)
         lv_log_limited(LV_LOG_WARN, &b->log_state,
                        "backend %s: circuit breaker open for %llums (%s)", b->id,
                        (unsigned long long)(until > now ? until - now : 0),
-                       lv_fail_info(ex->last_fail)->reason);
+                       lv_fail_info(at->last_fail)->reason);
     } else if (st == LV_BREAKER_CLOSED) {
         lv_log_limited(LV_LOG_INFO, &b->log_state, "backend %s: circuit breaker closed", b->id);
         lv_backend_recovered(b, now);
     }
 }
 
-/* Releases one try: its breaker admission back if unused, its connection
- * closed. The other try, if any, becomes the one in flight. */
-static void drop(struct lv_exchange *ex, struct lv_upconn *up)
+/* Frees a try's slot: its breaker admission given back if unused, its
+ * connection released (closed unless `reusable`; a connection that already
+ * failed is closed by itself: pass up == NULL). The first slot always
+ * holds the try in flight when only one is. */
+static void drop(struct lv_attempt *at, struct lv_try *t, bool reusable)
 {
-    if (ex->up == up) ex->up = NULL;
-    if (ex->hedge == up) ex->hedge = NULL;
-    if (up->ticket.admitted) {
-        lv_breaker_cancel(&up->backend->breaker, &up->ticket);
-        up->ticket.admitted = false;
+    if (t->ticket.admitted) {
+        lv_breaker_cancel(&t->backend->breaker, &t->ticket);
+        t->ticket.admitted = false;
     }
-    lv_upconn_release(up, false);
-    if (ex->up == NULL && ex->hedge) {
-        ex->up = ex->hedge;
-        ex->hedge = NULL;
+    struct lv_upconn *up = t->up;
+    bool sent = t->req == LV_TRY_SENT;
+    memset(t, 0, sizeof(*t));
+    t->req = LV_TRY_FREE;
+    if (t == &at->tries[0] && at->tries[1].req != LV_TRY_FREE) {
+        at->tries[0] = at->tries[1];
+        memset(&at->tries[1], 0, sizeof(at->tries[1]));
+        at->tries[1].req = LV_TRY_FREE;
     }
-}
-
-static void on_timer(uv_timer_t *t);
-
-static void arm(struct lv_exchange *ex, int mode, uint64_t ms)
-{
-    ex->timer_mode = (uint8_t)mode;
-    ex->timer.data = ex;
-    uv_timer_start(&ex->timer, on_timer, ms, 0);
-}
-
-static bool take_retry_slot(struct lv_exchange *ex)
-{
-    if (ex->retrying) return true;
-    if (!lv_retry_budget_allows(&ex->cfg->retry, &ex->srv->budget)) return false;
-    ex->retrying = true;
-    ex->srv->budget.retrying++;
-    return true;
-}
-
-static bool replayable(const struct lv_exchange *ex)
-{
-    return lv_exchange_replayable(ex);
-}
-
-/* Is there a usable backend this request has not tried? */
-static bool untried_left(struct lv_exchange *ex)
-{
-    return mark_eligible(ex, NULL, true, lv_clock_ms()) > 0;
-}
-
-/* Decides on a retry after the last try in flight failed; schedules it and
- * returns true, or records why not and returns false. */
-static bool retry(struct lv_exchange *ex, enum lv_fail_kind kind, unsigned status, bool sent)
-{
-    const struct lv_retry_cfg *rc = &ex->cfg->retry;
-    struct lv_server *srv = ex->srv;
-    uint64_t now = lv_clock_ms();
-    /* A retry on a backend this request has not tried goes at once, as
-     * nginx and HAProxy do: the backoff protects a backend from being asked
-     * again too soon, and this one was not asked. Only a retry that goes
-     * back to a tried backend waits (full jitter), or for its Retry-After. */
-    size_t usable = mark_eligible(ex, NULL, false, now);
-    bool fresh = usable > 0 && untried_left(ex);
-    uint64_t delay = fresh ? 0 : lv_retry_backoff(rc, ex->attempts, lv_rand_unit(&srv->w.rand));
-    if (ex->retry_after_ms > delay && !fresh) delay = ex->retry_after_ms;
-    struct lv_retry_input in = {
-        .kind = kind,
-        .status = status,
-        .sent = sent,
-        .idempotent = ex->idempotent,
-        .replayable = replayable(ex),
-        .attempts = ex->attempts,
-        .now = now,
-        .deadline = ex->deadline_ms,
-        .delay = delay,
-        .already_retrying = ex->retrying,
-    };
-    enum lv_retry_skip skip = lv_retry_decide(rc, &in, &srv->budget);
-    if (skip == LV_SKIP_NONE && usable == 0) {
-        /* A retry was due but nothing is left to take it (this failure may
-         * have opened the last breaker): answer now, do not wait. */
-        ex->nothing_left = true;
-        return false;
-    }
-    if (skip == LV_SKIP_NONE) {
-        take_retry_slot(ex);
-        LV_STAT_INC(srv->stats.retries);
-        arm(ex, EXT_BACKOFF, delay);
-        return true;
-    }
-    ex->skip = skip;
-    if (skip != LV_SKIP_NOT_RETRYABLE) LV_STAT_INC(srv->stats.retry_skips[skip]);
-    return false;
+    if (up) lv_upconn_release(up, reusable && sent);
 }
 
 /* A try that waited and got nothing (timed out, or lost to a hedge): at
  * least that long is what the backend takes now (peak_ewma's estimate). */
-static void observe_wait(struct lv_upconn *up, uint64_t now_ns)
+static void observe_wait(struct lv_try *t, uint64_t now_ns)
 {
-    double waited_us = (double)(now_ns - up->attempt_start_ns) / 1000.0;
-    lv_ewma_observe(&up->backend->rtt, waited_us, now_ns, LV_EWMA_TAU_NS);
+    double waited_us = (double)(now_ns - t->start_ns) / 1000.0;
+    lv_ewma_observe(&t->backend->rtt, waited_us, now_ns, LV_EWMA_TAU_NS);
 }
 
-void lv_attempt_failed(struct lv_exchange *ex, struct lv_upconn *up, enum lv_fail_kind kind,
-                       int sys_err)
+/* The last word is a failure: the exchange answers (or cuts) with kind. */
+static void give_up(struct lv_attempt *at, enum lv_fail_kind kind)
 {
-    struct lv_stale_in si = {
+    for (int i = 1; i >= 0; i--) {
+        if (at->tries[i].req != LV_TRY_FREE) drop(at, &at->tries[i], false);
+    }
+    set_state(at, LV_AT_DONE);
+    at->ops->failed(at->user, kind);
+}
+
+/* --- the request body ------------------------------------------------------------ */
+
+bool lv_attempt_replayable(const struct lv_attempt *at)
+{
+    /* The memory held counts too, with room for one partly filled buffer:
+     * a body read in full buffers holds about its size, a trickled one is
+     * compacted (bodyq.h), and anything that still holds more is released
+     * as it is sent. */
+    const struct lv_bodyq *q = at->req->body;
+    uint64_t max = at->cfg->retry.max_replay_body;
+    return !q->dropped && q->bytes <= max && q->mem <= max + LV_BUF_SIZE;
+}
+
+/* The first body offset some try in flight has not sent yet. */
+static uint64_t sent_by_all(const struct lv_attempt *at)
+{
+    const struct lv_bodyq *q = at->req->body;
+    if (in_flight(at) == 0) return q->base;
+    uint64_t from = lv_bodyq_end(q);
+    for (int i = 0; i < 2; i++) {
+        const struct lv_try *t = &at->tries[i];
+        if (t->req == LV_TRY_FREE) continue;
+        uint64_t c = t->req == LV_TRY_CONNECTING ? q->base : t->cursor;
+        if (c < from) from = c;
+    }
+    return from;
+}
+
+/* A body too large to replay is released as soon as every try sent it. */
+static void release_sent(struct lv_attempt *at)
+{
+    if (!lv_attempt_replayable(at)) lv_bodyq_drop_before(at->req->body, sent_by_all(at));
+}
+
+uint64_t lv_attempt_body_backlog(const struct lv_attempt *at)
+{
+    return lv_bodyq_mem_from(at->req->body, sent_by_all(at));
+}
+
+/* Hands body bytes to the try's socket while it has room. */
+static void pump_body(struct lv_attempt *at, struct lv_try *t)
+{
+    if (t->req != LV_TRY_SENDING) return;
+    struct lv_attempt_req *req = at->req;
+    struct lv_sock *s = lv_upconn_sock(t->up);
+    bool chunked = req->fwd.framing == LV_FRAME_CHUNKED;
+    while (t->cursor < lv_bodyq_end(req->body) && lv_sock_queued(s) < LV_FLOW_HIGH) {
+        struct lv_slice sl;
+        uint32_t n = lv_bodyq_peek(req->body, t->cursor, &sl);
+        if (n == 0) break;
+        if (chunked) {
+            char line[20];
+            size_t hn = lv_chunk_header(line, n);
+            lv_sock_add_copy(s, line, hn);
+        }
+        lv_sock_add(s, sl.p, n, sl.buf);
+        if (chunked) lv_sock_add(s, "\r\n", 2, NULL);
+        t->cursor += n;
+        lv_sock_flush(s);
+    }
+    if (req->body_complete && t->cursor == lv_bodyq_end(req->body)) {
+        if (chunked) lv_sock_add(s, "0\r\n\r\n", 5, NULL);
+        t->req = LV_TRY_SENT;
+        lv_sock_flush(s);
+    }
+}
+
+/* The connection is ready: the rewritten head, then the body. Returns
+ * false when the attempt gave up (the head could not be written). */
+static bool send_head(struct lv_attempt *at, struct lv_try *t)
+{
+    assert(t->req == LV_TRY_CONNECTING);
+    struct lv_attempt_req *req = at->req;
+    struct lv_fwd_info fwd = req->fwd;
+    fwd.backend_authority = t->up->bcfg->authority;
+    size_t need = lv_rewrite_request_size(req->head, &fwd);
+    struct lv_buf *head = lv_buf_get_size(&at->w->env.bufs, need);
+    if (head == NULL || lv_rewrite_request(req->head, &fwd, head) != 0) {
+        if (head) lv_buf_unref(head);
+        give_up(at, LV_FAIL_INTERNAL);
+        return false;
+    }
+    struct lv_sock *s = lv_upconn_sock(t->up);
+    lv_sock_add(s, head->data, head->len, head);
+    lv_buf_unref(head);
+    t->req = fwd.framing == LV_FRAME_NONE ? LV_TRY_SENT : LV_TRY_SENDING;
+    t->cursor = req->body->base;
+    lv_sock_flush(s);
+    pump_body(at, t);
+    lv_upconn_await(t->up);
+    return true;
+}
+
+void lv_attempt_body_added(struct lv_attempt *at)
+{
+    for (int i = 0; i < 2; i++)
+        pump_body(at, &at->tries[i]);
+    release_sent(at);
+}
+
+/* --- retrying and hedging ------------------------------------------------------------ */
+
+static bool take_retry_slot(struct lv_attempt *at)
+{
+    if (at->holds_retry_slot) return true;
+    if (!lv_retry_budget_allows(&at->cfg->retry, &at->w->budget)) return false;
+    at->holds_retry_slot = true;
+    at->w->budget.retrying++;
+    return true;
+}
+
+/* Decides on a retry after the last try in flight failed; schedules it
+ * (BACKOFF) and returns true, or records why not and returns false with
+ * *nothing_left when a retry was due but no backend can take it. */
+static bool retry(struct lv_attempt *at, enum lv_fail_kind kind, unsigned status, bool sent,
+                  bool *nothing_left)
+{
+    const struct lv_retry_cfg *rc = &at->cfg->retry;
+    struct lv_wctx *w = at->w;
+    uint64_t now = lv_clock_ms();
+    *nothing_left = false;
+    /* A retry on a backend this request has not tried goes at once, as
+     * nginx and HAProxy do: the backoff protects a backend from being asked
+     * again too soon, and this one was not asked. Only a retry that goes
+     * back to a tried backend waits (full jitter), or for its Retry-After. */
+    size_t usable = mark_eligible(at, NULL, false, now);
+    bool fresh = usable > 0 && mark_eligible(at, NULL, true, now) > 0;
+    uint64_t delay = fresh ? 0 : lv_retry_backoff(rc, at->attempts, lv_rand_unit(w->rand));
+    if (at->retry_after_ms > delay && !fresh) delay = at->retry_after_ms;
+    struct lv_retry_input in = {
         .kind = kind,
-        .reused = up->reused,
-        .idle_ms = up->idle_ms,
-        .got_bytes = up->got_bytes,
-        .resp_started = ex->resp_started,
-        .idempotent = ex->idempotent,
-        .replayable = replayable(ex),
-        .stale_retried = ex->stale_retried,
+        .status = status,
+        .sent = sent,
+        .idempotent = at->req->idempotent,
+        .replayable = lv_attempt_replayable(at),
+        .attempts = at->attempts,
+        .now = now,
+        .deadline = at->req->deadline_ms,
+        .delay = delay,
+        .already_retrying = at->holds_retry_slot,
     };
-    enum lv_stale stale = lv_outcome_stale(&si);
-    LV_STAT_INC(ex->srv->stats.attempt_failures[kind]);
-    if (kind == LV_FAIL_CONNECT_TIMEOUT || kind == LV_FAIL_RESPONSE_TIMEOUT)
-        observe_wait(up, lv_clock_ns());
-    bool sent = up->head_sent;
-    ex->last_fail = kind;
-    if (lv_fail_is_backend(kind) && stale == LV_STALE_BLAMED) report(ex, up, false);
-    lv_debug("backend %s: attempt %u failed: %s (%s)", up->backend->id, ex->attempts,
-             lv_fail_info(kind)->reason, sys_err ? uv_strerror(sys_err) : "-");
-    bool was_winner = ex->resp_started && ex->up == up;
-    drop(ex, up);
-    if (was_winner) {
-        lv_exchange_abort(ex, kind);
+    enum lv_retry_skip skip = lv_retry_decide(rc, &in, &w->budget);
+    if (skip == LV_SKIP_NONE && usable == 0) {
+        /* A retry was due but nothing is left to take it (this failure may
+         * have opened the last breaker): answer now, do not wait. */
+        *nothing_left = true;
+        return false;
+    }
+    if (skip == LV_SKIP_NONE) {
+        take_retry_slot(at);
+        LV_STAT_INC(w->stats.retries);
+        set_state(at, LV_AT_BACKOFF);
+        uv_timer_start(at->timer, on_timer, delay, 0);
+        return true;
+    }
+    at->skip = skip;
+    if (skip != LV_SKIP_NOT_RETRYABLE) LV_STAT_INC(w->stats.retry_skips[skip]);
+    return false;
+}
+
+static void arm_hedge(struct lv_attempt *at)
+{
+    const struct lv_retry_cfg *rc = &at->cfg->retry;
+    const struct lv_attempt_req *req = at->req;
+    if (rc->hedge_after == 0 || !req->idempotent || !req->body_complete) return;
+    if (req->upgrade) return; /* two tunnels for one client would be wrong */
+    if (at->state != LV_AT_TRYING || in_flight(at) != 1 || uv_is_active((uv_handle_t *)at->timer))
+        return;
+    if (at->attempts >= rc->max_attempts || !lv_attempt_replayable(at)) return;
+    uv_timer_start(at->timer, on_timer, rc->hedge_after, 0);
+}
+
+static void hedge(struct lv_attempt *at)
+{
+    if (in_flight(at) != 1 || at->attempts >= at->cfg->retry.max_attempts) return;
+    if (!take_retry_slot(at)) {
+        LV_STAT_INC(at->w->stats.retry_skips[LV_SKIP_BUDGET]);
         return;
     }
-    if (ex->up) return; /* the other try may still answer */
-    if (stale == LV_STALE_RETRY_NOW) {
-        ex->stale_retried = true;
-        ex->attempts--; /* this one does not count */
-        arm(ex, EXT_BACKOFF, 0);
+    start_try(at, true);
+}
+
+static void on_timer(uv_timer_t *timer)
+{
+    struct lv_attempt *at = timer->data;
+    if (at->state == LV_AT_TRYING) {
+        hedge(at);
         return;
     }
-    if (!retry(ex, kind, 0, sent))
-        lv_exchange_respond(ex, ex->nothing_left ? LV_FAIL_NO_BACKEND : kind);
+    assert(at->state == LV_AT_BACKOFF);
+    if (at->ops->client_gone(at->user)) {
+        /* Nobody is waiting for this retry any more: spare the backends. */
+        give_up(at, LV_FAIL_CLIENT_CLOSED);
+        return;
+    }
+    set_state(at, LV_AT_TRYING);
+    start_try(at, false);
+}
+
+/* --- starting tries --------------------------------------------------------------- */
+
+static void start_try(struct lv_attempt *at, bool is_hedge)
+{
+    assert(at->state == LV_AT_TRYING);
+    struct lv_breaker_ticket ticket;
+    const struct lv_backend *busy = is_hedge ? at->tries[0].backend : NULL;
+    int idx = choose(at, busy, &ticket);
+    struct lv_backend *b = idx >= 0 ? at->wg->gen->backends[idx] : NULL;
+    if (b == NULL) {
+        if (is_hedge) return; /* nowhere else to send a copy */
+        /* A backend's answer that was to be retried is gone: say "no
+         * backend" (503, Retry-After) rather than make up a 502. */
+        bool answer_lost = at->last_fail == LV_FAIL_BAD_STATUS;
+        give_up(at, at->attempts && !answer_lost ? at->last_fail : LV_FAIL_NO_BACKEND);
+        return;
+    }
+    if (!was_tried(at, b) && at->ntried < LV_RETRY_MAX_ATTEMPTS) at->tried[at->ntried++] = b;
+    at->attempts++;
+    at->backend = b;
+    uint64_t now = lv_clock_ms();
+    const struct lv_timeouts_cfg *to = &at->cfg->timeouts;
+    uint64_t per_try = now + to->per_try;
+    struct lv_upconn_times times = {
+        .connect_deadline = now + to->connect,
+        .head_deadline = per_try < at->req->deadline_ms ? per_try : at->req->deadline_ms,
+        .inactivity_ms = to->idle,
+    };
+    struct lv_try *t = &at->tries[is_hedge ? 1 : 0];
+    assert(t->req == LV_TRY_FREE);
+    *t = (struct lv_try){
+        .req = LV_TRY_CONNECTING,
+        .backend = b,
+        .ticket = ticket,
+        .start_ns = lv_clock_ns(),
+        .hedge = is_hedge,
+    };
+    int err = 0;
+    t->up =
+        lv_upconn_acquire(at->w->ups, b, &at->cfg->backends[idx], &times, &upconn_ops, at, &err);
+    if (t->up == NULL) {
+        lv_log_limited(LV_LOG_WARN, &b->log_conn, "backend %s: cannot open a connection: %s", b->id,
+                       uv_strerror(err));
+        drop(at, t, false);
+        if (!is_hedge) give_up(at, LV_FAIL_CONNECT_FAILED);
+        return;
+    }
+    if (is_hedge) {
+        at->hedges++;
+        LV_STAT_INC(at->w->stats.hedges);
+    }
+    if (lv_upconn_ready(t->up) && !send_head(at, t)) return;
+    if (!is_hedge) arm_hedge(at);
+}
+
+void lv_attempt_init(struct lv_attempt *at, struct lv_wctx *w, uv_timer_t *timer)
+{
+    memset(at, 0, sizeof(*at));
+    at->w = w;
+    at->timer = timer;
+    at->state = LV_AT_IDLE;
+}
+
+void lv_attempt_start(struct lv_attempt *at, struct lv_attempt_req *req, struct lv_wgen *wg,
+                      const struct lv_config *cfg, const struct lv_attempt_ops *ops, void *user)
+{
+    assert(at->state == LV_AT_IDLE);
+    at->req = req;
+    at->wg = wg;
+    at->cfg = cfg;
+    at->ops = ops;
+    at->user = user;
+    at->timer->data = at;
+    at->skip = LV_SKIP_NONE;
+    at->last_fail = LV_FAIL_NONE;
+    set_state(at, LV_AT_TRYING);
+    start_try(at, false);
+}
+
+void lv_attempt_body_complete(struct lv_attempt *at)
+{
+    at->req->body_complete = true;
+    if (at->state == LV_AT_IDLE || at->state == LV_AT_DONE) return;
+    lv_attempt_body_added(at);
+    arm_hedge(at);
+}
+
+/* --- what the connections report --------------------------------------------------- */
+
+static void up_ready(void *user, struct lv_upconn *up)
+{
+    struct lv_attempt *at = user;
+    send_head(at, try_of(at, up));
 }
 
 /* Retry-After: delta-seconds (an HTTP date is not worth parsing here). */
@@ -262,162 +506,205 @@ static uint64_t retry_after_ms(const struct lv_head *h)
     return lv_parse_u64(tmp, &s) == 0 ? s * 1000 : 0;
 }
 
-int lv_attempt_on_response(struct lv_exchange *ex, struct lv_upconn *up)
+/* A 1xx: counted against the caps, relayed when it is the only try. */
+static int interim(struct lv_attempt *at, struct lv_try *t, const struct lv_upconn_head *h)
 {
-    unsigned status = up->resp.status;
+    const struct lv_head *hd = h->head;
+    t->interim_count++;
+    t->interim_bytes += (hd->buf ? hd->buf->len : 0) + (uint64_t)hd->nfields * 4 + 32;
+    if (t->interim_count > INTERIM_MAX_COUNT || t->interim_bytes > INTERIM_MAX_BYTES) {
+        lv_debug("backend %s: more than %d interim responses or %d bytes of them", t->backend->id,
+                 INTERIM_MAX_COUNT, INTERIM_MAX_BYTES);
+        lv_upconn_refuse(t->up, LV_FAIL_BAD_RESPONSE);
+        return -1;
+    }
+    /* 100 answered a question levee did not forward. */
+    if (h->status != 100 && in_flight(at) == 1) at->ops->interim(at->user, h);
+    return 0;
+}
+
+static int up_head(void *user, struct lv_upconn *up, const struct lv_upconn_head *h)
+{
+    struct lv_attempt *at = user;
+    struct lv_try *t = try_of(at, up);
+    unsigned status = h->status;
+    if (status == 101 && !at->req->upgrade) return -1; /* no upgrade was asked for */
+    if (status < 200 && status != 101) return interim(at, t, h);
+
     uint64_t now_ns = lv_clock_ns();
-    uint64_t ttfb_us = (now_ns - up->attempt_start_ns) / 1000;
-    lv_lathist_add(&up->backend->wstats[ex->srv->w.id].latency, ttfb_us);
-    lv_ewma_observe(&up->backend->rtt, (double)ttfb_us, now_ns, LV_EWMA_TAU_NS);
-    struct lv_upconn *other = up == ex->up ? ex->hedge : ex->up;
+    uint64_t ttfb_us = (now_ns - t->start_ns) / 1000;
+    lv_lathist_add(&t->backend->wstats[at->w->id].latency, ttfb_us);
+    lv_ewma_observe(&t->backend->rtt, (double)ttfb_us, now_ns, LV_EWMA_TAU_NS);
+    struct lv_try *other = other_of(at, t);
     struct lv_head_in hi = {
         .status = status,
-        .retryable = lv_retry_status(&ex->cfg->retry, status),
-        .on_hedge = up == ex->hedge,
+        .retryable = lv_retry_status(&at->cfg->retry, status),
+        .on_hedge = t->hedge,
         .other_in_flight = other != NULL,
     };
     struct lv_head_out ho = lv_outcome_head(&hi);
     if (hi.retryable) {
-        ex->last_fail = LV_FAIL_BAD_STATUS;
-        if (status == 503 || status == 429) ex->retry_after_ms = retry_after_ms(&up->resp);
+        at->last_fail = LV_FAIL_BAD_STATUS;
+        if (status == 503 || status == 429) at->retry_after_ms = retry_after_ms(h->head);
     }
-    report(ex, up, ho.success);
-    if (ho.action == LV_HEAD_WAIT_OTHER ||
-        (ho.action == LV_HEAD_ASK_RETRY && retry(ex, LV_FAIL_BAD_STATUS, status, true))) {
-        drop(ex, up);
+    report(at, t, ho.success);
+    if (ho.action == LV_HEAD_WAIT_OTHER) {
+        drop(at, t, false);
         return -1;
     }
-    /* This answer is the answer. */
-    if (ho.hedge_won) LV_STAT_INC(ex->srv->stats.hedge_wins);
-    if (ho.loser == LV_LOSER_FAILED) {
-        ex->last_fail = ho.loser_kind;
-        report(ex, other, false);
-        observe_wait(other, now_ns);
+    if (ho.action == LV_HEAD_ASK_RETRY) {
+        bool nothing_left;
+        if (retry(at, LV_FAIL_BAD_STATUS, status, true, &nothing_left)) {
+            drop(at, t, false);
+            return -1;
+        }
+        /* Not retried: this answer is the answer. */
     }
-    if (other) drop(ex, other); /* a loser not reported gives its admission back */
-    ex->up = up;
-    ex->hedge = NULL;
-    ex->backend = up->backend;
-    if (ex->timer_mode != EXT_NONE) {
-        uv_timer_stop(&ex->timer);
-        ex->timer_mode = EXT_NONE;
+    /* This head is the answer. */
+    if (ho.hedge_won) LV_STAT_INC(at->w->stats.hedge_wins);
+    if (other) {
+        if (ho.loser == LV_LOSER_FAILED) {
+            at->last_fail = ho.loser_kind;
+            report(at, other, false);
+            observe_wait(other, now_ns);
+        }
+        drop(at, other, false); /* a loser not reported gives its admission back */
+        t = try_of(at, up);     /* the answer may have moved to the first slot */
     }
-    return 0;
+    at->winner = (unsigned)(t - at->tries);
+    at->backend = t->backend;
+    uv_timer_stop(at->timer);
+    set_state(at, LV_AT_ANSWERED);
+    int rc = at->ops->head(at->user, h);
+    if (rc < 0) lv_upconn_refuse(up, LV_FAIL_BAD_RESPONSE);
+    return rc;
 }
 
-/* --- hedging ------------------------------------------------------------------------ */
-
-static void arm_hedge(struct lv_exchange *ex)
+static int up_body(void *user, struct lv_upconn *up, struct lv_buf *b, const char *p, size_t len)
 {
-    const struct lv_retry_cfg *rc = &ex->cfg->retry;
-    if (rc->hedge_after == 0 || !ex->idempotent || !ex->req_complete || !replayable(ex)) return;
-    if (ex->upgrade) return; /* two tunnels for one client would be wrong */
-    if (ex->up == NULL || ex->hedge || ex->done || ex->timer_mode != EXT_NONE) return;
-    if (ex->attempts >= rc->max_attempts) return;
-    arm(ex, EXT_HEDGE, rc->hedge_after);
+    struct lv_attempt *at = user;
+    (void)up;
+    assert(at->state == LV_AT_ANSWERED && at->tries[at->winner].up == up);
+    return at->ops->body(at->user, b, p, len);
 }
 
-static void hedge(struct lv_exchange *ex)
+static void up_end(void *user, struct lv_upconn *up, bool reusable)
 {
-    if (ex->up == NULL || ex->up->resp_head || ex->hedge) return;
-    if (ex->attempts >= ex->cfg->retry.max_attempts) return;
-    if (!take_retry_slot(ex)) {
-        LV_STAT_INC(ex->srv->stats.retry_skips[LV_SKIP_BUDGET]);
+    struct lv_attempt *at = user;
+    struct lv_try *t = try_of(at, up);
+    assert(at->state == LV_AT_ANSWERED && t == &at->tries[at->winner]);
+    drop(at, t, reusable);
+    set_state(at, LV_AT_DONE);
+    at->ops->end(at->user);
+}
+
+static void up_upgraded(void *user, struct lv_upconn *up, struct lv_buf *b, const char *rest,
+                        size_t n)
+{
+    struct lv_attempt *at = user;
+    assert(at->state == LV_AT_ANSWERED && at->tries[at->winner].up == up);
+    set_state(at, LV_AT_TUNNEL);
+    struct lv_sock *s = lv_upconn_take_stream(up);
+    at->ops->upgraded(at->user, s, b, rest, n);
+}
+
+static void up_failed(void *user, struct lv_upconn *up, enum lv_fail_kind kind, int sys_err)
+{
+    struct lv_attempt *at = user;
+    struct lv_try *t = try_of(at, up);
+    bool answered = at->state == LV_AT_ANSWERED;
+    struct lv_stale_in si = {
+        .kind = kind,
+        .reused = up->reused,
+        .idle_ms = up->idle_ms,
+        .got_bytes = up->got_bytes,
+        .resp_started = answered,
+        .idempotent = at->req->idempotent,
+        .replayable = lv_attempt_replayable(at),
+        .stale_retried = at->stale_retried,
+    };
+    enum lv_stale stale = lv_outcome_stale(&si);
+    LV_STAT_INC(at->w->stats.attempt_failures[kind]);
+    if (kind == LV_FAIL_CONNECT_TIMEOUT || kind == LV_FAIL_RESPONSE_TIMEOUT)
+        observe_wait(t, lv_clock_ns());
+    bool sent = t->req != LV_TRY_CONNECTING;
+    at->last_fail = kind;
+    if (lv_fail_is_backend(kind) && stale == LV_STALE_BLAMED) report(at, t, false);
+    lv_debug("backend %s: attempt %u failed: %s (%s)", t->backend->id, at->attempts,
+             lv_fail_info(kind)->reason, sys_err ? uv_strerror(sys_err) : "-");
+    t->up = NULL; /* the connection closes itself */
+    drop(at, t, false);
+    if (answered) { /* the answer broke off: it is cut short */
+        give_up(at, kind);
         return;
     }
-    start(ex, true);
-}
-
-static void on_timer(uv_timer_t *t)
-{
-    struct lv_exchange *ex = t->data;
-    int mode = ex->timer_mode;
-    ex->timer_mode = EXT_NONE;
-    if (ex->done) return;
-    if (mode == EXT_BACKOFF && lv_client_gone(ex->client)) {
-        /* Nobody is waiting for this retry any more: spare the backends. */
-        lv_client_abort(ex->client);
+    if (in_flight(at) > 0) return; /* the other try may still answer */
+    if (stale == LV_STALE_RETRY_NOW) {
+        at->stale_retried = true;
+        at->attempts--; /* this one does not count */
+        set_state(at, LV_AT_BACKOFF);
+        uv_timer_start(at->timer, on_timer, 0, 0);
         return;
     }
-    if (mode == EXT_BACKOFF)
-        start(ex, false);
-    else if (mode == EXT_HEDGE)
-        hedge(ex);
+    bool nothing_left;
+    if (!retry(at, kind, 0, sent, &nothing_left))
+        give_up(at, nothing_left ? LV_FAIL_NO_BACKEND : kind);
 }
 
-/* --- starting tries --------------------------------------------------------------- */
-
-static void start(struct lv_exchange *ex, bool is_hedge)
+static void up_drained(void *user, struct lv_upconn *up)
 {
-    struct lv_breaker_ticket t;
-    int idx = choose(ex, is_hedge && ex->up ? ex->up->backend : NULL, &t);
-    struct lv_backend *b = idx >= 0 ? ex->wg->gen->backends[idx] : NULL;
-    if (b == NULL) {
-        if (is_hedge) return; /* nowhere else to send a copy */
-        /* A backend's answer that was to be retried is gone: say "no
-         * backend" (503, Retry-After) rather than make up a 502. */
-        bool answer_lost = ex->last_fail == LV_FAIL_BAD_STATUS;
-        lv_exchange_respond(ex, ex->attempts && !answer_lost ? ex->last_fail : LV_FAIL_NO_BACKEND);
-        return;
-    }
-    if (!was_tried(ex, b) && ex->ntried < LV_RETRY_MAX_ATTEMPTS) ex->tried[ex->ntried++] = b;
-    ex->attempts++;
-    ex->backend = b;
-    int err = 0;
-    struct lv_upconn *up = lv_upconn_acquire(ex->srv, b, &ex->cfg->backends[idx], ex, &err);
-    if (up == NULL) {
-        lv_breaker_cancel(&b->breaker, &t);
-        lv_log_limited(LV_LOG_WARN, &b->log_conn, "backend %s: cannot open a connection: %s", b->id,
-                       uv_strerror(err));
-        if (!is_hedge) lv_exchange_respond(ex, LV_FAIL_CONNECT_FAILED);
-        return;
-    }
-    up->ticket = t;
-    if (is_hedge) {
-        ex->hedge = up;
-        ex->hedged = true;
-        LV_STAT_INC(ex->srv->stats.hedges);
-    } else {
-        ex->up = up;
-    }
-    if (up->state == LV_UP_BUSY) lv_exchange_on_connected(ex, up);
-    if (!is_hedge && !ex->done) arm_hedge(ex);
+    struct lv_attempt *at = user;
+    struct lv_try *t = try_of(at, up);
+    pump_body(at, t);
+    release_sent(at);
+    at->ops->body_sent(at->user);
 }
 
-void lv_attempt_first(struct lv_exchange *ex)
+static const struct lv_upconn_ops upconn_ops = {
+    .ready = up_ready,
+    .head = up_head,
+    .body = up_body,
+    .end = up_end,
+    .upgraded = up_upgraded,
+    .failed = up_failed,
+    .drained = up_drained,
+};
+
+/* --- the exchange's controls --------------------------------------------------------- */
+
+void lv_attempt_pause(struct lv_attempt *at)
 {
-    ex->counted = true;
-    ex->srv->budget.active++;
-    start(ex, false);
+    if (at->state == LV_AT_ANSWERED) lv_upconn_pause(at->tries[at->winner].up);
 }
 
-void lv_attempt_request_complete(struct lv_exchange *ex)
+void lv_attempt_resume(struct lv_attempt *at)
 {
-    arm_hedge(ex);
+    if (at->state == LV_AT_ANSWERED) lv_upconn_resume(at->tries[at->winner].up);
 }
 
-void lv_attempt_stop(struct lv_exchange *ex)
+void lv_attempt_tunnel_end(struct lv_attempt *at, uint64_t idle_ms)
 {
-    if (ex->timer_mode != EXT_NONE) {
-        uv_timer_stop(&ex->timer);
-        ex->timer_mode = EXT_NONE;
-    }
-    if (ex->hedge) drop(ex, ex->hedge);
-    if (ex->up) drop(ex, ex->up);
-    struct lv_retry_budget *bud = &ex->srv->budget;
-    if (ex->retrying) {
-        bud->retrying--;
-        ex->retrying = false;
-    }
-    if (ex->counted) {
-        bud->active--;
-        ex->counted = false;
-    }
+    if (at->state != LV_AT_TUNNEL) return;
+    struct lv_try *t = &at->tries[at->winner];
+    struct lv_upconn *up = t->up;
+    t->up = NULL;
+    drop(at, t, false);
+    lv_upconn_finish(up, idle_ms);
+    set_state(at, LV_AT_DONE);
 }
 
-unsigned lv_attempt_retry_after(const struct lv_exchange *ex)
+void lv_attempt_stop(struct lv_attempt *at)
 {
-    const struct lv_gen *g = ex->wg->gen;
-    return lv_eligible_retry_after(g->backends, g->nbackends, ex->cfg->health.interval,
+    if (at->state == LV_AT_IDLE || at->state == LV_AT_DONE) return;
+    for (int i = 1; i >= 0; i--) {
+        if (at->tries[i].req != LV_TRY_FREE) drop(at, &at->tries[i], false);
+    }
+    set_state(at, LV_AT_DONE);
+}
+
+unsigned lv_attempt_retry_after(const struct lv_attempt *at)
+{
+    const struct lv_gen *g = at->wg->gen;
+    return lv_eligible_retry_after(g->backends, g->nbackends, at->cfg->health.interval,
                                    lv_clock_ms());
 }

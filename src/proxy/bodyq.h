@@ -33,7 +33,31 @@
 #ifndef LV_PROXY_BODYQ_H
 #define LV_PROXY_BODYQ_H
 
-#include "proxy/proxy-t.h"
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+
+/* A run of request body bytes in one buffer. */
+struct lv_slice {
+    struct lv_buf *buf; /* a reference is held */
+    const char *p;
+    uint64_t off; /* absolute offset of p[0] in the body */
+    uint32_t len;
+    uint32_t pinned; /* kept by reference: buf's capacity; 0: copied into a tail */
+};
+
+struct lv_bodyq {
+    struct lv_slice *s;
+    uint32_t count; /* slices held: s[0..count) */
+    uint32_t cap;
+    uint64_t base;       /* absolute offset of the first byte held (bytes before it were dropped) */
+    uint64_t bytes;      /* all body bytes received: the end offset */
+    uint64_t mem;        /* buffer memory held (see above) */
+    struct lv_buf *tail; /* where small pieces are copied; the queue holds a reference */
+    struct lv_bufpool *pool; /* tails come from it */
+    bool dropped;            /* some bytes were released: the body cannot be replayed */
+};
 
 /* The first tail's size; each next one is twice the last, up to LV_BUF_SIZE. */
 #define LV_BODYQ_TAIL_MIN 1024

@@ -1,98 +1,113 @@
 /*
- * Client connections. Requests are parsed as bytes arrive and run one at a
- * time: when a request is complete the parser pauses, and bytes of the next
- * (pipelined) request stay in `pending` until the response is out, so that
- * responses leave in order. An idle connection holds no buffer.
+ * HTTP/1.x client connections. Requests are parsed as bytes arrive and run
+ * one at a time: when a request is complete the parser pauses, and bytes of
+ * the next (pipelined) request stay in `pending` until the answer is out,
+ * so that answers leave in order. An idle connection holds no buffer.
  *
- * One timer serves every phase, each with its own meaning:
- *   idle    between requests (timeouts.idle): close quietly
- *   header  from the first byte of a head (timeouts.client_header, total,
- *           so trickling one byte at a time does not extend it): 408
- *   body    between two reads of the body (timeouts.client_body): 408
- *   send    the client does not read what levee writes (timeouts.idle)
- *   linger  after the final response, before closing (drain its input)
- *   handshake  a TLS client's handshake (tls.handshake_timeout)
- *   tunnel  no byte either way in an upgrade tunnel (timeouts.tunnel)
+ * The connection is its exchange's downstream (struct lv_downstream_ops):
+ * the exchange says what to answer, this file says it in HTTP/1.x — status
+ * line, the relayed fields, levee's framing (Content-Length, chunked, or
+ * close for an HTTP/1.0 client), Connection — and writes it.
+ *
+ * While an exchange waits for its answer the socket keeps being read, so
+ * that a keep-alive request costs no read stop and start: a client that
+ * sends the next request early (pipelining) has it kept in `pending`, and
+ * reading stops only then.
  */
 #include "proxy/client.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "config/config.h"
 #include "core/log.h"
 #include "net/addr.h"
-#include "proxy/accesslog.h"
 #include "proxy/exchange.h"
-#include "proxy/server.h"
-#include "proxy/tunnel.h"
+#include "proxy/flow.h"
+#include "proxy/wgen.h"
+#include "upstream/gen.h"
 
 #define LINGER_MS 2000
 
-enum timer_mode { T_NONE, T_IDLE, T_HEADER, T_BODY, T_SEND, T_LINGER, T_HANDSHAKE, T_TUNNEL };
+/* Answers handed to the socket but not yet written, each holding its
+ * buffers: past either bound, no new request is started. Without it a client
+ * pipelining requests levee answers itself (429, /health) while reading
+ * slowly would make levee buffer answers without limit. */
+#define BACKLOG_MAX_WRITES 8
+#define BACKLOG_MAX_BYTES LV_FLOW_LOW
 
 static void process(struct lv_client *c);
 static void close_now(struct lv_client *c);
-static void close_gracefully(struct lv_client *c, bool linger);
+static const struct lv_downstream_ops downstream_ops;
 
 static struct lv_client *of_sock(struct lv_sock *s)
 {
     return (struct lv_client *)(void *)((char *)s - offsetof(struct lv_client, sock));
 }
 
+static const struct lv_config *cfg_of(const struct lv_client *c)
+{
+    return c->w->wgen->gen->cfg;
+}
+
+/* Moves to state `to`: only along the arrows of client.h's diagram. */
+static void set_state(struct lv_client *c, enum lv_client_state to)
+{
+    enum lv_client_state from = c->state;
+    switch (to) {
+    case LV_CL_HANDSHAKE: assert(!"a client starts in HANDSHAKE, never moves there"); break;
+    case LV_CL_IDLE: assert(from == LV_CL_HANDSHAKE || from == LV_CL_REQUEST); break;
+    case LV_CL_REQUEST: assert(from == LV_CL_IDLE || from == LV_CL_TUNNEL); break;
+    case LV_CL_TUNNEL: assert(from == LV_CL_REQUEST); break;
+    case LV_CL_SHUTDOWN: assert(from == LV_CL_IDLE || from == LV_CL_REQUEST); break;
+    case LV_CL_LINGER: assert(from == LV_CL_SHUTDOWN); break;
+    case LV_CL_CLOSING: assert(from != LV_CL_CLOSING); break;
+    }
+    c->state = to;
+}
+
 /* --- timer ------------------------------------------------------------------ */
 
 static void on_timer(uv_timer_t *t);
 
-static void arm(struct lv_client *c, enum timer_mode mode, uint64_t ms)
+static void arm(struct lv_client *c, enum lv_client_timer mode, uint64_t ms)
 {
-    c->timer_mode = (uint8_t)mode;
-    if (mode == T_NONE)
+    c->timer_mode = mode;
+    if (mode == LV_CT_NONE)
         uv_timer_stop(&c->timer);
     else
         uv_timer_start(&c->timer, on_timer, ms, 0);
 }
 
-void lv_client_arm_tunnel(struct lv_client *c)
-{
-    if (!c->closing && c->ex) arm(c, T_TUNNEL, c->ex->cfg->timeouts.tunnel);
-}
-
-void lv_client_arm_send_timeout(struct lv_client *c)
-{
-    if (!c->closing) arm(c, T_SEND, c->srv->cfg->timeouts.idle);
-}
-
 static void on_timer(uv_timer_t *t)
 {
     struct lv_client *c = t->data;
-    enum timer_mode mode = (enum timer_mode)c->timer_mode;
-    c->timer_mode = T_NONE;
-    struct lv_exchange *ex = c->ex;
+    enum lv_client_timer mode = c->timer_mode;
+    c->timer_mode = LV_CT_NONE;
     switch (mode) {
-    case T_HEADER:
-        if (ex == NULL) { /* connected and never said a word */
+    case LV_CT_HEADER:
+        if (c->ex == NULL) { /* connected and never said a word */
             close_now(c);
             return;
         }
-        lv_exchange_fail(ex, LV_FAIL_HEADER_TIMEOUT);
+        lv_exchange_fail(c->ex, LV_FAIL_HEADER_TIMEOUT);
         return;
-    case T_BODY:
-        if (ex) lv_exchange_fail(ex, LV_FAIL_BODY_TIMEOUT);
+    case LV_CT_BODY:
+        if (c->ex) lv_exchange_fail(c->ex, LV_FAIL_BODY_TIMEOUT);
         return;
-    case T_SEND: lv_client_abort(c); return;
-    case T_TUNNEL: lv_tunnel_idle(c); return;
-    case T_HANDSHAKE:
-        LV_STAT_INC(c->srv->stats.tls_handshake_failures);
+    case LV_CT_HANDSHAKE:
+        LV_STAT_INC(c->w->stats.tls_handshake_failures);
         lv_log_ratelimited(LV_LOG_INFO, "client %s: TLS handshake timed out", c->ip);
         close_now(c);
         return;
-    case T_IDLE:
-    case T_LINGER:
-    case T_NONE: close_now(c); return;
+    case LV_CT_SEND:
+    case LV_CT_IDLE:
+    case LV_CT_LINGER:
+    case LV_CT_NONE: close_now(c); return;
     }
 }
 
@@ -101,19 +116,10 @@ static void on_timer(uv_timer_t *t)
 static void on_handle_closed(struct lv_client *c)
 {
     if (--c->handles_open > 0) return;
-    struct lv_server *srv = c->srv;
     if (c->pending) lv_buf_unref(c->pending);
     c->pending = NULL;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        srv->clients = c->next;
-    if (c->next) c->next->prev = c->prev;
-    srv->nclients--;
-    LV_STAT_ADD(srv->stats.client_connections, (uint64_t)-1);
+    c->on_freed(c);
     free(c);
-    lv_server_conn_freed(srv);
-    lv_server_check_done(srv);
 }
 
 static void on_sock_closed(struct lv_sock *s)
@@ -126,23 +132,20 @@ static void on_timer_closed(uv_handle_t *h)
     on_handle_closed(h->data);
 }
 
+/* The exchange under way is over: it logs itself and goes. */
 static void end_exchange(struct lv_client *c)
 {
     struct lv_exchange *ex = c->ex;
     c->ex = NULL;
     c->parser.head = NULL;
     c->paused = false; /* back-pressure belonged to that exchange's body */
-    if (ex->head_done || ex->fail != LV_FAIL_NONE) {
-        lv_exchange_account(ex);
-        lv_accesslog_write(ex->wg->alog, ex);
-    }
     lv_exchange_destroy(ex);
 }
 
 static void close_now(struct lv_client *c)
 {
-    if (c->closing) return;
-    c->closing = true;
+    if (c->state == LV_CL_CLOSING) return;
+    set_state(c, LV_CL_CLOSING);
     if (c->ex) {
         lv_exchange_cancel(c->ex);
         end_exchange(c);
@@ -157,47 +160,41 @@ void lv_client_abort(struct lv_client *c)
     close_now(c);
 }
 
-bool lv_client_gone(struct lv_client *c)
-{
-    uv_os_fd_t fd;
-    if (c->closing || uv_fileno((uv_handle_t *)&c->sock.tcp, &fd) != 0) return true;
-    char byte;
-    ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-}
-
 static void on_shutdown(struct lv_sock *s, int status)
 {
     struct lv_client *c = of_sock(s);
-    if (c->closing) return;
-    if (status < 0 || !c->lingering) {
+    if (c->state != LV_CL_SHUTDOWN) return;
+    if (status < 0 || c->peer_closed) {
         close_now(c);
         return;
     }
     /* Everything is written. Read and drop what the client still sends,
      * briefly, so that closing does not reset the connection under the
-     * response it has not read yet. */
+     * answer it has not read yet. */
+    set_state(c, LV_CL_LINGER);
     lv_sock_read_start(&c->sock);
-    arm(c, T_LINGER, LINGER_MS);
+    arm(c, LV_CT_LINGER, LINGER_MS);
 }
 
+/* Shuts the write side once the answers are written. `linger`: then read
+ * and drop input for a while before closing (not after a cut answer). */
 static void close_gracefully(struct lv_client *c, bool linger)
 {
-    if (c->closing || c->shutting_down) return;
-    c->shutting_down = true;
-    c->lingering = linger;
+    if (c->state != LV_CL_IDLE && c->state != LV_CL_REQUEST) return;
+    set_state(c, LV_CL_SHUTDOWN);
+    if (!linger) c->peer_closed = true; /* nothing more is read: close when written */
     if (c->pending) {
         lv_buf_unref(c->pending);
         c->pending = NULL;
     }
     lv_sock_read_stop(&c->sock);
-    arm(c, T_SEND, c->srv->cfg->timeouts.idle);
+    arm(c, LV_CT_SEND, cfg_of(c)->timeouts.idle);
     if (lv_sock_shutdown(&c->sock, on_shutdown) != 0) close_now(c);
 }
 
 void lv_client_drain(struct lv_client *c)
 {
-    if (c->ex == NULL && c->pending == NULL && !c->shutting_down) close_now(c);
+    if ((c->state == LV_CL_IDLE || c->state == LV_CL_HANDSHAKE) && c->pending == NULL) close_now(c);
 }
 
 /* --- parsing requests ---------------------------------------------------------- */
@@ -205,19 +202,22 @@ void lv_client_drain(struct lv_client *c)
 static int on_begin(struct lv_http_parser *p)
 {
     struct lv_client *c = p->owner;
-    struct lv_exchange *ex = lv_exchange_create(c);
+    struct lv_exchange *ex =
+        lv_exchange_create(c->w, &downstream_ops, c, c->ip, c->sock.ssl != NULL);
     if (ex == NULL) {
         p->fail = LV_FAIL_INTERNAL;
         return -1;
     }
     c->ex = ex;
+    c->nrequests++;
+    set_state(c, LV_CL_REQUEST);
     /* Limits come from the generation this request runs on. */
     const struct lv_config *cfg = ex->cfg;
-    p->head = &ex->req;
+    p->head = lv_exchange_head(ex);
     p->max_target = (uint32_t)cfg->limits.max_uri;
     p->drop = cfg->headers.remove_request.items;
     p->ndrop = cfg->headers.remove_request.n;
-    arm(c, T_HEADER, cfg->timeouts.client_header);
+    arm(c, LV_CT_HEADER, cfg->timeouts.client_header);
     return 0;
 }
 
@@ -225,13 +225,22 @@ static int on_head(struct lv_http_parser *p)
 {
     struct lv_client *c = p->owner;
     struct lv_exchange *ex = c->ex;
-    ex->head_done = true;
-    int rc = lv_exchange_on_head(ex);
-    if (rc == 0 && !ex->done) {
-        if (ex->has_body)
-            arm(c, T_BODY, c->srv->cfg->timeouts.client_body);
+    const llhttp_t *ll = &p->ll;
+    c->http10 = ll->http_major == 1 && ll->http_minor == 0;
+    struct lv_req_framing f = {.keep_alive = llhttp_should_keep_alive(ll)};
+    if (ll->flags & F_CHUNKED) {
+        f.framing = LV_FRAME_CHUNKED;
+    } else if (ll->flags & F_CONTENT_LENGTH) {
+        f.framing = LV_FRAME_LENGTH;
+        f.length = ll->content_length;
+    }
+    int rc = lv_exchange_on_head(ex, &f);
+    if (rc == 0 && !lv_exchange_done(ex)) {
+        bool body = f.framing == LV_FRAME_CHUNKED || (f.framing == LV_FRAME_LENGTH && f.length);
+        if (body)
+            arm(c, LV_CT_BODY, cfg_of(c)->timeouts.client_body);
         else
-            arm(c, T_NONE, 0);
+            arm(c, LV_CT_NONE, 0);
     }
     return rc;
 }
@@ -239,18 +248,17 @@ static int on_head(struct lv_http_parser *p)
 static int on_body(struct lv_http_parser *p, const char *at, size_t len)
 {
     struct lv_client *c = p->owner;
-    if (!c->paused && !c->ex->done) arm(c, T_BODY, c->srv->cfg->timeouts.client_body);
+    if (!c->paused && !lv_exchange_done(c->ex)) arm(c, LV_CT_BODY, cfg_of(c)->timeouts.client_body);
     return lv_exchange_on_body(c->ex, p->cur_buf, at, len);
 }
 
 static int on_complete(struct lv_http_parser *p)
 {
     struct lv_client *c = p->owner;
-    /* The body is all in: its back-pressure is over (the pause may have
-     * come with the read that held the body's end). Reading stays stopped
-     * until the response is out, for the exchange is not done. */
+    /* The body is all in: its back-pressure is over (the pause may have come
+     * with the read that held the body's end). */
     c->paused = false;
-    if (c->timer_mode == T_BODY || c->timer_mode == T_HEADER) arm(c, T_NONE, 0);
+    if (c->timer_mode == LV_CT_BODY || c->timer_mode == LV_CT_HEADER) arm(c, LV_CT_NONE, 0);
     lv_exchange_on_request_end(c->ex);
     /* One request at a time. After an upgrade request llhttp stops by
      * itself (HPE_PAUSED_UPGRADE): what follows may not be HTTP. */
@@ -267,7 +275,7 @@ static bool parse_pending(struct lv_client *c)
     size_t consumed = 0;
     llhttp_errno_t err =
         lv_http_parser_execute(&c->parser, b, b->data + c->pending_off, c->pending_len, &consumed);
-    if (c->closing) return false;
+    if (c->state == LV_CL_CLOSING) return false;
     if (c->pending == b) {
         c->pending_off += (uint32_t)consumed;
         c->pending_len -= (uint32_t)consumed;
@@ -286,81 +294,87 @@ static bool parse_pending(struct lv_client *c)
         c->upgrade_paused = true; /* resumed as HTTP unless a tunnel starts */
         return true;
     }
-    c->parse_dead = true;
+    c->parse_failed = true;
     struct lv_exchange *ex = c->ex;
-    if (ex && ex->done) return true; /* the exchange answered and stopped us */
+    if (ex && lv_exchange_done(ex)) return true; /* the exchange answered and stopped us */
     enum lv_fail_kind kind = lv_http_parser_failure(&c->parser, err);
     lv_debug("client %s: bad request: %s (%s)", c->ip, lv_fail_info(kind)->reason,
              llhttp_errno_name(err));
     if (ex == NULL) {
-        ex = lv_exchange_create(c);
+        ex = lv_exchange_create(c->w, &downstream_ops, c, c->ip, c->sock.ssl != NULL);
         if (ex == NULL) {
             close_now(c);
             return false;
         }
         c->ex = ex;
+        set_state(c, LV_CL_REQUEST);
     }
     lv_exchange_fail(ex, kind);
     return true;
 }
 
-/* Responses handed to the socket but not yet written, each holding its
- * buffers: past either bound, no new request is started. Without it a client
- * pipelining requests levee answers itself (429, /health) while reading
- * slowly would make levee buffer answers without limit. */
-#define BACKLOG_MAX_WRITES 8
-#define BACKLOG_MAX_BYTES (64 * 1024)
-
 static bool write_backlog(const struct lv_client *c)
 {
     return c->sock.writes_pending >= BACKLOG_MAX_WRITES ||
-           c->sock.write_pending > BACKLOG_MAX_BYTES;
+           lv_sock_queued(&c->sock) > BACKLOG_MAX_BYTES;
 }
 
 static void process(struct lv_client *c)
 {
-    if (c->in_process || c->tunnel) return;
+    if (c->in_process) return;
     c->in_process = true;
-    const struct lv_config *cfg = c->srv->cfg;
-    while (!c->closing && !c->shutting_down) {
+    while (c->state == LV_CL_IDLE || c->state == LV_CL_REQUEST) {
+        const struct lv_config *cfg = cfg_of(c);
         struct lv_exchange *ex = c->ex;
-        if (ex && ex->done && (ex->req_complete || ex->close_after || c->parse_dead)) {
-            bool close = ex->close_after || ex->aborted || c->srv->draining || c->parse_dead;
-            bool linger = !ex->aborted;
+        if (ex && lv_exchange_done(ex) &&
+            (lv_exchange_request_complete(ex) || lv_exchange_end(ex) != LV_EXE_KEEP ||
+             c->parse_failed)) {
+            enum lv_ex_end end = lv_exchange_end(ex);
+            bool close = end != LV_EXE_KEEP || c->close_after || c->w->draining ||
+                         c->parse_failed || c->peer_closed;
             end_exchange(c);
+            set_state(c, LV_CL_IDLE);
+            c->close_after = false;
             if (c->upgrade_paused) { /* no tunnel after all: HTTP goes on */
                 c->upgrade_paused = false;
                 llhttp_resume_after_upgrade(&c->parser.ll);
             }
             if (close) {
-                close_gracefully(c, linger);
+                close_gracefully(c, end != LV_EXE_ABORT);
                 break;
             }
             continue;
         }
-        if (ex && ex->req_complete) { /* waiting for the response */
-            lv_sock_read_stop(&c->sock);
+        if (ex && lv_exchange_request_complete(ex)) {
+            /* Waiting for the answer: go on reading (a close is seen, and
+             * no read stop and start per request), unless the next request
+             * already waits in `pending` or the client shut its side. */
+            if (c->pending || c->peer_closed)
+                lv_sock_read_stop(&c->sock);
+            else
+                lv_sock_read_start(&c->sock);
             break;
         }
-        if (c->parse_dead) break;
+        if (c->parse_failed) break;
         if (ex == NULL && write_backlog(c)) {
             /* A pipelining client that does not read its answers: the next
-             * request waits until they are written (see write_backlog). */
+             * request waits until they are written. */
             c->write_blocked = true;
             lv_sock_read_stop(&c->sock);
-            if (c->timer_mode != T_SEND) arm(c, T_SEND, cfg->timeouts.idle);
+            if (c->timer_mode != LV_CT_SEND) arm(c, LV_CT_SEND, cfg->timeouts.idle);
             break;
         }
         if (c->pending == NULL || c->paused) {
             if (c->paused) {
                 lv_sock_read_stop(&c->sock);
-                if (c->timer_mode == T_BODY) arm(c, T_NONE, 0);
+                if (c->timer_mode == LV_CT_BODY) arm(c, LV_CT_NONE, 0);
             } else {
                 lv_sock_read_start(&c->sock);
-                if (ex == NULL && c->timer_mode != T_HEADER)
-                    arm(c, T_IDLE, cfg->timeouts.idle);
-                else if (ex && ex->head_done && c->timer_mode == T_NONE && !ex->done)
-                    arm(c, T_BODY, cfg->timeouts.client_body);
+                if (ex == NULL && c->timer_mode != LV_CT_HEADER)
+                    arm(c, LV_CT_IDLE, cfg->timeouts.idle);
+                else if (ex && c->timer_mode == LV_CT_NONE && !lv_exchange_done(ex) &&
+                         ex->req_state == LV_EXR_BODY)
+                    arm(c, LV_CT_BODY, cfg->timeouts.client_body);
             }
             break;
         }
@@ -374,20 +388,25 @@ static void process(struct lv_client *c)
 static void on_read(struct lv_sock *s, struct lv_buf *b, ssize_t nread)
 {
     struct lv_client *c = of_sock(s);
-    if (c->tunnel) {
-        lv_tunnel_client_read(c, b, nread);
-        return;
-    }
-    if (c->shutting_down) { /* lingering: drop input until EOF */
+    if (c->state == LV_CL_LINGER || c->state == LV_CL_SHUTDOWN) { /* drop input until EOF */
         if (nread < 0) close_now(c);
         return;
     }
     if (nread < 0) {
+        /* A client that shut its side after a complete request still gets
+         * its answer (then the connection closes); anything else ends it. */
+        if (nread == UV_EOF && c->ex && lv_exchange_request_complete(c->ex) &&
+            !lv_exchange_done(c->ex)) {
+            c->peer_closed = true;
+            lv_sock_read_stop(&c->sock);
+            return;
+        }
         close_now(c);
         return;
     }
     if (c->pending) {
-        /* Reads are stopped while bytes are pending; this cannot happen. */
+        /* Reads are stopped while bytes are pending. */
+        assert(!"a client with bytes pending is not read");
         close_now(c);
         return;
     }
@@ -404,42 +423,182 @@ static void on_written(struct lv_sock *s, int status)
         close_now(c);
         return;
     }
-    if (c->tunnel) {
-        lv_tunnel_client_written(c);
-        return;
-    }
-    if (c->timer_mode == T_SEND) {
-        if (s->write_pending > 0 || c->shutting_down)
-            arm(c, T_SEND, c->srv->cfg->timeouts.idle);
+    if (c->timer_mode == LV_CT_SEND) {
+        if (s->write_pending > 0 || c->state == LV_CL_SHUTDOWN)
+            arm(c, LV_CT_SEND, cfg_of(c)->timeouts.idle);
         else
-            arm(c, T_NONE, 0);
+            arm(c, LV_CT_NONE, 0);
     }
-    if (c->ex) lv_exchange_on_client_drain(c->ex);
+    if (c->ex) lv_exchange_on_drain(c->ex);
     if (c->write_blocked && !write_backlog(c)) {
         c->write_blocked = false;
         process(c);
     }
 }
 
-void lv_client_exchange_done(struct lv_client *c)
+/* --- the downstream: writing answers ---------------------------------------------------- */
+
+static int ds_head(void *d, const struct lv_answer *a)
 {
-    if (c->timer_mode == T_HEADER || c->timer_mode == T_BODY) arm(c, T_NONE, 0);
+    struct lv_client *c = d;
+    enum lv_framing framing = LV_FRAME_NONE;
+    if (a->body == LV_BODY_LENGTH)
+        framing = LV_FRAME_LENGTH;
+    else if (a->body == LV_BODY_STREAM) /* an HTTP/1.0 client cannot take chunks */
+        framing = c->http10 ? LV_FRAME_CLOSE : LV_FRAME_CHUNKED;
+    bool keep_alive =
+        !a->must_close && framing != LV_FRAME_CLOSE && !c->w->draining && !c->peer_closed;
+    if (a->status < 200) keep_alive = true; /* a 101: the connection becomes a tunnel */
+    struct lv_resp_info info = {
+        .status = a->status,
+        .client_http10 = c->http10,
+        .framing = framing,
+        .content_length = a->length,
+        .keep_alive = keep_alive,
+        .extra = a->extra,
+    };
+    size_t need = lv_rewrite_response_size(a->head, &info);
+    struct lv_buf *b = lv_buf_get_exact(&c->w->env.bufs, need);
+    if (b == NULL || lv_rewrite_response(a->head, &info, b) != 0) {
+        if (b) lv_buf_unref(b);
+        return -1;
+    }
+    lv_sock_add(&c->sock, b->data, b->len, b);
+    lv_buf_unref(b);
+    lv_sock_flush_soon(&c->sock);
+    c->resp_framing = a->head_only ? LV_FRAME_NONE : framing;
+    if (!keep_alive) c->close_after = true;
+    return 0;
+}
+
+static void ds_interim(void *d, const struct lv_head *h)
+{
+    struct lv_client *c = d;
+    if (c->http10) return; /* HTTP/1.0 has no interim responses */
+    struct lv_resp_info info = {.status = h->status, .framing = LV_FRAME_NONE, .keep_alive = true};
+    size_t need = lv_rewrite_response_size(h, &info);
+    struct lv_buf *b = lv_buf_get_exact(&c->w->env.bufs, need);
+    if (b == NULL) return; /* an interim response is advice: the final one matters */
+    if (lv_rewrite_response(h, &info, b) == 0) {
+        lv_sock_add(&c->sock, b->data, b->len, b);
+        lv_sock_flush_soon(&c->sock);
+    }
+    lv_buf_unref(b);
+}
+
+static void ds_send_continue(void *d)
+{
+    struct lv_client *c = d;
+    if (c->http10) return;
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    lv_sock_add(&c->sock, cont, sizeof(cont) - 1, NULL);
+    lv_sock_flush(&c->sock);
+}
+
+static int ds_body(void *d, struct lv_buf *b, const char *p, size_t len)
+{
+    struct lv_client *c = d;
+    struct lv_sock *s = &c->sock;
+    /* A piece small relative to its buffer (a backend trickling small
+     * chunks) is copied: held by reference while a slow client reads, each
+     * would keep a whole read buffer alive. */
+    bool copy = (uint64_t)len * 2 < b->cap;
+    if (c->resp_framing == LV_FRAME_CHUNKED) {
+        char line[20];
+        size_t n = lv_chunk_header(line, len);
+        lv_sock_add_copy(s, line, n);
+        if (copy) {
+            lv_sock_add_copy(s, p, len);
+            lv_sock_add_copy(s, "\r\n", 2); /* next to the copy: one iovec */
+        } else {
+            lv_sock_add(s, p, len, b);
+            lv_sock_add(s, "\r\n", 2, NULL);
+        }
+    } else if (copy) {
+        lv_sock_add_copy(s, p, len);
+    } else {
+        lv_sock_add(s, p, len, b);
+    }
+    lv_sock_flush_soon(s);
+    /* The client does not keep up: it has timeouts.idle to make progress. */
+    if (lv_sock_queued(s) > LV_FLOW_HIGH && c->timer_mode != LV_CT_SEND)
+        arm(c, LV_CT_SEND, cfg_of(c)->timeouts.idle);
+    return 0;
+}
+
+static void ds_end(void *d)
+{
+    struct lv_client *c = d;
+    if (c->resp_framing == LV_FRAME_CHUNKED) lv_sock_add(&c->sock, "0\r\n\r\n", 5, NULL);
+    lv_sock_flush_soon(&c->sock);
+}
+
+static size_t ds_backlog(void *d)
+{
+    struct lv_client *c = d;
+    return lv_sock_queued(&c->sock);
+}
+
+static void ds_pause_body(void *d, bool pause)
+{
+    struct lv_client *c = d;
+    if (pause == c->paused) return;
+    c->paused = pause;
+    if (pause)
+        lv_sock_read_stop(&c->sock);
+    else
+        process(c);
+}
+
+/* Has the client closed its connection? Checked without reading (a peek),
+ * before levee spends a retry on a request: a client that half-closed
+ * after its request counts as gone too. */
+static bool ds_gone(void *d)
+{
+    struct lv_client *c = d;
+    uv_os_fd_t fd;
+    if (c->peer_closed || c->state == LV_CL_CLOSING ||
+        uv_fileno((uv_handle_t *)&c->sock.tcp, &fd) != 0)
+        return true;
+    char byte;
+    ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+static struct lv_sock *ds_take_stream(void *d, struct lv_buf **b, const char **p, size_t *n)
+{
+    struct lv_client *c = d;
+    set_state(c, LV_CL_TUNNEL);
+    arm(c, LV_CT_NONE, 0); /* the tunnel times itself */
+    *b = c->pending;       /* bytes the client sent right behind its upgrade request */
+    *p = c->pending ? c->pending->data + c->pending_off : NULL;
+    *n = c->pending ? c->pending_len : 0;
+    c->pending = NULL;
+    return &c->sock;
+}
+
+static void ds_done(void *d)
+{
+    struct lv_client *c = d;
+    if (c->state == LV_CL_TUNNEL) set_state(c, LV_CL_REQUEST); /* the tunnel is over */
+    if (c->timer_mode == LV_CT_HEADER || c->timer_mode == LV_CT_BODY) arm(c, LV_CT_NONE, 0);
     process(c);
 }
 
-void lv_client_pause(struct lv_client *c)
-{
-    if (c->paused) return;
-    c->paused = true;
-    lv_sock_read_stop(&c->sock);
-}
+static const struct lv_downstream_ops downstream_ops = {
+    .head = ds_head,
+    .interim = ds_interim,
+    .send_continue = ds_send_continue,
+    .body = ds_body,
+    .end = ds_end,
+    .backlog = ds_backlog,
+    .pause_body = ds_pause_body,
+    .gone = ds_gone,
+    .take_stream = ds_take_stream,
+    .done = ds_done,
+};
 
-void lv_client_resume(struct lv_client *c)
-{
-    if (!c->paused) return;
-    c->paused = false;
-    process(c);
-}
+/* --- accepting --------------------------------------------------------------------- */
 
 static void on_handshake(struct lv_sock *s, int status)
 {
@@ -448,41 +607,38 @@ static void on_handshake(struct lv_sock *s, int status)
         /* Any client can fail handshakes as fast as it can connect:
          * counted exactly (levee_tls_handshakes_total), logged at most
          * once a second. */
-        LV_STAT_INC(c->srv->stats.tls_handshake_failures);
+        LV_STAT_INC(c->w->stats.tls_handshake_failures);
         lv_log_ratelimited(LV_LOG_INFO, "client %s: TLS handshake failed: %s", c->ip, s->tls_why);
         close_now(c);
         return;
     }
-    LV_STAT_INC(c->srv->stats.tls_handshakes);
-    arm(c, T_HEADER, c->srv->cfg->timeouts.client_header);
+    LV_STAT_INC(c->w->stats.tls_handshakes);
+    set_state(c, LV_CL_IDLE);
+    arm(c, LV_CT_HEADER, cfg_of(c)->timeouts.client_header);
 }
 
-void lv_client_accept(struct lv_server *srv, struct lv_listener *ls, int fd)
+struct lv_client *lv_client_accept(struct lv_wctx *w, int fd, SSL_CTX *tls, uint64_t handshake_ms,
+                                   void (*on_freed)(struct lv_client *c))
 {
     struct lv_client *c = calloc(1, sizeof(*c));
-    if (c == NULL || lv_sock_init(&srv->env, &c->sock) != 0) {
+    if (c == NULL || lv_sock_init(&w->env, &c->sock) != 0) {
         free(c);
         close(fd);
-        lv_server_conn_freed(srv);
-        return;
+        return NULL;
     }
-    c->srv = srv;
+    c->w = w;
+    c->on_freed = on_freed;
+    c->state = LV_CL_HANDSHAKE;
     c->sock.on_read = on_read;
     c->sock.on_written = on_written;
     c->sock.on_close = on_sock_closed;
-    uv_timer_init(&srv->w.loop, &c->timer);
+    uv_timer_init(w->loop, &c->timer);
     c->timer.data = c;
     c->handles_open = 2;
-    c->next = srv->clients;
-    if (srv->clients) srv->clients->prev = c;
-    srv->clients = c;
-    srv->nclients++;
-    LV_STAT_INC(srv->stats.connections_accepted);
-    LV_STAT_INC(srv->stats.client_connections);
     if (uv_tcp_open(&c->sock.tcp, fd) != 0) {
         close(fd); /* not the handle's: closing it closes nothing */
         close_now(c);
-        return;
+        return c;
     }
     uv_tcp_nodelay(&c->sock.tcp, 1);
     struct sockaddr_storage ss;
@@ -490,17 +646,19 @@ void lv_client_accept(struct lv_server *srv, struct lv_listener *ls, int fd)
     if (uv_tcp_getpeername(&c->sock.tcp, (struct sockaddr *)&ss, &len) == 0)
         lv_addr_ip((struct sockaddr *)&ss, c->ip, sizeof(c->ip));
     lv_http_parser_init(&c->parser, HTTP_REQUEST, &request_handler, c);
-    c->parser.pool = &srv->env.bufs;
-    c->parser.max_target = (uint32_t)srv->cfg->limits.max_uri;
-    if (ls->tls) {
+    c->parser.pool = &w->env.bufs;
+    c->parser.max_target = (uint32_t)cfg_of(c)->limits.max_uri;
+    if (tls) {
         c->sock.on_handshake = on_handshake;
-        if (lv_sock_tls_start(&c->sock, ls->tls, false, NULL, NULL, NULL, NULL) != 0) {
+        if (lv_sock_tls_start(&c->sock, tls, false, NULL, NULL, NULL, NULL) != 0) {
             close_now(c);
-            return;
+            return c;
         }
-        arm(c, T_HANDSHAKE, ls->handshake_ms);
+        arm(c, LV_CT_HANDSHAKE, handshake_ms);
     } else {
-        arm(c, T_HEADER, srv->cfg->timeouts.client_header);
+        set_state(c, LV_CL_IDLE);
+        arm(c, LV_CT_HEADER, cfg_of(c)->timeouts.client_header);
     }
     lv_sock_read_start(&c->sock);
+    return c;
 }

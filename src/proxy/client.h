@@ -1,45 +1,101 @@
 /*
- * A client connection: parses requests with llhttp, runs them one at a
- * time (pipelined requests wait their turn in the read buffer), enforces
- * the client-side timeouts (header, body, idle) and closes cleanly: after a
- * response that ends the connection, the write side is shut and the rest of
- * the input is read and dropped for a while (lingering close), so that the
- * client gets the response instead of a reset.
+ * An HTTP/1.x client connection: it parses requests with llhttp, runs them
+ * one at a time as exchanges (pipelined requests wait their turn in the
+ * read buffer), serializes their answers for HTTP/1.1 or 1.0 (framing,
+ * Connection, chunked coding), enforces the client-side timeouts (TLS
+ * handshake, header, body, idle, unread answers), and closes cleanly: after
+ * an answer that ends the connection, the write side is shut and the rest
+ * of the input is read and dropped for a while (lingering close), so that
+ * the client reads the answer instead of a reset.
+ *
+ *   HANDSHAKE ──TLS done──► IDLE ◄──────────────────┐
+ *                            │ first byte           │ answer out,
+ *                            ▼                      │ kept alive
+ *                         REQUEST ──────────────────┘
+ *                            │ └──101──► TUNNEL ──tunnel ends──┐
+ *                            │ answer out, connection ends     │
+ *                            ▼                                 ▼
+ *                         SHUTDOWN ──written──► LINGER ──► CLOSING
+ *   any state ──error, timeout, hard stop──► CLOSING (freed when closed)
+ *
+ * Flow control flags (not states): `paused` (the request body waits for a
+ * backend), `write_blocked` (answers are unwritten past a bound: no new
+ * request starts), `peer_closed` (the client shut its side after a
+ * complete request: its answer is still written).
  */
 #ifndef LV_PROXY_CLIENT_H
 #define LV_PROXY_CLIENT_H
 
-#include "proxy/proxy-t.h"
+#include <stdbool.h>
+#include <stdint.h>
 
-/* Takes over a connection the listener accepted, with its slot of
- * limits.max_connections (given back when the client is freed): starts TLS
- * on a TLS listener, then reads requests. On failure fd is closed and the
- * slot given back. */
-void lv_client_accept(struct lv_server *srv, struct lv_listener *ls, int fd);
+#include <openssl/ssl.h>
 
-/* The client's current exchange is done (or aborted): log it, free it and
- * go on with the next request or close. May be called from inside the
- * client's own parser callbacks: the work is then done on the way out. */
-void lv_client_exchange_done(struct lv_client *c);
+#include "http/parser.h"
+#include "http/rewrite.h"
+#include "net/sock.h"
+#include "proxy/wctx.h"
 
-/* Flow control from the exchange: stop / resume reading the request body. */
-void lv_client_pause(struct lv_client *c);
-void lv_client_resume(struct lv_client *c);
+struct lv_exchange;
 
-/* Shutdown: close at once if idle, else after the current response. */
+enum lv_client_state {
+    LV_CL_HANDSHAKE, /* TLS handshake */
+    LV_CL_IDLE,      /* no request under way */
+    LV_CL_REQUEST,   /* a request is read or answered */
+    LV_CL_TUNNEL,    /* the socket belongs to a tunnel */
+    LV_CL_SHUTDOWN,  /* the last answer is handed over; the write side shuts after it */
+    LV_CL_LINGER,    /* shut: what the client still sends is read and dropped */
+    LV_CL_CLOSING,   /* handles closing */
+};
+
+/* What the client's timer waits for, in the states where it could be
+ * several things. */
+enum lv_client_timer {
+    LV_CT_NONE,
+    LV_CT_IDLE,      /* keep-alive between requests (timeouts.idle): close quietly */
+    LV_CT_HEADER,    /* from a head's first byte (timeouts.client_header, total): 408 */
+    LV_CT_BODY,      /* between two reads of a body (timeouts.client_body): 408 */
+    LV_CT_SEND,      /* the client does not read what levee writes (timeouts.idle) */
+    LV_CT_LINGER,    /* lingering before the close */
+    LV_CT_HANDSHAKE, /* the TLS handshake (tls.handshake_timeout) */
+};
+
+struct lv_client {
+    struct lv_sock sock;
+    uv_timer_t timer;
+    struct lv_http_parser parser;
+    struct lv_wctx *w;
+    struct lv_client *prev, *next; /* the worker's list: the worker's to touch */
+    void (*on_freed)(struct lv_client *c);
+    struct lv_exchange *ex; /* the request under way */
+    struct lv_buf *pending; /* read, not yet parsed (the next pipelined request) */
+    uint32_t pending_off, pending_len;
+    enum lv_client_state state;
+    enum lv_client_timer timer_mode;
+    enum lv_framing resp_framing; /* of the answer being written */
+    int handles_open;
+    uint32_t nrequests;
+    bool http10;         /* the request under way is HTTP/1.0 */
+    bool close_after;    /* the connection ends after the answer being written */
+    bool in_process;     /* process() is on the stack: work is picked up on the way out */
+    bool upgrade_paused; /* llhttp stopped after an upgrade request */
+    bool parse_failed;   /* no more requests on this connection */
+    bool paused;         /* flow: not reading, the request body waits for a backend */
+    bool write_blocked;  /* flow: answers unwritten past the bound */
+    bool peer_closed;    /* flow: the client shut its side; its answer is still written */
+    char ip[48];
+};
+
+/* Takes over fd, a connection accepted from a listener (starting TLS with
+ * ctx when not NULL). on_freed is called when the client's memory is freed
+ * (after its socket closed). NULL when it could not be set up: fd is then
+ * closed. */
+struct lv_client *lv_client_accept(struct lv_wctx *w, int fd, SSL_CTX *tls, uint64_t handshake_ms,
+                                   void (*on_freed)(struct lv_client *c));
+
+/* Shutdown: close at once if idle, else after the current answer. */
 void lv_client_drain(struct lv_client *c);
 /* Close now, whatever is in flight. */
 void lv_client_abort(struct lv_client *c);
-
-/* Has the client closed its connection? Checked without reading (a peek),
- * before levee spends a retry on a request: a client that half-closed
- * after its request counts as gone too. */
-bool lv_client_gone(struct lv_client *c);
-
-/* (Re)arms the tunnel idle timeout (timeouts.tunnel). */
-void lv_client_arm_tunnel(struct lv_client *c);
-
-/* (Re)arms the client's timer: the client has `ms` to make progress. */
-void lv_client_arm_send_timeout(struct lv_client *c);
 
 #endif

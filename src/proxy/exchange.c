@@ -1,128 +1,190 @@
 /*
  * The exchange: one request, from its parsed head to the last byte of its
- * response. It owns the attempt loop (pick a backend, get a connection,
- * send, wait, classify the outcome) and the relay of bodies in both
- * directions, with backpressure: a side that cannot keep up stops the
- * other side's reads instead of making levee buffer.
+ * answer. It checks the request, asks the rate limits, runs the attempt
+ * loop, relays the answer to its downstream with backpressure both ways,
+ * and answers itself when levee has the last word. It writes no socket:
+ * the downstream serializes, the attempt loop talks to backends.
  */
 #include "proxy/exchange.h"
 
+#include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin/health.h"
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/strbuf.h"
 #include "http/check.h"
 #include "http/status.h"
-#include "proxy/attempt.h"
-#include "proxy/bodyq.h"
-#include "proxy/client.h"
-#include "proxy/ratelimit.h"
-#include "proxy/tunnel.h"
-#include "upstream/gen.h"
+#include "proxy/accesslog.h"
+#include "proxy/flow.h"
 #include "proxy/wgen.h"
-#include "proxy/server.h"
-#include "admin/health.h"
-#include "core/strbuf.h"
-#include "proxy/proxy.h"
-#include "proxy/upconn.h"
 #include "upstream/backend.h"
-#include "upstream/balancer.h"
+#include "upstream/eligible.h"
+#include "upstream/gen.h"
 
-/* Flow control thresholds, per direction and exchange. They bound memory,
- * not only bytes: a socket's queue is measured by lv_sock_queued (bytes or
- * the buffer memory its writes hold, whichever is larger) and the body
- * queue by the buffer memory its unsent slices hold. */
-#define BODY_HIGH_WATER (256 * 1024)
-#define RESP_HIGH_WATER (256 * 1024)
-#define RESP_LOW_WATER (64 * 1024)
-/* Interim (1xx) responses one attempt may send before its final response.
- * A client needs one 100 and perhaps a few 103 or 102; Go's HTTP client
- * gives up after 5. 16 leaves room for any honest use, and 64 KiB (two
- * response heads at their size limit) bounds what they can make levee
- * write; more is a backend misbehaving: bad_response, 502. */
-#define INTERIM_MAX_COUNT 16
-#define INTERIM_MAX_BYTES (64 * 1024)
 #define MAX_FREE_EXCHANGES 1024
 
-static void finish(struct lv_exchange *ex);
+static const struct lv_attempt_ops attempt_ops;
+static const struct lv_tunnel_ops tunnel_ops;
+static void respond(struct lv_exchange *ex, enum lv_fail_kind kind);
+static void respond_health(struct lv_exchange *ex);
+static void abort_answer(struct lv_exchange *ex, enum lv_fail_kind kind);
+
+/* Moves to state `to`: only along the arrows of exchange.h's diagram. */
+static void set_state(struct lv_exchange *ex, enum lv_ex_state to)
+{
+    enum lv_ex_state from = ex->state;
+    switch (to) {
+    case LV_EX_HEAD: assert(!"an exchange starts in HEAD, never goes back"); break;
+    case LV_EX_LIMITING: assert(from == LV_EX_HEAD); break;
+    case LV_EX_FORWARDING: assert(from == LV_EX_HEAD || from == LV_EX_LIMITING); break;
+    case LV_EX_RESPONDING: assert(from == LV_EX_FORWARDING); break;
+    case LV_EX_TUNNEL: assert(from == LV_EX_RESPONDING); break;
+    case LV_EX_DONE: assert(from != LV_EX_DONE); break;
+    }
+    ex->state = to;
+}
+
+/* The exchange is DONE: everything in flight stops, the downstream hears. */
+static void finish(struct lv_exchange *ex, enum lv_ex_end end)
+{
+    set_state(ex, LV_EX_DONE);
+    ex->end = end;
+    lv_ratelimit_cancel(&ex->rl);
+    lv_attempt_stop(&ex->at);
+    ex->ops->done(ex->d);
+}
 
 /* --- lifecycle ------------------------------------------------------------- */
 
-struct lv_exchange *lv_exchange_create(struct lv_client *c)
+struct lv_exchange *lv_exchange_create(struct lv_wctx *w, const struct lv_downstream_ops *ops,
+                                       void *d, const char *peer_ip, bool tls)
 {
-    struct lv_server *srv = c->srv;
-    struct lv_exchange *ex = srv->free_exchanges;
+    struct lv_exchange *ex = w->free_exchanges;
     if (ex) {
-        srv->free_exchanges = ex->next_free;
-        srv->nfree_exchanges--;
+        w->free_exchanges = ex->next_free;
+        w->nfree_exchanges--;
     } else {
         ex = calloc(1, sizeof(*ex));
         if (ex == NULL) return NULL;
-        uv_timer_init(&srv->w.loop, &ex->timer);
-        ex->timer.data = ex;
+        uv_timer_init(w->loop, &ex->timer);
+        uv_timer_init(w->loop, &ex->tun_timer);
+        ex->timer.data = ex->tun_timer.data = ex;
+        ex->w = w;
     }
-    memset(&ex->req, 0, sizeof(*ex) - offsetof(struct lv_exchange, req));
-    ex->client = c;
-    ex->srv = srv;
-    ex->wg = srv->wgen;
-    ex->wg->inflight++;
-    ex->cfg = ex->wg->gen->cfg;
+    memset(&ex->state, 0, sizeof(*ex) - offsetof(struct lv_exchange, state));
     ex->next_free = NULL;
+    ex->state = LV_EX_HEAD;
+    ex->req_state = LV_EXR_HEAD;
+    ex->end = LV_EXE_KEEP;
+    ex->ops = ops;
+    ex->d = d;
+    ex->peer_ip = peer_ip;
+    ex->tls = tls;
+    ex->wg = lv_wgen_enter(w);
+    ex->cfg = ex->wg->gen->cfg;
     lv_head_init(&ex->req, (uint32_t)ex->cfg->limits.max_header_size,
                  (uint32_t)ex->cfg->limits.max_headers);
-    lv_bodyq_init(&ex->body, &srv->env.bufs);
+    lv_bodyq_init(&ex->body, &w->env.bufs);
+    lv_attempt_init(&ex->at, w, &ex->timer);
     ex->start_ns = lv_clock_ns();
     ex->start_wall_ms = lv_clock_wall_ms();
     return ex;
 }
 
-/* The timer is the exchange's first member: its handle is the exchange. */
+/* The first timer is the exchange's first member: freeing it frees the
+ * exchange; the tunnel's timer is closed first. */
 static void on_timer_closed(uv_handle_t *h)
 {
     free(h);
 }
 
+static void on_tun_timer_closed(uv_handle_t *h)
+{
+    struct lv_exchange *ex = h->data;
+    uv_close((uv_handle_t *)&ex->timer, on_timer_closed);
+}
+
+static void free_exchange(struct lv_exchange *ex)
+{
+    ex->tun_timer.data = ex;
+    uv_close((uv_handle_t *)&ex->tun_timer, on_tun_timer_closed);
+}
+
+/* Counts a finished request in the worker's and its backend's metrics. */
+static void account(const struct lv_exchange *ex)
+{
+    struct lv_stats *st = &ex->w->stats;
+    unsigned status = ex->status ? ex->status : 499;
+    if (status >= LV_STATUS_CODES) status = LV_STATUS_CODES - 1;
+    LV_STAT_INC(st->requests);
+    if (ex->at.backend)
+        LV_STAT_INC(ex->at.backend->wstats[ex->w->id].status[status]);
+    else
+        LV_STAT_INC(st->status[status]);
+    lv_lathist_add(&st->duration, (lv_clock_ns() - ex->start_ns) / 1000);
+    unsigned a = ex->at.attempts > LV_RETRY_MAX_ATTEMPTS ? LV_RETRY_MAX_ATTEMPTS : ex->at.attempts;
+    LV_STAT_INC(st->attempts[a]);
+}
+
+static void log_line(const struct lv_exchange *ex)
+{
+    struct lv_access_rec r = {
+        .client_ip = ex->peer_ip,
+        .start_wall_ms = ex->start_wall_ms,
+        .start_ns = ex->start_ns,
+        .req = ex->req_state != LV_EXR_HEAD ? &ex->req : NULL,
+        .status = ex->status,
+        .bytes = ex->resp_bytes,
+        .backend = ex->at.backend ? ex->at.backend->id : NULL,
+        .attempts = ex->at.attempts,
+        .fail = ex->fail,
+        .skip = ex->at.skip,
+        .hedged = ex->at.hedges > 0,
+        .request_id = ex->request_id,
+    };
+    lv_accesslog_write(ex->wg->alog, &r);
+}
+
 void lv_exchange_destroy(struct lv_exchange *ex)
 {
-    struct lv_server *srv = ex->srv;
-    if (ex->rl_call) lv_ratelimit_cancel(ex);
-    lv_attempt_stop(ex);
+    struct lv_wctx *w = ex->w;
+    lv_tunnel_stop(&ex->tunnel);
+    lv_ratelimit_cancel(&ex->rl);
+    lv_attempt_stop(&ex->at);
+    if (ex->req_state != LV_EXR_HEAD || ex->fail != LV_FAIL_NONE) {
+        account(ex);
+        log_line(ex);
+    }
     lv_head_dispose(&ex->req);
     lv_bodyq_dispose(&ex->body);
-    ex->client = NULL;
-    struct lv_wgen *wg = ex->wg;
+    lv_wgen_leave(w, ex->wg);
     ex->wg = NULL;
-    if (--wg->inflight == 0 && wg != srv->wgen) lv_server_retire_done(srv, wg);
-    if (srv->nfree_exchanges >= MAX_FREE_EXCHANGES || srv->stopped) {
-        uv_close((uv_handle_t *)&ex->timer, on_timer_closed);
+    ex->ops = NULL;
+    if (w->nfree_exchanges >= MAX_FREE_EXCHANGES || w->wgen == NULL) {
+        free_exchange(ex);
         return;
     }
-    ex->next_free = srv->free_exchanges;
-    srv->free_exchanges = ex;
-    srv->nfree_exchanges++;
+    ex->next_free = w->free_exchanges;
+    w->free_exchanges = ex;
+    w->nfree_exchanges++;
 }
 
-void lv_exchange_free_list(struct lv_server *srv)
+void lv_exchange_free_list(struct lv_wctx *w)
 {
-    while (srv->free_exchanges) {
-        struct lv_exchange *ex = srv->free_exchanges;
-        srv->free_exchanges = ex->next_free;
-        uv_close((uv_handle_t *)&ex->timer, on_timer_closed);
+    while (w->free_exchanges) {
+        struct lv_exchange *ex = w->free_exchanges;
+        w->free_exchanges = ex->next_free;
+        free_exchange(ex);
     }
-    srv->nfree_exchanges = 0;
+    w->nfree_exchanges = 0;
 }
 
-/* The exchange has handed its whole response to the client socket. */
-static void finish(struct lv_exchange *ex)
-{
-    ex->done = true;
-    lv_attempt_stop(ex);
-    lv_client_exchange_done(ex->client);
-}
-
-/* --- the request side ---------------------------------------------------------- */
+/* --- the request ---------------------------------------------------------------- */
 
 static bool method_idempotent(uint8_t m)
 {
@@ -147,11 +209,11 @@ static bool request_id_ok(const char *v, size_t n)
 
 static void new_request_id(struct lv_exchange *ex)
 {
-    struct lv_rand *r = &ex->srv->w.rand;
+    struct lv_rand *r = ex->w->rand;
     snprintf(ex->request_id, sizeof(ex->request_id), "%016llx%016llx",
              (unsigned long long)lv_rand_next(r), (unsigned long long)lv_rand_next(r));
     ex->rid_generated = true;
-    LV_STAT_INC(ex->srv->stats.request_ids_generated);
+    LV_STAT_INC(ex->w->stats.request_ids_generated);
 }
 
 /* Exactly one X-Request-Id that looks like an id is kept; none, a bad one,
@@ -214,143 +276,119 @@ static bool is_health_probe(const struct lv_head *h)
            memcmp(lv_head_str(h, h->target), "/health", 7) == 0;
 }
 
-int lv_exchange_on_head(struct lv_exchange *ex)
+static bool has_body(const struct lv_exchange *ex)
+{
+    return ex->fwd.fwd.framing == LV_FRAME_CHUNKED ||
+           (ex->fwd.fwd.framing == LV_FRAME_LENGTH && ex->req_length > 0);
+}
+
+/* Stops reading the client while too much body waits for the backends:
+ * measured in buffer memory, so that many small pieces count for what they
+ * hold, not for their bytes. */
+static void body_flow(struct lv_exchange *ex)
+{
+    if (ex->req_state != LV_EXR_BODY || ex->state == LV_EX_DONE) return;
+    uint64_t waiting = ex->state == LV_EX_HEAD || ex->state == LV_EX_LIMITING
+                           ? lv_bodyq_mem_from(&ex->body, ex->body.base)
+                           : lv_attempt_body_backlog(&ex->at);
+    ex->ops->pause_body(ex->d, waiting > LV_FLOW_HIGH);
+}
+
+/* The request passed the rate limits: 100 Continue if asked, then the
+ * attempt loop. */
+static void proceed(struct lv_exchange *ex)
 {
     struct lv_head *h = &ex->req;
-    struct lv_client *c = ex->client;
-    const llhttp_t *ll = &c->parser.ll;
-    const struct lv_config *cfg = ex->cfg;
+    const struct lv_hfield *expect = LV_HEAD_FIND(h, "expect");
+    if (expect && has_body(ex) && ex->req_state != LV_EXR_COMPLETE &&
+        lv_token_list_has(lv_head_str(h, expect->value), expect->value_len, "100-continue", 12))
+        ex->ops->send_continue(ex->d); /* levee asks for it: the backend never sees Expect */
+    ex->fwd.deadline_ms = lv_clock_ms() + ex->cfg->timeouts.backend;
+    set_state(ex, LV_EX_FORWARDING);
+    lv_attempt_start(&ex->at, &ex->fwd, ex->wg, ex->cfg, &attempt_ops, ex);
+    body_flow(ex);
+}
 
-    ex->client_http10 = h->http_major == 1 && h->http_minor == 0;
-    ex->client_keep_alive = llhttp_should_keep_alive(ll) && !ex->srv->draining;
+static void on_verdict(void *arg, enum lv_rl_verdict v)
+{
+    struct lv_exchange *ex = arg;
+    if (v == LV_RL_ALLOWED)
+        proceed(ex);
+    else
+        respond(ex, LV_FAIL_RATE_LIMITED);
+}
+
+/* The lines levee adds to the forwarded request: its request id when it
+ * made one, and the upgrade fields (hop-by-hop, re-added for this hop). */
+static void forwarded_extra(struct lv_exchange *ex)
+{
+    size_t n = 0, cap = sizeof(ex->extra);
+    ex->extra[0] = '\0';
+    if (ex->rid_generated) {
+        int k = snprintf(ex->extra, cap, "X-Request-Id: %s\r\n", ex->request_id);
+        if (k > 0 && (size_t)k < cap) n = (size_t)k;
+    }
+    if (ex->upgrade)
+        snprintf(ex->extra + n, cap - n, "Connection: upgrade\r\nUpgrade: %s\r\n", ex->upgrade_to);
+}
+
+int lv_exchange_on_head(struct lv_exchange *ex, const struct lv_req_framing *f)
+{
+    assert(ex->state == LV_EX_HEAD && ex->req_state == LV_EXR_HEAD);
+    struct lv_head *h = &ex->req;
+    const struct lv_config *cfg = ex->cfg;
+    ex->req_state = LV_EXR_BODY;
+    ex->keep_alive = f->keep_alive && !ex->w->draining;
     ex->is_head = h->method == HTTP_HEAD;
-    ex->idempotent = method_idempotent(h->method) ||
-                     (cfg->retry.idempotency_key && LV_HEAD_FIND(h, "idempotency-key"));
-    if (!ex->client_keep_alive) ex->close_after = true;
     take_request_id(ex);
     if (h->method == HTTP_CONNECT) {
-        lv_exchange_respond(ex, LV_FAIL_METHOD);
+        respond(ex, LV_FAIL_METHOD);
         return -1;
     }
     /* Framing, target and Host (http/check.h), before anything reads them:
      * the health probe, the upgrade, the rate-limit key, the backend. */
     enum lv_fail_kind bad = lv_check_request(h);
     if (bad != LV_FAIL_NONE) {
-        lv_exchange_respond(ex, bad);
+        respond(ex, bad);
         return -1;
     }
     detect_upgrade(ex);
     if (is_health_probe(h)) {
-        lv_exchange_respond_health(ex);
+        respond_health(ex);
         return 0;
     }
-    if (ll->flags & F_CHUNKED) {
-        ex->req_framing = LV_FRAME_CHUNKED;
-    } else if (ll->flags & F_CONTENT_LENGTH) {
-        ex->req_framing = LV_FRAME_LENGTH;
-        ex->req_length = ll->content_length;
+    ex->fwd.fwd.framing = f->framing;
+    if (f->framing == LV_FRAME_LENGTH) {
+        ex->req_length = f->length;
         if (cfg->limits.max_body && ex->req_length > cfg->limits.max_body) {
-            /* Answered before a byte of the body is read. */
-            lv_exchange_respond(ex, LV_FAIL_BODY_TOO_LARGE);
+            respond(ex, LV_FAIL_BODY_TOO_LARGE); /* before a byte of the body is read */
             return -1;
         }
-    } else {
-        ex->req_framing = LV_FRAME_NONE;
     }
-    ex->has_body = ex->req_framing == LV_FRAME_CHUNKED ||
-                   (ex->req_framing == LV_FRAME_LENGTH && ex->req_length > 0);
+    forwarded_extra(ex);
+    ex->fwd.head = h;
+    ex->fwd.fwd.client_ip = ex->peer_ip;
+    ex->fwd.fwd.proto = ex->tls ? "https" : "http";
+    ex->fwd.fwd.content_length = ex->req_length;
+    ex->fwd.fwd.extra = ex->extra;
+    ex->fwd.body = &ex->body;
+    ex->fwd.idempotent = method_idempotent(h->method) ||
+                         (cfg->retry.idempotency_key && LV_HEAD_FIND(h, "idempotency-key"));
+    ex->fwd.upgrade = ex->upgrade;
+    if (!has_body(ex)) ex->fwd.body_complete = true;
     /* Rate limits before anything is asked of the client or the backends. */
-    if (lv_ratelimit_check(ex) == 0) lv_exchange_proceed(ex);
+    switch (lv_ratelimit_check(&ex->rl, ex->w, ex->wg->gen, h, ex->peer_ip, on_verdict, ex)) {
+    case LV_RL_ALLOWED: proceed(ex); break;
+    case LV_RL_REFUSED: respond(ex, LV_FAIL_RATE_LIMITED); break;
+    case LV_RL_WAIT: set_state(ex, LV_EX_LIMITING); break;
+    }
     /* Answered already (429, 503...) with a body still to come: stop reading. */
-    return ex->done && ex->close_after && ex->has_body ? -1 : 0;
-}
-
-void lv_exchange_proceed(struct lv_exchange *ex)
-{
-    struct lv_head *h = &ex->req;
-    struct lv_client *c = ex->client;
-    const struct lv_hfield *expect = LV_HEAD_FIND(h, "expect");
-    if (expect && ex->has_body && !ex->client_http10 && !ex->req_complete &&
-        lv_token_list_has(lv_head_str(h, expect->value), expect->value_len, "100-continue", 12)) {
-        /* levee asks for the body itself: the backend never sees Expect. */
-        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        lv_sock_add(&c->sock, cont, sizeof(cont) - 1, NULL);
-        lv_sock_flush(&c->sock);
-    }
-    ex->deadline_ms = lv_clock_ms() + ex->cfg->timeouts.backend;
-    lv_attempt_first(ex);
-}
-
-bool lv_exchange_replayable(const struct lv_exchange *ex)
-{
-    /* The memory held counts too, with room for one partly filled buffer:
-     * a body read in full buffers holds about its size, a trickled one is
-     * compacted (bodyq.h), and anything that still holds more is released
-     * as it is sent. */
-    uint64_t max = ex->cfg->retry.max_replay_body;
-    return !ex->body.dropped && ex->body.bytes <= max && ex->body.mem <= max + LV_BUF_SIZE;
-}
-
-/* The first body offset some try in flight has not sent yet. */
-static uint64_t sent_by_all(const struct lv_exchange *ex)
-{
-    uint64_t from = lv_bodyq_end(&ex->body);
-    const struct lv_upconn *tries[2] = {ex->up, ex->hedge};
-    for (int i = 0; i < 2; i++) {
-        const struct lv_upconn *u = tries[i];
-        if (u == NULL) continue;
-        uint64_t c = u->head_sent ? u->cursor : ex->body.base;
-        if (c < from) from = c;
-    }
-    if (ex->up == NULL && ex->hedge == NULL) from = ex->body.base;
-    return from;
-}
-
-/* Hands body bytes to the attempt's socket while it has room. */
-static void pump_body(struct lv_exchange *ex, struct lv_upconn *up)
-{
-    if (!up->head_sent || up->req_done) return;
-    struct lv_sock *s = &up->sock;
-    bool chunked = ex->req_framing == LV_FRAME_CHUNKED;
-    while (up->cursor < lv_bodyq_end(&ex->body) && lv_sock_queued(s) < BODY_HIGH_WATER) {
-        struct lv_slice sl;
-        uint32_t n = lv_bodyq_peek(&ex->body, up->cursor, &sl);
-        if (n == 0) break;
-        if (chunked) {
-            char line[20];
-            size_t hn = lv_chunk_header(line, n);
-            lv_sock_add_copy(s, line, hn);
-        }
-        lv_sock_add(s, sl.p, n, sl.buf);
-        if (chunked) lv_sock_add(s, "\r\n", 2, NULL);
-        up->cursor += n;
-        lv_sock_flush(s);
-    }
-    if (ex->req_complete && up->cursor == lv_bodyq_end(&ex->body)) {
-        if (chunked) lv_sock_add(s, "0\r\n\r\n", 5, NULL);
-        up->req_done = true;
-        lv_sock_flush(s);
-    }
-    /* A body too large to replay is released as soon as it is sent. */
-    if (!lv_exchange_replayable(ex)) lv_bodyq_drop_before(&ex->body, sent_by_all(ex));
-}
-
-/* Stops reading the client while too much body waits for the backend:
- * measured in buffer memory, so that many small pieces count for what they
- * hold, not for their bytes. */
-static void body_flow(struct lv_exchange *ex)
-{
-    uint64_t from = sent_by_all(ex);
-    if (!lv_exchange_replayable(ex) && ex->body.base < from) lv_bodyq_drop_before(&ex->body, from);
-    if (lv_bodyq_mem_from(&ex->body, from) > BODY_HIGH_WATER)
-        lv_client_pause(ex->client);
-    else
-        lv_client_resume(ex->client);
+    return ex->state == LV_EX_DONE && ex->end != LV_EXE_KEEP && has_body(ex) ? -1 : 0;
 }
 
 int lv_exchange_on_body(struct lv_exchange *ex, struct lv_buf *b, const char *p, size_t len)
 {
-    if (ex->done) return ex->close_after ? -1 : 0; /* answered already: drop it */
+    if (ex->state == LV_EX_DONE) return ex->end == LV_EXE_KEEP ? 0 : -1; /* answered: dropped */
     uint64_t max = ex->cfg->limits.max_body;
     if (max && ex->body.bytes + len > max) {
         lv_exchange_fail(ex, LV_FAIL_BODY_TOO_LARGE);
@@ -360,361 +398,255 @@ int lv_exchange_on_body(struct lv_exchange *ex, struct lv_buf *b, const char *p,
         lv_exchange_fail(ex, LV_FAIL_INTERNAL);
         return -1;
     }
-    if (ex->up) pump_body(ex, ex->up);
-    if (ex->hedge) pump_body(ex, ex->hedge);
+    if (ex->state == LV_EX_FORWARDING || ex->state == LV_EX_RESPONDING)
+        lv_attempt_body_added(&ex->at);
     body_flow(ex);
     return 0;
 }
 
 void lv_exchange_on_request_end(struct lv_exchange *ex)
 {
-    ex->req_complete = true;
-    if (ex->done) return;
-    if (ex->up) pump_body(ex, ex->up);
-    if (ex->hedge) pump_body(ex, ex->hedge);
-    lv_attempt_request_complete(ex);
+    ex->req_state = LV_EXR_COMPLETE;
+    ex->ops->pause_body(ex->d, false); /* the body is all in: its back-pressure is over */
+    if (ex->state == LV_EX_DONE) return;
+    if (ex->state == LV_EX_FORWARDING || ex->state == LV_EX_RESPONDING)
+        lv_attempt_body_complete(&ex->at);
+    else
+        ex->fwd.body_complete = true;
 }
 
-void lv_exchange_on_upconn_drain(struct lv_exchange *ex, struct lv_upconn *up)
+void lv_exchange_on_drain(struct lv_exchange *ex)
 {
-    if (up != ex->up && up != ex->hedge) return;
-    pump_body(ex, up);
-    if (!ex->req_complete) body_flow(ex);
+    if (ex->state == LV_EX_RESPONDING && ex->ops->backlog(ex->d) <= LV_FLOW_LOW)
+        lv_attempt_resume(&ex->at);
 }
 
-/* --- attempts ---------------------------------------------------------------- */
+/* --- the answer ------------------------------------------------------------------- */
 
-void lv_exchange_on_connected(struct lv_exchange *ex, struct lv_upconn *up)
+static int at_head(void *user, const struct lv_upconn_head *h)
 {
-    struct lv_client *c = ex->client;
-    char extra[400] = "";
-    int n = ex->rid_generated
-                ? snprintf(extra, sizeof(extra), "X-Request-Id: %s\r\n", ex->request_id)
-                : 0;
-    if (ex->upgrade && n >= 0 && (size_t)n < sizeof(extra))
-        snprintf(extra + n, sizeof(extra) - (size_t)n, "Connection: upgrade\r\nUpgrade: %s\r\n",
-                 ex->upgrade_to);
-    struct lv_fwd_info fwd = {
-        .client_ip = c->ip,
-        .proto = c->sock.ssl ? "https" : "http",
-        .backend_authority = up->bcfg->authority,
-        .framing = ex->req_framing,
-        .content_length = ex->req_length,
-        .extra = extra,
-    };
-    size_t need = lv_rewrite_request_size(&ex->req, &fwd);
-    struct lv_buf *head = lv_buf_get_size(&ex->srv->env.bufs, need);
-    if (head == NULL || lv_rewrite_request(&ex->req, &fwd, head) != 0) {
-        if (head) lv_buf_unref(head);
-        lv_exchange_respond(ex, LV_FAIL_INTERNAL);
-        return;
-    }
-    lv_sock_add(&up->sock, head->data, head->len, head);
-    lv_buf_unref(head);
-    up->head_sent = true;
-    up->cursor = ex->body.base;
-    if (ex->req_framing == LV_FRAME_NONE) up->req_done = true;
-    lv_sock_flush(&up->sock);
-    pump_body(ex, up);
-    lv_upconn_await_response(up);
-    if (!ex->req_complete) body_flow(ex);
-}
-
-/* --- the response side ------------------------------------------------------------ */
-
-/* Counts an interim response against the attempt's caps and relays it if
- * `forward`. Returns 0, or -1 when the backend sent too many. Each head is
- * copied into a buffer of its own size: a stream of them must not each
- * keep a LV_BUF_SIZE buffer alive while the client is slow. */
-static int interim(struct lv_exchange *ex, struct lv_upconn *up, bool forward)
-{
-    struct lv_resp_info info = {
-        .client_http10 = false, .framing = LV_FRAME_NONE, .keep_alive = true};
-    size_t need = lv_rewrite_response_size(&up->resp, &info);
-    up->interim_count++;
-    up->interim_bytes += need;
-    if (up->interim_count > INTERIM_MAX_COUNT || up->interim_bytes > INTERIM_MAX_BYTES) {
-        lv_debug("backend %s: more than %d interim responses or %d bytes of them", up->backend->id,
-                 INTERIM_MAX_COUNT, INTERIM_MAX_BYTES);
-        up->parser.fail = LV_FAIL_BAD_RESPONSE;
-        return -1;
-    }
-    if (!forward) return 0;
-    struct lv_buf *b = lv_buf_get_exact(&ex->srv->env.bufs, need);
-    if (b == NULL) return 0; /* an interim response is advice: the final one matters */
-    if (lv_rewrite_response(&up->resp, &info, b) == 0)
-        lv_sock_add(&ex->client->sock, b->data, b->len, b);
-    lv_buf_unref(b);
-    return 0;
-}
-
-/* The backend agreed to an upgrade: relay its 101 (with the upgrade
- * fields, hop-by-hop but meant for this hop's other side too); the tunnel
- * starts once llhttp has stopped after the head. */
-static int switch_protocols(struct lv_exchange *ex, struct lv_upconn *up)
-{
-    if (lv_attempt_on_response(ex, up) != 0) return -1;
-    struct lv_head *r = &up->resp;
-    const struct lv_hfield *u = LV_HEAD_FIND(r, "upgrade");
+    struct lv_exchange *ex = user;
+    struct lv_head *r = (struct lv_head *)h->head;
+    unsigned status = h->status;
     char extra[520];
-    snprintf(extra, sizeof(extra), "X-Request-Id: %s\r\nConnection: upgrade\r\nUpgrade: %.*s\r\n",
-             ex->request_id, u ? (int)(u->value_len < 64 ? u->value_len : 64) : 0,
-             u ? lv_head_str(r, u->value) : "");
-    struct lv_resp_info info = {.framing = LV_FRAME_NONE, .keep_alive = true, .extra = extra};
-    size_t need = lv_rewrite_response_size(r, &info);
-    struct lv_buf *b = lv_buf_get_size(&ex->srv->env.bufs, need);
-    if (b == NULL || lv_rewrite_response(r, &info, b) != 0) {
-        if (b) lv_buf_unref(b);
-        return -1;
-    }
-    lv_sock_add(&ex->client->sock, b->data, b->len, b);
-    lv_buf_unref(b);
-    up->resp_head = true;
-    ex->status = 101;
-    ex->resp_started = true;
-    ex->resp_framing = LV_FRAME_NONE;
-    return 0;
-}
-
-void lv_exchange_tunnel_done(struct lv_exchange *ex)
-{
-    ex->close_after = true;
-    finish(ex);
-}
-
-int lv_exchange_on_response_head(struct lv_exchange *ex, struct lv_upconn *up)
-{
-    struct lv_head *r = &up->resp;
-    const llhttp_t *ll = &up->parser.ll;
-    unsigned status = r->status;
-    /* A framing levee and the backend could read differently (or a coding
-     * levee would strip the label of): bad_response, before any of it
-     * reaches the client. */
-    if (lv_check_response(r) != LV_FAIL_NONE) {
-        up->parser.fail = LV_FAIL_BAD_RESPONSE;
-        return -1;
-    }
-    if (status == 101 && ex->upgrade) return switch_protocols(ex, up);
-    if (status < 200) {
-        if (status == 101) return -1; /* no upgrade was asked for */
-        up->interim = true;
-        /* 100 answered a question levee did not forward; other 1xx (103
-         * Early Hints) go to clients that understand them. */
-        return interim(ex, up, status != 100 && !ex->client_http10 && !ex->hedge && up == ex->up);
-    }
-    if (lv_attempt_on_response(ex, up) != 0) return -1; /* discarded: a retry follows */
-    up->resp_head = true;
-    ex->status = status;
-
-    bool bodyless = ex->is_head || status == 204 || status == 304;
-    enum lv_framing framing;
-    if (ll->flags & F_CHUNKED) {
-        framing = ex->client_http10 ? LV_FRAME_CLOSE : LV_FRAME_CHUNKED;
-    } else if (ll->flags & F_CONTENT_LENGTH) {
-        framing = LV_FRAME_LENGTH;
-    } else if (bodyless) {
-        framing = LV_FRAME_NONE;
-    } else {
-        /* Delimited by close: re-framed as chunked so the client connection
-         * survives, unless the client speaks HTTP/1.0. */
-        framing = ex->client_http10 ? LV_FRAME_CLOSE : LV_FRAME_CHUNKED;
-    }
-    if (bodyless && framing == LV_FRAME_CLOSE) framing = LV_FRAME_NONE;
-    ex->resp_framing = bodyless ? LV_FRAME_NONE : framing;
-
-    bool keep_alive = ex->client_keep_alive && !ex->close_after && ex->req_complete &&
-                      framing != LV_FRAME_CLOSE && !ex->srv->draining;
-    if (!keep_alive) ex->close_after = true;
-    char extra[420];
-    snprintf(extra, sizeof(extra), "X-Request-Id: %s\r\n%s", ex->request_id, ex->rl_headers);
+    struct lv_answer a = {.status = status, .head = r, .extra = extra};
+    /* The backend's request id gives way to the request's. */
     for (uint32_t i = 0; i < r->nfields; i++) {
         if (LV_HFIELD_IS(r, &r->fields[i], "x-request-id")) r->fields[i].flags |= LV_HF_DROP;
     }
-    struct lv_resp_info info = {
-        .client_http10 = ex->client_http10,
-        .framing = framing,
-        .content_length = ll->content_length, /* the whole length: no body byte is in yet */
-        .keep_alive = keep_alive,
-        .extra = extra,
-    };
-    size_t need = lv_rewrite_response_size(r, &info);
-    struct lv_buf *b = lv_buf_get_exact(&ex->srv->env.bufs, need);
-    if (b == NULL || lv_rewrite_response(r, &info, b) != 0) {
-        if (b) lv_buf_unref(b);
-        up->parser.fail = LV_FAIL_BAD_RESPONSE;
-        return -1;
+    if (status == 101) {
+        /* The upgrade fields are hop-by-hop, but meant for this hop's other
+         * side too. */
+        const struct lv_hfield *u = LV_HEAD_FIND(r, "upgrade");
+        snprintf(extra, sizeof(extra),
+                 "X-Request-Id: %s\r\nConnection: upgrade\r\nUpgrade: %.*s\r\n", ex->request_id,
+                 u ? (int)(u->value_len < 64 ? u->value_len : 64) : 0,
+                 u ? lv_head_str(r, u->value) : "");
+        a.body = LV_BODY_NONE;
+    } else {
+        snprintf(extra, sizeof(extra), "X-Request-Id: %s\r\n%s", ex->request_id, ex->rl.headers);
+        bool bodyless = ex->is_head || status == 204 || status == 304;
+        a.body = bodyless                        ? LV_BODY_NONE
+                 : h->framing == LV_FRAME_LENGTH ? LV_BODY_LENGTH
+                                                 : LV_BODY_STREAM;
+        a.length = h->content_length; /* the whole length: no body byte is in yet */
     }
-    lv_sock_add(&ex->client->sock, b->data, b->len, b);
-    lv_buf_unref(b);
-    ex->resp_started = true;
-    /* llhttp knows 1xx and 204 have no body, but not 304 or a HEAD's answer. */
-    return bodyless ? 1 : 0;
+    a.must_close = !ex->keep_alive || ex->req_state != LV_EXR_COMPLETE || ex->w->draining;
+    if (ex->ops->head(ex->d, &a) != 0) return -1;
+    ex->status = status;
+    set_state(ex, LV_EX_RESPONDING);
+    if (a.must_close) ex->end = LV_EXE_CLOSE;
+    return a.body == LV_BODY_NONE && status != 101 ? 1 : 0;
 }
 
-int lv_exchange_on_response_body(struct lv_exchange *ex, struct lv_upconn *up, struct lv_buf *b,
-                                 const char *p, size_t len)
+static void at_interim(void *user, const struct lv_upconn_head *h)
 {
-    (void)up;
-    struct lv_sock *s = &ex->client->sock;
+    struct lv_exchange *ex = user;
+    ex->ops->interim(ex->d, h->head);
+}
+
+static int at_body(void *user, struct lv_buf *b, const char *p, size_t len)
+{
+    struct lv_exchange *ex = user;
     ex->resp_bytes += len;
-    /* A piece small relative to its buffer (a backend trickling small
-     * chunks) is copied: held by reference while a slow client reads, each
-     * would keep a whole read buffer alive. */
-    bool copy = (uint64_t)len * 2 < b->cap;
-    if (ex->resp_framing == LV_FRAME_CHUNKED) {
-        char line[20];
-        size_t n = lv_chunk_header(line, len);
-        lv_sock_add_copy(s, line, n);
-        if (copy) {
-            lv_sock_add_copy(s, p, len);
-            lv_sock_add_copy(s, "\r\n", 2); /* next to the copy: one iovec */
-        } else {
-            lv_sock_add(s, p, len, b);
-            lv_sock_add(s, "\r\n", 2, NULL);
-        }
-    } else if (copy) {
-        lv_sock_add_copy(s, p, len);
-    } else {
-        lv_sock_add(s, p, len, b);
-    }
+    if (ex->ops->body(ex->d, b, p, len) != 0) return -1;
+    if (ex->ops->backlog(ex->d) > LV_FLOW_HIGH) lv_attempt_pause(&ex->at);
     return 0;
 }
 
-void lv_exchange_on_response_end(struct lv_exchange *ex, struct lv_upconn *up, bool clean)
+static void at_end(void *user)
 {
-    struct lv_sock *s = &ex->client->sock;
-    if (ex->resp_framing == LV_FRAME_CHUNKED) lv_sock_add(s, "0\r\n\r\n", 5, NULL);
-    lv_sock_flush(s);
-    bool reusable = clean && up->req_done && llhttp_should_keep_alive(&up->parser.ll);
-    if (ex->up == up) {
-        ex->up = NULL;
-        lv_upconn_release(up, reusable);
-    }
-    finish(ex);
+    struct lv_exchange *ex = user;
+    ex->ops->end(ex->d);
+    finish(ex, ex->end == LV_EXE_CLOSE ? LV_EXE_CLOSE : LV_EXE_KEEP);
 }
 
-void lv_exchange_on_client_drain(struct lv_exchange *ex)
+static void at_upgraded(void *user, struct lv_sock *backend, struct lv_buf *b, const char *rest,
+                        size_t n)
 {
-    if (ex->up && ex->up->paused && lv_sock_queued(&ex->client->sock) <= RESP_LOW_WATER)
-        lv_upconn_resume(ex->up);
+    struct lv_exchange *ex = user;
+    struct lv_buf *ub = NULL;
+    const char *up = NULL;
+    size_t nup = 0;
+    struct lv_sock *client = ex->ops->take_stream(ex->d, &ub, &up, &nup);
+    set_state(ex, LV_EX_TUNNEL);
+    lv_tunnel_start(&ex->tunnel, client, backend, b, rest, n, ub, up, nup, &ex->tun_timer,
+                    ex->cfg->timeouts.tunnel, &ex->w->stats, &tunnel_ops, ex);
+    if (ub) lv_buf_unref(ub);
 }
 
-bool lv_exchange_client_full(const struct lv_exchange *ex)
+static void tunnel_ended(void *user, const char *why)
 {
-    return lv_sock_queued(&ex->client->sock) > RESP_HIGH_WATER;
+    struct lv_exchange *ex = user;
+    (void)why;
+    ex->resp_bytes += ex->tunnel.down;
+    lv_attempt_tunnel_end(&ex->at, ex->cfg->timeouts.idle);
+    finish(ex, LV_EXE_CLOSE);
 }
+
+static const struct lv_tunnel_ops tunnel_ops = {.ended = tunnel_ended};
+
+static void at_failed(void *user, enum lv_fail_kind kind)
+{
+    struct lv_exchange *ex = user;
+    if (ex->state == LV_EX_DONE) return;
+    if (ex->state == LV_EX_RESPONDING || ex->state == LV_EX_TUNNEL)
+        abort_answer(ex, kind);
+    else
+        respond(ex, kind);
+}
+
+static void at_body_sent(void *user)
+{
+    body_flow(user);
+}
+
+static bool at_client_gone(void *user)
+{
+    struct lv_exchange *ex = user;
+    return ex->ops->gone(ex->d);
+}
+
+static const struct lv_attempt_ops attempt_ops = {
+    .head = at_head,
+    .interim = at_interim,
+    .body = at_body,
+    .end = at_end,
+    .upgraded = at_upgraded,
+    .failed = at_failed,
+    .body_sent = at_body_sent,
+    .client_gone = at_client_gone,
+};
 
 /* --- levee's own answers ----------------------------------------------------------- */
 
-void lv_exchange_respond(struct lv_exchange *ex, enum lv_fail_kind kind)
+static unsigned retry_after_s(const struct lv_exchange *ex, enum lv_fail_kind kind)
 {
-    const struct lv_fail_info *fi = lv_fail_info(kind);
-    struct lv_client *c = ex->client;
-    lv_attempt_stop(ex);
-    ex->fail = kind;
-    ex->status = (unsigned)fi->status;
-    /* After a client error, or with an unread body, the connection ends. */
-    bool client_fault = fi->side == LV_SIDE_CLIENT && kind != LV_FAIL_RATE_LIMITED;
-    if (client_fault || (ex->has_body && !ex->req_complete)) ex->close_after = true;
-    bool keep_alive = ex->client_keep_alive && !ex->close_after && !ex->srv->draining;
-    if (!keep_alive) ex->close_after = true;
-    char extra[420] = "";
-    if (ex->request_id[0] == '\0') new_request_id(ex); /* the head never completed */
-    if (ex->request_id[0])
-        snprintf(extra, sizeof(extra), "X-Request-Id: %s\r\n%s", ex->request_id, ex->rl_headers);
-    unsigned retry_after = kind == LV_FAIL_NO_BACKEND     ? lv_attempt_retry_after(ex)
-                           : kind == LV_FAIL_RATE_LIMITED ? ex->retry_after_s
-                                                          : 0;
-    struct lv_status_opts o = {
-        .keep_alive = keep_alive,
-        .client_http10 = ex->client_http10,
-        .head = ex->is_head,
-        .retry_after = retry_after,
+    if (kind == LV_FAIL_RATE_LIMITED) return ex->rl.retry_after_s;
+    if (kind != LV_FAIL_NO_BACKEND) return 0;
+    const struct lv_gen *g = ex->wg->gen;
+    return lv_eligible_retry_after(g->backends, g->nbackends, ex->cfg->health.interval,
+                                   lv_clock_ms());
+}
+
+/* Sends an answer of levee's own: status, the header lines in extra, a
+ * body of blen bytes (not sent to a HEAD), then DONE. */
+static void send_own(struct lv_exchange *ex, unsigned status, const char *extra, const char *body,
+                     size_t blen, bool must_close)
+{
+    ex->status = status;
+    struct lv_answer a = {
+        .status = status,
         .extra = extra,
+        .body = LV_BODY_LENGTH,
+        .length = blen,
+        .head_only = ex->is_head,
+        .must_close = must_close,
     };
-    struct lv_buf *b = lv_buf_get(&ex->srv->env.bufs);
-    int blen = b ? lv_status_write(b, kind, &o) : -1;
-    if (blen >= 0) {
-        lv_sock_add(&c->sock, b->data, b->len, b);
-        lv_sock_flush(&c->sock);
-        ex->resp_bytes = (uint64_t)blen;
-    } else {
-        ex->aborted = true;
+    bool ok = ex->ops->head(ex->d, &a) == 0;
+    if (ok && !ex->is_head && blen > 0) {
+        struct lv_buf *b = lv_buf_get_exact(&ex->w->env.bufs, blen);
+        ok = b != NULL && lv_buf_append(b, body, blen) == 0 &&
+             ex->ops->body(ex->d, b, b->data, blen) == 0;
+        if (b) lv_buf_unref(b);
     }
-    if (b) lv_buf_unref(b);
-    ex->resp_started = true;
-    LV_STAT_INC(ex->srv->stats.generated[kind]);
-    finish(ex);
+    if (ok) ex->ops->end(ex->d);
+    ex->resp_bytes = ok && !ex->is_head ? blen : 0;
+    finish(ex, !ok ? LV_EXE_ABORT : must_close ? LV_EXE_CLOSE : LV_EXE_KEEP);
 }
 
-void lv_exchange_account(const struct lv_exchange *ex)
+/* GET /health on the proxy port: levee's own status. */
+static void respond_health(struct lv_exchange *ex)
 {
-    struct lv_stats *st = &ex->srv->stats;
-    unsigned status = ex->status ? ex->status : 499;
-    if (status >= LV_STATUS_CODES) status = LV_STATUS_CODES - 1;
-    LV_STAT_INC(st->requests);
-    if (ex->backend)
-        LV_STAT_INC(ex->backend->wstats[ex->srv->w.id].status[status]);
-    else
-        LV_STAT_INC(st->status[status]);
-    lv_lathist_add(&st->duration, (lv_clock_ns() - ex->start_ns) / 1000);
-    unsigned a = ex->attempts > LV_RETRY_MAX_ATTEMPTS ? LV_RETRY_MAX_ATTEMPTS : ex->attempts;
-    LV_STAT_INC(st->attempts[a]);
-}
-
-void lv_exchange_respond_health(struct lv_exchange *ex)
-{
-    struct lv_client *c = ex->client;
     struct lv_strbuf body;
     lv_strbuf_init(&body, 64 * 1024);
-    unsigned status = (unsigned)lv_admin_health_json(&body, ex->wg->gen, ex->srv->proxy->start_ms);
-    bool keep_alive = ex->client_keep_alive && !ex->close_after && !ex->srv->draining;
-    if (!keep_alive) ex->close_after = true;
-    char head[512];
-    int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %u %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-                     "Cache-Control: no-store\r\nX-Request-Id: %s\r\n%s\r\n",
-                     status, lv_status_reason(status), body.len, ex->request_id,
-                     !keep_alive         ? "Connection: close\r\n"
-                     : ex->client_http10 ? "Connection: keep-alive\r\n"
-                                         : "");
-    lv_sock_add_copy(&c->sock, head, (size_t)n);
-    if (!ex->is_head) lv_sock_add_copy(&c->sock, body.p ? body.p : "", body.len);
-    lv_sock_flush(&c->sock);
-    ex->status = status;
-    ex->resp_bytes = ex->is_head ? 0 : body.len;
-    ex->resp_started = true;
+    unsigned status = (unsigned)lv_admin_health_json(&body, ex->wg->gen, ex->w->start_ms);
+    char extra[256];
+    snprintf(extra, sizeof(extra),
+             "Content-Type: application/json\r\nCache-Control: no-store\r\nX-Request-Id: %s\r\n",
+             ex->request_id);
+    send_own(ex, status, extra, body.p ? body.p : "", body.len, !ex->keep_alive);
     lv_strbuf_dispose(&body);
-    finish(ex);
 }
 
-void lv_exchange_abort(struct lv_exchange *ex, enum lv_fail_kind kind)
+static void respond(struct lv_exchange *ex, enum lv_fail_kind kind)
 {
-    /* Part of the response is out: the only honest thing left is to cut
-     * the connection, so that the client sees the response is short. */
+    const struct lv_fail_info *fi = lv_fail_info(kind);
+    lv_attempt_stop(&ex->at);
+    lv_ratelimit_cancel(&ex->rl);
     ex->fail = kind;
-    ex->aborted = true;
-    ex->close_after = true;
-    finish(ex);
+    ex->status = (unsigned)fi->status;
+    if (ex->request_id[0] == '\0') new_request_id(ex); /* the head never completed */
+    /* After a client error, or with a body not read, the connection ends. */
+    bool client_fault = fi->side == LV_SIDE_CLIENT && kind != LV_FAIL_RATE_LIMITED;
+    bool must_close =
+        client_fault || !ex->keep_alive || ex->w->draining ||
+        (ex->req_state != LV_EXR_COMPLETE && (ex->req_state == LV_EXR_HEAD || has_body(ex)));
+    char extra[420];
+    size_t n = 0;
+    unsigned ra = retry_after_s(ex, kind);
+    int k = snprintf(extra, sizeof(extra),
+                     "Content-Type: application/json\r\nCache-Control: no-store\r\n");
+    if (k > 0) n = (size_t)k;
+    if (ra) {
+        k = snprintf(extra + n, sizeof(extra) - n, "Retry-After: %u\r\n", ra);
+        if (k > 0 && (size_t)k < sizeof(extra) - n) n += (size_t)k;
+    }
+    snprintf(extra + n, sizeof(extra) - n, "X-Request-Id: %s\r\n%s", ex->request_id,
+             ex->rl.headers);
+    char body[LV_STATUS_BODY_MAX];
+    size_t blen = lv_status_body(body, sizeof(body), kind);
+    LV_STAT_INC(ex->w->stats.generated[kind]);
+    send_own(ex, (unsigned)fi->status, extra, body, blen, must_close);
+}
+
+/* Part of the answer is out: the only honest thing left is to cut the
+ * connection, so that the client sees the answer is short. */
+static void abort_answer(struct lv_exchange *ex, enum lv_fail_kind kind)
+{
+    ex->fail = kind;
+    lv_tunnel_stop(&ex->tunnel);
+    finish(ex, LV_EXE_ABORT);
 }
 
 void lv_exchange_fail(struct lv_exchange *ex, enum lv_fail_kind kind)
 {
-    if (ex->done) return;
-    if (ex->resp_started)
-        lv_exchange_abort(ex, kind);
+    if (ex->state == LV_EX_DONE) return;
+    if (ex->state == LV_EX_RESPONDING || ex->state == LV_EX_TUNNEL)
+        abort_answer(ex, kind);
     else
-        lv_exchange_respond(ex, kind);
+        respond(ex, kind);
 }
 
 void lv_exchange_cancel(struct lv_exchange *ex)
 {
-    lv_tunnel_abort(ex);
-    if (!ex->done) {
-        if (ex->fail == LV_FAIL_NONE) ex->fail = LV_FAIL_CLIENT_CLOSED;
-        if (!ex->resp_started) ex->status = 499;
-        ex->aborted = true;
-    }
-    lv_attempt_stop(ex);
-    ex->done = true;
+    lv_tunnel_stop(&ex->tunnel);
+    lv_ratelimit_cancel(&ex->rl);
+    lv_attempt_stop(&ex->at);
+    if (ex->state == LV_EX_DONE) return;
+    if (ex->state == LV_EX_TUNNEL) ex->resp_bytes += ex->tunnel.down;
+    if (ex->fail == LV_FAIL_NONE) ex->fail = LV_FAIL_CLIENT_CLOSED;
+    if (ex->state != LV_EX_RESPONDING && ex->state != LV_EX_TUNNEL) ex->status = 499;
+    set_state(ex, LV_EX_DONE);
+    ex->end = LV_EXE_ABORT;
 }

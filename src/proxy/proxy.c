@@ -219,7 +219,7 @@ void lv_proxy_destroy(struct lv_proxy *p)
         struct lv_server *s = &p->servers[i];
         if (!s->started) continue;
         lv_worker_join(&s->w);
-        lv_sockenv_dispose(&s->env);
+        lv_sockenv_dispose(&s->ctx.env);
     }
     free(p->servers);
     uv_sem_destroy(&p->ready);

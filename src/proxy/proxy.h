@@ -13,10 +13,12 @@
 
 #include "limit/redis.h"
 #include "net/maxconn.h"
-#include "proxy/proxy-t.h"
+#include "proxy/server.h"
 #include "upstream/backend.h"
 
 struct lv_strbuf;
+struct lv_config;
+struct lv_gen;
 
 struct lv_proxy {
     struct lv_gen *gen; /* current generation (main thread's reference) */

@@ -12,9 +12,6 @@
 #include "limit/key.h"
 #include "limit/limiter.h"
 #include "limit/redis.h"
-#include "proxy/proxy.h"
-#include "proxy/attempt.h"
-#include "proxy/exchange.h"
 #include "upstream/gen.h"
 
 /* The request's X-Forwarded-For values, last field first, read in place. */
@@ -38,10 +35,10 @@ static bool xff_prev(void *arg, const char **value, size_t *len)
 
 /* "ip:203.0.113.9", or "h:<header value>" / "h#<digest>" (limit/key.h):
  * the kinds never collide. cap > LV_LIMIT_KEY_LEN. */
-static size_t client_key(struct lv_exchange *ex, char *out, size_t cap)
+static size_t client_key(const struct lv_ratelimit *rl, char *out, size_t cap)
 {
-    const struct lv_rate_cfg *rc = &ex->cfg->rate_limit;
-    const struct lv_head *h = &ex->req;
+    const struct lv_rate_cfg *rc = &rl->gen->cfg->rate_limit;
+    const struct lv_head *h = rl->req;
     if (rc->key == LV_KEY_HEADER) {
         const struct lv_hfield *f = lv_head_find(h, rc->key_header, strlen(rc->key_header));
         if (f && f->value_len > 0) {
@@ -52,34 +49,37 @@ static size_t client_key(struct lv_exchange *ex, char *out, size_t cap)
     }
     struct xff_iter it = {h, rc->ntrusted ? h->nfields : 0};
     memcpy(out, "ip:", 3);
-    return 3 + lv_client_address(ex->client->ip, xff_prev, &it, rc->trusted, rc->ntrusted, out + 3,
+    return 3 + lv_client_address(rl->peer_ip, xff_prev, &it, rc->trusted, rc->ntrusted, out + 3,
                                  cap - 3);
 }
 
-int lv_ratelimit_apply(struct lv_exchange *ex, const struct lv_limit_verdict *v)
+static enum lv_rl_verdict apply(struct lv_ratelimit *rl, const struct lv_limit_verdict *v)
 {
-    const struct lv_rate_cfg *rc = &ex->cfg->rate_limit;
+    const struct lv_rate_cfg *rc = &rl->gen->cfg->rate_limit;
+    rl->state = LV_RL_DONE;
     if (v->allowed) {
-        if (rc->headers) lv_limiter_headers(rc, v, true, ex->rl_headers, sizeof(ex->rl_headers));
-        return 0;
+        if (rc->headers) lv_limiter_headers(rc, v, true, rl->headers, sizeof(rl->headers));
+        return LV_RL_ALLOWED;
     }
-    LV_STAT_INC(ex->srv->stats.rate_limited[v->denied_by]);
+    LV_STAT_INC(rl->w->stats.rate_limited[v->denied_by]);
     uint64_t retry_us = v->r[v->denied_by].retry_us;
-    ex->retry_after_s = (unsigned)((retry_us + 999999) / 1000000);
-    if (ex->retry_after_s == 0) ex->retry_after_s = 1;
-    lv_limiter_headers(rc, v, true, ex->rl_headers, sizeof(ex->rl_headers));
-    lv_exchange_respond(ex, LV_FAIL_RATE_LIMITED);
-    return 1;
+    rl->retry_after_s = (unsigned)((retry_us + 999999) / 1000000);
+    if (rl->retry_after_s == 0) rl->retry_after_s = 1;
+    lv_limiter_headers(rc, v, true, rl->headers, sizeof(rl->headers));
+    return LV_RL_REFUSED;
 }
 
 /* Without the store's answer: rate_limit.on_store_error decides, or the
  * local state when there is no store at all. */
-static int decide_locally(struct lv_exchange *ex, bool store_failed)
+static enum lv_rl_verdict decide_locally(struct lv_ratelimit *rl, bool store_failed)
 {
-    const struct lv_rate_cfg *rc = &ex->cfg->rate_limit;
+    const struct lv_rate_cfg *rc = &rl->gen->cfg->rate_limit;
     if (store_failed) {
-        LV_STAT_INC(ex->srv->stats.store_fallbacks);
-        if (rc->on_store_error == LV_ON_ERROR_ALLOW) return 0;
+        LV_STAT_INC(rl->w->stats.store_fallbacks);
+        if (rc->on_store_error == LV_ON_ERROR_ALLOW) {
+            rl->state = LV_RL_DONE;
+            return LV_RL_ALLOWED;
+        }
         if (rc->on_store_error == LV_ON_ERROR_DENY) {
             /* Every configured limit is reported exhausted for a second. */
             struct lv_limit_verdict v = {.allowed = false};
@@ -88,39 +88,52 @@ static int decide_locally(struct lv_exchange *ex, bool store_failed)
             v.denied_by = v.has[LV_SCOPE_GLOBAL] ? LV_SCOPE_GLOBAL : LV_SCOPE_CLIENT;
             for (int s = 0; s < LV_SCOPE_COUNT; s++)
                 v.r[s].retry_us = v.r[s].reset_us = 1000000;
-            return lv_ratelimit_apply(ex, &v);
+            return apply(rl, &v);
         }
     }
     char key[256];
-    size_t len = rc->client_rate > 0 ? client_key(ex, key, sizeof(key)) : 0;
+    size_t len = rc->client_rate > 0 ? client_key(rl, key, sizeof(key)) : 0;
     struct lv_limit_verdict v;
-    lv_limiter_check(ex->wg->gen->limiter, rc, key, len, lv_clock_ns() / 1000, &v);
-    return lv_ratelimit_apply(ex, &v);
+    lv_limiter_check(rl->gen->limiter, rc, key, len, lv_clock_ns() / 1000, &v);
+    return apply(rl, &v);
 }
 
 static void on_verdict(void *arg, int status, const struct lv_limit_verdict *v)
 {
-    struct lv_exchange *ex = arg;
-    ex->rl_call = NULL;
-    int rc = status == 0 ? lv_ratelimit_apply(ex, v) : decide_locally(ex, true);
-    if (rc == 0) lv_exchange_proceed(ex);
+    struct lv_ratelimit *rl = arg;
+    rl->call = NULL;
+    enum lv_rl_verdict r = status == 0 ? apply(rl, v) : decide_locally(rl, true);
+    rl->cb(rl->arg, r);
 }
 
-int lv_ratelimit_check(struct lv_exchange *ex)
+enum lv_rl_verdict lv_ratelimit_check(struct lv_ratelimit *rl, struct lv_wctx *w,
+                                      const struct lv_gen *gen, const struct lv_head *req,
+                                      const char *peer_ip, lv_ratelimit_cb cb, void *arg)
 {
-    struct lv_gen *g = ex->wg->gen;
-    if (g->limiter == NULL) return 0;
-    const struct lv_rate_cfg *rc = &ex->cfg->rate_limit;
-    if (rc->store != LV_STORE_REDIS) return decide_locally(ex, false);
+    rl->state = LV_RL_DONE;
+    rl->call = NULL;
+    rl->w = w;
+    rl->gen = gen;
+    rl->req = req;
+    rl->peer_ip = peer_ip;
+    rl->cb = cb;
+    rl->arg = arg;
+    rl->retry_after_s = 0;
+    rl->headers[0] = '\0';
+    if (gen->limiter == NULL) return LV_RL_ALLOWED;
+    const struct lv_rate_cfg *rc = &gen->cfg->rate_limit;
+    if (rc->store != LV_STORE_REDIS) return decide_locally(rl, false);
     char key[256];
-    size_t len = rc->client_rate > 0 ? client_key(ex, key, sizeof(key)) : 0;
-    if (lv_redis_take(ex->srv->redis, rc, key, len, on_verdict, ex, &ex->rl_call) == 0)
-        return 2; /* the verdict comes later */
-    return decide_locally(ex, true);
+    size_t len = rc->client_rate > 0 ? client_key(rl, key, sizeof(key)) : 0;
+    rl->state = LV_RL_ASKING;
+    if (lv_redis_take(w->redis, rc, key, len, on_verdict, rl, &rl->call) == 0) return LV_RL_WAIT;
+    return decide_locally(rl, true);
 }
 
-void lv_ratelimit_cancel(struct lv_exchange *ex)
+void lv_ratelimit_cancel(struct lv_ratelimit *rl)
 {
-    lv_redis_call_cancel(ex->rl_call);
-    ex->rl_call = NULL;
+    if (rl->state != LV_RL_ASKING) return;
+    lv_redis_call_cancel(rl->call);
+    rl->call = NULL;
+    rl->state = LV_RL_DONE;
 }

@@ -1,24 +1,61 @@
 /*
- * Rate limits on the request path: the client key of a request, the check
- * (local, or through Redis), and the 429 answer with Retry-After and the
- * RateLimit fields.
+ * Rate limits on the request path: the client key of a request (its
+ * address, the client its trusted proxies name, or a header), the check —
+ * in this process, or in Redis shared by several levees — and what a
+ * refusal carries (Retry-After, the RateLimit fields). The check happens
+ * once the head is parsed, before any backend is chosen, so a refused
+ * request costs the backends nothing.
+ *
+ *   IDLE ──check──► DONE (allowed or refused at once: local limits)
+ *     └───────────► ASKING (Redis) ──verdict, or the store fails──► DONE
+ *                      └──cancel──► DONE (no callback)
  */
 #ifndef LV_PROXY_RATELIMIT_H
 #define LV_PROXY_RATELIMIT_H
 
-#include "proxy/proxy-t.h"
+#include <stdbool.h>
 
-/* Checks the request of ex. Returns 0: allowed, go on; 1: refused, levee
- * answered 429 (the exchange is done); 2: waiting for the store, which
- * calls lv_attempt_first or answers later. */
-int lv_ratelimit_check(struct lv_exchange *ex);
+#include "http/head.h"
+#include "proxy/wctx.h"
 
-/* The exchange is going away while the store is asked: forget the answer. */
-void lv_ratelimit_cancel(struct lv_exchange *ex);
+struct lv_gen;
+struct lv_redis_call;
 
-struct lv_limit_verdict;
-/* Applies a verdict: 0 allowed (RateLimit fields kept for the response
- * when configured), 1 refused (429 answered). Used by the stores. */
-int lv_ratelimit_apply(struct lv_exchange *ex, const struct lv_limit_verdict *v);
+enum lv_rl_state { LV_RL_IDLE, LV_RL_ASKING, LV_RL_DONE };
+
+enum lv_rl_verdict {
+    LV_RL_ALLOWED,
+    LV_RL_REFUSED, /* answer 429: retry_after_s and headers say more */
+    LV_RL_WAIT,    /* asking the store: the callback gives the verdict */
+};
+
+/* The verdict of a check that had to wait (ALLOWED or REFUSED). */
+typedef void (*lv_ratelimit_cb)(void *arg, enum lv_rl_verdict v);
+
+struct lv_ratelimit {
+    enum lv_rl_state state;
+    struct lv_redis_call *call; /* while ASKING */
+    lv_ratelimit_cb cb;
+    void *arg;
+    struct lv_wctx *w;
+    const struct lv_gen *gen;
+    const struct lv_head *req;
+    const char *peer_ip;
+    unsigned retry_after_s; /* with REFUSED: Retry-After */
+    char headers[200];      /* RateLimit-Policy / RateLimit lines for the response, or "" */
+};
+
+/*
+ * Checks request `req` from peer_ip against generation gen's limits (none
+ * configured: ALLOWED). Counts refusals and store fallbacks in the
+ * worker's metrics. With WAIT, cb(arg, verdict) follows, never before this
+ * returns. req and peer_ip must live until the verdict.
+ */
+enum lv_rl_verdict lv_ratelimit_check(struct lv_ratelimit *rl, struct lv_wctx *w,
+                                      const struct lv_gen *gen, const struct lv_head *req,
+                                      const char *peer_ip, lv_ratelimit_cb cb, void *arg);
+
+/* Forgets a pending check: no callback follows. */
+void lv_ratelimit_cancel(struct lv_ratelimit *rl);
 
 #endif

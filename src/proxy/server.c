@@ -14,20 +14,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <assert.h>
+
 #include "config/config.h"
 #include "core/log.h"
 #include "limit/redis.h"
 #include "net/listener.h"
-#include "proxy/accesslog.h"
 #include "proxy/client.h"
 #include "proxy/exchange.h"
-#include "upstream/gen.h"
-#include "proxy/wgen.h"
 #include "proxy/proxy.h"
-#include "proxy/upconn.h"
+#include "proxy/wgen.h"
 #include "upstream/backend.h"
+#include "upstream/gen.h"
 
 #define LISTEN_BACKLOG 4096
+
+struct lv_listener {
+    struct lv_acceptor acc;
+    struct lv_server *srv;
+    char *address;
+    SSL_CTX *tls;          /* TLS listener: the current certificates; NULL: plain */
+    uint64_t handshake_ms; /* its handshake timeout */
+    struct lv_listener *next;
+};
+
+static void check_done(struct lv_server *srv);
+static void conn_freed(struct lv_server *srv);
 
 static struct lv_server *of_worker(struct lv_worker *w)
 {
@@ -43,16 +55,16 @@ static struct lv_maxconn *conns_of(struct lv_server *srv)
 
 /* Room for one more client connection (limits.max_connections, shared by
  * every worker)? If not, this worker's listeners pause until a connection
- * closes somewhere (lv_server_conn_freed wakes it). */
+ * closes somewhere (conn_freed wakes it). */
 static bool acc_reserve(struct lv_acceptor *a)
 {
     struct lv_listener *ls = a->data;
     struct lv_server *srv = ls->srv;
     struct lv_maxconn *m = conns_of(srv);
-    if (srv->draining) return false;
+    if (srv->state != LV_SRV_RUNNING) return false;
     while (!lv_maxconn_take(m)) {
         if (!lv_maxconn_wait(m, &srv->accept_waiting)) {
-            LV_STAT_INC(srv->stats.accept_pauses[LV_PAUSE_MAX_CONNECTIONS]);
+            LV_STAT_INC(srv->ctx.stats.accept_pauses[LV_PAUSE_MAX_CONNECTIONS]);
             lv_log_ratelimited(LV_LOG_WARN,
                                "limits.max_connections reached (%llu client connections): "
                                "worker %u not accepting until one closes",
@@ -67,13 +79,41 @@ static bool acc_reserve(struct lv_acceptor *a)
 static void acc_unreserve(struct lv_acceptor *a)
 {
     struct lv_listener *ls = a->data;
-    lv_server_conn_freed(ls->srv);
+    conn_freed(ls->srv);
+}
+
+/* A client connection's memory is gone: its slot is free. */
+static void on_client_freed(struct lv_client *c)
+{
+    struct lv_server *srv =
+        (struct lv_server *)(void *)((char *)c->w - offsetof(struct lv_server, ctx));
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->clients = c->next;
+    if (c->next) c->next->prev = c->prev;
+    srv->nclients--;
+    LV_STAT_ADD(srv->ctx.stats.client_connections, (uint64_t)-1);
+    conn_freed(srv);
+    check_done(srv);
 }
 
 static void acc_accepted(struct lv_acceptor *a, int fd)
 {
     struct lv_listener *ls = a->data;
-    lv_client_accept(ls->srv, ls, fd);
+    struct lv_server *srv = ls->srv;
+    struct lv_client *c =
+        lv_client_accept(&srv->ctx, fd, ls->tls, ls->handshake_ms, on_client_freed);
+    if (c == NULL) {
+        conn_freed(srv);
+        return;
+    }
+    c->next = srv->clients;
+    if (srv->clients) srv->clients->prev = c;
+    srv->clients = c;
+    srv->nclients++;
+    LV_STAT_INC(srv->ctx.stats.connections_accepted);
+    LV_STAT_INC(srv->ctx.stats.client_connections);
 }
 
 static void acc_failed(struct lv_acceptor *a, int err, uint64_t backoff_ms)
@@ -81,7 +121,7 @@ static void acc_failed(struct lv_acceptor *a, int err, uint64_t backoff_ms)
     struct lv_listener *ls = a->data;
     struct lv_server *srv = ls->srv;
     bool fds = err == UV_EMFILE || err == UV_ENFILE;
-    LV_STAT_INC(srv->stats.accept_pauses[fds ? LV_PAUSE_FD_LIMIT : LV_PAUSE_ERROR]);
+    LV_STAT_INC(srv->ctx.stats.accept_pauses[fds ? LV_PAUSE_FD_LIMIT : LV_PAUSE_ERROR]);
     /* One line a second at most, whatever the number of workers and
      * listeners: an exhausted descriptor table fails every accept. */
     lv_log_ratelimited(
@@ -100,7 +140,7 @@ static const struct lv_acceptor_ops acceptor_ops = {
 /* Resumes this worker's listeners that paused for want of a slot. */
 static void resume_listeners(struct lv_server *srv)
 {
-    if (srv->draining) return;
+    if (srv->state != LV_SRV_RUNNING) return;
     for (struct lv_listener *ls = srv->listeners; ls; ls = ls->next)
         lv_acceptor_resume(&ls->acc);
 }
@@ -111,7 +151,9 @@ static void on_wake(struct lv_worker *w, void *arg)
     resume_listeners(of_worker(w));
 }
 
-void lv_server_conn_freed(struct lv_server *srv)
+/* A client connection's slot of limits.max_connections is free again (the
+ * connection was freed, or never made): wakes the workers waiting for one. */
+static void conn_freed(struct lv_server *srv)
 {
     struct lv_proxy *px = srv->proxy;
     if (!lv_maxconn_give(&px->conns)) return;
@@ -146,7 +188,7 @@ static void on_listener_closed(struct lv_acceptor *a)
     free(ls->address);
     free(ls);
     srv->listeners_open--;
-    lv_server_check_done(srv);
+    check_done(srv);
 }
 
 static void listener_close(struct lv_listener *ls)
@@ -221,79 +263,76 @@ static void close_listeners(struct lv_server *srv)
 /* Connects to (or away from) the store the current configuration names. */
 static void sync_store(struct lv_server *srv)
 {
-    const struct lv_rate_cfg *rc = &srv->cfg->rate_limit;
-    bool want = rc->store == LV_STORE_REDIS && lv_config_rate_limiting(srv->cfg);
-    if (srv->redis && (!want || !lv_redis_same(srv->redis, rc))) {
-        lv_redis_close(srv->redis);
-        srv->redis = NULL;
+    const struct lv_config *cfg = srv->ctx.wgen->gen->cfg;
+    const struct lv_rate_cfg *rc = &cfg->rate_limit;
+    bool want = rc->store == LV_STORE_REDIS && lv_config_rate_limiting(cfg);
+    struct lv_wctx *w = &srv->ctx;
+    if (w->redis && (!want || !lv_redis_same(w->redis, rc))) {
+        lv_redis_close(w->redis);
+        w->redis = NULL;
     }
-    if (want && srv->redis == NULL)
-        srv->redis = lv_redis_create(&srv->w.loop, rc, &srv->proxy->redis_shared);
+    if (want && w->redis == NULL)
+        w->redis = lv_redis_create(w->loop, rc, &srv->proxy->redis_shared);
 }
 
 /* --- generations --------------------------------------------------------------------- */
+
+static void on_upconn_freed(struct lv_upconns *set)
+{
+    struct lv_server *srv =
+        (struct lv_server *)(void *)((char *)set - offsetof(struct lv_server, ups));
+    check_done(srv);
+}
 
 void lv_server_setup(struct lv_worker *w, void *arg)
 {
     struct lv_server *srv = of_worker(w);
     struct lv_proxy *px = srv->proxy;
     struct lv_gen *g = arg;
-    lv_sockenv_init(&srv->env, &w->loop);
-    srv->wgen = lv_wgen_create(srv, g);
+    struct lv_wctx *ctx = &srv->ctx;
+    ctx->loop = &w->loop;
+    ctx->id = w->id;
+    ctx->rand = &w->rand;
+    ctx->start_ms = px->start_ms;
+    ctx->ups = &srv->ups;
+    lv_sockenv_init(&ctx->env, &w->loop);
+    lv_upconns_init(&srv->ups, ctx, on_upconn_freed);
+    srv->state = LV_SRV_RUNNING;
+    struct lv_wgen *none = NULL;
+    int rc = lv_wgen_install(ctx, g, &none);
     lv_gen_unref(g); /* the reference the message carried */
-    if (srv->wgen == NULL) {
+    if (rc != 0) {
         atomic_store(&px->setup_failed, 1);
     } else {
-        srv->cfg = srv->wgen->gen->cfg;
-        if (sync_listeners(srv, srv->cfg) != 0) atomic_store(&px->setup_failed, 1);
+        if (sync_listeners(srv, g->cfg) != 0) atomic_store(&px->setup_failed, 1);
         sync_store(srv);
     }
     uv_sem_post(&px->ready);
-}
-
-void lv_server_retire_done(struct lv_server *srv, struct lv_wgen *wg)
-{
-    for (struct lv_wgen **pp = &srv->retired; *pp; pp = &(*pp)->next) {
-        if (*pp == wg) {
-            *pp = wg->next;
-            lv_wgen_destroy(wg);
-            return;
-        }
-    }
 }
 
 void lv_server_switch(struct lv_worker *w, void *arg)
 {
     struct lv_server *srv = of_worker(w);
     struct lv_gen *g = arg;
-    if (srv->draining) {
+    if (srv->state != LV_SRV_RUNNING) {
         lv_gen_unref(g);
         return;
     }
-    struct lv_wgen *wg = lv_wgen_create(srv, g);
+    struct lv_wgen *old = NULL;
+    int rc = lv_wgen_install(&srv->ctx, g, &old);
     lv_gen_unref(g);
-    if (wg == NULL) {
+    if (rc != 0) {
         lv_error("worker %u: out of memory switching configuration; keeping the old one",
                  srv->w.id);
         return;
     }
-    struct lv_wgen *old = srv->wgen;
-    srv->wgen = wg;
-    srv->cfg = wg->gen->cfg;
-    /* Idle connections move to the new generation's view of their backend,
-     * or close (backend gone, or moved) — before the old generation, which
-     * their pointers lead into, can be freed. Busy ones follow when their
-     * request is done (lv_upconn_release). */
-    for (struct lv_upconn *up = srv->upconns; up; up = up->next) {
-        if (up->state == LV_UP_IDLE && !lv_upconn_adopt(up, wg->gen)) lv_upconn_close(up);
-    }
-    if (old->inflight == 0) {
-        lv_wgen_destroy(old);
-    } else {
-        old->next = srv->retired;
-        srv->retired = old;
-    }
-    sync_listeners(srv, srv->cfg);
+    /* Idle connections move to the new generation's entry for their backend,
+     * or close — before the old generation, which their pointers lead into,
+     * can be freed. Busy ones follow when released (lv_upconn_release). */
+    lv_upconns_adopt(&srv->ups);
+    lv_wgen_retire(&srv->ctx, old);
+    const struct lv_config *cfg = srv->ctx.wgen->gen->cfg;
+    sync_listeners(srv, cfg);
     sync_store(srv);
     /* limits.max_connections may have grown. */
     if (lv_maxconn_unwait(conns_of(srv), &srv->accept_waiting)) resume_listeners(srv);
@@ -303,7 +342,7 @@ void lv_server_backend_state(struct lv_worker *w, void *arg)
 {
     struct lv_server *srv = of_worker(w);
     struct lv_backend *b = arg;
-    if (lv_backend_admin(b) != LV_ADMIN_ENABLED) lv_upconn_close_idle(srv, b);
+    if (lv_backend_admin(b) != LV_ADMIN_ENABLED) lv_upconns_close_idle(&srv->ups, b);
     lv_backend_unref(b);
 }
 
@@ -312,50 +351,48 @@ void lv_server_backend_state(struct lv_worker *w, void *arg)
 /* No new connections, no more store checks (those waiting fall back). */
 static void stop_taking(struct lv_server *srv)
 {
-    srv->draining = true;
+    srv->state = LV_SRV_DRAINING;
+    srv->ctx.draining = true;
     lv_maxconn_unwait(conns_of(srv), &srv->accept_waiting);
     close_listeners(srv);
-    lv_redis_close(srv->redis);
-    srv->redis = NULL;
+    lv_redis_close(srv->ctx.redis);
+    srv->ctx.redis = NULL;
 }
 
 void lv_server_drain(struct lv_worker *w, void *arg)
 {
     (void)arg;
     struct lv_server *srv = of_worker(w);
-    stop_taking(srv);
+    if (srv->state == LV_SRV_RUNNING) stop_taking(srv);
     for (struct lv_client *c = srv->clients; c; c = c->next)
         lv_client_drain(c);
-    lv_upconn_close_idle(srv, NULL);
-    lv_server_check_done(srv);
+    lv_upconns_close_idle(&srv->ups, NULL);
+    check_done(srv);
 }
 
 void lv_server_stop(struct lv_worker *w, void *arg)
 {
     (void)arg;
     struct lv_server *srv = of_worker(w);
-    stop_taking(srv);
+    if (srv->state == LV_SRV_RUNNING) stop_taking(srv);
     for (struct lv_client *c = srv->clients; c; c = c->next)
         lv_client_abort(c);
-    lv_upconn_close_all(srv);
-    lv_server_check_done(srv);
+    lv_upconns_close_all(&srv->ups);
+    check_done(srv);
 }
 
-void lv_server_check_done(struct lv_server *srv)
+/* Draining, and the last connection and listener are gone: the worker
+ * frees what it holds and lets its loop end. */
+static void check_done(struct lv_server *srv)
 {
-    if (!srv->draining || srv->stopped) return;
-    if (srv->nclients || srv->nupconns || srv->listeners_open) return;
-    srv->stopped = true;
-    lv_exchange_free_list(srv);
-    while (srv->retired) {
-        struct lv_wgen *wg = srv->retired;
-        srv->retired = wg->next;
-        lv_wgen_destroy(wg);
-    }
-    if (srv->wgen) lv_wgen_destroy(srv->wgen);
-    srv->wgen = NULL;
-    srv->env.bufs.max_free = 0;
-    lv_sockenv_close(&srv->env, NULL);
+    if (srv->state != LV_SRV_DRAINING) return;
+    if (srv->nclients || srv->ups.n || srv->listeners_open) return;
+    srv->state = LV_SRV_STOPPED;
+    struct lv_wctx *ctx = &srv->ctx;
+    lv_exchange_free_list(ctx);
+    lv_wgen_dispose_all(ctx);
+    ctx->env.bufs.max_free = 0;
+    lv_sockenv_close(&ctx->env, NULL);
     lv_worker_close_mailbox(&srv->w);
     struct lv_proxy *px = srv->proxy;
     atomic_fetch_sub(&px->workers_running, 1);

@@ -1,13 +1,44 @@
 /*
  * One worker's proxy: its listeners, its client and backend connections,
- * its pools and its views of configuration generations. Everything here
- * runs on the worker's loop; the main thread reaches it only through
- * messages (lv_worker_post) carrying these callbacks.
+ * its pools and its views of configuration generations — the top of the
+ * request path's chain (server ─► client ─► exchange ─► attempt ─► upconn).
+ * Everything here runs on the worker's loop; the main thread reaches it
+ * only through messages (lv_worker_post) carrying these callbacks.
+ *
+ *   RUNNING ──drain──► DRAINING ──last connection closed──► STOPPED
+ *      └──────stop (close everything now)──────┘
  */
 #ifndef LV_PROXY_SERVER_H
 #define LV_PROXY_SERVER_H
 
-#include "proxy/proxy-t.h"
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/worker.h"
+#include "proxy/upconn.h"
+#include "proxy/wctx.h"
+
+struct lv_proxy;
+struct lv_listener;
+struct lv_client;
+
+enum lv_server_state { LV_SRV_RUNNING, LV_SRV_DRAINING, LV_SRV_STOPPED };
+
+struct lv_server {
+    struct lv_worker w;
+    struct lv_proxy *proxy;
+    enum lv_server_state state;
+    struct lv_wctx ctx; /* what the objects below share */
+    struct lv_upconns ups;
+    struct lv_listener *listeners;
+    size_t listeners_open;
+    struct lv_client *clients;
+    size_t nclients;
+    bool started; /* its thread runs (set by the main thread) */
+    /* Its listeners wait for a slot of limits.max_connections (net/maxconn.h). */
+    atomic_bool accept_waiting;
+};
 
 /* Setup, on the worker thread: arg is the first generation (its reference
  * passes to the worker). Opens the listeners, posts proxy->ready. */
@@ -18,15 +49,5 @@ void lv_server_switch(struct lv_worker *w, void *gen);      /* a new generation 
 void lv_server_backend_state(struct lv_worker *w, void *b); /* admin state changed (ref passed) */
 void lv_server_drain(struct lv_worker *w, void *arg);
 void lv_server_stop(struct lv_worker *w, void *arg);
-
-/* A retired generation view's last request is done: free it. */
-void lv_server_retire_done(struct lv_server *srv, struct lv_wgen *wg);
-
-/* A client connection's slot of limits.max_connections is free again (the
- * connection was freed, or never made): wakes the workers waiting for one. */
-void lv_server_conn_freed(struct lv_server *srv);
-
-/* Called when a client or upconn is freed: the worker may be done. */
-void lv_server_check_done(struct lv_server *srv);
 
 #endif

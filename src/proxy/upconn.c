@@ -1,26 +1,23 @@
 /*
  * Backend connections: connect with a timeout, parse responses, keep idle
  * connections in the worker's pool, and turn every way a connection can go
- * wrong into one failure kind for the exchange.
+ * wrong into one failure kind for the attempt it serves.
  *
- * One timer per connection serves every phase: connect timeout, per-try
- * timeout (attempt start to response head, bounded by the request's
- * deadline), inactivity while a body streams, and idle time in the pool.
+ * One timer per connection times the phase it is in (see arm()): connect
+ * and handshake, the response head's deadline, inactivity while a body
+ * streams, idle time in the pool, and the last writes after a tunnel.
  */
 #include "proxy/upconn.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/log.h"
-#include "proxy/attempt.h"
-#include "proxy/client.h"
-#include "proxy/exchange.h"
-#include "proxy/proxy.h"
-#include "proxy/server.h"
-#include "proxy/tunnel.h"
+#include "http/check.h"
+#include "proxy/wgen.h"
 #include "upstream/backend.h"
 #include "upstream/gen.h"
 
@@ -45,7 +42,42 @@ static bool same_address(const struct lv_backend_cfg *a, const struct lv_backend
 
 static struct lv_pool *pool_of(struct lv_upconn *up)
 {
-    return &up->backend->pools[up->srv->w.id];
+    return &up->backend->pools[up->set->w->id];
+}
+
+/* The current generation's configuration: what an idle connection lives by. */
+static const struct lv_config *current_cfg(const struct lv_upconn *up)
+{
+    return up->set->w->wgen->gen->cfg;
+}
+
+/* Moves to state `to`. The moves the diagram in upconn.h draws, and only
+ * those; entering and leaving ACTIVE counts the backend's requests in
+ * flight (least_connections, power_of_two, /backends/health). */
+static void set_state(struct lv_upconn *up, enum lv_up_state to)
+{
+    enum lv_up_state from = up->state;
+    switch (to) {
+    case LV_UP_CONNECTING: assert(!"an upconn starts CONNECTING, never moves there"); break;
+    case LV_UP_HANDSHAKING: assert(from == LV_UP_CONNECTING); break;
+    case LV_UP_ACTIVE:
+        assert(from == LV_UP_CONNECTING || from == LV_UP_HANDSHAKING || from == LV_UP_IDLE);
+        break;
+    case LV_UP_IDLE: assert(from == LV_UP_ACTIVE); break;
+    case LV_UP_TUNNEL: assert(from == LV_UP_ACTIVE); break;
+    case LV_UP_FINISHING: assert(from == LV_UP_TUNNEL); break;
+    case LV_UP_CLOSING: assert(from != LV_UP_CLOSING); break;
+    }
+    /* A connection counts as a request in flight from its connect (or its
+     * reuse) until it goes back to the pool or closes; a tunnel counts too
+     * (least_connections balances WebSocket connections that way). */
+    bool was_busy = from != LV_UP_IDLE && from != LV_UP_FINISHING;
+    bool busy = to != LV_UP_IDLE && to != LV_UP_FINISHING && to != LV_UP_CLOSING;
+    if (was_busy && !busy)
+        atomic_fetch_sub_explicit(&up->backend->active, 1, memory_order_relaxed);
+    else if (!was_busy && busy)
+        atomic_fetch_add_explicit(&up->backend->active, 1, memory_order_relaxed);
+    up->state = to;
 }
 
 /* --- teardown ------------------------------------------------------------------- */
@@ -53,17 +85,17 @@ static struct lv_pool *pool_of(struct lv_upconn *up)
 static void on_handle_closed(struct lv_upconn *up)
 {
     if (--up->handles_open > 0) return;
-    struct lv_server *srv = up->srv;
+    struct lv_upconns *set = up->set;
     if (up->prev)
         up->prev->next = up->next;
     else
-        srv->upconns = up->next;
+        set->all = up->next;
     if (up->next) up->next->prev = up->prev;
-    srv->nupconns--;
-    LV_STAT_ADD(srv->stats.backend_connections, (uint64_t)-1);
+    set->n--;
+    LV_STAT_ADD(set->w->stats.backend_connections, (uint64_t)-1);
     lv_head_dispose(&up->resp);
     free(up);
-    lv_server_check_done(srv);
+    set->on_freed(set);
 }
 
 static void on_sock_closed(struct lv_sock *s)
@@ -76,16 +108,13 @@ static void on_timer_closed(uv_handle_t *h)
     on_handle_closed(h->data);
 }
 
-void lv_upconn_close(struct lv_upconn *up)
+static void close_now(struct lv_upconn *up)
 {
     if (up->state == LV_UP_CLOSING) return;
-    if (up->active_counted) {
-        atomic_fetch_sub_explicit(&up->backend->active, 1, memory_order_relaxed);
-        up->active_counted = false;
-    }
     lv_pool_remove(pool_of(up), &up->link);
-    up->state = LV_UP_CLOSING;
-    up->ex = NULL;
+    set_state(up, LV_UP_CLOSING);
+    up->ops = NULL;
+    up->user = NULL;
     lv_sock_close(&up->sock);
     uv_close((uv_handle_t *)&up->timer, on_timer_closed);
 }
@@ -102,75 +131,120 @@ static uint64_t remaining(uint64_t deadline, uint64_t now)
 /* Arms the timer for the phase the connection is in. */
 static void arm(struct lv_upconn *up)
 {
-    struct lv_exchange *ex = up->ex;
-    const struct lv_config *cfg = ex ? ex->cfg : up->srv->cfg;
     uint64_t now = lv_clock_ms(), ms;
-    if (up->state == LV_UP_IDLE) {
-        ms = cfg->pool.idle_timeout;
-    } else if (ex == NULL) {
-        return;
-    } else if (up->resp_head) {
-        if (up->paused) { /* the client is slow, not the backend */
+    switch (up->state) {
+    case LV_UP_CONNECTING:
+    case LV_UP_HANDSHAKING: {
+        uint64_t c = remaining(up->connect_deadline, now), h = remaining(up->head_deadline, now);
+        ms = c < h ? c : h;
+        break;
+    }
+    case LV_UP_ACTIVE:
+        if (up->resp_state == LV_UPR_HEAD || up->resp_state == LV_UPR_INTERIM) {
+            ms = remaining(up->head_deadline, now);
+        } else if (up->resp_state == LV_UPR_BODY && !up->paused) {
+            ms = up->inactivity_ms; /* the client is not slow: the backend is */
+        } else {
             uv_timer_stop(&up->timer);
             return;
         }
-        ms = cfg->timeouts.idle;
-    } else {
-        uint64_t per_try = remaining(up->attempt_start_ms + cfg->timeouts.per_try, now);
-        uint64_t whole = remaining(ex->deadline_ms, now);
-        ms = per_try < whole ? per_try : whole;
-        if (up->state == LV_UP_CONNECTING) {
-            uint64_t connect = remaining(up->attempt_start_ms + cfg->timeouts.connect, now);
-            if (connect < ms) ms = connect;
-        }
+        break;
+    case LV_UP_IDLE: ms = current_cfg(up)->pool.idle_timeout; break;
+    case LV_UP_TUNNEL:
+    case LV_UP_FINISHING:
+    case LV_UP_CLOSING: return; /* timed by the tunnel, by lv_upconn_finish, or not at all */
+    default: return;
     }
     uv_timer_start(&up->timer, on_timer, ms, 0);
 }
 
+/* The attempt failed: tell its user, then close. */
 static void fail(struct lv_upconn *up, enum lv_fail_kind kind, int sys_err)
 {
-    struct lv_exchange *ex = up->ex;
-    if (ex == NULL) {
-        lv_upconn_close(up);
-        return;
-    }
-    lv_attempt_failed(ex, up, kind, sys_err);
-    /* The exchange released (closed) us. */
+    const struct lv_upconn_ops *ops = up->ops;
+    void *user = up->user;
+    up->ops = NULL;
+    up->user = NULL;
+    if (up->state == LV_UP_CLOSING) return;
+    if (ops) ops->failed(user, up, kind, sys_err);
+    close_now(up);
 }
 
 static void on_timer(uv_timer_t *t)
 {
     struct lv_upconn *up = t->data;
     switch (up->state) {
-    case LV_UP_IDLE: lv_upconn_close(up); return;
-    case LV_UP_CONNECTING: fail(up, LV_FAIL_CONNECT_TIMEOUT, UV_ETIMEDOUT); return;
-    case LV_UP_BUSY: fail(up, LV_FAIL_RESPONSE_TIMEOUT, UV_ETIMEDOUT); return;
+    case LV_UP_IDLE:
+    case LV_UP_FINISHING: close_now(up); return;
+    case LV_UP_CONNECTING:
+    case LV_UP_HANDSHAKING: {
+        /* The head's deadline can be the nearer one (a retry late in the
+         * request's budget): then it is the response that timed out. */
+        bool head = up->head_deadline <= up->connect_deadline;
+        fail(up, head ? LV_FAIL_RESPONSE_TIMEOUT : LV_FAIL_CONNECT_TIMEOUT, UV_ETIMEDOUT);
+        return;
+    }
+    case LV_UP_ACTIVE: fail(up, LV_FAIL_RESPONSE_TIMEOUT, UV_ETIMEDOUT); return;
+    case LV_UP_TUNNEL:
     case LV_UP_CLOSING: return;
     }
 }
 
 /* --- response parsing ------------------------------------------------------------------ */
 
+/* Has the attempt that was current when `serial` was read let go of up
+ * (released it, or it failed) from inside a callback? */
+static bool let_go(const struct lv_upconn *up, uint32_t serial)
+{
+    return up->state != LV_UP_ACTIVE || up->nrequests != serial;
+}
+
 static int on_begin(struct lv_http_parser *p)
 {
     struct lv_upconn *up = p->owner;
     lv_head_dispose(&up->resp);
     lv_head_init(&up->resp, RESP_HEAD_LIMIT, RESP_MAX_FIELDS);
-    if (up->ex) { /* headers.remove_response of the request's generation */
-        p->drop = up->ex->cfg->headers.remove_response.items;
-        p->ndrop = up->ex->cfg->headers.remove_response.n;
-    }
-    return 0;
+    return up->state == LV_UP_ACTIVE ? 0 : -1;
+}
+
+static enum lv_framing framing_of(const llhttp_t *ll, unsigned status)
+{
+    if (status < 200 || status == 204) return LV_FRAME_NONE; /* llhttp knows: no body */
+    if (ll->flags & F_CHUNKED) return LV_FRAME_CHUNKED;
+    if (ll->flags & F_CONTENT_LENGTH) return LV_FRAME_LENGTH;
+    return LV_FRAME_CLOSE;
 }
 
 static int on_head(struct lv_http_parser *p)
 {
     struct lv_upconn *up = p->owner;
-    if (up->ex == NULL) return -1;
-    int rc = lv_exchange_on_response_head(up->ex, up);
-    if (rc < 0 && p->fail == LV_FAIL_NONE) p->fail = LV_FAIL_BAD_RESPONSE;
-    if (up->resp_head) {
-        lv_head_dispose(&up->resp); /* forwarded: the memory can go back */
+    if (up->state != LV_UP_ACTIVE) return -1;
+    /* A framing levee and the backend could read differently (or a coding
+     * levee would strip the label of): bad_response, before any of it
+     * reaches the attempt (http/check.h). */
+    if (lv_check_response(&up->resp) != LV_FAIL_NONE) {
+        p->fail = LV_FAIL_BAD_RESPONSE;
+        return -1;
+    }
+    unsigned status = up->resp.status;
+    bool interim = status < 200 && status != 101;
+    up->status = status;
+    up->resp_state = interim ? LV_UPR_INTERIM : LV_UPR_BODY;
+    struct lv_upconn_head h = {
+        .head = &up->resp,
+        .status = status,
+        .framing = framing_of(&p->ll, status),
+        .content_length = p->ll.content_length,
+    };
+    uint32_t serial = up->nrequests;
+    int rc = up->ops->head(up->user, up, &h);
+    if (let_go(up, serial)) return -1; /* released or failed: stop here */
+    if (rc < 0) {
+        if (p->fail == LV_FAIL_NONE) p->fail = LV_FAIL_BAD_RESPONSE;
+        return -1;
+    }
+    if (!interim) {
+        lv_head_dispose(&up->resp); /* relayed: the memory can go back */
         arm(up);
     }
     return rc;
@@ -179,19 +253,26 @@ static int on_head(struct lv_http_parser *p)
 static int on_body(struct lv_http_parser *p, const char *at, size_t len)
 {
     struct lv_upconn *up = p->owner;
-    if (up->ex == NULL || up->interim) return 0;
-    return lv_exchange_on_response_body(up->ex, up, p->cur_buf, at, len);
+    if (up->state != LV_UP_ACTIVE) return -1;
+    if (up->resp_state != LV_UPR_BODY) return 0; /* a 1xx has no body */
+    uint32_t serial = up->nrequests;
+    int rc = up->ops->body(up->user, up, p->cur_buf, at, len);
+    if (let_go(up, serial)) return -1;
+    if (rc < 0 && p->fail == LV_FAIL_NONE) p->fail = LV_FAIL_BAD_RESPONSE;
+    return rc;
 }
 
 static int on_complete(struct lv_http_parser *p)
 {
     struct lv_upconn *up = p->owner;
-    if (up->interim) { /* a 1xx: the final response follows */
-        up->interim = false;
+    if (up->state != LV_UP_ACTIVE) return HPE_PAUSED;
+    if (up->resp_state == LV_UPR_INTERIM) { /* the final response follows */
+        up->resp_state = LV_UPR_HEAD;
         return 0;
     }
-    up->resp_done = true;
-    /* After a 101, llhttp stops by itself (HPE_PAUSED_UPGRADE). */
+    up->resp_state = LV_UPR_DONE;
+    /* After a 101, llhttp stops by itself (HPE_PAUSED_UPGRADE). Otherwise
+     * stop: the response is handed over once llhttp_execute has returned. */
     return p->ll.upgrade ? 0 : HPE_PAUSED;
 }
 
@@ -199,130 +280,132 @@ static const struct lv_http_handler response_handler = {on_begin, on_head, on_bo
 
 static void response_complete(struct lv_upconn *up, bool clean)
 {
-    struct lv_exchange *ex = up->ex;
     llhttp_resume(&up->parser.ll);
-    lv_exchange_on_response_end(ex, up, clean);
+    bool reusable = clean && llhttp_should_keep_alive(&up->parser.ll);
+    uv_timer_stop(&up->timer);
+    up->ops->end(up->user, up, reusable);
+}
+
+/* A read error or EOF while an attempt is served. */
+static void read_failed(struct lv_upconn *up, ssize_t nread)
+{
+    if (nread == UV_EOF && up->resp_state == LV_UPR_BODY &&
+        llhttp_message_needs_eof(&up->parser.ll)) {
+        /* A close-delimited body ends here. */
+        if (llhttp_finish(&up->parser.ll) == HPE_PAUSED || up->resp_state == LV_UPR_DONE) {
+            response_complete(up, false);
+            return;
+        }
+    }
+    if (nread == UV_EPROTO && up->sock.tls_why[0]) {
+        /* A TLS error after the handshake. Before any response byte it is
+         * the backend refusing the handshake late (TLS 1.3 checks the
+         * client certificate after the client has finished): tls_failed. */
+        lv_log_limited(LV_LOG_WARN, &up->backend->log_conn, "backend %s: TLS error: %s",
+                       up->backend->id, up->sock.tls_why);
+        if (!up->got_bytes) {
+            fail(up, LV_FAIL_TLS, (int)nread);
+            return;
+        }
+    }
+    /* Closed or reset before the response was complete. */
+    fail(up, LV_FAIL_RESET, (int)nread);
 }
 
 static void on_read(struct lv_sock *s, struct lv_buf *b, ssize_t nread)
 {
     struct lv_upconn *up = of_sock(s);
-    if (up->tunnel) {
-        lv_tunnel_backend_read(up, b, nread);
+    if (up->state != LV_UP_ACTIVE) {
+        /* Idle: the backend closed the connection, or sent bytes nobody
+         * asked for; either way it cannot be used any more. Finishing: the
+         * backend's last words after a tunnel are not wanted. */
+        if (up->state == LV_UP_IDLE || nread < 0) close_now(up);
         return;
     }
-    if (up->state == LV_UP_IDLE || up->ex == NULL) {
-        /* The backend closed an idle connection, or sent bytes nobody asked
-         * for: either way it cannot be used any more. */
-        lv_upconn_close(up);
-        return;
-    }
-    struct lv_exchange *ex = up->ex;
     if (nread < 0) {
-        if (nread == UV_EOF && up->resp_head && llhttp_message_needs_eof(&up->parser.ll)) {
-            /* A close-delimited body ends here. */
-            if (llhttp_finish(&up->parser.ll) == HPE_PAUSED || up->resp_done) {
-                response_complete(up, false);
-                return;
-            }
-        }
-        if (nread == UV_EPROTO && s->tls_why[0]) {
-            /* A TLS error after the handshake. Before any response byte it
-             * is the backend refusing the handshake late (TLS 1.3 checks the
-             * client certificate after the client has finished): tls_failed. */
-            lv_log_limited(LV_LOG_WARN, &up->backend->log_conn, "backend %s: TLS error: %s",
-                           up->backend->id, s->tls_why);
-            if (!up->got_bytes) {
-                fail(up, LV_FAIL_TLS, (int)nread);
-                return;
-            }
-        }
-        /* Closed or reset before the response was complete. */
-        fail(up, LV_FAIL_RESET, (int)nread);
+        read_failed(up, nread);
         return;
     }
     up->got_bytes = true;
+    uint32_t serial = up->nrequests;
     size_t consumed = 0;
     llhttp_errno_t err = lv_http_parser_execute(&up->parser, b, b->data, (size_t)nread, &consumed);
-    if (up->ex != ex) return; /* the exchange failed us from a callback */
+    if (let_go(up, serial)) return; /* released or failed from a callback */
     if (err == HPE_PAUSED) {
         response_complete(up, consumed == (size_t)nread);
         return;
     }
-    if (err == HPE_PAUSED_UPGRADE && ex->status == 101) {
-        /* Switching protocols: from here on, bytes are relayed as they are. */
-        lv_tunnel_start(ex, b, b->data + consumed, (size_t)nread - consumed);
+    if (err == HPE_PAUSED_UPGRADE && up->resp_state == LV_UPR_DONE && up->status == 101) {
+        /* Switching protocols: what follows is not HTTP. */
+        uv_timer_stop(&up->timer);
+        up->ops->upgraded(up->user, up, b, b->data + consumed, (size_t)nread - consumed);
         return;
     }
     if (err != HPE_OK) {
         fail(up, lv_http_parser_failure(&up->parser, err), 0);
         return;
     }
-    lv_sock_flush(&ex->client->sock);
-    /* Interim responses are written to the client too: a backend streaming
-     * them to a client that does not read is paused as a body would be. */
-    if ((up->resp_head || up == ex->up) && lv_exchange_client_full(ex))
-        lv_upconn_pause(up);
-    else if (up->resp_head)
-        arm(up);
+    if (up->resp_state == LV_UPR_BODY) arm(up); /* progress: a new inactivity period */
 }
 
 static void on_written(struct lv_sock *s, int status)
 {
     struct lv_upconn *up = of_sock(s);
-    if (up->tunnel) {
-        if (status == 0) lv_tunnel_backend_written(up);
+    if (up->state == LV_UP_FINISHING) {
+        if (status < 0) close_now(up); /* else the shutdown's callback closes it */
         return;
     }
-    if (up->ex == NULL) return;
+    if (up->state != LV_UP_ACTIVE) return;
     if (status < 0) {
         /* The read side says what happened: a backend that refuses the
          * request (a TLS 1.3 alert after the handshake, an early error
          * response) and closes may make the write fail before its last
          * bytes are read, and those say more than the reset. A write error
-         * alone (EPIPE) with a response already in is not a failure of the
-         * response. The per-try timer bounds the wait. */
-        if (!up->resp_head && !up->sock.reading) fail(up, LV_FAIL_RESET, status);
+         * alone (EPIPE) with the response's head already in is not a
+         * failure of the response. The head deadline bounds the wait. */
+        if (up->resp_state != LV_UPR_BODY && up->resp_state != LV_UPR_DONE && !up->sock.reading)
+            fail(up, LV_FAIL_RESET, status);
         return;
     }
-    lv_exchange_on_upconn_drain(up->ex, up);
+    up->ops->drained(up->user, up);
 }
 
 /* --- connecting ------------------------------------------------------------------------------ */
 
-static void bind_attempt(struct lv_upconn *up, struct lv_exchange *ex)
+static void bind_attempt(struct lv_upconn *up, const struct lv_upconn_times *t,
+                         const struct lv_upconn_ops *ops, void *user)
 {
-    up->ex = ex;
-    up->cursor = 0;
-    up->interim_count = 0;
-    up->interim_bytes = 0;
-    up->head_sent = up->req_done = up->resp_head = up->resp_done = false;
-    up->got_bytes = up->paused = up->interim = false;
-    up->attempt_start_ns = lv_clock_ns();
-    up->attempt_start_ms = up->attempt_start_ns / 1000000u;
+    up->ops = ops;
+    up->user = user;
+    up->resp_state = LV_UPR_HEAD;
+    up->got_bytes = up->paused = false;
+    up->connect_deadline = t->connect_deadline;
+    up->head_deadline = t->head_deadline;
+    up->inactivity_ms = t->inactivity_ms;
     up->nrequests++;
-    atomic_fetch_add_explicit(&up->backend->active, 1, memory_order_relaxed);
-    up->active_counted = true;
-    struct lv_backend_wstats *st = &up->backend->wstats[up->srv->w.id];
+    struct lv_backend_wstats *st = &up->backend->wstats[up->set->w->id];
     LV_STAT_INC(st->attempts);
     if (up->reused) LV_STAT_INC(st->reuses);
+}
+
+static void became_ready(struct lv_upconn *up)
+{
+    set_state(up, LV_UP_ACTIVE);
+    arm(up);
+    up->ops->ready(up->user, up);
 }
 
 static void on_handshake(struct lv_sock *s, int status)
 {
     struct lv_upconn *up = of_sock(s);
-    if (up->state != LV_UP_CONNECTING) return;
+    if (up->state != LV_UP_HANDSHAKING) return;
     if (status != 0) {
         lv_log_limited(LV_LOG_WARN, &up->backend->log_conn, "backend %s: TLS handshake failed: %s",
                        up->backend->id, s->tls_why);
         fail(up, LV_FAIL_TLS, status);
         return;
     }
-    up->state = LV_UP_BUSY;
-    if (up->ex)
-        lv_exchange_on_connected(up->ex, up);
-    else
-        lv_upconn_close(up);
+    became_ready(up);
 }
 
 /* TLS to the backend: SNI and the verified name are tls.server_name, or
@@ -331,7 +414,7 @@ static int start_tls(struct lv_upconn *up)
 {
     const struct lv_backend_cfg *bc = up->bcfg;
     const char *name = bc->tls.server_name ? bc->tls.server_name : bc->host;
-    SSL_SESSION **slot = &up->backend->tls_sessions[up->srv->w.id];
+    SSL_SESSION **slot = &up->backend->tls_sessions[up->set->w->id];
     up->sock.on_handshake = on_handshake;
     int rc = lv_sock_read_start(&up->sock);
     if (rc == 0) {
@@ -344,94 +427,117 @@ static int start_tls(struct lv_upconn *up)
 static void on_connect(uv_connect_t *req, int status)
 {
     struct lv_upconn *up = req->data;
-    if (status == UV_ECANCELED || up->state == LV_UP_CLOSING) return;
+    if (status == UV_ECANCELED || up->state != LV_UP_CONNECTING) return;
     if (status < 0) {
         fail(up, LV_FAIL_CONNECT_FAILED, status);
         return;
     }
     uv_tcp_nodelay(&up->sock.tcp, 1);
     if (up->bcfg->tls.enabled) {
+        set_state(up, LV_UP_HANDSHAKING);
         int rc = start_tls(up);
         if (rc != 0) fail(up, LV_FAIL_TLS, rc);
-        return; /* still connecting until the handshake is done */
+        return; /* ready when the handshake is done */
     }
-    up->state = LV_UP_BUSY;
-    lv_exchange_on_connected(up->ex, up);
+    became_ready(up);
 }
 
-struct lv_upconn *lv_upconn_acquire(struct lv_server *srv, struct lv_backend *b,
-                                    const struct lv_backend_cfg *bcfg, struct lv_exchange *ex,
-                                    int *err)
+static struct lv_upconn *from_pool(struct lv_upconns *set, struct lv_backend *b,
+                                   const struct lv_backend_cfg *bcfg)
 {
-    struct lv_pool *pool = &b->pools[srv->w.id];
+    struct lv_pool *pool = &b->pools[set->w->id];
     struct lv_pool_entry *e;
     while ((e = lv_pool_get(pool)) != NULL) {
         struct lv_upconn *up = of_link(e);
+        assert(up->state == LV_UP_IDLE);
         /* After a reload that moved the backend, old connections go. */
         if (!same_address(up->bcfg, bcfg)) {
-            lv_upconn_close(up);
+            close_now(up);
             continue;
         }
+        return up;
+    }
+    return NULL;
+}
+
+struct lv_upconn *lv_upconn_acquire(struct lv_upconns *set, struct lv_backend *b,
+                                    const struct lv_backend_cfg *bcfg,
+                                    const struct lv_upconn_times *t,
+                                    const struct lv_upconn_ops *ops, void *user, int *err)
+{
+    struct lv_upconn *up = from_pool(set, b, bcfg);
+    if (up) {
         uv_timer_stop(&up->timer);
-        up->state = LV_UP_BUSY;
         up->reused = true;
         up->idle_ms = lv_clock_ms() - up->idle_since_ms;
         up->bcfg = bcfg;
-        bind_attempt(up, ex);
+        bind_attempt(up, t, ops, user);
+        set_state(up, LV_UP_ACTIVE);
+        arm(up);
         return up;
     }
-    struct lv_upconn *up = calloc(1, sizeof(*up));
+    struct lv_wctx *w = set->w;
+    up = calloc(1, sizeof(*up));
     if (up == NULL) {
         *err = UV_ENOMEM;
         return NULL;
     }
-    int rc = lv_sock_init(&srv->env, &up->sock);
+    int rc = lv_sock_init(&w->env, &up->sock);
     if (rc != 0) {
         free(up);
         *err = rc;
         return NULL;
     }
-    up->srv = srv;
+    up->set = set;
     up->backend = b;
     up->bcfg = bcfg;
     up->handles_open = 2;
+    up->state = LV_UP_CONNECTING; /* busy from here on (set_state) */
+    atomic_fetch_add_explicit(&b->active, 1, memory_order_relaxed);
     up->sock.on_read = on_read;
     up->sock.on_written = on_written;
     up->sock.on_close = on_sock_closed;
-    uv_timer_init(&srv->w.loop, &up->timer);
+    uv_timer_init(w->loop, &up->timer);
     up->timer.data = up;
     lv_http_parser_init(&up->parser, HTTP_RESPONSE, &response_handler, up);
-    up->parser.pool = &srv->env.bufs;
+    up->parser.pool = &w->env.bufs;
     up->parser.head = &up->resp;
     lv_head_init(&up->resp, RESP_HEAD_LIMIT, RESP_MAX_FIELDS);
-    up->next = srv->upconns;
-    if (srv->upconns) srv->upconns->prev = up;
-    srv->upconns = up;
-    srv->nupconns++;
-    pool->created++;
-    LV_STAT_INC(b->wstats[srv->w.id].connects);
-    LV_STAT_INC(srv->stats.backend_connections);
+    up->next = set->all;
+    if (set->all) set->all->prev = up;
+    set->all = up;
+    set->n++;
+    b->pools[w->id].created++;
+    LV_STAT_INC(b->wstats[w->id].connects);
+    LV_STAT_INC(w->stats.backend_connections);
 
-    up->state = LV_UP_CONNECTING;
-    bind_attempt(up, ex);
+    bind_attempt(up, t, ops, user);
     up->creq.data = up;
     rc = uv_tcp_connect(&up->creq, &up->sock.tcp, (const struct sockaddr *)&bcfg->addr, on_connect);
     if (rc != 0) {
         *err = rc;
-        lv_upconn_close(up);
+        up->ops = NULL;
+        close_now(up);
         return NULL;
     }
     arm(up);
     return up;
 }
 
-void lv_upconn_await_response(struct lv_upconn *up)
+void lv_upconn_await(struct lv_upconn *up)
 {
-    lv_sock_read_start(&up->sock);
-    arm(up);
+    assert(up->state == LV_UP_ACTIVE);
+    if (!up->paused) lv_sock_read_start(&up->sock);
 }
 
-bool lv_upconn_adopt(struct lv_upconn *up, const struct lv_gen *g)
+void lv_upconn_refuse(struct lv_upconn *up, enum lv_fail_kind kind)
+{
+    up->parser.fail = kind;
+}
+
+/* Points an idle connection at generation g's entry for its backend (same
+ * backend, same address). False when g has no such entry. */
+static bool adopt(struct lv_upconn *up, const struct lv_gen *g)
 {
     for (size_t i = 0; i < g->nbackends; i++) {
         const struct lv_backend_cfg *bc = &g->cfg->backends[i];
@@ -445,85 +551,110 @@ bool lv_upconn_adopt(struct lv_upconn *up, const struct lv_gen *g)
 
 void lv_upconn_release(struct lv_upconn *up, bool reusable)
 {
-    if (up->active_counted) {
-        atomic_fetch_sub_explicit(&up->backend->active, 1, memory_order_relaxed);
-        up->active_counted = false;
-    }
-    up->ex = NULL;
-    if (!reusable || up->state != LV_UP_BUSY || up->srv->draining || up->sock.write_error ||
+    if (up->state == LV_UP_CLOSING || up->state == LV_UP_FINISHING) return;
+    assert(up->state != LV_UP_IDLE);
+    up->ops = NULL;
+    up->user = NULL;
+    struct lv_wctx *w = up->set->w;
+    if (!reusable || up->state != LV_UP_ACTIVE || w->draining || up->sock.write_error ||
+        up->resp_state != LV_UPR_DONE ||
         atomic_load_explicit(&up->backend->retired, memory_order_relaxed) ||
-        lv_backend_admin(up->backend) != LV_ADMIN_ENABLED) {
-        lv_upconn_close(up);
-        return;
-    }
-    /* In the pool a connection belongs to the current generation. */
-    if (!lv_upconn_adopt(up, up->srv->wgen->gen)) {
-        lv_upconn_close(up);
+        lv_backend_admin(up->backend) != LV_ADMIN_ENABLED ||
+        !adopt(up, w->wgen->gen)) { /* in the pool it belongs to the current generation */
+        close_now(up);
         return;
     }
     lv_head_dispose(&up->resp);
     up->idle_since_ms = lv_clock_ms();
-    up->state = LV_UP_IDLE;
     up->reused = false;
     up->paused = false;
-    /* The bound is the current generation's (the one just adopted): a
-     * reload's max_idle holds from here on, for backends it kept too. */
-    size_t max_idle = up->srv->cfg->pool.max_idle;
+    set_state(up, LV_UP_IDLE);
+    /* The bound is the current generation's: a reload's max_idle holds from
+     * here on, for backends it kept too. */
+    size_t max_idle = current_cfg(up)->pool.max_idle;
     struct lv_pool *pool = pool_of(up);
     for (struct lv_pool_entry *e = lv_pool_put(pool, &up->link, max_idle); e;
          e = lv_pool_trim(pool, max_idle))
-        lv_upconn_close(of_link(e));
-    if (up->state != LV_UP_IDLE) return;
-    lv_sock_read_start(&up->sock); /* to see the backend close it */
+        close_now(of_link(e));
+    if (up->state != LV_UP_IDLE) return; /* it was the one over the bound */
+    lv_sock_read_start(&up->sock);       /* to see the backend close it */
     arm(up);
+}
+
+struct lv_sock *lv_upconn_take_stream(struct lv_upconn *up)
+{
+    assert(up->state == LV_UP_ACTIVE);
+    up->ops = NULL;
+    up->user = NULL;
+    uv_timer_stop(&up->timer);
+    set_state(up, LV_UP_TUNNEL);
+    return &up->sock;
 }
 
 static void on_finished(struct lv_sock *s, int status)
 {
     (void)status;
-    lv_upconn_close(of_sock(s));
+    struct lv_upconn *up = of_sock(s);
+    if (up->state != LV_UP_CLOSING) close_now(up);
 }
 
-void lv_upconn_finish(struct lv_upconn *up)
+void lv_upconn_finish(struct lv_upconn *up, uint64_t idle_ms)
 {
-    if (up->active_counted) {
-        atomic_fetch_sub_explicit(&up->backend->active, 1, memory_order_relaxed);
-        up->active_counted = false;
-    }
-    up->ex = NULL;
+    if (up->state == LV_UP_CLOSING) return;
+    assert(up->state == LV_UP_TUNNEL);
+    set_state(up, LV_UP_FINISHING);
+    up->sock.on_read = on_read;
+    up->sock.on_written = on_written;
     lv_sock_read_stop(&up->sock);
     /* A backend that does not read what is left would keep the shutdown
      * waiting forever: its inactivity timeout closes it. */
-    uv_timer_start(&up->timer, on_timer, up->srv->cfg->timeouts.idle, 0);
-    if (lv_sock_shutdown(&up->sock, on_finished) != 0) lv_upconn_close(up);
+    uv_timer_start(&up->timer, on_timer, idle_ms, 0);
+    if (lv_sock_shutdown(&up->sock, on_finished) != 0) close_now(up);
 }
 
 void lv_upconn_pause(struct lv_upconn *up)
 {
-    if (up->paused) return;
+    if (up->paused || up->state != LV_UP_ACTIVE) return;
     up->paused = true;
     lv_sock_read_stop(&up->sock);
     arm(up);
-    if (up->ex) lv_client_arm_send_timeout(up->ex->client);
 }
 
 void lv_upconn_resume(struct lv_upconn *up)
 {
-    if (!up->paused) return;
+    if (!up->paused || up->state != LV_UP_ACTIVE) return;
     up->paused = false;
     lv_sock_read_start(&up->sock);
     arm(up);
 }
 
-void lv_upconn_close_idle(struct lv_server *srv, const struct lv_backend *only)
+/* --- the registry ------------------------------------------------------------------------------
+ */
+
+void lv_upconns_init(struct lv_upconns *set, struct lv_wctx *w,
+                     void (*on_freed)(struct lv_upconns *set))
 {
-    for (struct lv_upconn *up = srv->upconns; up; up = up->next) {
-        if (up->state == LV_UP_IDLE && (only == NULL || up->backend == only)) lv_upconn_close(up);
+    memset(set, 0, sizeof(*set));
+    set->w = w;
+    set->on_freed = on_freed;
+}
+
+void lv_upconns_adopt(struct lv_upconns *set)
+{
+    for (struct lv_upconn *up = set->all; up; up = up->next) {
+        if (up->state == LV_UP_IDLE && !adopt(up, set->w->wgen->gen)) close_now(up);
     }
 }
 
-void lv_upconn_close_all(struct lv_server *srv)
+void lv_upconns_close_idle(struct lv_upconns *set, const struct lv_backend *only)
 {
-    for (struct lv_upconn *up = srv->upconns; up; up = up->next)
-        lv_upconn_close(up);
+    for (struct lv_upconn *up = set->all; up; up = up->next) {
+        if (up->state == LV_UP_IDLE && (only == NULL || up->backend == only)) close_now(up);
+    }
+}
+
+void lv_upconns_close_all(struct lv_upconns *set)
+{
+    for (struct lv_upconn *up = set->all; up; up = up->next)
+        close_now(up);
 }

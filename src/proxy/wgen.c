@@ -1,6 +1,7 @@
-/* A worker's view of a configuration generation. */
+/* A worker's views of configuration generations. */
 #include "proxy/wgen.h"
 
+#include <assert.h>
 #include <stdlib.h>
 
 #include "config/config.h"
@@ -9,7 +10,7 @@
 #include "upstream/balancer.h"
 #include "upstream/gen.h"
 
-struct lv_wgen *lv_wgen_create(struct lv_server *srv, struct lv_gen *g)
+struct lv_wgen *lv_wgen_create(struct lv_wctx *w, struct lv_gen *g)
 {
     struct lv_wgen *wg = calloc(1, sizeof(*wg));
     if (wg == NULL) return NULL;
@@ -24,8 +25,7 @@ struct lv_wgen *lv_wgen_create(struct lv_server *srv, struct lv_gen *g)
         free(wg);
         return NULL;
     }
-    wg->alog =
-        lv_accesslog_create(&srv->w.loop, g->alog ? g->alog->fd : -1, g->cfg->access_log.format);
+    wg->alog = lv_accesslog_create(w->loop, g->alog ? g->alog->fd : -1, g->cfg->access_log.format);
     lv_gen_ref(g);
     wg->gen = g;
     return wg;
@@ -40,4 +40,57 @@ void lv_wgen_destroy(struct lv_wgen *wg)
     free(wg->weights);
     free(wg);
     lv_gen_unref(g);
+}
+
+int lv_wgen_install(struct lv_wctx *w, struct lv_gen *g, struct lv_wgen **old)
+{
+    struct lv_wgen *wg = lv_wgen_create(w, g);
+    if (wg == NULL) return UV_ENOMEM;
+    *old = w->wgen;
+    w->wgen = wg;
+    return 0;
+}
+
+void lv_wgen_retire(struct lv_wctx *w, struct lv_wgen *old)
+{
+    if (old == NULL) return;
+    assert(old != w->wgen);
+    if (old->inflight == 0) {
+        lv_wgen_destroy(old);
+    } else {
+        old->next = w->retired;
+        w->retired = old;
+    }
+}
+
+struct lv_wgen *lv_wgen_enter(struct lv_wctx *w)
+{
+    assert(w->wgen != NULL);
+    w->wgen->inflight++;
+    return w->wgen;
+}
+
+void lv_wgen_leave(struct lv_wctx *w, struct lv_wgen *wg)
+{
+    assert(wg->inflight > 0);
+    if (--wg->inflight > 0 || wg == w->wgen) return;
+    for (struct lv_wgen **pp = &w->retired; *pp; pp = &(*pp)->next) {
+        if (*pp == wg) {
+            *pp = wg->next;
+            lv_wgen_destroy(wg);
+            return;
+        }
+    }
+    assert(!"a retired view is on the retired list");
+}
+
+void lv_wgen_dispose_all(struct lv_wctx *w)
+{
+    while (w->retired) {
+        struct lv_wgen *wg = w->retired;
+        w->retired = wg->next;
+        lv_wgen_destroy(wg);
+    }
+    if (w->wgen) lv_wgen_destroy(w->wgen);
+    w->wgen = NULL;
 }

@@ -4,15 +4,50 @@
  * count of the requests using it. Nothing on the request path touches an
  * atomic reference count: the view holds one reference on the generation
  * for all its requests.
+ *
+ * The worker's current view is wctx->wgen; a view replaced by a reload is
+ * kept on wctx->retired until its last request is done.
  */
 #ifndef LV_PROXY_WGEN_H
 #define LV_PROXY_WGEN_H
 
-#include "proxy/proxy-t.h"
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proxy/wctx.h"
+
+struct lv_gen;
+struct lv_accesslog;
+
+struct lv_wgen {
+    struct lv_gen *gen;
+    unsigned inflight; /* exchanges that started on it and are not done */
+    void *lb_state;    /* the balancer's per-worker state */
+    bool *eligible;    /* scratch for picks, [nbackends] */
+    uint32_t *weights;
+    struct lv_accesslog *alog;
+    struct lv_wgen *next; /* in the worker's list of retired views */
+};
 
 /* The worker's view of g (taking a reference on g). NULL on ENOMEM. */
-struct lv_wgen *lv_wgen_create(struct lv_server *srv, struct lv_gen *g);
+struct lv_wgen *lv_wgen_create(struct lv_wctx *w, struct lv_gen *g);
 /* Frees a view no request uses any more (dropping its reference on g). */
 void lv_wgen_destroy(struct lv_wgen *wg);
+
+/* Makes g the worker's current generation. 0, or UV_ENOMEM (nothing
+ * changed). *old is the view it replaced (NULL: none), still alive: the
+ * caller moves what leads into its generation (idle connections) to the
+ * new one, then calls lv_wgen_retire. */
+int lv_wgen_install(struct lv_wctx *w, struct lv_gen *g, struct lv_wgen **old);
+/* A replaced view is freed, or kept until its requests are done. */
+void lv_wgen_retire(struct lv_wctx *w, struct lv_wgen *old);
+
+/* A request starts on the current view; returns it. */
+struct lv_wgen *lv_wgen_enter(struct lv_wctx *w);
+/* A request on wg is done: a retired view with no request left is freed. */
+void lv_wgen_leave(struct lv_wctx *w, struct lv_wgen *wg);
+
+/* Frees every view (the worker is stopping: no request is left). */
+void lv_wgen_dispose_all(struct lv_wctx *w);
 
 #endif
