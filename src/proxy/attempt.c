@@ -337,7 +337,7 @@ static bool retry(struct lv_attempt *at, enum lv_fail_kind kind, unsigned status
         .replayable = lv_attempt_replayable(at),
         .attempts = at->attempts,
         .now = now,
-        .deadline = at->req->deadline_ms,
+        .deadline = at->req->deadline_ms ? at->req->deadline_ms : UINT64_MAX,
         .delay = delay,
         .already_retrying = at->holds_retry_slot,
     };
@@ -401,6 +401,18 @@ static void on_timer(uv_timer_t *timer)
 
 /* --- starting tries --------------------------------------------------------------- */
 
+/* When a try started at `now` must have its response head: per_try after
+ * the later of its start and the request's end, and the request's deadline
+ * (timeouts.backend, counted from the request's end) at the latest. 0 while
+ * the request still streams in: a slow upload is no slow backend (the
+ * connection times the upload by inactivity meanwhile). */
+static uint64_t head_deadline(const struct lv_attempt *at, uint64_t now)
+{
+    if (!at->req->body_complete) return 0;
+    uint64_t per_try = now + at->cfg->timeouts.per_try;
+    return per_try < at->req->deadline_ms ? per_try : at->req->deadline_ms;
+}
+
 static void start_try(struct lv_attempt *at, bool is_hedge)
 {
     assert(at->state == LV_AT_TRYING);
@@ -421,10 +433,9 @@ static void start_try(struct lv_attempt *at, bool is_hedge)
     at->backend = b;
     uint64_t now = lv_clock_ms();
     const struct lv_timeouts_cfg *to = &at->cfg->timeouts;
-    uint64_t per_try = now + to->per_try;
     struct lv_upconn_times times = {
         .connect_deadline = now + to->connect,
-        .head_deadline = per_try < at->req->deadline_ms ? per_try : at->req->deadline_ms,
+        .head_deadline = head_deadline(at, now),
         .inactivity_ms = to->idle,
     };
     struct lv_try *t = &at->tries[is_hedge ? 1 : 0];
@@ -480,9 +491,16 @@ void lv_attempt_start(struct lv_attempt *at, struct lv_attempt_req *req, struct 
 
 void lv_attempt_body_complete(struct lv_attempt *at)
 {
+    uint64_t now = lv_clock_ms();
     at->req->body_complete = true;
+    if (at->req->deadline_ms == 0) at->req->deadline_ms = now + at->cfg->timeouts.backend;
     if (at->state == LV_AT_IDLE || at->state == LV_AT_DONE) return;
     lv_attempt_body_added(at);
+    for (int i = 0; i < 2; i++) {
+        struct lv_try *t = &at->tries[i];
+        if (t->req != LV_TRY_FREE && t->up)
+            lv_upconn_set_head_deadline(t->up, head_deadline(at, now));
+    }
     arm_hedge(at);
 }
 

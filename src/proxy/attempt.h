@@ -108,7 +108,8 @@ struct lv_attempt_req {
     bool body_complete; /* the whole body is in the queue */
     bool idempotent;
     bool upgrade;         /* an upgrade to an allowed protocol was asked */
-    uint64_t deadline_ms; /* timeouts.backend: no try starts that cannot end by then */
+    uint64_t deadline_ms; /* timeouts.backend from the request's end (0: not yet):
+                           * no try starts that cannot end by then */
 };
 
 struct lv_attempt {

@@ -303,7 +303,9 @@ static void proceed(struct lv_exchange *ex)
     if (expect && has_body(ex) && ex->req_state != LV_EXR_COMPLETE &&
         lv_token_list_has(lv_head_str(h, expect->value), expect->value_len, "100-continue", 12))
         ex->ops->send_continue(ex->d); /* levee asks for it: the backend never sees Expect */
-    ex->fwd.deadline_ms = lv_clock_ms() + ex->cfg->timeouts.backend;
+    /* The deadline counts from the request's end: now, or when its body
+     * is in (lv_attempt_body_complete). */
+    if (ex->fwd.body_complete) ex->fwd.deadline_ms = lv_clock_ms() + ex->cfg->timeouts.backend;
     set_state(ex, LV_EX_FORWARDING);
     lv_attempt_start(&ex->at, &ex->fwd, ex->wg, ex->cfg, &attempt_ops, ex);
     body_flow(ex);

@@ -135,13 +135,16 @@ static void arm(struct lv_upconn *up)
     switch (up->state) {
     case LV_UP_CONNECTING:
     case LV_UP_HANDSHAKING: {
-        uint64_t c = remaining(up->connect_deadline, now), h = remaining(up->head_deadline, now);
-        ms = c < h ? c : h;
+        ms = remaining(up->connect_deadline, now);
+        if (up->head_deadline && remaining(up->head_deadline, now) < ms)
+            ms = remaining(up->head_deadline, now);
         break;
     }
     case LV_UP_ACTIVE:
         if (up->resp_state == LV_UPR_HEAD || up->resp_state == LV_UPR_INTERIM) {
-            ms = remaining(up->head_deadline, now);
+            /* No head deadline yet: the request is still streaming in from
+             * the client, and the backend is timed by its inactivity. */
+            ms = up->head_deadline ? remaining(up->head_deadline, now) : up->inactivity_ms;
         } else if (up->resp_state == LV_UPR_BODY && !up->paused) {
             ms = up->inactivity_ms; /* the client is not slow: the backend is */
         } else {
@@ -180,7 +183,7 @@ static void on_timer(uv_timer_t *t)
     case LV_UP_HANDSHAKING: {
         /* The head's deadline can be the nearer one (a retry late in the
          * request's budget): then it is the response that timed out. */
-        bool head = up->head_deadline <= up->connect_deadline;
+        bool head = up->head_deadline && up->head_deadline <= up->connect_deadline;
         fail(up, head ? LV_FAIL_RESPONSE_TIMEOUT : LV_FAIL_CONNECT_TIMEOUT, UV_ETIMEDOUT);
         return;
     }
@@ -367,6 +370,7 @@ static void on_written(struct lv_sock *s, int status)
             fail(up, LV_FAIL_RESET, status);
         return;
     }
+    if (up->head_deadline == 0 && up->resp_state == LV_UPR_HEAD) arm(up); /* upload progress */
     up->ops->drained(up->user, up);
 }
 
@@ -528,6 +532,14 @@ void lv_upconn_await(struct lv_upconn *up)
 {
     assert(up->state == LV_UP_ACTIVE);
     if (!up->paused) lv_sock_read_start(&up->sock);
+}
+
+void lv_upconn_set_head_deadline(struct lv_upconn *up, uint64_t deadline)
+{
+    up->head_deadline = deadline;
+    if (up->state == LV_UP_ACTIVE || up->state == LV_UP_CONNECTING ||
+        up->state == LV_UP_HANDSHAKING)
+        arm(up);
 }
 
 void lv_upconn_refuse(struct lv_upconn *up, enum lv_fail_kind kind)

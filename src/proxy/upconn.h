@@ -136,8 +136,9 @@ struct lv_upconn {
 /* How an attempt wants its connection timed. */
 struct lv_upconn_times {
     uint64_t connect_deadline; /* ms, absolute: connected (and TLS done) by then */
-    uint64_t head_deadline;    /* ms, absolute: the response head in by then */
-    uint64_t inactivity_ms;    /* the longest silence while the body streams */
+    uint64_t head_deadline;    /* ms, absolute: the response head in by then; 0: not yet
+                                * (the request still streams: inactivity_ms times it) */
+    uint64_t inactivity_ms;    /* the longest silence while a body streams either way */
 };
 
 /*
@@ -165,6 +166,9 @@ static inline struct lv_sock *lv_upconn_sock(struct lv_upconn *up)
 
 /* The request head is written: read the response, arm the head deadline. */
 void lv_upconn_await(struct lv_upconn *up);
+
+/* The request is complete: the response head is due by `deadline` (ms). */
+void lv_upconn_set_head_deadline(struct lv_upconn *up, uint64_t deadline);
 
 /* From inside ops->head or ops->body: why the response is refused (the
  * failure reported when the callback returns -1). */

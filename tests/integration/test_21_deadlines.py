@@ -135,3 +135,36 @@ def test_connect_timeout_is_retried_onto_a_healthy_backend(h):
     # a retried request waited out the connect timeout (300 ms), not per_try (5 s)
     assert slow and max(slow) < 4, slow
     assert len(good.requests) == 4
+
+
+def test_a_slow_upload_is_not_a_slow_backend(h):
+    """per_try and backend count from the end of the request: a client that
+    takes longer than both to send its body still gets the backend's answer,
+    and the backend's breaker hears nothing against it (found by the soak:
+    slow uploaders opened every breaker and levee answered 503 to all)."""
+    b = h.scripted(echo_handler(), id="echo")
+    lv = h.levee(f"""
+        backends:
+          - id: echo
+            url: {b.url}
+        timeouts:
+          per_try: 1s
+          backend: 2s
+        circuit_breaker:
+          failure_threshold: 1
+    """)
+    c = lv.client(timeout=30)
+    body = b"x" * 3000
+    c.send(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 3000\r\n\r\n")
+    t0 = time.monotonic()
+    for i in range(0, len(body), 300):  # 10 pieces over ~3.5 s: longer than both timeouts
+        c.send(body[i:i + 300])
+        time.sleep(0.35)
+    assert time.monotonic() - t0 > 3, "the upload must outlast per_try and backend"
+    resp = c.read_response(timeout=30)
+    assert resp.status == 200, resp
+    [req] = b.wait_requests(1)
+    assert req.body_length == 3000
+    # the breaker (threshold 1) heard no failure: a second request goes through
+    assert lv.client().get("/after").status == 200
+    assert parse_combined(lv.access_log_lines(2)[0])["attempts"] == 1
