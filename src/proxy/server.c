@@ -22,7 +22,7 @@
 #include "net/listener.h"
 #include "proxy/client.h"
 #include "proxy/exchange.h"
-#include "proxy/proxy.h"
+#include "proxy/proxy-t.h"
 #include "proxy/wgen.h"
 #include "upstream/backend.h"
 #include "upstream/gen.h"

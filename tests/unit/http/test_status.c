@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/fail.h"
+#include "http/rewrite.h"
 #include "http/status.h"
 #include "unit/http/head_fixture.h"
 
@@ -44,22 +45,56 @@ Test(status, reason_phrases)
     cr_expect_str_eq(lv_status_reason(299), "Unknown");
 }
 
+/* levee's own response as the proxy writes it: the JSON body
+ * (lv_status_body) after a head levee writes with no backend head
+ * (lv_rewrite_response with resp NULL), framed by Content-Length. */
+struct own_opts {
+    bool keep_alive, http10, head_only;
+    unsigned retry_after;
+    const char *extra;
+};
+
+static int own_response(struct lv_buf *out, enum lv_fail_kind kind, const struct own_opts *o)
+{
+    char body[LV_STATUS_BODY_MAX];
+    size_t blen = lv_status_body(body, sizeof(body), kind);
+    char extra[512];
+    int n = snprintf(extra, sizeof(extra),
+                     "Content-Type: application/json\r\nCache-Control: no-store\r\n");
+    if (o->retry_after)
+        n += snprintf(extra + n, sizeof(extra) - (size_t)n, "Retry-After: %u\r\n", o->retry_after);
+    snprintf(extra + n, sizeof(extra) - (size_t)n, "%s", o->extra ? o->extra : "");
+    struct lv_resp_info info = {
+        .status = (unsigned)lv_fail_info(kind)->status,
+        .client_http10 = o->http10,
+        .framing = LV_FRAME_LENGTH,
+        .content_length = blen,
+        .keep_alive = o->keep_alive,
+        .extra = extra,
+    };
+    cr_assert_leq(lv_rewrite_response_size(NULL, &info), out->cap - out->len);
+    if (lv_rewrite_response(NULL, &info, out) != 0) return -1;
+    if (o->head_only) return 0;
+    if (lv_buf_append(out, body, blen) != 0) return -1;
+    return (int)blen;
+}
+
 Test(status, exact_no_backend_response)
 {
     struct lv_bufpool pool;
     lv_bufpool_init(&pool, 1);
     struct lv_buf *b = lv_buf_get(&pool);
-    struct lv_status_opts o = {.keep_alive = true, .retry_after = 1};
+    struct own_opts o = {.keep_alive = true, .retry_after = 1};
     const char body[] =
         "{\"status\":503,\"error\":\"no_backend\",\"message\":\"no backend available\"}\n";
-    cr_expect_eq(lv_status_write(b, LV_FAIL_NO_BACKEND, &o), (int)strlen(body));
+    cr_expect_eq(own_response(b, LV_FAIL_NO_BACKEND, &o), (int)strlen(body));
     char want[512];
     snprintf(want, sizeof(want),
              "HTTP/1.1 503 Service Unavailable\r\n"
              "Content-Type: application/json\r\n"
-             "Content-Length: %zu\r\n"
              "Cache-Control: no-store\r\n"
              "Retry-After: 1\r\n"
+             "Content-Length: %zu\r\n"
              "\r\n"
              "%s",
              strlen(body), body);
@@ -69,12 +104,12 @@ Test(status, exact_no_backend_response)
 }
 
 /* Writes the response for kind and parses it back. */
-static void write_and_parse(enum lv_fail_kind kind, const struct lv_status_opts *o,
+static void write_and_parse(enum lv_fail_kind kind, const struct own_opts *o,
                             struct head_fixture *f)
 {
     fixture_init(f, HTTP_RESPONSE, BIG, 100);
     struct lv_buf *b = lv_buf_get(&f->pool);
-    int blen = lv_status_write(b, kind, o);
+    int blen = own_response(b, kind, o);
     cr_assert_geq(blen, 0);
     llhttp_errno_t err = fixture_feed(f, b->data, b->len);
     lv_buf_unref(b);
@@ -87,7 +122,7 @@ Test(status, every_kind_is_a_valid_response)
 {
     for (int k = LV_FAIL_BAD_REQUEST; k < LV_FAIL_KIND_COUNT; k++) {
         const struct lv_fail_info *fi = lv_fail_info((enum lv_fail_kind)k);
-        struct lv_status_opts o = {.keep_alive = true};
+        struct own_opts o = {.keep_alive = true};
         struct head_fixture f;
         write_and_parse((enum lv_fail_kind)k, &o, &f);
         cr_expect_eq(f.head.status, fi->status, "kind %d", k);
@@ -106,9 +141,20 @@ Test(status, every_kind_is_a_valid_response)
     }
 }
 
+Test(status, body_always_fits)
+{
+    for (int k = LV_FAIL_NONE; k < LV_FAIL_KIND_COUNT; k++) {
+        char body[LV_STATUS_BODY_MAX];
+        size_t n = lv_status_body(body, sizeof(body), (enum lv_fail_kind)k);
+        cr_expect_lt(n, sizeof(body) - 1, "kind %d: the body was cut", k);
+        cr_expect_eq(body[n], '\0');
+        cr_expect_eq(body[n - 1], '\n');
+    }
+}
+
 Test(status, retry_after_when_asked)
 {
-    struct lv_status_opts o = {.keep_alive = true, .retry_after = 30};
+    struct own_opts o = {.keep_alive = true, .retry_after = 30};
     struct head_fixture f;
     write_and_parse(LV_FAIL_RATE_LIMITED, &o, &f);
     cr_expect_eq(f.head.status, 429);
@@ -121,7 +167,7 @@ Test(status, retry_after_when_asked)
 
 Test(status, connection_close_and_http10_keep_alive)
 {
-    struct lv_status_opts o = {.keep_alive = false};
+    struct own_opts o = {.keep_alive = false};
     struct head_fixture f;
     write_and_parse(LV_FAIL_BAD_REQUEST, &o, &f);
     const struct lv_hfield *c = LV_HEAD_FIND(&f.head, "connection");
@@ -129,7 +175,7 @@ Test(status, connection_close_and_http10_keep_alive)
     cr_expect_arr_eq(lv_head_str(&f.head, c->value), "close", 5);
     fixture_dispose(&f);
 
-    struct lv_status_opts o10 = {.keep_alive = true, .client_http10 = true};
+    struct own_opts o10 = {.keep_alive = true, .http10 = true};
     write_and_parse(LV_FAIL_BAD_REQUEST, &o10, &f);
     c = LV_HEAD_FIND(&f.head, "connection");
     cr_assert_not_null(c);
@@ -143,10 +189,10 @@ Test(status, head_has_length_but_no_body)
     lv_bufpool_init(&pool, 1);
     struct lv_buf *full = lv_buf_get(&pool);
     struct lv_buf *head = lv_buf_get(&pool);
-    struct lv_status_opts o = {.keep_alive = true};
-    int blen = lv_status_write(full, LV_FAIL_NO_BACKEND, &o);
-    o.head = true;
-    cr_expect_eq(lv_status_write(head, LV_FAIL_NO_BACKEND, &o), 0);
+    struct own_opts o = {.keep_alive = true};
+    int blen = own_response(full, LV_FAIL_NO_BACKEND, &o);
+    o.head_only = true;
+    cr_expect_eq(own_response(head, LV_FAIL_NO_BACKEND, &o), 0);
     cr_assert_gt(blen, 0);
     /* the same head, without the body */
     cr_expect_eq(head->len + (uint32_t)blen, full->len);
@@ -162,7 +208,7 @@ Test(status, head_has_length_but_no_body)
 
 Test(status, extra_lines)
 {
-    struct lv_status_opts o = {.keep_alive = true, .extra = "X-Levee: 1\r\n"};
+    struct own_opts o = {.keep_alive = true, .extra = "X-Levee: 1\r\n"};
     struct head_fixture f;
     write_and_parse(LV_FAIL_INTERNAL, &o, &f);
     cr_expect_eq(f.head.status, 500);
@@ -176,18 +222,21 @@ Test(status, appends_after_existing_bytes)
     lv_bufpool_init(&pool, 1);
     struct lv_buf *b = lv_buf_get(&pool);
     cr_assert_eq(lv_buf_append(b, "prefix", 6), 0);
-    struct lv_status_opts o = {.keep_alive = true};
-    cr_expect_gt(lv_status_write(b, LV_FAIL_BAD_REQUEST, &o), 0);
+    struct own_opts o = {.keep_alive = true};
+    cr_expect_gt(own_response(b, LV_FAIL_BAD_REQUEST, &o), 0);
     cr_expect_arr_eq(b->data, "prefixHTTP/1.1 400 Bad Request\r\n", 32);
     lv_buf_unref(b);
     lv_bufpool_dispose(&pool);
 }
 
-Test(status, no_room_fails_and_writes_nothing)
+Test(status, no_room_fails)
 {
     struct lv_buf *b = exact_buf(64);
-    struct lv_status_opts o = {.keep_alive = true};
-    cr_expect_eq(lv_status_write(b, LV_FAIL_NO_BACKEND, &o), -1);
-    cr_expect_eq(b->len, 0);
+    struct lv_resp_info info = {.status = 503,
+                                .framing = LV_FRAME_LENGTH,
+                                .content_length = 70,
+                                .keep_alive = true,
+                                .extra = "Content-Type: application/json\r\n"};
+    cr_expect_eq(lv_rewrite_response(NULL, &info, b), -1);
     lv_buf_unref(b);
 }
