@@ -27,7 +27,11 @@ from redisutil import RespConn, redis_any, redis_own, unique_prefix  # noqa: F40
 
 PEER_A = "127.0.0.1"
 PEER_B = "127.0.0.2"
-FAST = 0.100  # seconds: "levee did not wait for Redis"
+# seconds: "levee did not wait for Redis". Wide (a shared, loaded machine
+# serves a request in 0.1 s at times) yet far below what waiting would cost:
+# each test makes waiting take 1 s or more (redis.timeout, or a Redis asleep
+# for 3 s).
+FAST = 0.5
 
 
 # --------------------------------------------------------------------------
@@ -540,7 +544,7 @@ rate_limit:
 
     sleeper = RespConn(redis_own.host, redis_own.port, timeout=10)
     try:
-        sleeper.send("DEBUG", "SLEEP", "0.5")
+        sleeper.send("DEBUG", "SLEEP", "3")
         # Redis is blocked once a PING on another connection gets no answer
         probe = RespConn(redis_own.host, redis_own.port, timeout=5)
         try:
