@@ -3,7 +3,7 @@
 #   make            release build: build/levee, build/levee-demo-backend, the man
 #                   pages (build/man; needs scdoc, which scripts/deps.sh installs)
 #   make install    the binary, the demo backend, a default config, the man pages
-#                   and the systemd unit under PREFIX (default /usr/local); DESTDIR,
+#                   and the systemd units (service, socket) under PREFIX (default /usr/local); DESTDIR,
 #                   sbindir, sysconfdir, mandir, systemdunitdir as GNU make does.
 #                   `make uninstall` removes them (not the config)
 #   make package    the Debian package, built in build/deb/ (levee_VERSION_ARCH.deb)
@@ -181,11 +181,12 @@ install: all
 	sed -e 's|@sbindir@|$(sbindir)|g' -e 's|@sysconfdir@|$(sysconfdir)|g' dist/levee.service.in \
 	  > $(DESTDIR)$(systemdunitdir)/levee.service
 	chmod 0644 $(DESTDIR)$(systemdunitdir)/levee.service
+	$(INSTALL) -m 0644 dist/levee.socket $(DESTDIR)$(systemdunitdir)/levee.socket
 
 uninstall:
 	rm -f $(DESTDIR)$(sbindir)/levee $(DESTDIR)$(pkglibdir)/levee-demo-backend \
 	  $(DESTDIR)$(mandir)/man8/levee.8 $(DESTDIR)$(mandir)/man5/levee.yaml.5 \
-	  $(DESTDIR)$(systemdunitdir)/levee.service
+	  $(DESTDIR)$(systemdunitdir)/levee.service $(DESTDIR)$(systemdunitdir)/levee.socket
 	rmdir $(DESTDIR)$(pkglibdir) 2>/dev/null || true
 	@echo "uninstall: $(DESTDIR)$(CONFIG_PATH) is left in place (remove it by hand)"
 

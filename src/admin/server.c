@@ -39,6 +39,7 @@
 #include "core/strbuf.h"
 #include "http/parser.h"
 #include "http/status.h"
+#include "net/inherit.h"
 #include "net/listener.h"
 #include "net/sock.h"
 #include "proxy/proxy.h"
@@ -89,8 +90,8 @@ struct lv_admin {
     uv_loop_t *loop;
     struct lv_proxy *px;
     struct lv_history *hist;
-    lv_admin_reload_cb reload;
-    void *reload_arg;
+    const struct lv_admin_ops *ops;
+    void *ops_arg;
     struct lv_sockenv env;
     struct lv_acceptor *listener; /* NULL when off */
     char *address;
@@ -291,7 +292,7 @@ static void route_control(struct aconn *c, const char *path, bool ka)
     if (strcmp(path, "/reload") == 0) {
         struct lv_strbuf errs;
         lv_strbuf_init(&errs, 256 * 1024);
-        int rc = adm->reload(adm->reload_arg, &errs);
+        int rc = adm->ops->reload(adm->ops_arg, &errs);
         if (rc == 0) {
             lv_strbuf_printf(&sb, "{\"ok\":true,\"generation\":%llu}\n",
                              (unsigned long long)adm->px->gen->id);
@@ -311,6 +312,25 @@ static void route_control(struct aconn *c, const char *path, bool ka)
             send_json(c, 400, &sb, ka);
         }
         lv_strbuf_dispose(&errs);
+        lv_strbuf_dispose(&sb);
+        return;
+    }
+    if (strcmp(path, "/upgrade") == 0) {
+        /* Accepted, not done: the new process takes over when it serves
+         * (the log says so, and this admin port then answers from it). */
+        struct lv_strbuf why;
+        lv_strbuf_init(&why, 4096);
+        int pid = adm->ops->upgrade(adm->ops_arg, &why);
+        if (pid > 0) {
+            lv_strbuf_printf(&sb, "{\"ok\":true,\"pid\":%d}\n", pid);
+            send_json(c, 202, &sb, ka);
+        } else {
+            lv_strbuf_puts(&sb, "{\"ok\":false,\"error\":");
+            lv_strbuf_json_str(&sb, why.p ? why.p : "");
+            lv_strbuf_puts(&sb, "}\n");
+            send_json(c, pid == LV_ADMIN_UPGRADE_REFUSED ? 409 : 500, &sb, ka);
+        }
+        lv_strbuf_dispose(&why);
         lv_strbuf_dispose(&sb);
         return;
     }
@@ -413,7 +433,7 @@ static bool route(struct aconn *c, bool ka)
     }
     memcpy(path, t, n);
     path[n] = '\0';
-    bool control = strcmp(path, "/reload") == 0 ||
+    bool control = strcmp(path, "/reload") == 0 || strcmp(path, "/upgrade") == 0 ||
                    (strncmp(path, "/backends/", 10) == 0 && strcmp(path, "/backends/health") != 0);
     if (control) {
         if (c->head.method != HTTP_POST)
@@ -718,10 +738,16 @@ static int listener_open(struct lv_admin *adm, const struct lv_admin_cfg *ac)
 {
     struct lv_acceptor *l = malloc(sizeof(*l));
     if (l == NULL) return UV_ENOMEM;
-    int rc = lv_listener_probe((const struct sockaddr *)&ac->listen.addr);
-    if (rc == 0)
-        rc = lv_acceptor_open(l, adm->loop, (const struct sockaddr *)&ac->listen.addr, 128,
-                              &acceptor_ops, adm);
+    const struct sockaddr *addr = (const struct sockaddr *)&ac->listen.addr;
+    /* A socket inherited from systemd or from the levee this one upgrades
+     * (net/inherit.h): the one the previous process served. */
+    int fd = -1;
+    int rc = lv_inherit_take(addr, 0, 1, &fd, 1);
+    if (rc > 0)
+        rc = lv_acceptor_adopt(l, adm->loop, fd, &acceptor_ops, adm);
+    else if (rc == 0)
+        rc = lv_listener_probe(addr);
+    if (rc == 0 && fd < 0) rc = lv_acceptor_open(l, adm->loop, addr, 128, &acceptor_ops, adm);
     if (rc != 0) {
         lv_error("admin: cannot listen on %s: %s", ac->listen.address, uv_strerror(rc));
         free(l);
@@ -735,7 +761,7 @@ static int listener_open(struct lv_admin *adm, const struct lv_admin_cfg *ac)
 }
 
 struct lv_admin *lv_admin_start(uv_loop_t *loop, struct lv_proxy *px, struct lv_history *hist,
-                                lv_admin_reload_cb reload, void *reload_arg, int *err)
+                                const struct lv_admin_ops *ops, void *ops_arg, int *err)
 {
     *err = 0;
     const struct lv_admin_cfg *ac = &px->gen->cfg->admin;
@@ -747,8 +773,8 @@ struct lv_admin *lv_admin_start(uv_loop_t *loop, struct lv_proxy *px, struct lv_
     adm->loop = loop;
     adm->px = px;
     adm->hist = hist;
-    adm->reload = reload;
-    adm->reload_arg = reload_arg;
+    adm->ops = ops;
+    adm->ops_arg = ops_arg;
     lv_sockenv_init(&adm->env, loop);
     if (ac->enabled) *err = listener_open(adm, ac);
     return adm;

@@ -41,6 +41,7 @@ void lv_config_defaults(struct lv_config *cfg)
         .idle = SEC(60),
         .shutdown = SEC(10),
         .tunnel = SEC(3600),
+        .binary_upgrade = SEC(30),
     };
     cfg->limits = (struct lv_limits_cfg){
         .max_body = 100 * MIB,
@@ -755,6 +756,7 @@ static const struct lv_cfg_field timeout_fields[] = {
     F("idle", lv_cfg_duration, struct lv_timeouts_cfg, idle, 1, DAY, NULL),
     F("shutdown", lv_cfg_duration, struct lv_timeouts_cfg, shutdown, 0, DAY, NULL),
     F("tunnel", lv_cfg_duration, struct lv_timeouts_cfg, tunnel, 1, 7 * DAY, NULL),
+    F("binary_upgrade", lv_cfg_duration, struct lv_timeouts_cfg, binary_upgrade, 1, DAY, NULL),
     {NULL, NULL, 0, 0, 0, NULL},
 };
 

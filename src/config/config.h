@@ -58,6 +58,7 @@ struct lv_timeouts_cfg {
     uint64_t idle;
     uint64_t shutdown;
     uint64_t tunnel;
+    uint64_t binary_upgrade; /* the new process of a binary upgrade serves within it */
 };
 
 struct lv_limits_cfg {

@@ -94,3 +94,40 @@ const char *lv_addr_ip(const struct sockaddr *sa, char *buf, size_t cap)
     }
     return buf;
 }
+
+const char *lv_addr_text(const struct sockaddr *sa, char *buf, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN];
+    lv_addr_ip(sa, ip, sizeof(ip));
+    unsigned port = 0;
+    bool v6 = false;
+    if (sa->sa_family == AF_INET) {
+        port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+        port = ntohs(s6->sin6_port);
+        v6 = !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr);
+    } else {
+        snprintf(buf, cap, "(address family %d)", (int)sa->sa_family);
+        return buf;
+    }
+    snprintf(buf, cap, v6 ? "[%s]:%u" : "%s:%u", ip, port);
+    return buf;
+}
+
+bool lv_addr_same(const struct sockaddr *a, const struct sockaddr *b)
+{
+    if (a->sa_family != b->sa_family) return false;
+    if (a->sa_family == AF_INET) {
+        const struct sockaddr_in *x = (const struct sockaddr_in *)a;
+        const struct sockaddr_in *y = (const struct sockaddr_in *)b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    if (a->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a;
+        const struct sockaddr_in6 *y = (const struct sockaddr_in6 *)b;
+        return x->sin6_port == y->sin6_port && x->sin6_scope_id == y->sin6_scope_id &&
+               memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+    }
+    return false;
+}

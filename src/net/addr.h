@@ -27,4 +27,13 @@ int lv_addr_resolve(const char *host, uint16_t port, bool passive, struct sockad
 /* The IP address of sa as text (no port); returns buf. */
 const char *lv_addr_ip(const struct sockaddr *sa, char *buf, size_t cap);
 
+/* sa as "ip:port" or "[ip6]:port" (an IPv4-mapped address as IPv4);
+ * returns buf. LV_ADDR_TEXT_MAX bytes always fit. */
+#define LV_ADDR_TEXT_MAX 56
+const char *lv_addr_text(const struct sockaddr *sa, char *buf, size_t cap);
+
+/* Are a and b the same IPv4 or IPv6 socket address (family, address,
+ * port; for IPv6 also the scope)? Other families are never the same. */
+bool lv_addr_same(const struct sockaddr *a, const struct sockaddr *b);
+
 #endif

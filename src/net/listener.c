@@ -1,13 +1,100 @@
 /* SO_REUSEPORT listeners (libuv 1.44 has no flag for it, so the socket is
- * made here) and the acceptor that owns their accept loop (see listener.h
- * for why libuv's is not used). */
+ * made here), the acceptor that owns their accept loop (see listener.h for
+ * why libuv's is not used), and the list of every listening socket open. */
 #include "net/listener.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include "net/inherit.h"
+
+/* --- every listening socket of the process -------------------------------------- */
+
+/* Workers open and close their listeners on their own threads (at start,
+ * on reload, on drain) while the main thread may export them: a descriptor
+ * leaves the list before it is closed, under the lock, so an export never
+ * duplicates a number that was closed or reused. */
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static int *open_fds;
+static size_t nopen, open_cap;
+
+static int register_fd(int fd)
+{
+    pthread_mutex_lock(&open_lock);
+    int rc = 0;
+    if (nopen == open_cap) {
+        size_t cap = open_cap ? open_cap * 2 : 16;
+        int *p = realloc(open_fds, cap * sizeof(*p));
+        if (p == NULL) {
+            rc = UV_ENOMEM;
+        } else {
+            open_fds = p;
+            open_cap = cap;
+        }
+    }
+    if (rc == 0) open_fds[nopen++] = fd;
+    pthread_mutex_unlock(&open_lock);
+    return rc;
+}
+
+static void unregister_fd(int fd)
+{
+    pthread_mutex_lock(&open_lock);
+    for (size_t i = 0; i < nopen; i++) {
+        if (open_fds[i] == fd) {
+            open_fds[i] = open_fds[--nopen];
+            break;
+        }
+    }
+    if (nopen == 0) {
+        /* The last one closed (at exit): nothing left for a leak check. */
+        free(open_fds);
+        open_fds = NULL;
+        open_cap = 0;
+    }
+    pthread_mutex_unlock(&open_lock);
+}
+
+int lv_listener_export(int *fds, size_t max)
+{
+    /* Workers sharing an inherited socket hold descriptors of the same
+     * socket: told apart by the socket's inode. */
+    ino_t seen[256];
+    size_t nseen = 0;
+    int out = 0, err = 0;
+    pthread_mutex_lock(&open_lock);
+    for (size_t i = 0; i < nopen && (size_t)out < max; i++) {
+        struct stat st;
+        if (fstat(open_fds[i], &st) != 0) continue;
+        bool dup = false;
+        for (size_t j = 0; j < nseen; j++)
+            dup |= seen[j] == st.st_ino;
+        if (dup) continue;
+        if (nseen < sizeof(seen) / sizeof(seen[0])) seen[nseen++] = st.st_ino;
+        int fd = fcntl(open_fds[i], F_DUPFD_CLOEXEC, 3);
+        if (fd < 0) {
+            err = -errno;
+            break;
+        }
+        fds[out++] = fd;
+    }
+    pthread_mutex_unlock(&open_lock);
+    if (err) {
+        while (out > 0)
+            close(fds[--out]);
+        return err;
+    }
+    return out;
+}
+
+/* --- making sockets ----------------------------------------------------------------- */
 
 static int make_socket(const struct sockaddr *addr, int reuseport)
 {
@@ -36,6 +123,7 @@ static int make_socket(const struct sockaddr *addr, int reuseport)
 
 int lv_listener_probe(const struct sockaddr *addr)
 {
+    if (lv_inherit_count(addr) > 0) return 0;
     /* Without SO_REUSEPORT, so that another process already listening there
      * (even another levee) is found rather than silently shared with. */
     int fd = make_socket(addr, 0);
@@ -138,6 +226,27 @@ static void on_poll(uv_poll_t *p, int status, int events)
     }
 }
 
+/* Starts accepting on fd, a listening socket that is now the acceptor's. */
+static int start(struct lv_acceptor *a, uv_loop_t *loop, int fd)
+{
+    int rc = register_fd(fd);
+    if (rc == 0) {
+        rc = uv_poll_init(loop, &a->poll, fd);
+        if (rc != 0) unregister_fd(fd);
+    }
+    if (rc != 0) {
+        close(fd);
+        return rc;
+    }
+    uv_timer_init(loop, &a->timer);
+    a->poll.data = a;
+    a->timer.data = a;
+    a->fd = fd;
+    a->handles_open = 2;
+    start_polling(a);
+    return 0;
+}
+
 int lv_acceptor_open(struct lv_acceptor *a, uv_loop_t *loop, const struct sockaddr *addr,
                      int backlog, const struct lv_acceptor_ops *ops, void *data)
 {
@@ -152,18 +261,17 @@ int lv_acceptor_open(struct lv_acceptor *a, uv_loop_t *loop, const struct sockad
         close(fd);
         return err;
     }
-    int rc = uv_poll_init(loop, &a->poll, fd);
-    if (rc != 0) {
-        close(fd);
-        return rc;
-    }
-    uv_timer_init(loop, &a->timer);
-    a->poll.data = a;
-    a->timer.data = a;
-    a->fd = fd;
-    a->handles_open = 2;
-    start_polling(a);
-    return 0;
+    return start(a, loop, fd);
+}
+
+int lv_acceptor_adopt(struct lv_acceptor *a, uv_loop_t *loop, int fd,
+                      const struct lv_acceptor_ops *ops, void *data)
+{
+    memset(a, 0, sizeof(*a));
+    a->ops = ops;
+    a->data = data;
+    a->backoff_ms = LV_ACCEPT_BACKOFF_MIN_MS;
+    return start(a, loop, fd);
 }
 
 void lv_acceptor_resume(struct lv_acceptor *a)
@@ -187,6 +295,7 @@ void lv_acceptor_close(struct lv_acceptor *a, void (*on_close)(struct lv_accepto
     uv_close((uv_handle_t *)&a->timer, on_handle_closed);
     /* uv_close stopped the polling: the descriptor can go now, so that the
      * port is free (and its backlog reset) at once, as with a TCP handle. */
+    unregister_fd(a->fd);
     close(a->fd);
     a->fd = -1;
 }

@@ -1,7 +1,11 @@
 /*
  * Listening sockets. Each worker opens its own socket on every listen
  * address with SO_REUSEPORT, so the kernel spreads connections across
- * workers and no accept lock is needed.
+ * workers and no accept lock is needed; or it adopts sockets this process
+ * inherited (net/inherit.h: systemd's, or the previous levee's in an
+ * upgrade). Every listening socket open in the process is on one list, so
+ * that an upgrade can hand them all to the next process
+ * (lv_listener_export).
  *
  * The acceptor owns the accept loop instead of uv_listen: libuv accepts in
  * a loop inside its own handler and, when accept(2) fails with EMFILE, it
@@ -27,13 +31,24 @@
 #define LV_NET_LISTENER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <uv.h>
 
-/* Checks that addr can be bound (used by `levee -t` and before starting
- * workers, so that a busy port is reported once, clearly). */
+/* Checks that addr can be bound (used before starting workers, so that a
+ * busy port is reported once, clearly). An address this process inherited
+ * a socket for (net/inherit.h) passes: it is ours already. */
 int lv_listener_probe(const struct sockaddr *addr);
+
+/*
+ * Every listening socket open in the process (all workers', the admin
+ * listener's), each once however many descriptors share it: writes a new
+ * descriptor (close-on-exec; the caller closes it) of each to fds, at most
+ * max. Returns how many, or a negative errno-style code (none written).
+ * Any thread.
+ */
+int lv_listener_export(int *fds, size_t max);
 
 /* --- the acceptor ----------------------------------------------------------------- */
 
@@ -92,6 +107,14 @@ struct lv_acceptor {
 int lv_acceptor_open(struct lv_acceptor *a, uv_loop_t *loop, const struct sockaddr *addr,
                      int backlog, const struct lv_acceptor_ops *ops, void *data);
 
+/*
+ * The same with a listening socket that exists already (inherited): fd is
+ * the acceptor's from now on, even on failure (closed then). Its backlog is
+ * what its creator chose.
+ */
+int lv_acceptor_adopt(struct lv_acceptor *a, uv_loop_t *loop, int fd,
+                      const struct lv_acceptor_ops *ops, void *data);
+
 /* After reserve said no: accept again (no-op in any other state). */
 void lv_acceptor_resume(struct lv_acceptor *a);
 
@@ -101,9 +124,10 @@ static inline bool lv_acceptor_full(const struct lv_acceptor *a)
     return a->state == LV_ACCEPTOR_PAUSED_FULL;
 }
 
-/* Closes the socket at once (connections waiting in its backlog are
- * reset by the kernel); on_close(a) runs when the memory may be freed.
- * Calling it again does nothing. */
+/* Closes the descriptor at once; when it was the socket's last one,
+ * connections waiting in its backlog are reset by the kernel (while another
+ * process or worker holds the socket, they wait for it). on_close(a) runs
+ * when the memory may be freed. Calling it again does nothing. */
 void lv_acceptor_close(struct lv_acceptor *a, void (*on_close)(struct lv_acceptor *a));
 
 #endif

@@ -13,12 +13,14 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <assert.h>
 
 #include "config/config.h"
 #include "core/log.h"
 #include "limit/redis.h"
+#include "net/inherit.h"
 #include "net/listener.h"
 #include "proxy/client.h"
 #include "proxy/exchange.h"
@@ -196,13 +198,19 @@ static void listener_close(struct lv_listener *ls)
     lv_acceptor_close(&ls->acc, on_listener_closed);
 }
 
-static int listener_open(struct lv_server *srv, const struct lv_listen_cfg *lc)
+/* One listener on lc's address: on fd, a socket this process inherited (the
+ * listener's from now on), or on a socket of its own when fd is -1. */
+static int listener_add(struct lv_server *srv, const struct lv_listen_cfg *lc, int fd)
 {
     struct lv_listener *ls = calloc(1, sizeof(*ls));
-    if (ls == NULL) return UV_ENOMEM;
+    if (ls == NULL) {
+        if (fd >= 0) close(fd);
+        return UV_ENOMEM;
+    }
     ls->srv = srv;
-    int rc = lv_acceptor_open(&ls->acc, &srv->w.loop, (const struct sockaddr *)&lc->addr,
-                              LISTEN_BACKLOG, &acceptor_ops, ls);
+    int rc = fd >= 0 ? lv_acceptor_adopt(&ls->acc, &srv->w.loop, fd, &acceptor_ops, ls)
+                     : lv_acceptor_open(&ls->acc, &srv->w.loop, (const struct sockaddr *)&lc->addr,
+                                        LISTEN_BACKLOG, &acceptor_ops, ls);
     if (rc != 0) {
         lv_error("worker %u: cannot listen on %s: %s", srv->w.id, lc->address, uv_strerror(rc));
         free(ls);
@@ -214,6 +222,29 @@ static int listener_open(struct lv_server *srv, const struct lv_listen_cfg *lc)
     ls->next = srv->listeners;
     srv->listeners = ls;
     return 0;
+}
+
+/* The worker's listeners on lc's address: the inherited sockets that are
+ * this worker's share (net/inherit.h), else a socket of its own. */
+static int listener_open(struct lv_server *srv, const struct lv_listen_cfg *lc)
+{
+    int fds[LV_INHERIT_MAX];
+    int n = lv_inherit_take((const struct sockaddr *)&lc->addr, srv->w.id, srv->proxy->nservers,
+                            fds, LV_INHERIT_MAX);
+    if (n < 0) {
+        lv_error("worker %u: cannot take the inherited socket on %s: %s", srv->w.id, lc->address,
+                 uv_strerror(n));
+        return n;
+    }
+    if (n == 0) return listener_add(srv, lc, -1);
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        if (rc == 0)
+            rc = listener_add(srv, lc, fds[i]);
+        else
+            close(fds[i]);
+    }
+    return rc;
 }
 
 static const struct lv_listen_cfg *cfg_listens(const struct lv_config *cfg, const char *address)
@@ -368,6 +399,15 @@ void lv_server_drain(struct lv_worker *w, void *arg)
         lv_client_drain(c);
     lv_upconns_close_idle(&srv->ups, NULL);
     check_done(srv);
+}
+
+void lv_server_stop_accepting(struct lv_worker *w, void *arg)
+{
+    (void)arg;
+    struct lv_server *srv = of_worker(w);
+    stop_taking(srv);
+    lv_upconn_close_idle(srv, NULL);
+    lv_server_check_done(srv);
 }
 
 void lv_server_stop(struct lv_worker *w, void *arg)

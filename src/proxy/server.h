@@ -48,6 +48,12 @@ void lv_server_setup(struct lv_worker *w, void *arg);
 void lv_server_switch(struct lv_worker *w, void *gen);      /* a new generation (ref passed) */
 void lv_server_backend_state(struct lv_worker *w, void *b); /* admin state changed (ref passed) */
 void lv_server_drain(struct lv_worker *w, void *arg);
+/* The first half of a drain, for a binary upgrade: the listeners close (the
+ * new process serves their sockets), and every response from now on closes
+ * its connection, but an idle keep-alive connection stays open for the
+ * request its client may be sending right now (closing it would race with
+ * that request). lv_server_drain, later, closes the ones still idle. */
+void lv_server_stop_accepting(struct lv_worker *w, void *arg);
 void lv_server_stop(struct lv_worker *w, void *arg);
 
 #endif

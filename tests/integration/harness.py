@@ -384,7 +384,7 @@ except (ImportError, OSError, AttributeError):
 class _Process:
     """A child process with stdout and stderr in files (never pipes: they fill)."""
 
-    def __init__(self, cmd, env, workdir, name, preexec_fn=None):
+    def __init__(self, cmd, env, workdir, name, preexec_fn=None, pass_fds=()):
         self.cmd = [str(c) for c in cmd]
         self.name = name
         self.out_path = Path(workdir) / f"{name}.stdout"
@@ -398,7 +398,8 @@ class _Process:
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=err, env=env, cwd=str(workdir),
-                                         start_new_session=True, preexec_fn=preexec)
+                                         start_new_session=True, preexec_fn=preexec,
+                                         pass_fds=tuple(pass_fds))
         self.pid = self.proc.pid
 
     def stdout(self):
@@ -434,11 +435,12 @@ class Levee:
     the line numbers of the test's own text do not move.
 
     `preexec_fn` runs in the child before levee is executed (e.g. to lower
-    its RLIMIT_NOFILE with resource.setrlimit).
+    its RLIMIT_NOFILE with resource.setrlimit). `pass_fds` are descriptors
+    it inherits, under the same numbers (e.g. a socket systemd would pass).
     """
 
     def __init__(self, harness, config, name="levee", access_log_format="combined",
-                 extra_asan="", start=True, preexec_fn=None):
+                 extra_asan="", start=True, preexec_fn=None, pass_fds=()):
         self.harness = harness
         self.name = name
         self.workdir = harness.tmp_path
@@ -446,6 +448,7 @@ class Levee:
         self.access_log_format = access_log_format
         self.extra_asan = extra_asan
         self.preexec_fn = preexec_fn
+        self.pass_fds = tuple(pass_fds)
         self.access_log_path = self.workdir / f"{name}-access.log"
         self.config_path = self.workdir / f"{name}.yaml"
         self.host = "127.0.0.1"
@@ -529,7 +532,7 @@ class Levee:
                 self.access_log_path.unlink()
             self.process = _Process([binary, "-c", self.config_path], sanitizer_env(self.extra_asan),
                                     self.workdir, f"{self.name}-{attempt}" if attempt else self.name,
-                                    preexec_fn=self.preexec_fn)
+                                    preexec_fn=self.preexec_fn, pass_fds=self.pass_fds)
             self.harness._processes.append(self.process)
             deadline = time.monotonic() + DEADLINE
             # The admin listener opens after the workers' listeners: a test

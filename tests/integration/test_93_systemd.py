@@ -265,6 +265,7 @@ def scratch_root(tmp_path):
     unit = (REPO_ROOT / "dist/levee.service.in").read_text()
     unit = unit.replace("@sbindir@", "/usr/sbin").replace("@sysconfdir@", "/etc")
     (units / "levee.service").write_text(unit)
+    shutil.copy(REPO_ROOT / "dist/levee.socket", units / "levee.socket")
     for src, section in (("levee.8.scd", "8"), ("levee.yaml.5.scd", "5")):
         mandir = root / f"usr/share/man/man{section}"
         mandir.mkdir(parents=True, exist_ok=True)
@@ -273,9 +274,9 @@ def scratch_root(tmp_path):
     return root, unit
 
 
-def systemd_analyze(root, *args):
+def systemd_analyze(root, *args, unit="levee.service"):
     env = dict(os.environ, MANPATH=str(root / "usr/share/man"), SYSTEMD_LOG_COLOR="0")
-    return subprocess.run(["systemd-analyze", *args, f"--root={root}", "levee.service"],
+    return subprocess.run(["systemd-analyze", *args, f"--root={root}", unit],
                           capture_output=True, text=True, timeout=120, env=env)
 
 
@@ -315,3 +316,21 @@ def test_the_unit_sandbox_keeps_exposure_low(tmp_path):
 
     assert result.returncode == 0, f"exposure too high:\n{result.stdout}{result.stderr}"
     assert "Overall exposure level for levee.service" in result.stdout + result.stderr
+
+
+def test_the_socket_unit_passes_verify_and_listens_where_the_shipped_config_does(tmp_path):
+    """levee takes a passed socket for the address it is bound to: the
+    socket unit's ListenStream= must be the shipped levee.yaml's addresses,
+    written the same way."""
+    root, _unit = scratch_root(tmp_path)
+
+    result = systemd_analyze(root, "verify", unit="levee.socket")
+
+    assert result.returncode == 0 and not (result.stdout + result.stderr).strip(), (
+        f"systemd-analyze verify levee.socket:\n{result.stdout}{result.stderr}")
+    socket_unit = (REPO_ROOT / "dist/levee.socket").read_text()
+    streams = re.findall(r"^ListenStream=(\S+)$", socket_unit, re.MULTILINE)
+    config = (REPO_ROOT / "dist/levee.yaml").read_text()
+    listens = re.findall(r"^\s*listen: (\S+)", config, re.MULTILINE)
+    assert sorted(streams) == sorted(listens), (streams, listens)
+    assert "\nAccept=no\n" in socket_unit

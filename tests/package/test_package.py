@@ -15,12 +15,15 @@ import stat
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from harness import PORTS, REPO_ROOT, wait_for
 
 EXPECTED_FILES = {
     "/etc/levee/levee.yaml": 0o644,
     "/etc/logrotate.d/levee": 0o644,
     "/lib/systemd/system/levee.service": 0o644,
+    "/lib/systemd/system/levee.socket": 0o644,
     "/usr/sbin/levee": 0o755,
     "/usr/lib/levee/levee-demo-backend": 0o755,
     "/usr/share/man/man8/levee.8.gz": 0o644,
@@ -121,7 +124,8 @@ def test_the_installed_unit_passes_systemd_analyze(pkg, tmp_path):
         shutil.copy(target, units / target.name)
     env = dict(os.environ, MANPATH=str(root / "usr/share/man"), SYSTEMD_LOG_COLOR="0")
 
-    verify = run(["systemd-analyze", "verify", f"--root={root}", "levee.service"], env=env)
+    verify = run(["systemd-analyze", "verify", f"--root={root}", "levee.service", "levee.socket"],
+                 env=env)
     security = run(["systemd-analyze", "security", "--offline=true", "--threshold=20",
                     f"--root={root}", "levee.service"], env=env)
 
@@ -204,7 +208,8 @@ def test_make_install_and_uninstall_follow_prefix_and_destdir(pkg, tmp_path):
     assert files == {"/usr/local/sbin/levee", "/usr/local/lib/levee/levee-demo-backend",
                      "/usr/local/etc/levee/levee.yaml", "/usr/local/share/man/man8/levee.8",
                      "/usr/local/share/man/man5/levee.yaml.5",
-                     "/usr/local/lib/systemd/system/levee.service"}
+                     "/usr/local/lib/systemd/system/levee.service",
+                     "/usr/local/lib/systemd/system/levee.socket"}
     unit = (dest / "usr/local/lib/systemd/system/levee.service").read_text()
     assert "\nExecStart=/usr/local/sbin/levee -c /usr/local/etc/levee/levee.yaml\n" in unit
     assert not re.search(r"@\w+@", unit), unit
@@ -234,3 +239,110 @@ def test_make_install_with_prefix_usr_puts_the_config_in_etc(pkg, tmp_path):
     assert (dest / "usr/sbin/levee").is_file()
     unit = (dest / "usr/lib/systemd/system/levee.service").read_text()
     assert "\nExecStart=/usr/sbin/levee -c /etc/levee/levee.yaml\n" in unit
+
+
+# --------------------------------------------------------------------------
+# the postinst of an upgrade: the running levee is upgraded in place
+
+
+def systemctl_stub(tmp_path, takes_over):
+    """A PATH whose systemctl answers like systemd with levee running as pid
+    100: after `systemctl kill --kill-whom=main --signal=USR2`, MainPID
+    becomes 200 (takes_over) or StatusText reports the failed upgrade."""
+    path, log = stub_path(tmp_path, {})
+    killed = tmp_path / "killed"
+    stub = tmp_path / "stubs" / "systemctl"
+    stub.write_text(f"""#!/bin/sh
+echo "systemctl $*" >> "{log}"
+case "$*" in
+"show --property=MainPID --value levee.service")
+    if [ -e "{killed}" ] && [ {int(takes_over)} = 1 ]; then echo 200; else echo 100; fi ;;
+"show --property=StatusText --value levee.service")
+    if [ -e "{killed}" ] && [ {int(takes_over)} = 0 ]; then
+        echo "upgrade failed (pid 201): exited with status 1 before it served; still serving (pid 100)"
+    else
+        echo "serving configuration generation 1"
+    fi ;;
+"kill --kill-whom=main --signal=USR2 levee.service") touch "{killed}" ;;
+esac
+exit 0
+""")
+    return path, log
+
+
+def run_postinst_with_systemd(pkg, tmp_path, path, *args):
+    """The postinst as dpkg runs it, on a machine where systemd runs: in a
+    mount namespace of its own with /run/systemd/system present (no booted
+    systemd is needed, and this machine's /run is left alone)."""
+    run(["dpkg-deb", "-e", pkg.deb, tmp_path / "control"], check=True)
+    probe = run(["unshare", "-m", "true"])
+    if probe.returncode != 0:
+        pytest.skip(f"no mount namespace here (unshare -m: {probe.stderr.strip()})")
+    script = (f'mount -t tmpfs none /run && mkdir -p /run/systemd/system && '
+              f'exec sh -e "{tmp_path}/control/postinst" "$@"')
+    return run(["unshare", "-m", "sh", "-c", script, "postinst", *args],
+               env={"PATH": path, "DPKG_MAINTSCRIPT_PACKAGE": "levee"}, timeout=120)
+
+
+def test_postinst_upgrades_the_running_levee_in_place(pkg, tmp_path):
+    path, log = systemctl_stub(tmp_path, takes_over=True)
+
+    result = run_postinst_with_systemd(pkg, tmp_path, path, "configure", "0.0.9")
+
+    assert result.returncode == 0, result.stderr
+    calls = log.read_text().splitlines()
+    kill = calls.index("systemctl kill --kill-whom=main --signal=USR2 levee.service")
+    assert not any("restart" in c or c.endswith(" stop levee.service") for c in calls), calls
+    started = [i for i, c in enumerate(calls) if c.startswith("deb-systemd-invoke start")]
+    assert started and started[0] < kill, "signalled before the unit files were reloaded"
+    assert "levee: upgraded in place: pid 200 serves, pid 100 finishes its connections" in \
+        result.stdout, result.stdout + result.stderr
+
+
+def test_postinst_leaves_the_old_levee_serving_when_the_upgrade_fails(pkg, tmp_path):
+    path, log = systemctl_stub(tmp_path, takes_over=False)
+
+    result = run_postinst_with_systemd(pkg, tmp_path, path, "configure", "0.0.9")
+
+    assert result.returncode == 0, "a failed in-place upgrade must not fail the package"
+    assert "systemctl kill --kill-whom=main --signal=USR2 levee.service" in log.read_text()
+    assert "did not take over" in result.stderr and "pid 100 keeps serving" in result.stderr, (
+        result.stdout + result.stderr)
+    # It saw the failure: it did not wait out its minute.
+    assert log.read_text().count("show --property=MainPID") < 50
+
+
+def test_postinst_of_a_first_install_signals_nothing(pkg, tmp_path):
+    path, log = systemctl_stub(tmp_path, takes_over=True)
+
+    result = run_postinst_with_systemd(pkg, tmp_path, path, "configure", "")
+
+    assert result.returncode == 0, result.stderr
+    assert "kill" not in log.read_text()
+
+
+def test_an_upgrade_never_stops_levee_and_a_removal_stops_both_units(pkg, tmp_path):
+    path, log = stub_path(tmp_path, {})
+    run(["dpkg-deb", "-e", pkg.deb, tmp_path / "control"], check=True)
+    probe = run(["unshare", "-m", "true"])
+    if probe.returncode != 0:
+        pytest.skip(f"no mount namespace here (unshare -m: {probe.stderr.strip()})")
+
+    def script(name, *args):
+        sh = (f'mount -t tmpfs none /run && mkdir -p /run/systemd/system && '
+              f'exec sh -e "{tmp_path}/control/{name}" "$@"')
+        result = run(["unshare", "-m", "sh", "-c", sh, name, *args],
+                     env={"PATH": path, "DPKG_MAINTSCRIPT_PACKAGE": "levee"})
+        assert result.returncode == 0, result.stderr
+        calls = log.read_text().splitlines() if log.exists() else []
+        log.write_text("")
+        return calls
+
+    for name in ("preinst", "prerm"):
+        if not (tmp_path / "control" / name).exists():
+            continue  # no script: nothing stopped
+        calls = script(name, "upgrade", "0.1.0")
+        assert not [c for c in calls if " stop " in c or "restart" in c], (name, calls)
+    calls = script("prerm", "remove")
+    assert "deb-systemd-invoke stop levee.service" in calls, calls
+    assert "deb-systemd-invoke stop levee.socket" in calls, calls

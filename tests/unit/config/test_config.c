@@ -147,6 +147,7 @@ Test(config, defaults)
     cr_expect_eq(c->timeouts.client_body, 30000);
     cr_expect_eq(c->timeouts.idle, 60000);
     cr_expect_eq(c->timeouts.shutdown, 10000);
+    cr_expect_eq(c->timeouts.binary_upgrade, 30000);
     cr_expect_eq(c->limits.max_body, 100 * MIB);
     cr_expect_eq(c->limits.max_header_size, 32 * KIB);
     cr_expect_eq(c->limits.max_headers, 100);
@@ -194,6 +195,7 @@ static const char full_file[] = "listen:\n"
                                 "  client_body: 1.5s\n"
                                 "  idle: 1h\n"
                                 "  shutdown: 0\n"
+                                "  binary_upgrade: 90s\n"
                                 "limits:\n"
                                 "  max_body: 0\n"
                                 "  max_header_size: 64KiB\n"
@@ -259,6 +261,7 @@ Test(config, every_key)
     cr_expect_eq(c->timeouts.client_body, 1500);
     cr_expect_eq(c->timeouts.idle, 3600000);
     cr_expect_eq(c->timeouts.shutdown, 0);
+    cr_expect_eq(c->timeouts.binary_upgrade, 90000);
 
     cr_expect_eq(c->limits.max_body, 0);
     cr_expect_eq(c->limits.max_header_size, 64 * KIB);
@@ -429,7 +432,7 @@ Test(config_errors, unknown_key_in_section)
     expect_one_error("timeouts:\n  connect: 1s\n  conect: 2s\n",
                      "t.yaml:3:3: timeouts: unknown key 'conect' ",
                      "(allowed here: connect, per_try, backend, client_header, client_body, idle, "
-                     "shutdown, tunnel)");
+                     "shutdown, tunnel, binary_upgrade)");
 }
 
 Test(config_errors, unknown_key_in_backend)
