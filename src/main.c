@@ -43,7 +43,6 @@
 #include "net/inherit.h"
 #include "net/upgrade.h"
 #include "proxy/proxy.h"
-#include "proxy/server.h"
 #include "upstream/checker.h"
 #include "upstream/gen.h"
 
@@ -160,10 +159,7 @@ static void drain(struct main_state *m, bool handed_over)
     lv_admin_stop(m->admin);
     m->admin = NULL;
     if (handed_over) {
-        for (unsigned i = 0; i < m->proxy.nservers; i++) {
-            if (m->proxy.servers[i].started)
-                lv_worker_post(&m->proxy.servers[i].w, lv_server_stop_accepting, NULL);
-        }
+        lv_proxy_stop_accepting(&m->proxy);
         uv_timer_start(&m->idle_close, on_idle_close,
                        grace < HANDOVER_IDLE_CLOSE_MS ? grace : HANDOVER_IDLE_CLOSE_MS, 0);
     } else {

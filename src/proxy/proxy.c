@@ -206,6 +206,13 @@ void lv_proxy_drain(struct lv_proxy *p)
     }
 }
 
+void lv_proxy_stop_accepting(struct lv_proxy *p)
+{
+    for (unsigned i = 0; i < p->nservers; i++) {
+        if (p->servers[i].started) lv_worker_post(&p->servers[i].w, lv_server_stop_accepting, NULL);
+    }
+}
+
 void lv_proxy_stop(struct lv_proxy *p)
 {
     for (unsigned i = 0; i < p->nservers; i++) {

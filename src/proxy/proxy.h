@@ -40,6 +40,10 @@ int lv_proxy_set_admin(struct lv_proxy *p, const char *id, enum lv_admin_state s
 
 /* Graceful shutdown: stop accepting, finish in-flight requests. */
 void lv_proxy_drain(struct lv_proxy *p);
+/* The first half of a drain, after a binary upgrade handed the listening
+ * sockets over: stop accepting; answers close their connections; idle
+ * keep-alive connections stay for a moment (lv_server_stop_accepting). */
+void lv_proxy_stop_accepting(struct lv_proxy *p);
 /* Hard stop: close every connection now. */
 void lv_proxy_stop(struct lv_proxy *p);
 /* Waits for the workers (after they exited) and frees everything. Also

@@ -405,9 +405,9 @@ void lv_server_stop_accepting(struct lv_worker *w, void *arg)
 {
     (void)arg;
     struct lv_server *srv = of_worker(w);
-    stop_taking(srv);
-    lv_upconn_close_idle(srv, NULL);
-    lv_server_check_done(srv);
+    if (srv->state == LV_SRV_RUNNING) stop_taking(srv);
+    lv_upconns_close_idle(&srv->ups, NULL);
+    check_done(srv);
 }
 
 void lv_server_stop(struct lv_worker *w, void *arg)
