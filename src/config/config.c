@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "config/load.h"
-#include "config/tls.h"
+#include "config/config_tls.h"
 #include "core/log.h"
 #include "core/units.h"
 #include "admin/guard.h"
@@ -129,23 +129,14 @@ void lv_config_destroy(struct lv_config *cfg)
         lv_listen_cfg_dispose(&cfg->listeners[i]);
     free(cfg->listeners);
     for (size_t i = 0; i < cfg->n_backends; i++) {
-        struct lv_backend_cfg *b = &cfg->backends[i];
-        free(b->id);
-        free(b->url);
-        free(b->host);
-        free(b->authority);
-        lv_backend_tls_dispose(b);
+        lv_backend_cfg_dispose(&cfg->backends[i]);
     }
     free(cfg->backends);
     free(cfg->access_log.path);
     free(cfg->health.path);
-    free(cfg->admin.listen.address);
+    lv_listen_cfg_dispose(&cfg->admin.listen);
     free(cfg->admin.token);
-    free(cfg->rate_limit.key_header);
-    free(cfg->rate_limit.trusted);
-    free(cfg->rate_limit.redis.address);
-    free(cfg->rate_limit.redis_prefix);
-    free(cfg->rate_limit.redis_password);
+    lv_rate_cfg_dispose(&cfg->rate_limit);
     strlist_free(&cfg->headers.remove_request);
     strlist_free(&cfg->headers.remove_response);
     strlist_free(&cfg->upgrade_allow);
@@ -462,10 +453,7 @@ static int parse_backends(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
         } else {
             free(y.id);
             free(y.url);
-            free(b->host);
-            free(b->authority);
-            lv_backend_tls_dispose(b);
-            memset(b, 0, sizeof(*b));
+            lv_backend_cfg_dispose(b);
             rc = -1;
         }
     }
@@ -721,13 +709,13 @@ static int parse_redis_address(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
                                const struct lv_cfg_field *f)
 {
     (void)f;
-    struct lv_listen_cfg *out = dst;
+    struct lv_addr_cfg *out = dst;
     const char *s = lv_cfg_scalar(c, n, "host:port");
     if (s == NULL) return -1;
     char host[256];
     uint16_t port;
     const char *why;
-    struct lv_listen_cfg tmp = {0};
+    struct lv_addr_cfg tmp = {0};
     if (lv_addr_split(s, host, sizeof(host), &port, &why) != 0 ||
         lv_addr_resolve(host, port, false, &tmp.addr, &tmp.addrlen, &why) != 0) {
         lv_cfg_error(c, n, "'%s': %s", s, why);
@@ -899,7 +887,8 @@ static const struct lv_cfg_field root_fields[] = {
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
-void lv_config_read(struct lv_cfg_ctx *c, yaml_node_t *root, struct lv_config *cfg)
+/* Reads the root mapping into cfg (defaults already set) and validates. */
+static void config_read(struct lv_cfg_ctx *c, yaml_node_t *root, struct lv_config *cfg)
 {
     lv_cfg_walk(c, root, root_fields, cfg);
     if (cfg->listeners == NULL && c->nerrors == 0) {
@@ -933,4 +922,78 @@ void lv_config_read(struct lv_cfg_ctx *c, yaml_node_t *root, struct lv_config *c
 const struct lv_cfg_field *lv_config_fields(void)
 {
     return root_fields;
+}
+
+/* --- entry points --------------------------------------------------------- */
+
+static struct lv_config *load_parser(const char *name, yaml_parser_t *parser, FILE *errs,
+                                     int *nerrors)
+{
+    struct lv_cfg_ctx c = {.file = name, .errs = errs};
+    yaml_document_t doc;
+    *nerrors = 0;
+    if (!yaml_parser_load(parser, &doc)) {
+        fprintf(errs, "%s:%zu:%zu: YAML syntax error: %s%s%s\n", name,
+                parser->problem_mark.line + 1, parser->problem_mark.column + 1,
+                parser->problem ? parser->problem : "unknown", parser->context ? " " : "",
+                parser->context ? parser->context : "");
+        *nerrors = 1;
+        return NULL;
+    }
+    c.doc = &doc;
+    struct lv_config *cfg = calloc(1, sizeof(*cfg));
+    lv_config_defaults(cfg);
+    cfg->path = strdup(name);
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    yaml_document_t next;
+    if (root != NULL && yaml_parser_load(parser, &next)) {
+        yaml_node_t *extra = yaml_document_get_root_node(&next);
+        if (extra) {
+            fprintf(errs, "%s:%zu:%zu: a second YAML document ('---') is not allowed\n", name,
+                    extra->start_mark.line + 1, extra->start_mark.column + 1);
+            c.nerrors++;
+        }
+        yaml_document_delete(&next);
+    }
+    if (root == NULL) {
+        fprintf(errs, "%s:1:1: the file is empty (at least `backends:` is expected)\n", name);
+        c.nerrors++;
+    } else {
+        config_read(&c, root, cfg);
+    }
+    yaml_document_delete(&doc);
+    if (c.nerrors > 0) {
+        *nerrors = c.nerrors;
+        lv_config_destroy(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+struct lv_config *lv_config_load(const char *path, FILE *errs, int *nerrors)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(errs, "%s:1:1: cannot open: %s\n", path, strerror(errno));
+        *nerrors = 1;
+        return NULL;
+    }
+    yaml_parser_t parser;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_file(&parser, f);
+    struct lv_config *cfg = load_parser(path, &parser, errs, nerrors);
+    yaml_parser_delete(&parser);
+    fclose(f);
+    return cfg;
+}
+
+struct lv_config *lv_config_load_string(const char *name, const char *text, size_t len, FILE *errs,
+                                        int *nerrors)
+{
+    yaml_parser_t parser;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    struct lv_config *cfg = load_parser(name, &parser, errs, nerrors);
+    yaml_parser_delete(&parser);
+    return cfg;
 }

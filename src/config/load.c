@@ -5,7 +5,6 @@
  * "FILE:LINE:COL: key.path: what is wrong (what is allowed)", and a key that
  * is not in the table is an error: a typo must never be silently ignored.
  */
-#include "config/config.h"
 #include "config/load.h"
 
 #include <errno.h>
@@ -280,78 +279,4 @@ int lv_cfg_walk(struct lv_cfg_ctx *c, yaml_node_t *n, const struct lv_cfg_field 
         c->keypath[old] = '\0';
     }
     return rc;
-}
-
-/* --- entry points --------------------------------------------------------- */
-
-static struct lv_config *load_parser(const char *name, yaml_parser_t *parser, FILE *errs,
-                                     int *nerrors)
-{
-    struct lv_cfg_ctx c = {.file = name, .errs = errs};
-    yaml_document_t doc;
-    *nerrors = 0;
-    if (!yaml_parser_load(parser, &doc)) {
-        fprintf(errs, "%s:%zu:%zu: YAML syntax error: %s%s%s\n", name,
-                parser->problem_mark.line + 1, parser->problem_mark.column + 1,
-                parser->problem ? parser->problem : "unknown", parser->context ? " " : "",
-                parser->context ? parser->context : "");
-        *nerrors = 1;
-        return NULL;
-    }
-    c.doc = &doc;
-    struct lv_config *cfg = calloc(1, sizeof(*cfg));
-    lv_config_defaults(cfg);
-    cfg->path = strdup(name);
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    yaml_document_t next;
-    if (root != NULL && yaml_parser_load(parser, &next)) {
-        yaml_node_t *extra = yaml_document_get_root_node(&next);
-        if (extra) {
-            fprintf(errs, "%s:%zu:%zu: a second YAML document ('---') is not allowed\n", name,
-                    extra->start_mark.line + 1, extra->start_mark.column + 1);
-            c.nerrors++;
-        }
-        yaml_document_delete(&next);
-    }
-    if (root == NULL) {
-        fprintf(errs, "%s:1:1: the file is empty (at least `backends:` is expected)\n", name);
-        c.nerrors++;
-    } else {
-        lv_config_read(&c, root, cfg);
-    }
-    yaml_document_delete(&doc);
-    if (c.nerrors > 0) {
-        *nerrors = c.nerrors;
-        lv_config_destroy(cfg);
-        return NULL;
-    }
-    return cfg;
-}
-
-struct lv_config *lv_config_load(const char *path, FILE *errs, int *nerrors)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        fprintf(errs, "%s:1:1: cannot open: %s\n", path, strerror(errno));
-        *nerrors = 1;
-        return NULL;
-    }
-    yaml_parser_t parser;
-    yaml_parser_initialize(&parser);
-    yaml_parser_set_input_file(&parser, f);
-    struct lv_config *cfg = load_parser(path, &parser, errs, nerrors);
-    yaml_parser_delete(&parser);
-    fclose(f);
-    return cfg;
-}
-
-struct lv_config *lv_config_load_string(const char *name, const char *text, size_t len, FILE *errs,
-                                        int *nerrors)
-{
-    yaml_parser_t parser;
-    yaml_parser_initialize(&parser);
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    struct lv_config *cfg = load_parser(name, &parser, errs, nerrors);
-    yaml_parser_delete(&parser);
-    return cfg;
 }

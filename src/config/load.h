@@ -1,6 +1,6 @@
 /*
- * The config walker's internals, shared by the file loader (load.c) and the
- * section tables (config.c). A section is a NULL-terminated array of fields;
+ * The config walker: YAML nodes into typed fields, for the section tables
+ * (config.c, config_tls.c). A section is a NULL-terminated array of fields;
  * each field names its key, its parser, where the value goes (offset in the
  * section's struct) and its bounds.
  */
@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <yaml.h>
 
-#include "config/config.h"
+#include "config/config-t.h"
 
 struct lv_cfg_ctx {
     const char *file;
@@ -68,11 +68,5 @@ int lv_cfg_string(struct lv_cfg_ctx *, yaml_node_t *, void *, const struct lv_cf
 int lv_cfg_choice(struct lv_cfg_ctx *, yaml_node_t *, void *, const struct lv_cfg_field *);
 int lv_cfg_section(struct lv_cfg_ctx *, yaml_node_t *, void *, const struct lv_cfg_field *);
 int lv_cfg_strlist(struct lv_cfg_ctx *, yaml_node_t *, void *, const struct lv_cfg_field *);
-
-/* Reads the root mapping into cfg (defaults already set) and validates. */
-void lv_config_read(struct lv_cfg_ctx *c, yaml_node_t *root, struct lv_config *cfg);
-
-/* The root field table (static, NULL-terminated); the rest hangs off aux. */
-const struct lv_cfg_field *lv_config_fields(void);
 
 #endif

@@ -24,6 +24,14 @@ int lv_addr_split(const char *s, char *host, size_t hostcap, uint16_t *port, con
 int lv_addr_resolve(const char *host, uint16_t port, bool passive, struct sockaddr_storage *out,
                     socklen_t *outlen, const char **why);
 
+/* An address as written in the configuration, resolved when it is loaded
+ * (rate_limit.redis.address). */
+struct lv_addr_cfg {
+    char *address; /* as written, for messages; owned */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+};
+
 /* The IP address of sa as text (no port); returns buf. */
 const char *lv_addr_ip(const struct sockaddr *sa, char *buf, size_t cap);
 

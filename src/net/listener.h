@@ -31,6 +31,22 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include "net/tls.h"
+
+/* A listen address of the configuration (`listen:`, `admin.listen`). */
+struct lv_listen_cfg {
+    char *address; /* as written, for messages */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    bool tls_enabled;
+    struct lv_tls_listen_cfg tls;
+    SSL_CTX *tls_ctx; /* built when the file is loaded */
+};
+
+/* Frees what l holds (strings, certificates' names, the TLS context) and
+ * zeroes it. */
+void lv_listen_cfg_dispose(struct lv_listen_cfg *l);
+
 /* Checks that addr can be bound (used by `levee -t` and before starting
  * workers, so that a busy port is reported once, clearly). */
 int lv_listener_probe(const struct sockaddr *addr);

@@ -17,7 +17,7 @@
 #include "core/units.h"
 #include "proxy/client.h"
 #include "proxy/exchange.h"
-#include "upstream/gen.h"
+#include "config/gen.h"
 #include "proxy/wgen.h"
 #include "proxy/proxy.h"
 #include "proxy/upconn.h"

@@ -20,10 +20,9 @@
 #include "proxy/client.h"
 #include "proxy/ratelimit.h"
 #include "proxy/tunnel.h"
-#include "upstream/gen.h"
+#include "config/gen.h"
 #include "proxy/wgen.h"
 #include "proxy/server.h"
-#include "admin/health.h"
 #include "core/strbuf.h"
 #include "proxy/proxy.h"
 #include "proxy/upconn.h"
@@ -667,7 +666,8 @@ void lv_exchange_respond_health(struct lv_exchange *ex)
     struct lv_client *c = ex->client;
     struct lv_strbuf body;
     lv_strbuf_init(&body, 64 * 1024);
-    unsigned status = (unsigned)lv_admin_health_json(&body, ex->wg->gen, ex->srv->proxy->start_ms);
+    unsigned status =
+        (unsigned)lv_gen_health_json(&body, ex->wg->gen, ex->srv->proxy->start_ms, lv_clock_ms());
     bool keep_alive = ex->client_keep_alive && !ex->close_after && !ex->srv->draining;
     if (!keep_alive) ex->close_after = true;
     char head[512];

@@ -15,7 +15,7 @@
 #include "proxy/proxy.h"
 #include "proxy/attempt.h"
 #include "proxy/exchange.h"
-#include "upstream/gen.h"
+#include "config/gen.h"
 
 /* The request's X-Forwarded-For values, last field first, read in place. */
 struct xff_iter {

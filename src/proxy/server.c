@@ -21,7 +21,7 @@
 #include "proxy/accesslog.h"
 #include "proxy/client.h"
 #include "proxy/exchange.h"
-#include "upstream/gen.h"
+#include "config/gen.h"
 #include "proxy/wgen.h"
 #include "proxy/proxy.h"
 #include "proxy/upconn.h"

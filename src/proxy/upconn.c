@@ -22,7 +22,7 @@
 #include "proxy/server.h"
 #include "proxy/tunnel.h"
 #include "upstream/backend.h"
-#include "upstream/gen.h"
+#include "config/gen.h"
 
 /* Response heads bigger than one buffer are refused (502 bad_response). */
 #define RESP_HEAD_LIMIT LV_BUF_SIZE

@@ -22,19 +22,20 @@
  *   linger   after the last answer (LINGER_MS): drop what the client still
  *            sends, so that closing does not reset the answer it is reading
  */
-#include "admin/server.h"
+#include "admin/admin.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "admin/guard.h"
-#include "admin/health.h"
 #include "admin/history.h"
 #include "admin/metrics.h"
-#include "admin/status.h"
+#include "admin/backends.h"
 #include "config/config.h"
+#include "core/clock.h"
 #include "core/fail.h"
+#include "core/list.h"
 #include "core/log.h"
 #include "core/strbuf.h"
 #include "http/parser.h"
@@ -42,7 +43,7 @@
 #include "net/listener.h"
 #include "net/sock.h"
 #include "proxy/proxy.h"
-#include "upstream/gen.h"
+#include "config/gen.h"
 
 #define MAX_DOC (16 * 1024 * 1024)
 #define MAX_HEAD (16 * 1024)
@@ -70,7 +71,7 @@ struct aconn {
     struct lv_http_parser parser;
     struct lv_head head;
     struct lv_admin *adm;
-    struct aconn *prev, *next;
+    struct lv_list node;       /* in adm->conns */
     struct lv_admin_site site; /* the local address; hosts set per request */
     struct lv_buf *pending;    /* read, not yet parsed (reading stops meanwhile) */
     uint32_t pending_off, pending_len;
@@ -94,7 +95,7 @@ struct lv_admin {
     struct lv_sockenv env;
     struct lv_acceptor *listener; /* NULL when off */
     char *address;
-    struct aconn *conns;
+    struct lv_list conns;
     uint64_t nconns;           /* connections served (counted against max_connections) */
     uint64_t refused_unlogged; /* connections closed at once since the last log line */
     uint64_t refused_log_ms;   /* when that line was written */
@@ -119,7 +120,7 @@ static const struct lv_admin_cfg *admin_cfg(const struct lv_admin *adm)
 
 static struct aconn *of_sock(struct lv_sock *s)
 {
-    return (struct aconn *)(void *)((char *)s - offsetof(struct aconn, sock));
+    return lv_container_of(s, struct aconn, sock);
 }
 
 static void drop_pending(struct aconn *c)
@@ -133,11 +134,7 @@ static void on_conn_closed(struct aconn *c)
 {
     if (--c->handles > 0) return;
     struct lv_admin *adm = c->adm;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        adm->conns = c->next;
-    if (c->next) c->next->prev = c->prev;
+    lv_list_remove(&c->node);
     drop_pending(c);
     lv_head_dispose(&c->head);
     free(c);
@@ -349,6 +346,18 @@ static void route_control(struct aconn *c, const char *path, bool ka)
     lv_strbuf_dispose(&sb);
 }
 
+/* /backends/health, from the proxy's current generation and counters. */
+static void backends_doc(struct lv_strbuf *sb, struct lv_admin *adm)
+{
+    struct lv_proxy *px = adm->px;
+    struct lv_proxy_stats st;
+    lv_proxy_stats_sum(px, &st);
+    struct lv_admin_store store = {atomic_load(&px->redis_shared.connected), px->nservers,
+                                   lv_stat_read(&st.w.store_fallbacks)};
+    struct lv_admin_now now = {lv_clock_ms(), lv_clock_ns(), lv_clock_wall_ms()};
+    lv_admin_backends_json(sb, px->gen, adm->hist, &store, &now);
+}
+
 /* The fields the guard looks at (the first of each name, and how many). */
 static void guard_fields(const struct lv_head *h, struct lv_admin_req *r)
 {
@@ -433,10 +442,10 @@ static bool route(struct aconn *c, bool ka)
         send_answer(c, 200, "text/html; charset=utf-8", NULL, lv_dashboard_html,
                     (size_t)lv_dashboard_html_len, true, ka);
     } else if (strcmp(path, "/health") == 0) {
-        int status = lv_admin_health_json(&sb, adm->px->gen, adm->px->start_ms);
+        int status = lv_gen_health_json(&sb, adm->px->gen, adm->px->start_ms, lv_clock_ms());
         send_json(c, (unsigned)status, &sb, ka);
     } else if (strcmp(path, "/backends/health") == 0) {
-        lv_admin_backends_json(&sb, adm->px, adm->hist);
+        backends_doc(&sb, adm);
         send_json(c, 200, &sb, ka);
     } else if (strcmp(path, "/api/history") == 0) {
         lv_history_json(adm->hist, &sb);
@@ -655,9 +664,7 @@ static void on_accepted(struct lv_acceptor *a, int fd)
     c->timer.data = c;
     c->handles = 2;
     c->adm = adm;
-    c->next = adm->conns;
-    if (adm->conns) adm->conns->prev = c;
-    adm->conns = c;
+    lv_list_push_front(&adm->conns, &c->node);
     adm->open++;
     adm->nconns++;
     lv_head_init(&c->head, MAX_HEAD, MAX_FIELDS);
@@ -749,6 +756,7 @@ struct lv_admin *lv_admin_start(uv_loop_t *loop, struct lv_proxy *px, struct lv_
     adm->hist = hist;
     adm->reload = reload;
     adm->reload_arg = reload_arg;
+    lv_list_init(&adm->conns);
     lv_sockenv_init(&adm->env, loop);
     if (ac->enabled) *err = listener_open(adm, ac);
     return adm;
@@ -769,7 +777,7 @@ void lv_admin_apply(struct lv_admin *adm)
 
 static void on_env_closed(uv_handle_t *h)
 {
-    struct lv_admin *adm = (struct lv_admin *)((char *)h - offsetof(struct lv_admin, env.idle));
+    struct lv_admin *adm = lv_container_of(h, struct lv_admin, env.idle);
     adm->open--;
     maybe_free(adm);
 }
@@ -781,7 +789,10 @@ void lv_admin_stop(struct lv_admin *adm)
     adm->open++;
     lv_sockenv_close(&adm->env, on_env_closed);
     listener_close(adm);
-    for (struct aconn *c = adm->conns; c; c = c->next)
-        close_now(c);
+    struct lv_list *it;
+    lv_list_foreach(it, &adm->conns)
+    {
+        close_now(lv_container_of(it, struct aconn, node));
+    }
     maybe_free(adm);
 }

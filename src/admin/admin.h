@@ -5,8 +5,8 @@
  * controls (POST /backends/{id}/drain|disable|enable, POST /reload).
  * docs/admin-api.md is the contract.
  */
-#ifndef LV_ADMIN_SERVER_H
-#define LV_ADMIN_SERVER_H
+#ifndef LV_ADMIN_ADMIN_H
+#define LV_ADMIN_ADMIN_H
 
 #include <uv.h>
 

@@ -1,7 +1,7 @@
 /*
  * TLS settings of listeners and backends, and their OpenSSL contexts.
  */
-#include "config/tls.h"
+#include "config/config_tls.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -171,28 +171,4 @@ int lv_cfg_backend_tls(struct lv_cfg_ctx *c, yaml_node_t *n, yaml_node_t *url_no
         return -1;
     }
     return 0;
-}
-
-void lv_listen_cfg_dispose(struct lv_listen_cfg *l)
-{
-    free(l->address);
-    for (size_t i = 0; i < l->tls.ncerts; i++) {
-        free(l->tls.certs[i].cert);
-        free(l->tls.certs[i].key);
-    }
-    free(l->tls.certs);
-    free(l->tls.ciphers);
-    free(l->tls.ciphersuites);
-    if (l->tls_ctx) SSL_CTX_free(l->tls_ctx);
-    memset(l, 0, sizeof(*l));
-}
-
-void lv_backend_tls_dispose(struct lv_backend_cfg *b)
-{
-    free(b->tls.ca_file);
-    free(b->tls.server_name);
-    free(b->tls.cert);
-    free(b->tls.key);
-    if (b->tls_ctx) SSL_CTX_free(b->tls_ctx);
-    b->tls_ctx = NULL;
 }
