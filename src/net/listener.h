@@ -111,12 +111,6 @@ int lv_acceptor_open(struct lv_acceptor *a, uv_loop_t *loop, const struct sockad
 /* After reserve said no: accept again (no-op in any other state). */
 void lv_acceptor_resume(struct lv_acceptor *a);
 
-/* Is it paused because its owner had no room? */
-static inline bool lv_acceptor_full(const struct lv_acceptor *a)
-{
-    return a->state == LV_ACCEPTOR_PAUSED_FULL;
-}
-
 /* Closes the socket at once (connections waiting in its backlog are
  * reset by the kernel); on_close(a) runs when the memory may be freed.
  * Calling it again does nothing. */

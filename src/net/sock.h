@@ -35,7 +35,7 @@ typedef void (*lv_sock_read_cb)(struct lv_sock *s, struct lv_buf *b, ssize_t nre
 typedef void (*lv_sock_written_cb)(struct lv_sock *s, int status);
 typedef void (*lv_sock_close_cb)(struct lv_sock *s);
 /* The TLS handshake finished (status 0) or failed (a libuv error code;
- * lv_sock_tls_failure says why). */
+ * the socket's tls_why says why). */
 typedef void (*lv_sock_handshake_cb)(struct lv_sock *s, int status);
 
 #define LV_WREQ_IOV 16
@@ -129,9 +129,6 @@ int lv_sock_shutdown(struct lv_sock *s, void (*cb)(struct lv_sock *s, int status
 
 /* Closes; on_close runs when the handle is released. Idempotent. */
 void lv_sock_close(struct lv_sock *s);
-
-/* Sets SO_LINGER 0 so that close sends RST (abort). */
-void lv_sock_set_abortive(struct lv_sock *s);
 
 /*
  * Starts TLS on a connected socket: as a server (client == false) or as a
