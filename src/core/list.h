@@ -69,6 +69,21 @@ static inline void lv_list_remove(struct lv_list *n)
     n->prev = n->next = n;
 }
 
+/* Moves every node of `from` to the empty list `to`, in order; `from` is
+ * left empty (taking a whole queue at once, e.g. under a lock). */
+static inline void lv_list_move_all(struct lv_list *to, struct lv_list *from)
+{
+    if (lv_list_empty(from)) {
+        lv_list_init(to);
+        return;
+    }
+    to->next = from->next;
+    to->prev = from->prev;
+    to->next->prev = to;
+    to->prev->next = to;
+    lv_list_init(from);
+}
+
 /* The first and the last node, or NULL when the list is empty. */
 static inline struct lv_list *lv_list_first(const struct lv_list *head)
 {
