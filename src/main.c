@@ -162,7 +162,7 @@ static int do_reload(void *arg, struct lv_strbuf *errs)
     struct main_state *m = arg;
     if (m->draining) {
         if (errs) lv_strbuf_puts(errs, "levee is shutting down\n");
-        return -1;
+        return UV_ECANCELED;
     }
     /* MONOTONIC_USEC: systemd 253+ matches it to the reload it asked for
      * (Type=notify-reload); older ones ignore it. */
@@ -172,7 +172,7 @@ static int do_reload(void *arg, struct lv_strbuf *errs)
                (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000);
     if (lv_proxy_reload(&m->proxy, m->config_path, errs) != 0) {
         sd_notify(0, "READY=1\nSTATUS=reload failed: running the previous configuration");
-        return -1;
+        return UV_EINVAL;
     }
     lv_checker_stop(m->checker);
     m->checker = start_checks(m->loop, m->proxy.gen);

@@ -15,8 +15,8 @@ struct lv_history;
 struct lv_strbuf;
 struct lv_admin;
 
-/* Reloads the configuration (the same as SIGHUP); returns 0, or -1 with
- * the error lines in errs. */
+/* Reloads the configuration (the same as SIGHUP); returns 0, or a negative
+ * code with the error lines in errs. */
 typedef int (*lv_admin_reload_cb)(void *arg, struct lv_strbuf *errs);
 
 /* Starts the admin server with the proxy's current configuration: a

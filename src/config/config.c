@@ -150,14 +150,14 @@ void lv_config_destroy(struct lv_config *cfg)
 static int parse_one_listen(struct lv_cfg_ctx *c, yaml_node_t *n, struct lv_listen_cfg *out)
 {
     const char *s = lv_cfg_scalar(c, n, "an address (host:port)");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     char host[256];
     uint16_t port;
     const char *why;
     if (lv_addr_split(s, host, sizeof(host), &port, &why) != 0 ||
         lv_addr_resolve(host, port, true, &out->addr, &out->addrlen, &why) != 0) {
         lv_cfg_error(c, n, "'%s': %s", s, why);
-        return -1;
+        return UV_EINVAL;
     }
     out->address = strdup(s);
     return 0;
@@ -175,18 +175,18 @@ static int parse_listen(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     cfg->n_listeners = 0;
     if (n->type == YAML_SCALAR_NODE) {
         cfg->listeners = calloc(1, sizeof(*cfg->listeners));
-        if (parse_one_listen(c, n, &cfg->listeners[0]) != 0) return -1;
+        if (parse_one_listen(c, n, &cfg->listeners[0]) != 0) return UV_EINVAL;
         cfg->n_listeners = 1;
         return 0;
     }
     if (n->type != YAML_SEQUENCE_NODE) {
         lv_cfg_error(c, n, "expected host:port or a list of them");
-        return -1;
+        return UV_EINVAL;
     }
     size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
     if (count == 0) {
         lv_cfg_error(c, n, "needs at least one address");
-        return -1;
+        return UV_EINVAL;
     }
     cfg->listeners = calloc(count, sizeof(*cfg->listeners));
     int rc = 0;
@@ -200,7 +200,7 @@ static int parse_listen(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
             cfg->n_listeners++;
         } else {
             lv_listen_cfg_dispose(l);
-            rc = -1;
+            rc = UV_EINVAL;
         }
     }
     return rc;
@@ -212,13 +212,13 @@ static int parse_workers(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
                          const struct lv_cfg_field *f)
 {
     const char *s = lv_cfg_scalar(c, n, "a number or auto");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     if (strcmp(s, "auto") == 0) {
         *(unsigned *)dst = 0;
         return 0;
     }
     uint64_t v;
-    if (lv_cfg_uint(c, n, &v, f) != 0) return -1;
+    if (lv_cfg_uint(c, n, &v, f) != 0) return UV_EINVAL;
     *(unsigned *)dst = (unsigned)v;
     return 0;
 }
@@ -228,7 +228,7 @@ static int parse_auto_u64(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
                           const struct lv_cfg_field *f)
 {
     const char *s = lv_cfg_scalar(c, n, "a number or auto");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     if (strcmp(s, "auto") == 0) {
         *(uint64_t *)dst = 0;
         return 0;
@@ -241,14 +241,14 @@ static int parse_balancer(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
 {
     (void)f;
     const char *s = lv_cfg_scalar(c, n, "a balancer name");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     const struct lv_balancer_ops *ops = lv_balancer_find(s);
     if (ops == NULL) {
         char allowed[256] = "";
         for (size_t i = 0; lv_balancers[i]; i++)
             lv_cfg_append(allowed, sizeof(allowed), ", ", lv_balancers[i]->name);
         lv_cfg_error(c, n, "unknown balancer '%s' (allowed: %s)", s, allowed);
-        return -1;
+        return UV_EINVAL;
     }
     *(const struct lv_balancer_ops **)dst = ops;
     return 0;
@@ -259,10 +259,10 @@ static int parse_log_level(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
 {
     (void)f;
     const char *s = lv_cfg_scalar(c, n, "a log level");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     if (lv_log_level_parse(s, dst) != 0) {
         lv_cfg_error(c, n, "unknown log level '%s' (allowed: debug, info, warn, error)", s);
-        return -1;
+        return UV_EINVAL;
     }
     return 0;
 }
@@ -271,7 +271,7 @@ static int parse_log_path(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
                           const struct lv_cfg_field *f)
 {
     char **path = dst;
-    if (lv_cfg_string(c, n, dst, f) != 0) return -1;
+    if (lv_cfg_string(c, n, dst, f) != 0) return UV_EINVAL;
     if (strcmp(*path, "off") == 0) {
         free(*path);
         *path = NULL;
@@ -332,17 +332,17 @@ static int parse_url(struct lv_cfg_ctx *c, yaml_node_t *n, const char *url,
         b->tls.enabled = true;
     } else {
         lv_cfg_error(c, n, "'%s': a backend url must start with http:// or https://", url);
-        return -1;
+        return UV_EINVAL;
     }
     size_t alen = strcspn(rest, "/?#");
     if (rest[alen] != '\0' && strcmp(rest + alen, "/") != 0) {
         lv_cfg_error(c, n, "'%s': a backend url is scheme://host[:port]; paths are not supported",
                      url);
-        return -1;
+        return UV_EINVAL;
     }
     if (alen == 0 || alen > 255) {
         lv_cfg_error(c, n, "'%s': missing host", url);
-        return -1;
+        return UV_EINVAL;
     }
     char auth[256], host[256];
     memcpy(auth, rest, alen);
@@ -354,7 +354,7 @@ static int parse_url(struct lv_cfg_ctx *c, yaml_node_t *n, const char *url,
     if (has_port) {
         if (lv_addr_split(auth, host, sizeof(host), &port, &why) != 0) {
             lv_cfg_error(c, n, "'%s': %s", url, why);
-            return -1;
+            return UV_EINVAL;
         }
     } else if (auth[0] == '[') {
         memcpy(host, auth + 1, alen - 2);
@@ -364,7 +364,7 @@ static int parse_url(struct lv_cfg_ctx *c, yaml_node_t *n, const char *url,
     }
     if (lv_addr_resolve(host, port, false, &b->addr, &b->addrlen, &why) != 0) {
         lv_cfg_error(c, n, "'%s': cannot resolve '%s': %s", url, host, why);
-        return -1;
+        return UV_EINVAL;
     }
     b->host = strdup(host);
     b->authority = strdup(auth);
@@ -392,7 +392,7 @@ static int parse_backends(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     if (lv_cfg_is_null(n)) return 0;
     if (n->type != YAML_SEQUENCE_NODE) {
         lv_cfg_error(c, n, "expected a list of backends (- id: ..., url: ...)");
-        return -1;
+        return UV_EINVAL;
     }
     size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
     cfg->backends = calloc(count ? count : 1, sizeof(*cfg->backends));
@@ -411,35 +411,36 @@ static int parse_backends(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
         if (brc == 0 && item->type == YAML_MAPPING_NODE) {
             if (y.id == NULL) {
                 lv_cfg_error(c, item, "a backend needs an id");
-                brc = -1;
+                brc = UV_EINVAL;
             } else if (!id_ok(y.id)) {
                 lv_cfg_error(c, find_key(c, item, "id"),
                              "id '%s' may only contain letters, digits, '_', '-' and '.'", y.id);
-                brc = -1;
+                brc = UV_EINVAL;
             }
             if (y.url == NULL) {
                 lv_cfg_error(c, item, "a backend needs a url");
-                brc = -1;
+                brc = UV_EINVAL;
             }
         } else if (item->type != YAML_MAPPING_NODE) {
-            brc = -1;
+            brc = UV_EINVAL;
         }
         struct lv_backend_cfg *b = &cfg->backends[cfg->n_backends];
         if (y.url != NULL) {
             size_t old = strlen(c->keypath);
             lv_cfg_append(c->keypath, sizeof(c->keypath), NULL, ".url");
-            if (parse_url(c, find_key(c, item, "url"), y.url, b) != 0) brc = -1;
+            if (parse_url(c, find_key(c, item, "url"), y.url, b) != 0) brc = UV_EINVAL;
             c->keypath[old] = '\0';
         }
         if (brc == 0) {
             for (size_t j = 0; j < cfg->n_backends; j++) {
                 if (strcmp(cfg->backends[j].id, y.id) == 0) {
                     lv_cfg_error(c, find_key(c, item, "id"), "duplicate backend id '%s'", y.id);
-                    brc = -1;
+                    brc = UV_EINVAL;
                 }
             }
         }
-        if (brc == 0 && lv_cfg_backend_tls(c, y.tls, find_key(c, item, "url"), b) != 0) brc = -1;
+        if (brc == 0 && lv_cfg_backend_tls(c, y.tls, find_key(c, item, "url"), b) != 0)
+            brc = UV_EINVAL;
         if (brc == 0) {
             b->id = y.id;
             b->url = y.url;
@@ -454,7 +455,7 @@ static int parse_backends(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
             free(y.id);
             free(y.url);
             lv_backend_cfg_dispose(b);
-            rc = -1;
+            rc = UV_EINVAL;
         }
     }
     c->keypath[keylen] = '\0';
@@ -471,7 +472,7 @@ static int parse_retry_on(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     struct lv_retry_cfg *r = dst;
     if (n->type != YAML_SEQUENCE_NODE) {
         lv_cfg_error(c, n, "expected a list (e.g. [connect_failure, reset, timeout, 503])");
-        return -1;
+        return UV_EINVAL;
     }
     r->classes = 0;
     r->nstatuses = 0;
@@ -482,7 +483,7 @@ static int parse_retry_on(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
         const char *s = lv_cfg_scalar(c, item, "a condition");
         uint64_t code;
         if (s == NULL) {
-            rc = -1;
+            rc = UV_EINVAL;
         } else if (strcmp(s, "connect_failure") == 0) {
             r->classes |= LV_FAILC_CONNECT;
         } else if (strcmp(s, "reset") == 0) {
@@ -492,7 +493,7 @@ static int parse_retry_on(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
         } else if (lv_parse_u64(s, &code) == 0 && code >= 400 && code <= 599) {
             if (r->nstatuses == LV_RETRY_MAX_STATUSES) {
                 lv_cfg_error(c, item, "at most %d status codes", LV_RETRY_MAX_STATUSES);
-                rc = -1;
+                rc = UV_EINVAL;
             } else {
                 r->statuses[r->nstatuses++] = (uint16_t)code;
             }
@@ -501,7 +502,7 @@ static int parse_retry_on(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
                          "unknown condition '%s' (allowed: connect_failure, reset, timeout, "
                          "or a status code from 400 to 599)",
                          s);
-            rc = -1;
+            rc = UV_EINVAL;
         }
     }
     return rc;
@@ -512,7 +513,7 @@ static int parse_optional_duration(struct lv_cfg_ctx *c, yaml_node_t *n, void *d
                                    const struct lv_cfg_field *f)
 {
     const char *s = lv_cfg_scalar(c, n, "a duration or off");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     if (strcmp(s, "off") == 0 || strcmp(s, "false") == 0) {
         *(uint64_t *)dst = 0;
         return 0;
@@ -526,7 +527,7 @@ static int parse_ratio(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
 {
     (void)f;
     const char *s = lv_cfg_scalar(c, n, "a ratio");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     char *end;
     errno = 0;
     double v = strtod(s, &end);
@@ -537,7 +538,7 @@ static int parse_ratio(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     }
     if (errno || end == s || *end != '\0' || !(v >= 0 && v <= 1)) {
         lv_cfg_error(c, n, "'%s' is not a ratio (0 to 1, or 0%% to 100%%)", s);
-        return -1;
+        return UV_EINVAL;
     }
     *(double *)dst = v;
     return 0;
@@ -550,7 +551,7 @@ static int parse_status_range(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     (void)f;
     struct lv_health_check_cfg *h = dst;
     const char *s = lv_cfg_scalar(c, n, "a status or a range");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     char lo[8] = "", hi[8] = "";
     const char *dash = strchr(s, '-');
     size_t llen = dash ? (size_t)(dash - s) : strlen(s);
@@ -564,7 +565,7 @@ static int parse_status_range(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     if (ok) ok = dash ? lv_parse_u64(hi, &b) == 0 : (b = a, true);
     if (!ok || a < 100 || b > 599 || a > b) {
         lv_cfg_error(c, n, "'%s' is not a status or a range (e.g. 200-399)", s);
-        return -1;
+        return UV_EINVAL;
     }
     h->status_min = (uint32_t)a;
     h->status_max = (uint32_t)b;
@@ -583,7 +584,7 @@ static int parse_admin_listen(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     (void)f;
     struct lv_admin_cfg *a = dst;
     const char *s = lv_cfg_scalar(c, n, "an address (host:port) or off");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     free(a->listen.address);
     a->listen.address = NULL;
     if (strcmp(s, "off") == 0) {
@@ -601,11 +602,11 @@ static int parse_admin_token(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
                              const struct lv_cfg_field *f)
 {
     const char *s = lv_cfg_scalar(c, n, "a token");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     for (const char *p = s; *p; p++) {
         if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) {
             lv_cfg_error(c, n, "only visible ASCII characters (no spaces)");
-            return -1;
+            return UV_EINVAL;
         }
     }
     return lv_cfg_string(c, n, dst, f);
@@ -616,7 +617,7 @@ static int parse_admin_token(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
 static int parse_allowed_hosts(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
                                const struct lv_cfg_field *f)
 {
-    if (lv_cfg_strlist(c, n, dst, f) != 0) return -1;
+    if (lv_cfg_strlist(c, n, dst, f) != 0) return UV_EINVAL;
     const struct lv_strlist *l = dst;
     int rc = 0;
     for (size_t i = 0; i < l->n; i++) {
@@ -624,7 +625,7 @@ static int parse_allowed_hosts(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
         if (why != NULL) {
             yaml_node_t *item = lv_cfg_node(c, n->data.sequence.items.start[i]);
             lv_cfg_error(c, item, "'%s': %s", l->items[i], why);
-            rc = -1;
+            rc = UV_EINVAL;
         }
     }
     return rc;
@@ -646,13 +647,13 @@ static int parse_rate(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const str
 {
     (void)f;
     const char *s = lv_cfg_scalar(c, n, "requests per second");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     char *end;
     errno = 0;
     double v = strtod(s, &end);
     if (errno || end == s || *end != '\0' || !(v >= 0 && v <= 1e9)) {
         lv_cfg_error(c, n, "'%s' is not a rate (requests per second, e.g. 100 or 0.5)", s);
-        return -1;
+        return UV_EINVAL;
     }
     *(double *)dst = v;
     return 0;
@@ -665,7 +666,7 @@ static int parse_limit_key(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     (void)f;
     struct lv_rate_cfg *r = dst;
     const char *s = lv_cfg_scalar(c, n, "ip or header:NAME");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     free(r->key_header);
     r->key_header = NULL;
     if (strcmp(s, "ip") == 0) {
@@ -678,7 +679,7 @@ static int parse_limit_key(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
         return 0;
     }
     lv_cfg_error(c, n, "'%s' is not a client key (allowed: ip, header:NAME)", s);
-    return -1;
+    return UV_EINVAL;
 }
 
 static int parse_trusted(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
@@ -697,7 +698,7 @@ static int parse_trusted(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
         } else {
             lv_cfg_error(c, it ? lv_cfg_node(c, *it) : n,
                          "'%s' is not an address or network (e.g. 10.0.0.0/8, ::1)", l.items[i]);
-            rc = -1;
+            rc = UV_EINVAL;
         }
         free(l.items[i]);
     }
@@ -711,7 +712,7 @@ static int parse_redis_address(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     (void)f;
     struct lv_addr_cfg *out = dst;
     const char *s = lv_cfg_scalar(c, n, "host:port");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     char host[256];
     uint16_t port;
     const char *why;
@@ -719,7 +720,7 @@ static int parse_redis_address(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     if (lv_addr_split(s, host, sizeof(host), &port, &why) != 0 ||
         lv_addr_resolve(host, port, false, &tmp.addr, &tmp.addrlen, &why) != 0) {
         lv_cfg_error(c, n, "'%s': %s", s, why);
-        return -1;
+        return UV_EINVAL;
     }
     free(out->address);
     *out = tmp;

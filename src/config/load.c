@@ -74,17 +74,17 @@ void lv_cfg_append(char *dst, size_t cap, const char *sep, const char *item)
 int lv_cfg_duration(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct lv_cfg_field *f)
 {
     const char *s = lv_cfg_scalar(c, n, "a duration");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     uint64_t ms;
     if (lv_parse_duration_ms(s, &ms) != 0) {
         lv_cfg_error(c, n, "'%s' is not a duration (e.g. 250ms, 5s, 1m; a bare number is seconds)",
                      s);
-        return -1;
+        return UV_EINVAL;
     }
     if (ms < f->min || ms > f->max) {
         lv_cfg_error(c, n, "%s is out of range (%llums to %llums)", s, (unsigned long long)f->min,
                      (unsigned long long)f->max);
-        return -1;
+        return UV_EINVAL;
     }
     *(uint64_t *)dst = ms;
     return 0;
@@ -93,16 +93,16 @@ int lv_cfg_duration(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struc
 int lv_cfg_size(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct lv_cfg_field *f)
 {
     const char *s = lv_cfg_scalar(c, n, "a size");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     uint64_t v;
     if (lv_parse_size(s, &v) != 0) {
         lv_cfg_error(c, n, "'%s' is not a size (e.g. 512, 64KiB, 10MiB, 1GiB)", s);
-        return -1;
+        return UV_EINVAL;
     }
     if (v < f->min || v > f->max) {
         lv_cfg_error(c, n, "%s is out of range (%llu to %llu bytes)", s, (unsigned long long)f->min,
                      (unsigned long long)f->max);
-        return -1;
+        return UV_EINVAL;
     }
     *(uint64_t *)dst = v;
     return 0;
@@ -111,16 +111,16 @@ int lv_cfg_size(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct lv
 int lv_cfg_uint(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct lv_cfg_field *f)
 {
     const char *s = lv_cfg_scalar(c, n, "a number");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     uint64_t v;
     if (lv_parse_u64(s, &v) != 0) {
         lv_cfg_error(c, n, "'%s' is not a whole number", s);
-        return -1;
+        return UV_EINVAL;
     }
     if (v < f->min || v > f->max) {
         lv_cfg_error(c, n, "%s is out of range (%llu to %llu)", s, (unsigned long long)f->min,
                      (unsigned long long)f->max);
-        return -1;
+        return UV_EINVAL;
     }
     *(uint64_t *)dst = v;
     return 0;
@@ -129,7 +129,7 @@ int lv_cfg_uint(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct lv
 int lv_cfg_u32(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct lv_cfg_field *f)
 {
     uint64_t v;
-    if (lv_cfg_uint(c, n, &v, f) != 0) return -1;
+    if (lv_cfg_uint(c, n, &v, f) != 0) return UV_EINVAL;
     *(uint32_t *)dst = (uint32_t)v;
     return 0;
 }
@@ -138,7 +138,7 @@ int lv_cfg_bool(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct lv
 {
     (void)f;
     const char *s = lv_cfg_scalar(c, n, "true or false");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     static const char *const yes[] = {"true", "yes", "on", NULL};
     static const char *const no[] = {"false", "no", "off", NULL};
     for (int i = 0; yes[i]; i++) {
@@ -152,17 +152,17 @@ int lv_cfg_bool(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct lv
         }
     }
     lv_cfg_error(c, n, "'%s' is not a boolean (true or false)", s);
-    return -1;
+    return UV_EINVAL;
 }
 
 int lv_cfg_string(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct lv_cfg_field *f)
 {
     (void)f;
     const char *s = lv_cfg_scalar(c, n, "a string");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     if (s[0] == '\0') {
         lv_cfg_error(c, n, "must not be empty");
-        return -1;
+        return UV_EINVAL;
     }
     char **p = dst;
     free(*p);
@@ -173,7 +173,7 @@ int lv_cfg_string(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct 
 int lv_cfg_choice(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct lv_cfg_field *f)
 {
     const char *s = lv_cfg_scalar(c, n, "a name");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     const char *const *names = f->aux;
     for (int i = 0; names[i]; i++) {
         if (strcmp(s, names[i]) == 0) {
@@ -185,7 +185,7 @@ int lv_cfg_choice(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct 
     for (int i = 0; names[i]; i++)
         lv_cfg_append(allowed, sizeof(allowed), ", ", names[i]);
     lv_cfg_error(c, n, "unknown value '%s' (allowed: %s)", s, allowed);
-    return -1;
+    return UV_EINVAL;
 }
 
 int lv_cfg_section(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct lv_cfg_field *f)
@@ -200,7 +200,7 @@ int lv_cfg_strlist(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct
     if (lv_cfg_is_null(n)) return 0;
     if (n->type != YAML_SEQUENCE_NODE) {
         lv_cfg_error(c, n, "expected a list, got %s", node_kind(n));
-        return -1;
+        return UV_EINVAL;
     }
     size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
     for (size_t i = 0; i < out->n; i++)
@@ -215,7 +215,7 @@ int lv_cfg_strlist(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct
         const char *s = lv_cfg_scalar(c, item, "a string");
         if (s == NULL || s[0] == '\0') {
             if (s) lv_cfg_error(c, item, "must not be empty");
-            rc = -1;
+            rc = UV_EINVAL;
             continue;
         }
         out->items[out->n++] = strdup(s);
@@ -237,7 +237,7 @@ int lv_cfg_walk(struct lv_cfg_ctx *c, yaml_node_t *n, const struct lv_cfg_field 
     if (lv_cfg_is_null(n)) return 0; /* "section:" with nothing under it: defaults */
     if (n->type != YAML_MAPPING_NODE) {
         lv_cfg_error(c, n, "expected a mapping (key: value lines), got %s", node_kind(n));
-        return -1;
+        return UV_EINVAL;
     }
     int rc = 0;
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
@@ -245,7 +245,7 @@ int lv_cfg_walk(struct lv_cfg_ctx *c, yaml_node_t *n, const struct lv_cfg_field 
         yaml_node_t *v = lv_cfg_node(c, p->value);
         if (k->type != YAML_SCALAR_NODE) {
             lv_cfg_error(c, k, "a key must be a plain name");
-            rc = -1;
+            rc = UV_EINVAL;
             continue;
         }
         const char *key = (const char *)k->data.scalar.value;
@@ -260,7 +260,7 @@ int lv_cfg_walk(struct lv_cfg_ctx *c, yaml_node_t *n, const struct lv_cfg_field 
             }
         }
         if (dup) { /* the first one counts; the value of this one is not read */
-            rc = -1;
+            rc = UV_EINVAL;
             continue;
         }
         const struct lv_cfg_field *f = fields;
@@ -271,11 +271,11 @@ int lv_cfg_walk(struct lv_cfg_ctx *c, yaml_node_t *n, const struct lv_cfg_field 
             for (const struct lv_cfg_field *g = fields; g->key; g++)
                 lv_cfg_append(allowed, sizeof(allowed), ", ", g->key);
             lv_cfg_error(c, k, "unknown key '%s' (allowed here: %s)", key, allowed);
-            rc = -1;
+            rc = UV_EINVAL;
             continue;
         }
         size_t old = keypath_push(c, key);
-        if (f->parse(c, v, (char *)base + f->off, f) != 0) rc = -1;
+        if (f->parse(c, v, (char *)base + f->off, f) != 0) rc = UV_EINVAL;
         c->keypath[old] = '\0';
     }
     return rc;

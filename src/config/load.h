@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <uv.h>
 #include <yaml.h>
 
 #include "config/config-t.h"
@@ -51,7 +52,8 @@ bool lv_cfg_is_null(const yaml_node_t *n);
 /* The scalar's text, or NULL after reporting "expected <expected>". */
 const char *lv_cfg_scalar(struct lv_cfg_ctx *c, const yaml_node_t *n, const char *expected);
 
-/* Walks a mapping with a field table; returns 0 or -1 (errors reported). */
+/* Walks a mapping with a field table; returns 0 or UV_EINVAL (errors
+ * reported). Every field parser returns the same. */
 int lv_cfg_walk(struct lv_cfg_ctx *c, yaml_node_t *n, const struct lv_cfg_field *fields,
                 void *base);
 

@@ -70,7 +70,7 @@ static inline struct lv_buf *lv_buf_of(const char *data_start)
     return lv_container_of(data_start, struct lv_buf, data);
 }
 
-/* Appends len bytes; returns 0, or -1 when they do not fit (nothing copied). */
+/* Appends len bytes; returns 0, or UV_ENOBUFS when they do not fit (nothing copied). */
 int lv_buf_append(struct lv_buf *b, const void *p, size_t len);
 
 #endif

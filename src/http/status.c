@@ -2,6 +2,7 @@
 #include "http/status.h"
 
 #include <stdio.h>
+#include <uv.h>
 
 int lv_status_write(struct lv_buf *out, enum lv_fail_kind kind, const struct lv_status_opts *o)
 {
@@ -9,7 +10,7 @@ int lv_status_write(struct lv_buf *out, enum lv_fail_kind kind, const struct lv_
     char body[256];
     int blen = snprintf(body, sizeof(body), "{\"status\":%d,\"error\":\"%s\",\"message\":\"%s\"}\n",
                         fi->status, fi->reason, fi->message);
-    if (blen < 0 || (size_t)blen >= sizeof(body)) return -1;
+    if (blen < 0 || (size_t)blen >= sizeof(body)) return UV_ENOBUFS;
     char retry[48] = "";
     if (o->retry_after) snprintf(retry, sizeof(retry), "Retry-After: %u\r\n", o->retry_after);
     const char *conn = !o->keep_alive     ? "Connection: close\r\n"
@@ -26,7 +27,7 @@ int lv_status_write(struct lv_buf *out, enum lv_fail_kind kind, const struct lv_
                      "%s",
                      fi->status, lv_status_reason((unsigned)fi->status), blen, retry, conn,
                      o->extra ? o->extra : "", o->head ? "" : body);
-    if (n < 0 || (size_t)n >= room) return -1;
+    if (n < 0 || (size_t)n >= room) return UV_ENOBUFS;
     out->len += (uint32_t)n;
     return o->head ? 0 : blen;
 }

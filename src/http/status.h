@@ -21,7 +21,7 @@ struct lv_status_opts {
 };
 
 /* Writes a complete response for a failure into out. Returns the body
- * length, or -1 if it does not fit. */
+ * length, or UV_ENOBUFS if it does not fit. */
 int lv_status_write(struct lv_buf *out, enum lv_fail_kind kind, const struct lv_status_opts *o);
 
 #endif

@@ -12,14 +12,16 @@
 
 /*
  * Splits "host:port" (host may be "[v6]", or empty for "any"). Writes the
- * host without brackets. Returns 0, or -1 with *why set to a static message.
+ * host without brackets. Returns 0, or UV_EINVAL with *why set to a static
+ * message.
  */
 int lv_addr_split(const char *s, char *host, size_t hostcap, uint16_t *port, const char **why);
 
 /*
  * Resolves host (empty: the wildcard address) and port, preferring IPv4
  * when a name has both. Blocking (getaddrinfo): call it only from the main
- * thread. Returns 0, or -1 with *why set (static or gai_strerror text).
+ * thread. Returns 0, or UV_EINVAL with *why set (static or gai_strerror
+ * text).
  */
 int lv_addr_resolve(const char *host, uint16_t port, bool passive, struct sockaddr_storage *out,
                     socklen_t *outlen, const char **why);
