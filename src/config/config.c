@@ -28,7 +28,7 @@
 #define MIB (1024u * 1024u)
 #define GIB (1024ull * 1024u * 1024u)
 
-void lv_config_defaults(struct lv_config *cfg)
+int lv_config_defaults(struct lv_config *cfg)
 {
     cfg->workers = 0; /* auto */
     cfg->balancer = lv_balancer_find("round_robin");
@@ -72,7 +72,7 @@ void lv_config_defaults(struct lv_config *cfg)
         .half_open_requests = 1,
     };
     cfg->health = (struct lv_health_check_cfg){
-        .path = strdup("/health"),
+        .path = lv_cfg_strdup("/health"),
         .interval = SEC(5),
         .timeout = SEC(1),
         .unhealthy_threshold = 3,
@@ -81,7 +81,7 @@ void lv_config_defaults(struct lv_config *cfg)
         .status_max = 399,
     };
     cfg->admin.enabled = true;
-    cfg->admin.listen.address = strdup("127.0.0.1:9901");
+    cfg->admin.listen.address = lv_cfg_strdup("127.0.0.1:9901");
     cfg->admin.max_connections = 64;
     cfg->admin.timeout = SEC(30);
     {
@@ -97,20 +97,23 @@ void lv_config_defaults(struct lv_config *cfg)
         .store = LV_STORE_LOCAL,
         .on_store_error = LV_ON_ERROR_LOCAL,
         .redis_timeout = 5,
-        .redis_prefix = strdup("levee:rl:"),
+        .redis_prefix = lv_cfg_strdup("levee:rl:"),
     };
     {
         const char *why;
-        cfg->rate_limit.redis.address = strdup("127.0.0.1:6379");
+        cfg->rate_limit.redis.address = lv_cfg_strdup("127.0.0.1:6379");
         lv_addr_resolve("127.0.0.1", 6379, false, &cfg->rate_limit.redis.addr,
                         &cfg->rate_limit.redis.addrlen, &why);
     }
-    cfg->upgrade_allow.items = calloc(1, sizeof(char *));
-    cfg->upgrade_allow.items[0] = strdup("websocket");
-    cfg->upgrade_allow.n = 1;
-    cfg->access_log.path = strdup("stdout");
+    cfg->upgrade_allow.items = lv_cfg_calloc(1, sizeof(char *));
+    if (cfg->upgrade_allow.items && (cfg->upgrade_allow.items[0] = lv_cfg_strdup("websocket")))
+        cfg->upgrade_allow.n = 1;
+    cfg->access_log.path = lv_cfg_strdup("stdout");
     cfg->access_log.format = LV_LOGFMT_COMBINED;
     cfg->log_level = LV_LOG_INFO;
+    bool ok = cfg->health.path && cfg->admin.listen.address && cfg->rate_limit.redis_prefix &&
+              cfg->rate_limit.redis.address && cfg->upgrade_allow.n == 1 && cfg->access_log.path;
+    return ok ? 0 : UV_ENOMEM;
 }
 
 static void strlist_free(struct lv_strlist *l)
@@ -159,8 +162,8 @@ static int parse_one_listen(struct lv_cfg_ctx *c, yaml_node_t *n, struct lv_list
         lv_cfg_error(c, n, "'%s': %s", s, why);
         return UV_EINVAL;
     }
-    out->address = strdup(s);
-    return 0;
+    out->address = lv_cfg_strdup(s);
+    return out->address ? 0 : lv_cfg_oom(c, n);
 }
 
 static int parse_listen(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
@@ -174,7 +177,8 @@ static int parse_listen(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     cfg->listeners = NULL;
     cfg->n_listeners = 0;
     if (n->type == YAML_SCALAR_NODE) {
-        cfg->listeners = calloc(1, sizeof(*cfg->listeners));
+        cfg->listeners = lv_cfg_calloc(1, sizeof(*cfg->listeners));
+        if (cfg->listeners == NULL) return lv_cfg_oom(c, n);
         if (parse_one_listen(c, n, &cfg->listeners[0]) != 0) return UV_EINVAL;
         cfg->n_listeners = 1;
         return 0;
@@ -188,7 +192,8 @@ static int parse_listen(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
         lv_cfg_error(c, n, "needs at least one address");
         return UV_EINVAL;
     }
-    cfg->listeners = calloc(count, sizeof(*cfg->listeners));
+    cfg->listeners = lv_cfg_calloc(count, sizeof(*cfg->listeners));
+    if (cfg->listeners == NULL) return lv_cfg_oom(c, n);
     int rc = 0;
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
          it++) {
@@ -366,10 +371,10 @@ static int parse_url(struct lv_cfg_ctx *c, yaml_node_t *n, const char *url,
         lv_cfg_error(c, n, "'%s': cannot resolve '%s': %s", url, host, why);
         return UV_EINVAL;
     }
-    b->host = strdup(host);
-    b->authority = strdup(auth);
+    b->host = lv_cfg_strdup(host);
+    b->authority = lv_cfg_strdup(auth);
     b->port = port;
-    return 0;
+    return b->host && b->authority ? 0 : lv_cfg_oom(c, n);
 }
 
 static yaml_node_t *find_key(struct lv_cfg_ctx *c, yaml_node_t *map, const char *key)
@@ -395,7 +400,8 @@ static int parse_backends(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
         return UV_EINVAL;
     }
     size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
-    cfg->backends = calloc(count ? count : 1, sizeof(*cfg->backends));
+    cfg->backends = lv_cfg_calloc(count ? count : 1, sizeof(*cfg->backends));
+    if (cfg->backends == NULL) return lv_cfg_oom(c, n);
     int rc = 0;
     size_t keylen = strlen(c->keypath);
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
@@ -675,8 +681,8 @@ static int parse_limit_key(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     }
     if (strncmp(s, "header:", 7) == 0 && s[7] != '\0') {
         r->key = LV_KEY_HEADER;
-        r->key_header = strdup(s + 7);
-        return 0;
+        r->key_header = lv_cfg_strdup(s + 7);
+        return r->key_header ? 0 : lv_cfg_oom(c, n);
     }
     lv_cfg_error(c, n, "'%s' is not a client key (allowed: ip, header:NAME)", s);
     return UV_EINVAL;
@@ -689,8 +695,14 @@ static int parse_trusted(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     struct lv_strlist l = {0};
     int rc = lv_cfg_strlist(c, n, &l, f);
     free(r->trusted);
-    r->trusted = calloc(l.n ? l.n : 1, sizeof(*r->trusted));
+    r->trusted = lv_cfg_calloc(l.n ? l.n : 1, sizeof(*r->trusted));
     r->ntrusted = 0;
+    if (r->trusted == NULL) {
+        for (size_t i = 0; i < l.n; i++)
+            free(l.items[i]);
+        free(l.items);
+        return lv_cfg_oom(c, n);
+    }
     yaml_node_item_t *it = n->type == YAML_SEQUENCE_NODE ? n->data.sequence.items.start : NULL;
     for (size_t i = 0; i < l.n; i++, it++) {
         if (lv_cidr_parse(l.items[i], &r->trusted[r->ntrusted]) == 0) {
@@ -724,8 +736,8 @@ static int parse_redis_address(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     }
     free(out->address);
     *out = tmp;
-    out->address = strdup(s);
-    return 0;
+    out->address = lv_cfg_strdup(s);
+    return out->address ? 0 : lv_cfg_oom(c, n);
 }
 
 /* --- the tables ------------------------------------------------------------- */
@@ -894,11 +906,16 @@ static void config_read(struct lv_cfg_ctx *c, yaml_node_t *root, struct lv_confi
     lv_cfg_walk(c, root, root_fields, cfg);
     if (cfg->listeners == NULL && c->nerrors == 0) {
         const char *why;
-        cfg->listeners = calloc(1, sizeof(*cfg->listeners));
-        cfg->listeners[0].address = strdup("0.0.0.0:8080");
-        if (lv_addr_resolve("0.0.0.0", 8080, true, &cfg->listeners[0].addr,
-                            &cfg->listeners[0].addrlen, &why) == 0) {
+        cfg->listeners = lv_cfg_calloc(1, sizeof(*cfg->listeners));
+        if (cfg->listeners == NULL) {
+            lv_cfg_oom(c, root);
+        } else if ((cfg->listeners[0].address = lv_cfg_strdup("0.0.0.0:8080")) == NULL) {
+            lv_cfg_oom(c, root);
+        } else if (lv_addr_resolve("0.0.0.0", 8080, true, &cfg->listeners[0].addr,
+                                   &cfg->listeners[0].addrlen, &why) == 0) {
             cfg->n_listeners = 1;
+        } else {
+            lv_listen_cfg_dispose(&cfg->listeners[0]);
         }
     }
     if (cfg->admin.enabled && !is_loopback(&cfg->admin.listen.addr) && cfg->admin.token == NULL &&
@@ -942,9 +959,14 @@ static struct lv_config *load_parser(const char *name, yaml_parser_t *parser, FI
         return NULL;
     }
     c.doc = &doc;
-    struct lv_config *cfg = calloc(1, sizeof(*cfg));
-    lv_config_defaults(cfg);
-    cfg->path = strdup(name);
+    struct lv_config *cfg = lv_cfg_calloc(1, sizeof(*cfg));
+    if (cfg == NULL || lv_config_defaults(cfg) != 0 || (cfg->path = lv_cfg_strdup(name)) == NULL) {
+        fprintf(errs, "%s:1:1: out of memory\n", name);
+        *nerrors = 1;
+        lv_config_destroy(cfg);
+        yaml_document_delete(&doc);
+        return NULL;
+    }
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     yaml_document_t next;
     if (root != NULL && yaml_parser_load(parser, &next)) {

@@ -16,8 +16,10 @@
 
 struct lv_cfg_field;
 
-/* Fills cfg with every default (no listeners or backends yet). */
-void lv_config_defaults(struct lv_config *cfg);
+/* Fills cfg (zeroed) with every default (no listeners or backends yet).
+ * Returns 0, or UV_ENOMEM (what was allocated is freed by
+ * lv_config_destroy). */
+int lv_config_defaults(struct lv_config *cfg);
 
 /*
  * Loads and validates a file. On success returns a new config (caller owns;

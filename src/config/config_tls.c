@@ -45,7 +45,8 @@ static int parse_certs(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
         return UV_EINVAL;
     }
     size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
-    t->certs = calloc(count ? count : 1, sizeof(*t->certs));
+    t->certs = lv_cfg_calloc(count ? count : 1, sizeof(*t->certs));
+    if (t->certs == NULL) return lv_cfg_oom(c, n);
     int rc = 0;
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
          it++) {

@@ -16,6 +16,41 @@
 
 #include "core/units.h"
 
+static unsigned long fail_countdown; /* test hook: lv_cfg_fail_alloc */
+static unsigned long allocs;         /* made so far, for the same tests */
+
+static bool alloc_fails(void)
+{
+    allocs++;
+    return fail_countdown > 0 && --fail_countdown == 0;
+}
+
+unsigned long lv_cfg_allocs(void)
+{
+    return allocs;
+}
+
+void lv_cfg_fail_alloc(unsigned long n)
+{
+    fail_countdown = n;
+}
+
+void *lv_cfg_calloc(size_t n, size_t size)
+{
+    return alloc_fails() ? NULL : calloc(n, size);
+}
+
+char *lv_cfg_strdup(const char *s)
+{
+    return alloc_fails() ? NULL : strdup(s);
+}
+
+int lv_cfg_oom(struct lv_cfg_ctx *c, const yaml_node_t *n)
+{
+    lv_cfg_error(c, n, "out of memory");
+    return UV_ENOMEM;
+}
+
 void lv_cfg_error(struct lv_cfg_ctx *c, const yaml_node_t *n, const char *fmt, ...)
 {
     size_t line = n ? n->start_mark.line + 1 : 1;
@@ -166,8 +201,8 @@ int lv_cfg_string(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct 
     }
     char **p = dst;
     free(*p);
-    *p = strdup(s);
-    return 0;
+    *p = lv_cfg_strdup(s);
+    return *p ? 0 : lv_cfg_oom(c, n);
 }
 
 int lv_cfg_choice(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct lv_cfg_field *f)
@@ -206,8 +241,9 @@ int lv_cfg_strlist(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct
     for (size_t i = 0; i < out->n; i++)
         free(out->items[i]);
     free(out->items);
-    out->items = calloc(count ? count : 1, sizeof(char *));
     out->n = 0;
+    out->items = lv_cfg_calloc(count ? count : 1, sizeof(char *));
+    if (out->items == NULL) return lv_cfg_oom(c, n);
     int rc = 0;
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
          it++) {
@@ -218,7 +254,8 @@ int lv_cfg_strlist(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct
             rc = UV_EINVAL;
             continue;
         }
-        out->items[out->n++] = strdup(s);
+        if ((out->items[out->n] = lv_cfg_strdup(s)) == NULL) return lv_cfg_oom(c, item);
+        out->n++;
     }
     return rc;
 }

@@ -40,6 +40,22 @@ struct lv_cfg_field {
     const void *aux;
 };
 
+/*
+ * The loader's allocations. The loader runs on SIGHUP inside a live server:
+ * every allocation is checked, and a failure is an error of the load (the
+ * running configuration stays), never a crash. lv_cfg_calloc and
+ * lv_cfg_strdup are calloc and strdup (NULL on failure), except that a test
+ * can make one of them fail: after lv_cfg_fail_alloc(n), the n-th
+ * allocation from then on returns NULL (n = 0: none). Main thread only.
+ */
+void *lv_cfg_calloc(size_t n, size_t size);
+char *lv_cfg_strdup(const char *s);
+void lv_cfg_fail_alloc(unsigned long n);
+/* How many allocations the loader made so far (for the same tests). */
+unsigned long lv_cfg_allocs(void);
+/* Reports "out of memory" at n and returns UV_ENOMEM, for `return`. */
+int lv_cfg_oom(struct lv_cfg_ctx *c, const yaml_node_t *n);
+
 /* Appends item to the string in dst (capacity cap), after sep when dst is
  * not empty; truncates rather than overflows. */
 void lv_cfg_append(char *dst, size_t cap, const char *sep, const char *item);
