@@ -8,7 +8,7 @@
  * Connections follow the proxy port's pipelining rules (proxy/client.c):
  * one request at a time (the parser pauses after each message and the bytes
  * of the next stay pending), and no new request starts while answers are
- * unwritten past BACKLOG_MAX_WRITES or BACKLOG_MAX_BYTES: reading stops
+ * unwritten past the bounds of lv_sock_backlogged (net/sock.h): reading stops
  * until the client takes them. So a client that pipelines requests and
  * reads nothing holds a bounded amount of memory, and at most
  * admin.max_connections clients are served at once.
@@ -52,10 +52,6 @@
 /* No endpoint takes a body: one is read and dropped up to this, then 413. */
 #define MAX_BODY (16 * 1024)
 #define LINGER_MS 2000
-/* Answers handed to the socket and not yet written: past either bound, the
- * next request waits (the proxy port's bounds, proxy/client.c). */
-#define BACKLOG_MAX_WRITES 8
-#define BACKLOG_MAX_BYTES (64 * 1024)
 /* A flood of refused connections logs one line per period, with a count. */
 #define REFUSED_LOG_MS 10000
 
@@ -539,19 +535,13 @@ static void parse_pending(struct aconn *c)
     close_gracefully(c);
 }
 
-static bool write_backlog(const struct aconn *c)
-{
-    return c->sock.writes_pending >= BACKLOG_MAX_WRITES ||
-           c->sock.write_pending > BACKLOG_MAX_BYTES;
-}
-
 static void process(struct aconn *c)
 {
     if (c->in_process) return;
     c->in_process = true;
     uint64_t timeout = admin_cfg(c->adm)->timeout;
     while (!c->closing && !c->shutting_down) {
-        if (write_backlog(c)) {
+        if (lv_sock_backlogged(&c->sock)) {
             /* A pipelining client that does not read its answers: the next
              * request waits until they are written. */
             c->write_blocked = true;
@@ -618,7 +608,7 @@ static void on_written(struct lv_sock *s, int status)
     /* Progress: the client reads, give it a new period. */
     if (c->timer_mode == T_SEND && (s->write_pending > 0 || c->shutting_down))
         arm(c, T_SEND, admin_cfg(c->adm)->timeout);
-    if (c->write_blocked && !write_backlog(c)) {
+    if (c->write_blocked && !lv_sock_backlogged(&c->sock)) {
         c->write_blocked = false;
         process(c);
     }

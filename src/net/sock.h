@@ -120,6 +120,20 @@ static inline size_t lv_sock_queued(const struct lv_sock *s)
     return s->write_mem > s->write_pending ? s->write_mem : s->write_pending;
 }
 
+/* Backpressure of a connection that answers requests one after another
+ * (the proxy's clients, the admin port): the next request is read only
+ * while fewer answers than LV_SOCK_BACKLOG_WRITES and no more bytes than
+ * LV_SOCK_BACKLOG_BYTES wait to be written, so that a client that
+ * pipelines requests and reads nothing holds a bounded amount of memory. */
+#define LV_SOCK_BACKLOG_WRITES 8
+#define LV_SOCK_BACKLOG_BYTES (64 * 1024)
+
+/* Past either bound: stop reading until on_written says it drained. */
+static inline bool lv_sock_backlogged(const struct lv_sock *s)
+{
+    return s->writes_pending >= LV_SOCK_BACKLOG_WRITES || s->write_pending > LV_SOCK_BACKLOG_BYTES;
+}
+
 /* Writes the current batch, if any. Returns 0 or a libuv error. */
 int lv_sock_flush(struct lv_sock *s);
 
