@@ -12,7 +12,7 @@
 #   make test       install what is missing, build with ASan+UBSan, run unit and
 #                   integration tests; exits non-zero on any failure
 #   make bench      benchmark levee beside nginx and HAProxy (see bench/README.md)
-#   make lint       banned functions, formatting check
+#   make lint       banned functions, the layer order (scripts/layers.sh), formatting
 #   make fuzz       build the libFuzzer targets (clang)
 #
 # EXTRA_CFLAGS, EXTRA_CPPFLAGS and EXTRA_LDFLAGS are appended to levee's own
