@@ -12,7 +12,7 @@
 #   make test       install what is missing, build with ASan+UBSan, run unit and
 #                   integration tests; exits non-zero on any failure
 #   make bench      benchmark levee beside nginx and HAProxy (see bench/README.md)
-#   make lint       banned functions, formatting check
+#   make lint       banned functions, the layer order (scripts/layers.sh), formatting
 #   make fuzz       build the libFuzzer targets (clang): build/fuzz/fuzz_*
 #   make fuzz-run   run each fuzz target for FUZZ_TIME seconds (default 60); fails on
 #                   any crash, leak or sanitizer report (tests/fuzz/README.md)

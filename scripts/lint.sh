@@ -1,6 +1,7 @@
 #!/bin/sh
-# Lint: functions levee's code must not use, and formatting (when
-# clang-format is installed). Exits non-zero on any finding.
+# Lint: functions levee's code must not use, the layer order of src/
+# (scripts/layers.sh), and formatting (when clang-format is installed).
+# Exits non-zero on any finding.
 set -eu
 cd "$(dirname "$0")/.."
 status=0
@@ -9,6 +10,10 @@ status=0
 banned='\b(atoi|atol|sprintf|vsprintf|strcpy|strcat|strtok|gets)[[:space:]]*\('
 if grep -rnE "$banned" src tests --include='*.c' --include='*.h'; then
     echo "lint: banned function used (see above): use snprintf, strtoull, memcpy with bounds" >&2
+    status=1
+fi
+
+if ! scripts/layers.sh; then
     status=1
 fi
 

@@ -33,7 +33,7 @@
 #include <uv.h>
 
 #include "admin/history.h"
-#include "admin/server.h"
+#include "admin/admin.h"
 #include "config/config.h"
 #include "core/buildinfo.h"
 #include "core/log.h"
@@ -44,7 +44,7 @@
 #include "net/upgrade.h"
 #include "proxy/proxy.h"
 #include "upstream/checker.h"
-#include "upstream/gen.h"
+#include "config/gen.h"
 
 /* The Makefile sets it from sysconfdir (/etc/levee/levee.yaml when PREFIX
  * is /usr). */
@@ -105,6 +105,27 @@ static void print_version(void)
     lv_buildinfo_libs(libs);
     for (size_t i = 0; i < LV_BUILDINFO_NLIBS; i++)
         printf("%s %s\n", libs[i].label, libs[i].version);
+}
+
+static void on_checks_stopped(void *arg)
+{
+    lv_gen_unref(arg);
+}
+
+/* Active health checks of generation g, which they hold until stopped. */
+static struct lv_checker *start_checks(uv_loop_t *loop, struct lv_gen *g)
+{
+    struct lv_checker_set set = {g->backends,
+                                 g->cfg->backends,
+                                 g->nbackends,
+                                 &g->cfg->health,
+                                 &g->cfg->breaker,
+                                 on_checks_stopped,
+                                 g};
+    lv_gen_ref(g);
+    struct lv_checker *ck = lv_checker_start(loop, &set);
+    if (ck == NULL) lv_gen_unref(g);
+    return ck;
 }
 
 static void close_main_handles(struct main_state *m)
@@ -258,7 +279,7 @@ static int do_reload(void *arg, struct lv_strbuf *errs)
     struct main_state *m = arg;
     if (m->draining) {
         if (errs) lv_strbuf_puts(errs, "levee is shutting down\n");
-        return -1;
+        return UV_ECANCELED;
     }
     /* MONOTONIC_USEC: systemd 253+ matches it to the reload it asked for
      * (Type=notify-reload); older ones ignore it. */
@@ -268,10 +289,10 @@ static int do_reload(void *arg, struct lv_strbuf *errs)
                (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000);
     if (lv_proxy_reload(&m->proxy, m->config_path, errs) != 0) {
         sd_notify(0, "READY=1\nSTATUS=reload failed: running the previous configuration");
-        return -1;
+        return UV_EINVAL;
     }
     lv_checker_stop(m->checker);
-    m->checker = lv_checker_start(m->loop, m->proxy.gen);
+    m->checker = start_checks(m->loop, m->proxy.gen);
     lv_admin_apply(m->admin);
     sd_notifyf(0, "READY=1\nSTATUS=serving configuration generation %llu",
                (unsigned long long)m->proxy.gen->id);
@@ -390,7 +411,7 @@ static int run(const char *path)
         }
         if (atomic_load(&m.proxy.workers_running) == 0) close_main_handles(&m);
     } else {
-        m.checker = lv_checker_start(m.loop, m.proxy.gen);
+        m.checker = start_checks(m.loop, m.proxy.gen);
         const struct lv_config *c = m.proxy.gen->cfg;
         for (size_t i = 0; i < nlisten; i++) {
             lv_info("levee %s listening on %s (%u worker%s, %zu backend%s)", lv_version,

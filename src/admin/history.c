@@ -15,7 +15,7 @@
 #include "proxy/proxy.h"
 #include "upstream/backend.h"
 #include "upstream/eligible.h"
-#include "upstream/gen.h"
+#include "config/gen.h"
 
 #define LAT_SECONDS 60
 #define ID_MAX 64
@@ -86,14 +86,12 @@ static void sample(uv_timer_t *timer)
     unsigned slot = h->tick % LAT_SECONDS;
     h->tick++;
 
-    uint64_t requests = 0, e5 = 0, lat[LV_LAT_BUCKETS] = {0};
-    for (unsigned w = 0; w < px->nservers; w++) {
-        const struct lv_stats *st = &px->servers[w].ctx.stats;
-        requests += lv_stat_read(&st->requests);
-        e5 += sum_range(st->status, 500, 600);
-        for (unsigned i = 0; i < LV_LAT_BUCKETS; i++)
-            lat[i] += lv_stat_read(&st->duration.b[i]);
-    }
+    struct lv_proxy_stats st;
+    lv_proxy_stats_sum(px, &st);
+    uint64_t requests = lv_stat_read(&st.w.requests), lat[LV_LAT_BUCKETS];
+    uint64_t e5 = sum_range(st.w.status, 500, 600);
+    for (unsigned i = 0; i < LV_LAT_BUCKETS; i++)
+        lat[i] = lv_stat_read(&st.w.duration.b[i]);
 
     struct point *pt = &h->points[h->head];
     free(pt->b);

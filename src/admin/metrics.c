@@ -21,7 +21,7 @@
 #include "proxy/proxy.h"
 #include "upstream/backend.h"
 #include "upstream/eligible.h"
-#include "upstream/gen.h"
+#include "config/gen.h"
 
 /* Prometheus buckets of proxy_request_duration_seconds: a subset of the
  * latency histogram's bounds (core/stats.c), in microseconds. */
@@ -35,17 +35,8 @@ static void header(struct lv_strbuf *sb, const char *name, const char *type, con
     lv_strbuf_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static uint64_t worker_sum(const struct lv_proxy *px, size_t offset)
-{
-    uint64_t n = 0;
-    for (unsigned w = 0; w < px->nservers; w++) {
-        const char *base = (const char *)&px->servers[w].ctx.stats;
-        n += lv_stat_read((const atomic_uint_fast64_t *)(const void *)(base + offset));
-    }
-    return n;
-}
-
-#define WSUM(px, field) worker_sum((px), offsetof(struct lv_stats, field))
+/* A counter of the workers' sum (struct lv_proxy_stats). */
+#define WSUM(st, field) lv_stat_read(&(st)->w.field)
 
 static void histogram(struct lv_strbuf *sb, const char *name, const char *labels,
                       const uint64_t counts[LV_LAT_BUCKETS], uint64_t sum_us)
@@ -68,15 +59,13 @@ static void histogram(struct lv_strbuf *sb, const char *name, const char *labels
                      labels[0] ? "}" : "", (unsigned long long)total);
 }
 
-static void requests(struct lv_strbuf *sb, struct lv_proxy *px, const struct lv_gen *g)
+static void requests(struct lv_strbuf *sb, const struct lv_proxy_stats *st, const struct lv_gen *g)
 {
     header(sb, "proxy_requests_total", "counter",
            "Requests answered, by status and by the backend of their last attempt (\"none\" "
            "when levee answered without trying one).");
     for (unsigned code = 100; code < LV_STATUS_CODES; code++) {
-        uint64_t n = 0;
-        for (unsigned w = 0; w < px->nservers; w++)
-            n += lv_stat_read(&px->servers[w].ctx.stats.status[code]);
+        uint64_t n = WSUM(st, status[code]);
         if (n)
             lv_strbuf_printf(sb, "proxy_requests_total{status=\"%u\",backend=\"none\"} %llu\n",
                              code, (unsigned long long)n);
@@ -92,13 +81,10 @@ static void requests(struct lv_strbuf *sb, struct lv_proxy *px, const struct lv_
                                  code, b->id, (unsigned long long)n);
         }
     }
-    uint64_t counts[LV_LAT_BUCKETS] = {0}, sum_us = 0;
-    for (unsigned w = 0; w < px->nservers; w++) {
-        const struct lv_lathist *h = &px->servers[w].ctx.stats.duration;
-        for (unsigned i = 0; i < LV_LAT_BUCKETS; i++)
-            counts[i] += lv_stat_read(&h->b[i]);
-        sum_us += lv_stat_read(&h->sum_us);
-    }
+    uint64_t counts[LV_LAT_BUCKETS];
+    for (unsigned i = 0; i < LV_LAT_BUCKETS; i++)
+        counts[i] = WSUM(st, duration.b[i]);
+    uint64_t sum_us = WSUM(st, duration.sum_us);
     header(sb, "proxy_request_duration_seconds", "histogram",
            "Time from a request's first byte to the last byte of its response handed to the "
            "client.");
@@ -107,22 +93,21 @@ static void requests(struct lv_strbuf *sb, struct lv_proxy *px, const struct lv_
     header(sb, "levee_request_attempts", "histogram", "Attempts (tries on backends) per request.");
     uint64_t cum = 0;
     for (unsigned a = 0; a <= LV_RETRY_MAX_ATTEMPTS; a++) {
-        cum += WSUM(px, attempts[a]);
+        cum += WSUM(st, attempts[a]);
         lv_strbuf_printf(sb, "levee_request_attempts_bucket{le=\"%u\"} %llu\n", a,
                          (unsigned long long)cum);
     }
     uint64_t total_attempts = 0;
     for (unsigned a = 0; a <= LV_RETRY_MAX_ATTEMPTS; a++)
-        total_attempts += a * WSUM(px, attempts[a]);
+        total_attempts += a * WSUM(st, attempts[a]);
     lv_strbuf_printf(sb, "levee_request_attempts_bucket{le=\"+Inf\"} %llu\n",
                      (unsigned long long)cum);
     lv_strbuf_printf(sb, "levee_request_attempts_sum %llu\nlevee_request_attempts_count %llu\n",
                      (unsigned long long)total_attempts, (unsigned long long)cum);
 }
 
-static void backends(struct lv_strbuf *sb, struct lv_proxy *px, const struct lv_gen *g)
+static void backends(struct lv_strbuf *sb, const struct lv_gen *g)
 {
-    (void)px;
     const struct lv_config *cfg = g->cfg;
     uint64_t now = lv_clock_ms();
     header(sb, "backend_health", "gauge",
@@ -202,57 +187,58 @@ static void backends(struct lv_strbuf *sb, struct lv_proxy *px, const struct lv_
     }
 }
 
-static void resilience(struct lv_strbuf *sb, struct lv_proxy *px)
+static void resilience(struct lv_strbuf *sb, const struct lv_proxy_stats *st,
+                       const struct lv_proxy *px)
 {
     header(sb, "levee_retries_total", "counter", "Retry attempts started.");
-    lv_strbuf_printf(sb, "levee_retries_total %llu\n", (unsigned long long)WSUM(px, retries));
+    lv_strbuf_printf(sb, "levee_retries_total %llu\n", (unsigned long long)WSUM(st, retries));
     header(sb, "levee_retries_skipped_total", "counter",
            "Failed attempts that were not retried, by reason.");
     for (unsigned s = LV_SKIP_ATTEMPTS; s < LV_SKIP_COUNT; s++)
         lv_strbuf_printf(sb, "levee_retries_skipped_total{reason=\"%s\"} %llu\n",
                          lv_retry_skip_name((enum lv_retry_skip)s),
-                         (unsigned long long)WSUM(px, retry_skips[s]));
+                         (unsigned long long)WSUM(st, retry_skips[s]));
     header(sb, "levee_hedges_total", "counter", "Hedged copies of requests sent.");
-    lv_strbuf_printf(sb, "levee_hedges_total %llu\n", (unsigned long long)WSUM(px, hedges));
+    lv_strbuf_printf(sb, "levee_hedges_total %llu\n", (unsigned long long)WSUM(st, hedges));
     header(sb, "levee_hedge_wins_total", "counter", "Hedged copies that answered first.");
-    lv_strbuf_printf(sb, "levee_hedge_wins_total %llu\n", (unsigned long long)WSUM(px, hedge_wins));
+    lv_strbuf_printf(sb, "levee_hedge_wins_total %llu\n", (unsigned long long)WSUM(st, hedge_wins));
     header(sb, "levee_attempt_failures_total", "counter", "Failed attempts, by kind.");
     for (unsigned k = 1; k < LV_FAIL_KIND_COUNT; k++) {
         if (lv_fail_info((enum lv_fail_kind)k)->side != LV_SIDE_BACKEND) continue;
         lv_strbuf_printf(sb, "levee_attempt_failures_total{reason=\"%s\"} %llu\n",
                          lv_fail_info((enum lv_fail_kind)k)->reason,
-                         (unsigned long long)WSUM(px, attempt_failures[k]));
+                         (unsigned long long)WSUM(st, attempt_failures[k]));
     }
     header(sb, "levee_timeouts_total", "counter",
            "Timeouts, by kind: connect and response (per attempt), client_header and "
            "client_body (slow clients).");
     lv_strbuf_printf(sb, "levee_timeouts_total{kind=\"connect\"} %llu\n",
-                     (unsigned long long)WSUM(px, attempt_failures[LV_FAIL_CONNECT_TIMEOUT]));
+                     (unsigned long long)WSUM(st, attempt_failures[LV_FAIL_CONNECT_TIMEOUT]));
     lv_strbuf_printf(sb, "levee_timeouts_total{kind=\"response\"} %llu\n",
-                     (unsigned long long)WSUM(px, attempt_failures[LV_FAIL_RESPONSE_TIMEOUT]));
+                     (unsigned long long)WSUM(st, attempt_failures[LV_FAIL_RESPONSE_TIMEOUT]));
     lv_strbuf_printf(sb, "levee_timeouts_total{kind=\"client_header\"} %llu\n",
-                     (unsigned long long)WSUM(px, generated[LV_FAIL_HEADER_TIMEOUT]));
+                     (unsigned long long)WSUM(st, generated[LV_FAIL_HEADER_TIMEOUT]));
     lv_strbuf_printf(sb, "levee_timeouts_total{kind=\"client_body\"} %llu\n",
-                     (unsigned long long)WSUM(px, generated[LV_FAIL_BODY_TIMEOUT]));
+                     (unsigned long long)WSUM(st, generated[LV_FAIL_BODY_TIMEOUT]));
     header(sb, "levee_generated_responses_total", "counter",
            "Responses levee wrote itself, by reason and status.");
     for (unsigned k = 1; k < LV_FAIL_KIND_COUNT; k++) {
         const struct lv_fail_info *fi = lv_fail_info((enum lv_fail_kind)k);
         if (fi->status == 499) continue;
         lv_strbuf_printf(sb, "levee_generated_responses_total{reason=\"%s\",status=\"%d\"} %llu\n",
-                         fi->reason, fi->status, (unsigned long long)WSUM(px, generated[k]));
+                         fi->reason, fi->status, (unsigned long long)WSUM(st, generated[k]));
     }
     header(sb, "rate_limit_rejected_total", "counter",
            "Requests refused by a rate limit, by scope.");
     lv_strbuf_printf(sb, "rate_limit_rejected_total{scope=\"global\"} %llu\n",
-                     (unsigned long long)WSUM(px, rate_limited[0]));
+                     (unsigned long long)WSUM(st, rate_limited[0]));
     lv_strbuf_printf(sb, "rate_limit_rejected_total{scope=\"client\"} %llu\n",
-                     (unsigned long long)WSUM(px, rate_limited[1]));
+                     (unsigned long long)WSUM(st, rate_limited[1]));
     header(sb, "levee_rate_limit_store_fallbacks_total", "counter",
            "Rate-limit checks the shared store (Redis) could not answer in time, decided by "
            "rate_limit.on_store_error.");
     lv_strbuf_printf(sb, "levee_rate_limit_store_fallbacks_total %llu\n",
-                     (unsigned long long)WSUM(px, store_fallbacks));
+                     (unsigned long long)WSUM(st, store_fallbacks));
     header(sb, "levee_rate_limit_clients", "gauge",
            "Clients tracked by the local per-client rate limit (bounded by max_clients).");
     lv_strbuf_printf(sb, "levee_rate_limit_clients %zu\n",
@@ -276,7 +262,8 @@ static long open_fds(void)
     return n - 1; /* the directory's own */
 }
 
-static void connections(struct lv_strbuf *sb, struct lv_proxy *px)
+static void connections(struct lv_strbuf *sb, const struct lv_proxy_stats *st,
+                        const struct lv_proxy *px)
 {
     header(sb, "levee_max_connections", "gauge",
            "limits.max_connections in force: client connections levee holds at once, all "
@@ -290,7 +277,7 @@ static void connections(struct lv_strbuf *sb, struct lv_proxy *px)
     static const char *const reasons[LV_PAUSE_COUNT] = {"max_connections", "fd_limit", "error"};
     for (unsigned r = 0; r < LV_PAUSE_COUNT; r++)
         lv_strbuf_printf(sb, "levee_accept_pauses_total{reason=\"%s\"} %llu\n", reasons[r],
-                         (unsigned long long)WSUM(px, accept_pauses[r]));
+                         (unsigned long long)WSUM(st, accept_pauses[r]));
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
         header(sb, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
@@ -306,47 +293,48 @@ static void connections(struct lv_strbuf *sb, struct lv_proxy *px)
 void lv_metrics_render(struct lv_strbuf *sb, struct lv_proxy *px)
 {
     const struct lv_gen *g = px->gen;
-    requests(sb, px, g);
-    backends(sb, px, g);
-    resilience(sb, px);
+    struct lv_proxy_stats stats;
+    const struct lv_proxy_stats *st = &stats;
+    lv_proxy_stats_sum(px, &stats);
+    requests(sb, st, g);
+    backends(sb, g);
+    resilience(sb, st, px);
     header(sb, "levee_client_connections", "gauge", "Client connections open.");
     lv_strbuf_printf(sb, "levee_client_connections %llu\n",
-                     (unsigned long long)WSUM(px, client_connections));
+                     (unsigned long long)WSUM(st, client_connections));
     header(sb, "levee_client_connections_accepted_total", "counter",
            "Client connections accepted.");
     lv_strbuf_printf(sb, "levee_client_connections_accepted_total %llu\n",
-                     (unsigned long long)WSUM(px, connections_accepted));
-    connections(sb, px);
+                     (unsigned long long)WSUM(st, connections_accepted));
+    connections(sb, st, px);
     header(sb, "levee_backend_connections", "gauge",
            "Backend connections open (busy and idle in the pools).");
     lv_strbuf_printf(sb, "levee_backend_connections %llu\n",
-                     (unsigned long long)WSUM(px, backend_connections));
-    uint64_t buffer_bytes = 0;
-    for (unsigned w = 0; w < px->nservers; w++)
-        buffer_bytes += lv_stat_read(&px->servers[w].ctx.env.bufs.bytes);
+                     (unsigned long long)WSUM(st, backend_connections));
+    uint64_t buffer_bytes = st->buffer_bytes;
     header(sb, "levee_buffer_bytes", "gauge",
            "Memory in I/O buffers held by connections and requests (capacity, all workers; "
            "excludes idle buffers kept for reuse).");
     lv_strbuf_printf(sb, "levee_buffer_bytes %llu\n", (unsigned long long)buffer_bytes);
     header(sb, "levee_tunnels_total", "counter", "Upgrade tunnels (WebSocket...) opened.");
-    lv_strbuf_printf(sb, "levee_tunnels_total %llu\n", (unsigned long long)WSUM(px, tunnels));
+    lv_strbuf_printf(sb, "levee_tunnels_total %llu\n", (unsigned long long)WSUM(st, tunnels));
     header(sb, "levee_tunnels_open", "gauge", "Upgrade tunnels open now.");
-    lv_strbuf_printf(sb, "levee_tunnels_open %llu\n", (unsigned long long)WSUM(px, tunnels_open));
+    lv_strbuf_printf(sb, "levee_tunnels_open %llu\n", (unsigned long long)WSUM(st, tunnels_open));
     header(sb, "levee_tunnel_bytes_total", "counter", "Bytes relayed by tunnels, by direction.");
     lv_strbuf_printf(sb, "levee_tunnel_bytes_total{direction=\"up\"} %llu\n",
-                     (unsigned long long)WSUM(px, tunnel_bytes_up));
+                     (unsigned long long)WSUM(st, tunnel_bytes_up));
     lv_strbuf_printf(sb, "levee_tunnel_bytes_total{direction=\"down\"} %llu\n",
-                     (unsigned long long)WSUM(px, tunnel_bytes_down));
+                     (unsigned long long)WSUM(st, tunnel_bytes_down));
     header(sb, "levee_tls_handshakes_total", "counter",
            "TLS handshakes with clients, by result (failures include timeouts).");
     lv_strbuf_printf(sb, "levee_tls_handshakes_total{result=\"success\"} %llu\n",
-                     (unsigned long long)WSUM(px, tls_handshakes));
+                     (unsigned long long)WSUM(st, tls_handshakes));
     lv_strbuf_printf(sb, "levee_tls_handshakes_total{result=\"failure\"} %llu\n",
-                     (unsigned long long)WSUM(px, tls_handshake_failures));
+                     (unsigned long long)WSUM(st, tls_handshake_failures));
     header(sb, "levee_request_ids_generated_total", "counter",
            "Requests that came without a usable X-Request-Id and got one from levee.");
     lv_strbuf_printf(sb, "levee_request_ids_generated_total %llu\n",
-                     (unsigned long long)WSUM(px, request_ids_generated));
+                     (unsigned long long)WSUM(st, request_ids_generated));
     header(sb, "levee_config_reloads_total", "counter", "Configuration reloads, by result.");
     lv_strbuf_printf(sb, "levee_config_reloads_total{result=\"success\"} %llu\n",
                      (unsigned long long)atomic_load(&px->reloads_ok));

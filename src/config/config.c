@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "config/load.h"
-#include "config/tls.h"
+#include "config/config_tls.h"
 #include "core/log.h"
 #include "core/units.h"
 #include "admin/guard.h"
@@ -28,7 +28,7 @@
 #define MIB (1024u * 1024u)
 #define GIB (1024ull * 1024u * 1024u)
 
-void lv_config_defaults(struct lv_config *cfg)
+int lv_config_defaults(struct lv_config *cfg)
 {
     cfg->workers = 0; /* auto */
     cfg->balancer = lv_balancer_find("round_robin");
@@ -73,7 +73,7 @@ void lv_config_defaults(struct lv_config *cfg)
         .half_open_requests = 1,
     };
     cfg->health = (struct lv_health_check_cfg){
-        .path = strdup("/health"),
+        .path = lv_cfg_strdup("/health"),
         .interval = SEC(5),
         .timeout = SEC(1),
         .unhealthy_threshold = 3,
@@ -82,7 +82,7 @@ void lv_config_defaults(struct lv_config *cfg)
         .status_max = 399,
     };
     cfg->admin.enabled = true;
-    cfg->admin.listen.address = strdup("127.0.0.1:9901");
+    cfg->admin.listen.address = lv_cfg_strdup("127.0.0.1:9901");
     cfg->admin.max_connections = 64;
     cfg->admin.timeout = SEC(30);
     {
@@ -98,20 +98,23 @@ void lv_config_defaults(struct lv_config *cfg)
         .store = LV_STORE_LOCAL,
         .on_store_error = LV_ON_ERROR_LOCAL,
         .redis_timeout = 5,
-        .redis_prefix = strdup("levee:rl:"),
+        .redis_prefix = lv_cfg_strdup("levee:rl:"),
     };
     {
         const char *why;
-        cfg->rate_limit.redis.address = strdup("127.0.0.1:6379");
+        cfg->rate_limit.redis.address = lv_cfg_strdup("127.0.0.1:6379");
         lv_addr_resolve("127.0.0.1", 6379, false, &cfg->rate_limit.redis.addr,
                         &cfg->rate_limit.redis.addrlen, &why);
     }
-    cfg->upgrade_allow.items = calloc(1, sizeof(char *));
-    cfg->upgrade_allow.items[0] = strdup("websocket");
-    cfg->upgrade_allow.n = 1;
-    cfg->access_log.path = strdup("stdout");
+    cfg->upgrade_allow.items = lv_cfg_calloc(1, sizeof(char *));
+    if (cfg->upgrade_allow.items && (cfg->upgrade_allow.items[0] = lv_cfg_strdup("websocket")))
+        cfg->upgrade_allow.n = 1;
+    cfg->access_log.path = lv_cfg_strdup("stdout");
     cfg->access_log.format = LV_LOGFMT_COMBINED;
     cfg->log_level = LV_LOG_INFO;
+    bool ok = cfg->health.path && cfg->admin.listen.address && cfg->rate_limit.redis_prefix &&
+              cfg->rate_limit.redis.address && cfg->upgrade_allow.n == 1 && cfg->access_log.path;
+    return ok ? 0 : UV_ENOMEM;
 }
 
 static void strlist_free(struct lv_strlist *l)
@@ -130,23 +133,14 @@ void lv_config_destroy(struct lv_config *cfg)
         lv_listen_cfg_dispose(&cfg->listeners[i]);
     free(cfg->listeners);
     for (size_t i = 0; i < cfg->n_backends; i++) {
-        struct lv_backend_cfg *b = &cfg->backends[i];
-        free(b->id);
-        free(b->url);
-        free(b->host);
-        free(b->authority);
-        lv_backend_tls_dispose(b);
+        lv_backend_cfg_dispose(&cfg->backends[i]);
     }
     free(cfg->backends);
     free(cfg->access_log.path);
     free(cfg->health.path);
-    free(cfg->admin.listen.address);
+    lv_listen_cfg_dispose(&cfg->admin.listen);
     free(cfg->admin.token);
-    free(cfg->rate_limit.key_header);
-    free(cfg->rate_limit.trusted);
-    free(cfg->rate_limit.redis.address);
-    free(cfg->rate_limit.redis_prefix);
-    free(cfg->rate_limit.redis_password);
+    lv_rate_cfg_dispose(&cfg->rate_limit);
     strlist_free(&cfg->headers.remove_request);
     strlist_free(&cfg->headers.remove_response);
     strlist_free(&cfg->upgrade_allow);
@@ -160,17 +154,17 @@ void lv_config_destroy(struct lv_config *cfg)
 static int parse_one_listen(struct lv_cfg_ctx *c, yaml_node_t *n, struct lv_listen_cfg *out)
 {
     const char *s = lv_cfg_scalar(c, n, "an address (host:port)");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     char host[256];
     uint16_t port;
     const char *why;
     if (lv_addr_split(s, host, sizeof(host), &port, &why) != 0 ||
         lv_addr_resolve(host, port, true, &out->addr, &out->addrlen, &why) != 0) {
         lv_cfg_error(c, n, "'%s': %s", s, why);
-        return -1;
+        return UV_EINVAL;
     }
-    out->address = strdup(s);
-    return 0;
+    out->address = lv_cfg_strdup(s);
+    return out->address ? 0 : lv_cfg_oom(c, n);
 }
 
 static int parse_listen(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
@@ -184,21 +178,23 @@ static int parse_listen(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     cfg->listeners = NULL;
     cfg->n_listeners = 0;
     if (n->type == YAML_SCALAR_NODE) {
-        cfg->listeners = calloc(1, sizeof(*cfg->listeners));
-        if (parse_one_listen(c, n, &cfg->listeners[0]) != 0) return -1;
+        cfg->listeners = lv_cfg_calloc(1, sizeof(*cfg->listeners));
+        if (cfg->listeners == NULL) return lv_cfg_oom(c, n);
+        if (parse_one_listen(c, n, &cfg->listeners[0]) != 0) return UV_EINVAL;
         cfg->n_listeners = 1;
         return 0;
     }
     if (n->type != YAML_SEQUENCE_NODE) {
         lv_cfg_error(c, n, "expected host:port or a list of them");
-        return -1;
+        return UV_EINVAL;
     }
     size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
     if (count == 0) {
         lv_cfg_error(c, n, "needs at least one address");
-        return -1;
+        return UV_EINVAL;
     }
-    cfg->listeners = calloc(count, sizeof(*cfg->listeners));
+    cfg->listeners = lv_cfg_calloc(count, sizeof(*cfg->listeners));
+    if (cfg->listeners == NULL) return lv_cfg_oom(c, n);
     int rc = 0;
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
          it++) {
@@ -210,7 +206,7 @@ static int parse_listen(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
             cfg->n_listeners++;
         } else {
             lv_listen_cfg_dispose(l);
-            rc = -1;
+            rc = UV_EINVAL;
         }
     }
     return rc;
@@ -222,13 +218,13 @@ static int parse_workers(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
                          const struct lv_cfg_field *f)
 {
     const char *s = lv_cfg_scalar(c, n, "a number or auto");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     if (strcmp(s, "auto") == 0) {
         *(unsigned *)dst = 0;
         return 0;
     }
     uint64_t v;
-    if (lv_cfg_uint(c, n, &v, f) != 0) return -1;
+    if (lv_cfg_uint(c, n, &v, f) != 0) return UV_EINVAL;
     *(unsigned *)dst = (unsigned)v;
     return 0;
 }
@@ -238,7 +234,7 @@ static int parse_auto_u64(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
                           const struct lv_cfg_field *f)
 {
     const char *s = lv_cfg_scalar(c, n, "a number or auto");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     if (strcmp(s, "auto") == 0) {
         *(uint64_t *)dst = 0;
         return 0;
@@ -251,14 +247,14 @@ static int parse_balancer(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
 {
     (void)f;
     const char *s = lv_cfg_scalar(c, n, "a balancer name");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     const struct lv_balancer_ops *ops = lv_balancer_find(s);
     if (ops == NULL) {
         char allowed[256] = "";
         for (size_t i = 0; lv_balancers[i]; i++)
             lv_cfg_append(allowed, sizeof(allowed), ", ", lv_balancers[i]->name);
         lv_cfg_error(c, n, "unknown balancer '%s' (allowed: %s)", s, allowed);
-        return -1;
+        return UV_EINVAL;
     }
     *(const struct lv_balancer_ops **)dst = ops;
     return 0;
@@ -269,10 +265,10 @@ static int parse_log_level(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
 {
     (void)f;
     const char *s = lv_cfg_scalar(c, n, "a log level");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     if (lv_log_level_parse(s, dst) != 0) {
         lv_cfg_error(c, n, "unknown log level '%s' (allowed: debug, info, warn, error)", s);
-        return -1;
+        return UV_EINVAL;
     }
     return 0;
 }
@@ -281,7 +277,7 @@ static int parse_log_path(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
                           const struct lv_cfg_field *f)
 {
     char **path = dst;
-    if (lv_cfg_string(c, n, dst, f) != 0) return -1;
+    if (lv_cfg_string(c, n, dst, f) != 0) return UV_EINVAL;
     if (strcmp(*path, "off") == 0) {
         free(*path);
         *path = NULL;
@@ -342,17 +338,17 @@ static int parse_url(struct lv_cfg_ctx *c, yaml_node_t *n, const char *url,
         b->tls.enabled = true;
     } else {
         lv_cfg_error(c, n, "'%s': a backend url must start with http:// or https://", url);
-        return -1;
+        return UV_EINVAL;
     }
     size_t alen = strcspn(rest, "/?#");
     if (rest[alen] != '\0' && strcmp(rest + alen, "/") != 0) {
         lv_cfg_error(c, n, "'%s': a backend url is scheme://host[:port]; paths are not supported",
                      url);
-        return -1;
+        return UV_EINVAL;
     }
     if (alen == 0 || alen > 255) {
         lv_cfg_error(c, n, "'%s': missing host", url);
-        return -1;
+        return UV_EINVAL;
     }
     char auth[256], host[256];
     memcpy(auth, rest, alen);
@@ -364,7 +360,7 @@ static int parse_url(struct lv_cfg_ctx *c, yaml_node_t *n, const char *url,
     if (has_port) {
         if (lv_addr_split(auth, host, sizeof(host), &port, &why) != 0) {
             lv_cfg_error(c, n, "'%s': %s", url, why);
-            return -1;
+            return UV_EINVAL;
         }
     } else if (auth[0] == '[') {
         memcpy(host, auth + 1, alen - 2);
@@ -374,12 +370,12 @@ static int parse_url(struct lv_cfg_ctx *c, yaml_node_t *n, const char *url,
     }
     if (lv_addr_resolve(host, port, false, &b->addr, &b->addrlen, &why) != 0) {
         lv_cfg_error(c, n, "'%s': cannot resolve '%s': %s", url, host, why);
-        return -1;
+        return UV_EINVAL;
     }
-    b->host = strdup(host);
-    b->authority = strdup(auth);
+    b->host = lv_cfg_strdup(host);
+    b->authority = lv_cfg_strdup(auth);
     b->port = port;
-    return 0;
+    return b->host && b->authority ? 0 : lv_cfg_oom(c, n);
 }
 
 static yaml_node_t *find_key(struct lv_cfg_ctx *c, yaml_node_t *map, const char *key)
@@ -402,10 +398,11 @@ static int parse_backends(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     if (lv_cfg_is_null(n)) return 0;
     if (n->type != YAML_SEQUENCE_NODE) {
         lv_cfg_error(c, n, "expected a list of backends (- id: ..., url: ...)");
-        return -1;
+        return UV_EINVAL;
     }
     size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
-    cfg->backends = calloc(count ? count : 1, sizeof(*cfg->backends));
+    cfg->backends = lv_cfg_calloc(count ? count : 1, sizeof(*cfg->backends));
+    if (cfg->backends == NULL) return lv_cfg_oom(c, n);
     int rc = 0;
     size_t keylen = strlen(c->keypath);
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
@@ -421,35 +418,36 @@ static int parse_backends(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
         if (brc == 0 && item->type == YAML_MAPPING_NODE) {
             if (y.id == NULL) {
                 lv_cfg_error(c, item, "a backend needs an id");
-                brc = -1;
+                brc = UV_EINVAL;
             } else if (!id_ok(y.id)) {
                 lv_cfg_error(c, find_key(c, item, "id"),
                              "id '%s' may only contain letters, digits, '_', '-' and '.'", y.id);
-                brc = -1;
+                brc = UV_EINVAL;
             }
             if (y.url == NULL) {
                 lv_cfg_error(c, item, "a backend needs a url");
-                brc = -1;
+                brc = UV_EINVAL;
             }
         } else if (item->type != YAML_MAPPING_NODE) {
-            brc = -1;
+            brc = UV_EINVAL;
         }
         struct lv_backend_cfg *b = &cfg->backends[cfg->n_backends];
         if (y.url != NULL) {
             size_t old = strlen(c->keypath);
             lv_cfg_append(c->keypath, sizeof(c->keypath), NULL, ".url");
-            if (parse_url(c, find_key(c, item, "url"), y.url, b) != 0) brc = -1;
+            if (parse_url(c, find_key(c, item, "url"), y.url, b) != 0) brc = UV_EINVAL;
             c->keypath[old] = '\0';
         }
         if (brc == 0) {
             for (size_t j = 0; j < cfg->n_backends; j++) {
                 if (strcmp(cfg->backends[j].id, y.id) == 0) {
                     lv_cfg_error(c, find_key(c, item, "id"), "duplicate backend id '%s'", y.id);
-                    brc = -1;
+                    brc = UV_EINVAL;
                 }
             }
         }
-        if (brc == 0 && lv_cfg_backend_tls(c, y.tls, find_key(c, item, "url"), b) != 0) brc = -1;
+        if (brc == 0 && lv_cfg_backend_tls(c, y.tls, find_key(c, item, "url"), b) != 0)
+            brc = UV_EINVAL;
         if (brc == 0) {
             b->id = y.id;
             b->url = y.url;
@@ -463,11 +461,8 @@ static int parse_backends(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
         } else {
             free(y.id);
             free(y.url);
-            free(b->host);
-            free(b->authority);
-            lv_backend_tls_dispose(b);
-            memset(b, 0, sizeof(*b));
-            rc = -1;
+            lv_backend_cfg_dispose(b);
+            rc = UV_EINVAL;
         }
     }
     c->keypath[keylen] = '\0';
@@ -484,7 +479,7 @@ static int parse_retry_on(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     struct lv_retry_cfg *r = dst;
     if (n->type != YAML_SEQUENCE_NODE) {
         lv_cfg_error(c, n, "expected a list (e.g. [connect_failure, reset, timeout, 503])");
-        return -1;
+        return UV_EINVAL;
     }
     r->classes = 0;
     r->nstatuses = 0;
@@ -495,7 +490,7 @@ static int parse_retry_on(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
         const char *s = lv_cfg_scalar(c, item, "a condition");
         uint64_t code;
         if (s == NULL) {
-            rc = -1;
+            rc = UV_EINVAL;
         } else if (strcmp(s, "connect_failure") == 0) {
             r->classes |= LV_FAILC_CONNECT;
         } else if (strcmp(s, "reset") == 0) {
@@ -505,7 +500,7 @@ static int parse_retry_on(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
         } else if (lv_parse_u64(s, &code) == 0 && code >= 400 && code <= 599) {
             if (r->nstatuses == LV_RETRY_MAX_STATUSES) {
                 lv_cfg_error(c, item, "at most %d status codes", LV_RETRY_MAX_STATUSES);
-                rc = -1;
+                rc = UV_EINVAL;
             } else {
                 r->statuses[r->nstatuses++] = (uint16_t)code;
             }
@@ -514,7 +509,7 @@ static int parse_retry_on(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
                          "unknown condition '%s' (allowed: connect_failure, reset, timeout, "
                          "or a status code from 400 to 599)",
                          s);
-            rc = -1;
+            rc = UV_EINVAL;
         }
     }
     return rc;
@@ -525,7 +520,7 @@ static int parse_optional_duration(struct lv_cfg_ctx *c, yaml_node_t *n, void *d
                                    const struct lv_cfg_field *f)
 {
     const char *s = lv_cfg_scalar(c, n, "a duration or off");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     if (strcmp(s, "off") == 0 || strcmp(s, "false") == 0) {
         *(uint64_t *)dst = 0;
         return 0;
@@ -539,7 +534,7 @@ static int parse_ratio(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
 {
     (void)f;
     const char *s = lv_cfg_scalar(c, n, "a ratio");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     char *end;
     errno = 0;
     double v = strtod(s, &end);
@@ -550,7 +545,7 @@ static int parse_ratio(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     }
     if (errno || end == s || *end != '\0' || !(v >= 0 && v <= 1)) {
         lv_cfg_error(c, n, "'%s' is not a ratio (0 to 1, or 0%% to 100%%)", s);
-        return -1;
+        return UV_EINVAL;
     }
     *(double *)dst = v;
     return 0;
@@ -563,7 +558,7 @@ static int parse_status_range(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     (void)f;
     struct lv_health_check_cfg *h = dst;
     const char *s = lv_cfg_scalar(c, n, "a status or a range");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     char lo[8] = "", hi[8] = "";
     const char *dash = strchr(s, '-');
     size_t llen = dash ? (size_t)(dash - s) : strlen(s);
@@ -577,7 +572,7 @@ static int parse_status_range(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     if (ok) ok = dash ? lv_parse_u64(hi, &b) == 0 : (b = a, true);
     if (!ok || a < 100 || b > 599 || a > b) {
         lv_cfg_error(c, n, "'%s' is not a status or a range (e.g. 200-399)", s);
-        return -1;
+        return UV_EINVAL;
     }
     h->status_min = (uint32_t)a;
     h->status_max = (uint32_t)b;
@@ -596,7 +591,7 @@ static int parse_admin_listen(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     (void)f;
     struct lv_admin_cfg *a = dst;
     const char *s = lv_cfg_scalar(c, n, "an address (host:port) or off");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     free(a->listen.address);
     a->listen.address = NULL;
     if (strcmp(s, "off") == 0) {
@@ -614,11 +609,11 @@ static int parse_admin_token(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
                              const struct lv_cfg_field *f)
 {
     const char *s = lv_cfg_scalar(c, n, "a token");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     for (const char *p = s; *p; p++) {
         if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) {
             lv_cfg_error(c, n, "only visible ASCII characters (no spaces)");
-            return -1;
+            return UV_EINVAL;
         }
     }
     return lv_cfg_string(c, n, dst, f);
@@ -629,7 +624,7 @@ static int parse_admin_token(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
 static int parse_allowed_hosts(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
                                const struct lv_cfg_field *f)
 {
-    if (lv_cfg_strlist(c, n, dst, f) != 0) return -1;
+    if (lv_cfg_strlist(c, n, dst, f) != 0) return UV_EINVAL;
     const struct lv_strlist *l = dst;
     int rc = 0;
     for (size_t i = 0; i < l->n; i++) {
@@ -637,7 +632,7 @@ static int parse_allowed_hosts(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
         if (why != NULL) {
             yaml_node_t *item = lv_cfg_node(c, n->data.sequence.items.start[i]);
             lv_cfg_error(c, item, "'%s': %s", l->items[i], why);
-            rc = -1;
+            rc = UV_EINVAL;
         }
     }
     return rc;
@@ -659,13 +654,13 @@ static int parse_rate(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const str
 {
     (void)f;
     const char *s = lv_cfg_scalar(c, n, "requests per second");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     char *end;
     errno = 0;
     double v = strtod(s, &end);
     if (errno || end == s || *end != '\0' || !(v >= 0 && v <= 1e9)) {
         lv_cfg_error(c, n, "'%s' is not a rate (requests per second, e.g. 100 or 0.5)", s);
-        return -1;
+        return UV_EINVAL;
     }
     *(double *)dst = v;
     return 0;
@@ -678,7 +673,7 @@ static int parse_limit_key(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     (void)f;
     struct lv_rate_cfg *r = dst;
     const char *s = lv_cfg_scalar(c, n, "ip or header:NAME");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     free(r->key_header);
     r->key_header = NULL;
     if (strcmp(s, "ip") == 0) {
@@ -687,11 +682,11 @@ static int parse_limit_key(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     }
     if (strncmp(s, "header:", 7) == 0 && s[7] != '\0') {
         r->key = LV_KEY_HEADER;
-        r->key_header = strdup(s + 7);
-        return 0;
+        r->key_header = lv_cfg_strdup(s + 7);
+        return r->key_header ? 0 : lv_cfg_oom(c, n);
     }
     lv_cfg_error(c, n, "'%s' is not a client key (allowed: ip, header:NAME)", s);
-    return -1;
+    return UV_EINVAL;
 }
 
 static int parse_trusted(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
@@ -701,8 +696,14 @@ static int parse_trusted(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     struct lv_strlist l = {0};
     int rc = lv_cfg_strlist(c, n, &l, f);
     free(r->trusted);
-    r->trusted = calloc(l.n ? l.n : 1, sizeof(*r->trusted));
+    r->trusted = lv_cfg_calloc(l.n ? l.n : 1, sizeof(*r->trusted));
     r->ntrusted = 0;
+    if (r->trusted == NULL) {
+        for (size_t i = 0; i < l.n; i++)
+            free(l.items[i]);
+        free(l.items);
+        return lv_cfg_oom(c, n);
+    }
     yaml_node_item_t *it = n->type == YAML_SEQUENCE_NODE ? n->data.sequence.items.start : NULL;
     for (size_t i = 0; i < l.n; i++, it++) {
         if (lv_cidr_parse(l.items[i], &r->trusted[r->ntrusted]) == 0) {
@@ -710,7 +711,7 @@ static int parse_trusted(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
         } else {
             lv_cfg_error(c, it ? lv_cfg_node(c, *it) : n,
                          "'%s' is not an address or network (e.g. 10.0.0.0/8, ::1)", l.items[i]);
-            rc = -1;
+            rc = UV_EINVAL;
         }
         free(l.items[i]);
     }
@@ -722,22 +723,22 @@ static int parse_redis_address(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
                                const struct lv_cfg_field *f)
 {
     (void)f;
-    struct lv_listen_cfg *out = dst;
+    struct lv_addr_cfg *out = dst;
     const char *s = lv_cfg_scalar(c, n, "host:port");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     char host[256];
     uint16_t port;
     const char *why;
-    struct lv_listen_cfg tmp = {0};
+    struct lv_addr_cfg tmp = {0};
     if (lv_addr_split(s, host, sizeof(host), &port, &why) != 0 ||
         lv_addr_resolve(host, port, false, &tmp.addr, &tmp.addrlen, &why) != 0) {
         lv_cfg_error(c, n, "'%s': %s", s, why);
-        return -1;
+        return UV_EINVAL;
     }
     free(out->address);
     *out = tmp;
-    out->address = strdup(s);
-    return 0;
+    out->address = lv_cfg_strdup(s);
+    return out->address ? 0 : lv_cfg_oom(c, n);
 }
 
 /* --- the tables ------------------------------------------------------------- */
@@ -901,16 +902,22 @@ static const struct lv_cfg_field root_fields[] = {
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
-void lv_config_read(struct lv_cfg_ctx *c, yaml_node_t *root, struct lv_config *cfg)
+/* Reads the root mapping into cfg (defaults already set) and validates. */
+static void config_read(struct lv_cfg_ctx *c, yaml_node_t *root, struct lv_config *cfg)
 {
     lv_cfg_walk(c, root, root_fields, cfg);
     if (cfg->listeners == NULL && c->nerrors == 0) {
         const char *why;
-        cfg->listeners = calloc(1, sizeof(*cfg->listeners));
-        cfg->listeners[0].address = strdup("0.0.0.0:8080");
-        if (lv_addr_resolve("0.0.0.0", 8080, true, &cfg->listeners[0].addr,
-                            &cfg->listeners[0].addrlen, &why) == 0) {
+        cfg->listeners = lv_cfg_calloc(1, sizeof(*cfg->listeners));
+        if (cfg->listeners == NULL) {
+            lv_cfg_oom(c, root);
+        } else if ((cfg->listeners[0].address = lv_cfg_strdup("0.0.0.0:8080")) == NULL) {
+            lv_cfg_oom(c, root);
+        } else if (lv_addr_resolve("0.0.0.0", 8080, true, &cfg->listeners[0].addr,
+                                   &cfg->listeners[0].addrlen, &why) == 0) {
             cfg->n_listeners = 1;
+        } else {
+            lv_listen_cfg_dispose(&cfg->listeners[0]);
         }
     }
     if (cfg->admin.enabled && !is_loopback(&cfg->admin.listen.addr) && cfg->admin.token == NULL &&
@@ -935,4 +942,83 @@ void lv_config_read(struct lv_cfg_ctx *c, yaml_node_t *root, struct lv_config *c
 const struct lv_cfg_field *lv_config_fields(void)
 {
     return root_fields;
+}
+
+/* --- entry points --------------------------------------------------------- */
+
+static struct lv_config *load_parser(const char *name, yaml_parser_t *parser, FILE *errs,
+                                     int *nerrors)
+{
+    struct lv_cfg_ctx c = {.file = name, .errs = errs};
+    yaml_document_t doc;
+    *nerrors = 0;
+    if (!yaml_parser_load(parser, &doc)) {
+        fprintf(errs, "%s:%zu:%zu: YAML syntax error: %s%s%s\n", name,
+                parser->problem_mark.line + 1, parser->problem_mark.column + 1,
+                parser->problem ? parser->problem : "unknown", parser->context ? " " : "",
+                parser->context ? parser->context : "");
+        *nerrors = 1;
+        return NULL;
+    }
+    c.doc = &doc;
+    struct lv_config *cfg = lv_cfg_calloc(1, sizeof(*cfg));
+    if (cfg == NULL || lv_config_defaults(cfg) != 0 || (cfg->path = lv_cfg_strdup(name)) == NULL) {
+        fprintf(errs, "%s:1:1: out of memory\n", name);
+        *nerrors = 1;
+        lv_config_destroy(cfg);
+        yaml_document_delete(&doc);
+        return NULL;
+    }
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    yaml_document_t next;
+    if (root != NULL && yaml_parser_load(parser, &next)) {
+        yaml_node_t *extra = yaml_document_get_root_node(&next);
+        if (extra) {
+            fprintf(errs, "%s:%zu:%zu: a second YAML document ('---') is not allowed\n", name,
+                    extra->start_mark.line + 1, extra->start_mark.column + 1);
+            c.nerrors++;
+        }
+        yaml_document_delete(&next);
+    }
+    if (root == NULL) {
+        fprintf(errs, "%s:1:1: the file is empty (at least `backends:` is expected)\n", name);
+        c.nerrors++;
+    } else {
+        config_read(&c, root, cfg);
+    }
+    yaml_document_delete(&doc);
+    if (c.nerrors > 0) {
+        *nerrors = c.nerrors;
+        lv_config_destroy(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+struct lv_config *lv_config_load(const char *path, FILE *errs, int *nerrors)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(errs, "%s:1:1: cannot open: %s\n", path, strerror(errno));
+        *nerrors = 1;
+        return NULL;
+    }
+    yaml_parser_t parser;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_file(&parser, f);
+    struct lv_config *cfg = load_parser(path, &parser, errs, nerrors);
+    yaml_parser_delete(&parser);
+    fclose(f);
+    return cfg;
+}
+
+struct lv_config *lv_config_load_string(const char *name, const char *text, size_t len, FILE *errs,
+                                        int *nerrors)
+{
+    yaml_parser_t parser;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    struct lv_config *cfg = load_parser(name, &parser, errs, nerrors);
+    yaml_parser_delete(&parser);
+    return cfg;
 }

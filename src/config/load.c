@@ -5,7 +5,6 @@
  * "FILE:LINE:COL: key.path: what is wrong (what is allowed)", and a key that
  * is not in the table is an error: a typo must never be silently ignored.
  */
-#include "config/config.h"
 #include "config/load.h"
 
 #include <errno.h>
@@ -16,6 +15,41 @@
 #include <yaml.h>
 
 #include "core/units.h"
+
+static unsigned long fail_countdown; /* test hook: lv_cfg_fail_alloc */
+static unsigned long allocs;         /* made so far, for the same tests */
+
+static bool alloc_fails(void)
+{
+    allocs++;
+    return fail_countdown > 0 && --fail_countdown == 0;
+}
+
+unsigned long lv_cfg_allocs(void)
+{
+    return allocs;
+}
+
+void lv_cfg_fail_alloc(unsigned long n)
+{
+    fail_countdown = n;
+}
+
+void *lv_cfg_calloc(size_t n, size_t size)
+{
+    return alloc_fails() ? NULL : calloc(n, size);
+}
+
+char *lv_cfg_strdup(const char *s)
+{
+    return alloc_fails() ? NULL : strdup(s);
+}
+
+int lv_cfg_oom(struct lv_cfg_ctx *c, const yaml_node_t *n)
+{
+    lv_cfg_error(c, n, "out of memory");
+    return UV_ENOMEM;
+}
 
 void lv_cfg_error(struct lv_cfg_ctx *c, const yaml_node_t *n, const char *fmt, ...)
 {
@@ -75,17 +109,17 @@ void lv_cfg_append(char *dst, size_t cap, const char *sep, const char *item)
 int lv_cfg_duration(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct lv_cfg_field *f)
 {
     const char *s = lv_cfg_scalar(c, n, "a duration");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     uint64_t ms;
     if (lv_parse_duration_ms(s, &ms) != 0) {
         lv_cfg_error(c, n, "'%s' is not a duration (e.g. 250ms, 5s, 1m; a bare number is seconds)",
                      s);
-        return -1;
+        return UV_EINVAL;
     }
     if (ms < f->min || ms > f->max) {
         lv_cfg_error(c, n, "%s is out of range (%llums to %llums)", s, (unsigned long long)f->min,
                      (unsigned long long)f->max);
-        return -1;
+        return UV_EINVAL;
     }
     *(uint64_t *)dst = ms;
     return 0;
@@ -94,16 +128,16 @@ int lv_cfg_duration(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struc
 int lv_cfg_size(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct lv_cfg_field *f)
 {
     const char *s = lv_cfg_scalar(c, n, "a size");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     uint64_t v;
     if (lv_parse_size(s, &v) != 0) {
         lv_cfg_error(c, n, "'%s' is not a size (e.g. 512, 64KiB, 10MiB, 1GiB)", s);
-        return -1;
+        return UV_EINVAL;
     }
     if (v < f->min || v > f->max) {
         lv_cfg_error(c, n, "%s is out of range (%llu to %llu bytes)", s, (unsigned long long)f->min,
                      (unsigned long long)f->max);
-        return -1;
+        return UV_EINVAL;
     }
     *(uint64_t *)dst = v;
     return 0;
@@ -112,16 +146,16 @@ int lv_cfg_size(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct lv
 int lv_cfg_uint(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct lv_cfg_field *f)
 {
     const char *s = lv_cfg_scalar(c, n, "a number");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     uint64_t v;
     if (lv_parse_u64(s, &v) != 0) {
         lv_cfg_error(c, n, "'%s' is not a whole number", s);
-        return -1;
+        return UV_EINVAL;
     }
     if (v < f->min || v > f->max) {
         lv_cfg_error(c, n, "%s is out of range (%llu to %llu)", s, (unsigned long long)f->min,
                      (unsigned long long)f->max);
-        return -1;
+        return UV_EINVAL;
     }
     *(uint64_t *)dst = v;
     return 0;
@@ -130,7 +164,7 @@ int lv_cfg_uint(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct lv
 int lv_cfg_u32(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct lv_cfg_field *f)
 {
     uint64_t v;
-    if (lv_cfg_uint(c, n, &v, f) != 0) return -1;
+    if (lv_cfg_uint(c, n, &v, f) != 0) return UV_EINVAL;
     *(uint32_t *)dst = (uint32_t)v;
     return 0;
 }
@@ -139,7 +173,7 @@ int lv_cfg_bool(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct lv
 {
     (void)f;
     const char *s = lv_cfg_scalar(c, n, "true or false");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     static const char *const yes[] = {"true", "yes", "on", NULL};
     static const char *const no[] = {"false", "no", "off", NULL};
     for (int i = 0; yes[i]; i++) {
@@ -153,28 +187,28 @@ int lv_cfg_bool(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct lv
         }
     }
     lv_cfg_error(c, n, "'%s' is not a boolean (true or false)", s);
-    return -1;
+    return UV_EINVAL;
 }
 
 int lv_cfg_string(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct lv_cfg_field *f)
 {
     (void)f;
     const char *s = lv_cfg_scalar(c, n, "a string");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     if (s[0] == '\0') {
         lv_cfg_error(c, n, "must not be empty");
-        return -1;
+        return UV_EINVAL;
     }
     char **p = dst;
     free(*p);
-    *p = strdup(s);
-    return 0;
+    *p = lv_cfg_strdup(s);
+    return *p ? 0 : lv_cfg_oom(c, n);
 }
 
 int lv_cfg_choice(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct lv_cfg_field *f)
 {
     const char *s = lv_cfg_scalar(c, n, "a name");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     const char *const *names = f->aux;
     for (int i = 0; names[i]; i++) {
         if (strcmp(s, names[i]) == 0) {
@@ -186,7 +220,7 @@ int lv_cfg_choice(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct 
     for (int i = 0; names[i]; i++)
         lv_cfg_append(allowed, sizeof(allowed), ", ", names[i]);
     lv_cfg_error(c, n, "unknown value '%s' (allowed: %s)", s, allowed);
-    return -1;
+    return UV_EINVAL;
 }
 
 int lv_cfg_section(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct lv_cfg_field *f)
@@ -201,14 +235,15 @@ int lv_cfg_strlist(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct
     if (lv_cfg_is_null(n)) return 0;
     if (n->type != YAML_SEQUENCE_NODE) {
         lv_cfg_error(c, n, "expected a list, got %s", node_kind(n));
-        return -1;
+        return UV_EINVAL;
     }
     size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
     for (size_t i = 0; i < out->n; i++)
         free(out->items[i]);
     free(out->items);
-    out->items = calloc(count ? count : 1, sizeof(char *));
     out->n = 0;
+    out->items = lv_cfg_calloc(count ? count : 1, sizeof(char *));
+    if (out->items == NULL) return lv_cfg_oom(c, n);
     int rc = 0;
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
          it++) {
@@ -216,10 +251,11 @@ int lv_cfg_strlist(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct
         const char *s = lv_cfg_scalar(c, item, "a string");
         if (s == NULL || s[0] == '\0') {
             if (s) lv_cfg_error(c, item, "must not be empty");
-            rc = -1;
+            rc = UV_EINVAL;
             continue;
         }
-        out->items[out->n++] = strdup(s);
+        if ((out->items[out->n] = lv_cfg_strdup(s)) == NULL) return lv_cfg_oom(c, item);
+        out->n++;
     }
     return rc;
 }
@@ -238,7 +274,7 @@ int lv_cfg_walk(struct lv_cfg_ctx *c, yaml_node_t *n, const struct lv_cfg_field 
     if (lv_cfg_is_null(n)) return 0; /* "section:" with nothing under it: defaults */
     if (n->type != YAML_MAPPING_NODE) {
         lv_cfg_error(c, n, "expected a mapping (key: value lines), got %s", node_kind(n));
-        return -1;
+        return UV_EINVAL;
     }
     int rc = 0;
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
@@ -246,7 +282,7 @@ int lv_cfg_walk(struct lv_cfg_ctx *c, yaml_node_t *n, const struct lv_cfg_field 
         yaml_node_t *v = lv_cfg_node(c, p->value);
         if (k->type != YAML_SCALAR_NODE) {
             lv_cfg_error(c, k, "a key must be a plain name");
-            rc = -1;
+            rc = UV_EINVAL;
             continue;
         }
         const char *key = (const char *)k->data.scalar.value;
@@ -261,7 +297,7 @@ int lv_cfg_walk(struct lv_cfg_ctx *c, yaml_node_t *n, const struct lv_cfg_field 
             }
         }
         if (dup) { /* the first one counts; the value of this one is not read */
-            rc = -1;
+            rc = UV_EINVAL;
             continue;
         }
         const struct lv_cfg_field *f = fields;
@@ -272,86 +308,12 @@ int lv_cfg_walk(struct lv_cfg_ctx *c, yaml_node_t *n, const struct lv_cfg_field 
             for (const struct lv_cfg_field *g = fields; g->key; g++)
                 lv_cfg_append(allowed, sizeof(allowed), ", ", g->key);
             lv_cfg_error(c, k, "unknown key '%s' (allowed here: %s)", key, allowed);
-            rc = -1;
+            rc = UV_EINVAL;
             continue;
         }
         size_t old = keypath_push(c, key);
-        if (f->parse(c, v, (char *)base + f->off, f) != 0) rc = -1;
+        if (f->parse(c, v, (char *)base + f->off, f) != 0) rc = UV_EINVAL;
         c->keypath[old] = '\0';
     }
     return rc;
-}
-
-/* --- entry points --------------------------------------------------------- */
-
-static struct lv_config *load_parser(const char *name, yaml_parser_t *parser, FILE *errs,
-                                     int *nerrors)
-{
-    struct lv_cfg_ctx c = {.file = name, .errs = errs};
-    yaml_document_t doc;
-    *nerrors = 0;
-    if (!yaml_parser_load(parser, &doc)) {
-        fprintf(errs, "%s:%zu:%zu: YAML syntax error: %s%s%s\n", name,
-                parser->problem_mark.line + 1, parser->problem_mark.column + 1,
-                parser->problem ? parser->problem : "unknown", parser->context ? " " : "",
-                parser->context ? parser->context : "");
-        *nerrors = 1;
-        return NULL;
-    }
-    c.doc = &doc;
-    struct lv_config *cfg = calloc(1, sizeof(*cfg));
-    lv_config_defaults(cfg);
-    cfg->path = strdup(name);
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    yaml_document_t next;
-    if (root != NULL && yaml_parser_load(parser, &next)) {
-        yaml_node_t *extra = yaml_document_get_root_node(&next);
-        if (extra) {
-            fprintf(errs, "%s:%zu:%zu: a second YAML document ('---') is not allowed\n", name,
-                    extra->start_mark.line + 1, extra->start_mark.column + 1);
-            c.nerrors++;
-        }
-        yaml_document_delete(&next);
-    }
-    if (root == NULL) {
-        fprintf(errs, "%s:1:1: the file is empty (at least `backends:` is expected)\n", name);
-        c.nerrors++;
-    } else {
-        lv_config_read(&c, root, cfg);
-    }
-    yaml_document_delete(&doc);
-    if (c.nerrors > 0) {
-        *nerrors = c.nerrors;
-        lv_config_destroy(cfg);
-        return NULL;
-    }
-    return cfg;
-}
-
-struct lv_config *lv_config_load(const char *path, FILE *errs, int *nerrors)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        fprintf(errs, "%s:1:1: cannot open: %s\n", path, strerror(errno));
-        *nerrors = 1;
-        return NULL;
-    }
-    yaml_parser_t parser;
-    yaml_parser_initialize(&parser);
-    yaml_parser_set_input_file(&parser, f);
-    struct lv_config *cfg = load_parser(path, &parser, errs, nerrors);
-    yaml_parser_delete(&parser);
-    fclose(f);
-    return cfg;
-}
-
-struct lv_config *lv_config_load_string(const char *name, const char *text, size_t len, FILE *errs,
-                                        int *nerrors)
-{
-    yaml_parser_t parser;
-    yaml_parser_initialize(&parser);
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    struct lv_config *cfg = load_parser(name, &parser, errs, nerrors);
-    yaml_parser_delete(&parser);
-    return cfg;
 }

@@ -1,6 +1,6 @@
 /*
- * The config walker's internals, shared by the file loader (load.c) and the
- * section tables (config.c). A section is a NULL-terminated array of fields;
+ * The config walker: YAML nodes into typed fields, for the section tables
+ * (config.c, config_tls.c). A section is a NULL-terminated array of fields;
  * each field names its key, its parser, where the value goes (offset in the
  * section's struct) and its bounds.
  */
@@ -11,9 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <uv.h>
 #include <yaml.h>
 
-#include "config/config.h"
+#include "config/config-t.h"
 
 struct lv_cfg_ctx {
     const char *file;
@@ -39,6 +40,22 @@ struct lv_cfg_field {
     const void *aux;
 };
 
+/*
+ * The loader's allocations. The loader runs on SIGHUP inside a live server:
+ * every allocation is checked, and a failure is an error of the load (the
+ * running configuration stays), never a crash. lv_cfg_calloc and
+ * lv_cfg_strdup are calloc and strdup (NULL on failure), except that a test
+ * can make one of them fail: after lv_cfg_fail_alloc(n), the n-th
+ * allocation from then on returns NULL (n = 0: none). Main thread only.
+ */
+void *lv_cfg_calloc(size_t n, size_t size);
+char *lv_cfg_strdup(const char *s);
+void lv_cfg_fail_alloc(unsigned long n);
+/* How many allocations the loader made so far (for the same tests). */
+unsigned long lv_cfg_allocs(void);
+/* Reports "out of memory" at n and returns UV_ENOMEM, for `return`. */
+int lv_cfg_oom(struct lv_cfg_ctx *c, const yaml_node_t *n);
+
 /* Appends item to the string in dst (capacity cap), after sep when dst is
  * not empty; truncates rather than overflows. */
 void lv_cfg_append(char *dst, size_t cap, const char *sep, const char *item);
@@ -51,7 +68,8 @@ bool lv_cfg_is_null(const yaml_node_t *n);
 /* The scalar's text, or NULL after reporting "expected <expected>". */
 const char *lv_cfg_scalar(struct lv_cfg_ctx *c, const yaml_node_t *n, const char *expected);
 
-/* Walks a mapping with a field table; returns 0 or -1 (errors reported). */
+/* Walks a mapping with a field table; returns 0 or UV_EINVAL (errors
+ * reported). Every field parser returns the same. */
 int lv_cfg_walk(struct lv_cfg_ctx *c, yaml_node_t *n, const struct lv_cfg_field *fields,
                 void *base);
 
@@ -68,11 +86,5 @@ int lv_cfg_string(struct lv_cfg_ctx *, yaml_node_t *, void *, const struct lv_cf
 int lv_cfg_choice(struct lv_cfg_ctx *, yaml_node_t *, void *, const struct lv_cfg_field *);
 int lv_cfg_section(struct lv_cfg_ctx *, yaml_node_t *, void *, const struct lv_cfg_field *);
 int lv_cfg_strlist(struct lv_cfg_ctx *, yaml_node_t *, void *, const struct lv_cfg_field *);
-
-/* Reads the root mapping into cfg (defaults already set) and validates. */
-void lv_config_read(struct lv_cfg_ctx *c, yaml_node_t *root, struct lv_config *cfg);
-
-/* The root field table (static, NULL-terminated); the rest hangs off aux. */
-const struct lv_cfg_field *lv_config_fields(void);
 
 #endif

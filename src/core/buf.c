@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 void lv_bufpool_init(struct lv_bufpool *pool, size_t max_free)
 {
@@ -96,7 +97,7 @@ void lv_buf_unref(struct lv_buf *b)
 
 int lv_buf_append(struct lv_buf *b, const void *p, size_t len)
 {
-    if (len > (size_t)(b->cap - b->len)) return -1;
+    if (len > (size_t)(b->cap - b->len)) return UV_ENOBUFS;
     memcpy(b->data + b->len, p, len);
     b->len += (uint32_t)len;
     return 0;

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/list.h"
 #include "core/stats.h"
 
 /* Size of a pooled buffer: one socket read, or one serialized head. */
@@ -66,10 +67,10 @@ void lv_buf_unref(struct lv_buf *b);
 /* The buffer whose data[] contains p (p must point into a buffer's data). */
 static inline struct lv_buf *lv_buf_of(const char *data_start)
 {
-    return (struct lv_buf *)(void *)(data_start - offsetof(struct lv_buf, data));
+    return lv_container_of(data_start, struct lv_buf, data);
 }
 
-/* Appends len bytes; returns 0, or -1 when they do not fit (nothing copied). */
+/* Appends len bytes; returns 0, or UV_ENOBUFS when they do not fit (nothing copied). */
 int lv_buf_append(struct lv_buf *b, const void *p, size_t len);
 
 #endif

@@ -41,10 +41,6 @@ static const struct lv_fail_info table[LV_FAIL_KIND_COUNT] = {
                      "TLS handshake with a backend failed"},
     [LV_FAIL_NO_BACKEND] = {"no_backend", 503, LV_SIDE_LEVEE, LV_FAILC_NONE,
                             "no backend available"},
-    [LV_FAIL_DEADLINE] = {"deadline_exceeded", 504, LV_SIDE_LEVEE, LV_FAILC_NONE,
-                          "request deadline exceeded"},
-    [LV_FAIL_SHUTDOWN] = {"shutting_down", 503, LV_SIDE_LEVEE, LV_FAILC_NONE,
-                          "levee is shutting down"},
     [LV_FAIL_INTERNAL] = {"internal_error", 500, LV_SIDE_LEVEE, LV_FAILC_NONE, "internal error"},
 };
 

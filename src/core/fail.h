@@ -34,8 +34,6 @@ enum lv_fail_kind {
     LV_FAIL_TLS,        /* the TLS handshake with a backend failed */
     /* nobody can serve */
     LV_FAIL_NO_BACKEND,
-    LV_FAIL_DEADLINE, /* the whole-request deadline passed between attempts */
-    LV_FAIL_SHUTDOWN,
     LV_FAIL_INTERNAL,
     LV_FAIL_KIND_COUNT
 };

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <uv.h>
 
 static atomic_int log_level = LV_LOG_INFO;
 static atomic_int log_fd = STDERR_FILENO;
@@ -16,7 +17,7 @@ void lv_log_set_level(enum lv_log_level level)
     atomic_store(&log_level, (int)level);
 }
 
-int lv_log_enabled(enum lv_log_level level)
+bool lv_log_enabled(enum lv_log_level level)
 {
     return (int)level >= atomic_load_explicit(&log_level, memory_order_relaxed);
 }
@@ -29,7 +30,7 @@ int lv_log_level_parse(const char *s, enum lv_log_level *out)
             return 0;
         }
     }
-    return -1;
+    return UV_EINVAL;
 }
 
 void lv_log_set_fd(int fd)

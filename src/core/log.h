@@ -22,8 +22,8 @@
 enum lv_log_level { LV_LOG_DEBUG, LV_LOG_INFO, LV_LOG_WARN, LV_LOG_ERROR };
 
 void lv_log_set_level(enum lv_log_level level);
-int lv_log_enabled(enum lv_log_level level);
-/* Parses "debug", "info", "warn", "error"; returns 0 or -1. */
+bool lv_log_enabled(enum lv_log_level level);
+/* Parses "debug", "info", "warn", "error"; returns 0 or UV_EINVAL. */
 int lv_log_level_parse(const char *s, enum lv_log_level *out);
 
 /* Where lines go: stderr unless set (tests point it at a pipe). */

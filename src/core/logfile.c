@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "core/log.h"
 
@@ -51,11 +52,11 @@ int lv_logfile_reopen(struct lv_logfile *f)
     int fd = open(f->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
         lv_error("cannot reopen access log %s: %s", f->path, strerror(errno));
-        return -1;
+        return uv_translate_sys_error(errno);
     }
     /* dup3 replaces the file under the same number: workers keep writing
      * to f->fd and land in the new file. */
-    int rc = dup3(fd, f->fd, O_CLOEXEC);
+    int rc = dup3(fd, f->fd, O_CLOEXEC) < 0 ? uv_translate_sys_error(errno) : 0;
     close(fd);
-    return rc < 0 ? -1 : 0;
+    return rc;
 }

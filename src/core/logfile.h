@@ -21,7 +21,8 @@ struct lv_logfile {
 struct lv_logfile *lv_logfile_open(const char *path);
 void lv_logfile_ref(struct lv_logfile *f);
 void lv_logfile_unref(struct lv_logfile *f);
-/* Reopens the file under the same descriptor number. 0 or -1. */
+/* Reopens the file under the same descriptor number. 0 or a libuv error
+ * code (open or dup3 failed, logged). */
 int lv_logfile_reopen(struct lv_logfile *f);
 
 #endif

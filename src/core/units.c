@@ -1,6 +1,8 @@
 /* Parsing of durations and sizes; strict: trailing garbage is an error. */
 #include "core/units.h"
 
+#include <uv.h>
+
 #include <ctype.h>
 #include <stdbool.h>
 #include <errno.h>
@@ -10,11 +12,11 @@
 
 int lv_parse_u64(const char *s, uint64_t *out)
 {
-    if (s == NULL || !isdigit((unsigned char)s[0])) return -1;
+    if (s == NULL || !isdigit((unsigned char)s[0])) return UV_EINVAL;
     errno = 0;
     char *end;
     unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0') return -1;
+    if (errno != 0 || *end != '\0') return UV_EINVAL;
     *out = v;
     return 0;
 }
@@ -34,20 +36,20 @@ static int split_number(const char *s, struct decimal *d, const char **suffix)
     d->scale = 1;
     bool digits = false;
     while (isdigit((unsigned char)*p)) {
-        if (d->ip > (UINT64_MAX - 9) / 10) return -1;
+        if (d->ip > (UINT64_MAX - 9) / 10) return UV_EINVAL;
         d->ip = d->ip * 10 + (uint64_t)(*p++ - '0');
         digits = true;
     }
     if (*p == '.') {
         p++;
         while (isdigit((unsigned char)*p)) {
-            if (d->scale >= 1000000000000ull) return -1; /* 12 decimals is plenty */
+            if (d->scale >= 1000000000000ull) return UV_EINVAL; /* 12 decimals is plenty */
             d->frac = d->frac * 10 + (uint64_t)(*p++ - '0');
             d->scale *= 10;
             digits = true;
         }
     }
-    if (!digits) return -1;
+    if (!digits) return UV_EINVAL;
     while (*p == ' ')
         p++;
     *suffix = p;
@@ -65,20 +67,20 @@ static int scale(const char *s, const struct unit *units, uint64_t bare, uint64_
 {
     struct decimal d;
     const char *suffix;
-    if (s == NULL || split_number(s, &d, &suffix) != 0) return -1;
+    if (s == NULL || split_number(s, &d, &suffix) != 0) return UV_EINVAL;
     uint64_t f = bare;
     if (*suffix != '\0') {
         const struct unit *u = units;
         while (u->name && strcasecmp(suffix, u->name) != 0)
             u++;
-        if (u->name == NULL) return -1;
+        if (u->name == NULL) return UV_EINVAL;
         f = u->factor;
     }
-    if (d.ip && f > UINT64_MAX / d.ip) return -1;
+    if (d.ip && f > UINT64_MAX / d.ip) return UV_EINVAL;
     unsigned __int128 frac = (unsigned __int128)d.frac * f;
     uint64_t whole = (uint64_t)(frac / d.scale);
     *exact = frac % d.scale == 0;
-    if (d.ip * f > UINT64_MAX - whole - 1) return -1;
+    if (d.ip * f > UINT64_MAX - whole - 1) return UV_EINVAL;
     *out = d.ip * f + whole + (*exact ? 0 : 1); /* rounds up */
     return 0;
 }
@@ -92,7 +94,7 @@ int lv_parse_duration_ms(const char *s, uint64_t *ms)
         {NULL, 0}};
     uint64_t us;
     bool exact;
-    if (scale(s, units, 1000000, &us, &exact) != 0) return -1;
+    if (scale(s, units, 1000000, &us, &exact) != 0) return UV_EINVAL;
     *ms = us / 1000 + (us % 1000 != 0);
     return 0;
 }
@@ -112,7 +114,7 @@ int lv_parse_size(const char *s, uint64_t *bytes)
                                         {NULL, 0}};
     bool exact;
     uint64_t v;
-    if (scale(s, units, 1, &v, &exact) != 0 || !exact) return -1;
+    if (scale(s, units, 1, &v, &exact) != 0 || !exact) return UV_EINVAL;
     *bytes = v;
     return 0;
 }

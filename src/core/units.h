@@ -11,9 +11,10 @@
 #include <stdint.h>
 
 /* Parses a duration into milliseconds (sub-millisecond values round up to 1
- * unless zero). Returns 0, or -1 if s is not a duration. */
+ * unless zero). Returns 0, or UV_EINVAL if s is not a duration. */
 int lv_parse_duration_ms(const char *s, uint64_t *ms);
-/* Parses a size into bytes. Returns 0, or -1 if s is not a size. */
+/* Parses a size into bytes. Returns 0, or UV_EINVAL if s is not a
+ * size. */
 int lv_parse_size(const char *s, uint64_t *bytes);
 /* Parses a non-negative decimal integer that must fill the whole string. */
 int lv_parse_u64(const char *s, uint64_t *out);

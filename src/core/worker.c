@@ -9,15 +9,15 @@
 static void on_wakeup(uv_async_t *a)
 {
     struct lv_worker *w = a->data;
+    struct lv_list msgs, *it, *tmp;
     uv_mutex_lock(&w->lock);
-    struct lv_worker_msg *m = w->msgs;
-    w->msgs = w->msgs_tail = NULL;
+    lv_list_move_all(&msgs, &w->msgs);
     uv_mutex_unlock(&w->lock);
-    while (m) {
-        struct lv_worker_msg *next = m->next;
+    lv_list_foreach_safe(it, tmp, &msgs)
+    {
+        struct lv_worker_msg *m = lv_container_of(it, struct lv_worker_msg, node);
         m->cb(w, m->arg);
         free(m);
-        m = next;
     }
 }
 
@@ -25,7 +25,7 @@ int lv_worker_init(struct lv_worker *w, unsigned id, void *data)
 {
     w->id = id;
     w->data = data;
-    w->msgs = w->msgs_tail = NULL;
+    lv_list_init(&w->msgs);
     w->wakeup_closed = false;
     lv_rand_seed(&w->rand, lv_clock_ns() ^ ((uint64_t)id << 48) ^ (uint64_t)(uintptr_t)w);
     int rc = uv_loop_init(&w->loop);
@@ -51,21 +51,16 @@ int lv_worker_start(struct lv_worker *w, lv_worker_cb setup)
 int lv_worker_post(struct lv_worker *w, lv_worker_cb cb, void *arg)
 {
     struct lv_worker_msg *m = malloc(sizeof(*m));
-    if (m == NULL) return -1;
-    m->next = NULL;
+    if (m == NULL) return UV_ENOMEM;
     m->cb = cb;
     m->arg = arg;
     uv_mutex_lock(&w->lock);
     if (w->wakeup_closed) {
         uv_mutex_unlock(&w->lock);
         free(m);
-        return -1;
+        return UV_ECANCELED;
     }
-    if (w->msgs_tail)
-        w->msgs_tail->next = m;
-    else
-        w->msgs = m;
-    w->msgs_tail = m;
+    lv_list_push_back(&w->msgs, &m->node);
     uv_async_send(&w->wakeup);
     uv_mutex_unlock(&w->lock);
     return 0;
@@ -79,13 +74,12 @@ void lv_worker_close_mailbox(struct lv_worker *w)
         return;
     }
     w->wakeup_closed = true;
-    struct lv_worker_msg *m = w->msgs;
-    w->msgs = w->msgs_tail = NULL;
+    struct lv_list msgs, *it, *tmp;
+    lv_list_move_all(&msgs, &w->msgs);
     uv_mutex_unlock(&w->lock);
-    while (m) { /* messages that raced with the close are dropped */
-        struct lv_worker_msg *next = m->next;
-        free(m);
-        m = next;
+    lv_list_foreach_safe(it, tmp, &msgs) /* messages that raced with the close are dropped */
+    {
+        free(lv_container_of(it, struct lv_worker_msg, node));
     }
     uv_close((uv_handle_t *)&w->wakeup, NULL);
 }

@@ -10,13 +10,14 @@
 #include <stdbool.h>
 #include <uv.h>
 
+#include "core/list.h"
 #include "core/rand.h"
 
 struct lv_worker;
 typedef void (*lv_worker_cb)(struct lv_worker *w, void *arg);
 
 struct lv_worker_msg {
-    struct lv_worker_msg *next;
+    struct lv_list node; /* in the mailbox, oldest first */
     lv_worker_cb cb;
     void *arg;
 };
@@ -27,7 +28,7 @@ struct lv_worker {
     uv_thread_t thread;
     uv_async_t wakeup;
     uv_mutex_t lock;
-    struct lv_worker_msg *msgs, *msgs_tail;
+    struct lv_list msgs; /* under lock */
     bool wakeup_closed;
     struct lv_rand rand;
     lv_worker_cb setup; /* runs on the worker thread before the loop */
@@ -39,7 +40,8 @@ int lv_worker_init(struct lv_worker *w, unsigned id, void *data);
 /* Starts the thread: setup(w, data), then the loop until it is empty. */
 int lv_worker_start(struct lv_worker *w, lv_worker_cb setup);
 /* Runs cb(w, arg) on the worker's loop, soon. Thread-safe. Returns 0, or
- * -1 if the worker has stopped taking messages (cb is then not run). */
+ * UV_ECANCELED if the worker has stopped taking messages, or UV_ENOMEM
+ * (cb is then not run). */
 int lv_worker_post(struct lv_worker *w, lv_worker_cb cb, void *arg);
 /* From the worker itself: stop taking messages, so that the loop can end
  * once everything else is closed. */

@@ -11,7 +11,7 @@
 
 #include "demo/options.h"
 #include "http/reason.h"
-#include "demo/server.h"
+#include "demo/demo_server-t.h"
 
 #define INLINE_MAX (16 * 1024)
 #define NO_LENGTH UINT64_MAX

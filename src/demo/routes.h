@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "demo/buf.h"
+#include "demo/demo_buf.h"
 
 struct lv_demo_worker;
 

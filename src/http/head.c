@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <strings.h>
+#include <uv.h>
 
 void lv_head_init(struct lv_head *h, uint32_t limit, uint32_t max_fields)
 {
@@ -36,9 +37,9 @@ static int append(struct lv_head *h, struct lv_bufpool *pool, const char *p, siz
 {
     if (h->buf == NULL) {
         h->buf = lv_buf_get_size(pool, h->limit);
-        if (h->buf == NULL) return -1;
+        if (h->buf == NULL) return UV_ENOBUFS;
     }
-    if (n > h->limit - h->buf->len) return -1;
+    if (n > h->limit - h->buf->len) return UV_ENOBUFS;
     return lv_buf_append(h->buf, p, n);
 }
 
@@ -49,7 +50,7 @@ int lv_head_add_target(struct lv_head *h, struct lv_bufpool *pool, const char *p
         h->target_len = 0;
         h->last = 1;
     }
-    if (append(h, pool, p, n) != 0) return -1;
+    if (append(h, pool, p, n) != 0) return UV_ENOBUFS;
     h->target_len += (uint32_t)n;
     return 0;
 }
@@ -57,11 +58,11 @@ int lv_head_add_target(struct lv_head *h, struct lv_bufpool *pool, const char *p
 int lv_head_add_name(struct lv_head *h, struct lv_bufpool *pool, const char *p, size_t n)
 {
     if (h->last != 2) {
-        if (h->nfields >= h->max_fields) return -2;
+        if (h->nfields >= h->max_fields) return UV_E2BIG;
         if (h->nfields == h->cap_fields) {
             uint32_t cap = h->cap_fields * 2;
             struct lv_hfield *f = malloc(cap * sizeof(*f));
-            if (f == NULL) return -1;
+            if (f == NULL) return UV_ENOBUFS;
             memcpy(f, h->fields, h->nfields * sizeof(*f));
             if (h->fields != h->inline_fields) free(h->fields);
             h->fields = f;
@@ -75,21 +76,21 @@ int lv_head_add_name(struct lv_head *h, struct lv_bufpool *pool, const char *p, 
         f->flags = 0;
         h->last = 2;
     }
-    if (append(h, pool, p, n) != 0) return -1;
+    if (append(h, pool, p, n) != 0) return UV_ENOBUFS;
     h->fields[h->nfields - 1].name_len += (uint32_t)n;
     return 0;
 }
 
 int lv_head_add_value(struct lv_head *h, struct lv_bufpool *pool, const char *p, size_t n)
 {
-    if (h->nfields == 0) return -1;
+    if (h->nfields == 0) return UV_ENOBUFS;
     struct lv_hfield *f = &h->fields[h->nfields - 1];
     if (h->last != 3) {
         f->value = h->buf ? h->buf->len : 0;
         f->value_len = 0;
         h->last = 3;
     }
-    if (append(h, pool, p, n) != 0) return -1;
+    if (append(h, pool, p, n) != 0) return UV_ENOBUFS;
     f->value_len += (uint32_t)n;
     return 0;
 }

@@ -45,7 +45,8 @@ void lv_head_init(struct lv_head *h, uint32_t limit, uint32_t max_fields);
 void lv_head_dispose(struct lv_head *h);
 
 /* Appends bytes to the target / current name / current value. Returns 0,
- * -1 when the byte limit is reached, -2 when the field count limit is. */
+ * UV_ENOBUFS when the byte limit is reached (or no buffer could be had),
+ * UV_E2BIG when the field count limit is. */
 int lv_head_add_target(struct lv_head *h, struct lv_bufpool *pool, const char *p, size_t n);
 int lv_head_add_name(struct lv_head *h, struct lv_bufpool *pool, const char *p, size_t n);
 int lv_head_add_value(struct lv_head *h, struct lv_bufpool *pool, const char *p, size_t n);

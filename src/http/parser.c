@@ -7,9 +7,11 @@
 #include <pthread.h>
 #include <stddef.h>
 
+#include "core/list.h"
+
 static struct lv_http_parser *of(llhttp_t *ll)
 {
-    return (struct lv_http_parser *)(void *)((char *)ll - offsetof(struct lv_http_parser, ll));
+    return lv_container_of(ll, struct lv_http_parser, ll);
 }
 
 /* The flags a Connection field sets in llhttp. */

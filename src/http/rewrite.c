@@ -8,6 +8,7 @@
 #include <assert.h>
 #include <inttypes.h>
 #include <llhttp.h>
+#include <uv.h>
 #include <stdio.h>
 
 #include "http/check.h"
@@ -20,7 +21,7 @@ struct out {
 
 static void put(struct out *o, const char *p, size_t n)
 {
-    if (o->err == 0 && lv_buf_append(o->b, p, n) != 0) o->err = -1;
+    if (o->err == 0 && lv_buf_append(o->b, p, n) != 0) o->err = UV_ENOBUFS;
 }
 
 #define PUT_LIT(o, lit) put((o), lit, sizeof(lit) - 1)

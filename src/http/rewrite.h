@@ -33,8 +33,8 @@ struct lv_fwd_info {
 /* Upper bound of the rewritten request head's size. */
 size_t lv_rewrite_request_size(const struct lv_head *req, const struct lv_fwd_info *fwd);
 
-/* Writes the request head for the backend into out. Returns 0, or -1 if it
- * does not fit (out is then partially written). The framing is levee's own,
+/* Writes the request head for the backend into out. Returns 0, or UV_ENOBUFS if
+ * it does not fit (out is then partially written). The framing is levee's own,
  * from fwd (never LV_FRAME_CLOSE); the client's Content-Length and
  * Transfer-Encoding are never copied. */
 int lv_rewrite_request(const struct lv_head *req, const struct lv_fwd_info *fwd,
@@ -53,7 +53,7 @@ struct lv_resp_info {
 size_t lv_rewrite_response_size(const struct lv_head *resp, const struct lv_resp_info *info);
 
 /*
- * Writes the response head for the client into out. 0 or -1 (no room).
+ * Writes the response head for the client into out. 0 or UV_ENOBUFS (no room).
  * resp is the backend's head whose fields are relayed, or NULL for a
  * response of levee's own (info->status, its fields all in info->extra).
  * The framing is levee's own, from info alone: LV_FRAME_LENGTH writes

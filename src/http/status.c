@@ -2,6 +2,7 @@
 #include "http/status.h"
 
 #include <stdio.h>
+#include <uv.h>
 
 size_t lv_status_body(char *out, size_t cap, enum lv_fail_kind kind)
 {

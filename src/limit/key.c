@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include <openssl/evp.h>
+#include <uv.h>
 
 #include "core/units.h"
 
@@ -19,7 +20,7 @@ static int parse_ip_mapped(const char *s, size_t len, int *family, uint8_t addr[
 {
     char tmp[64];
     /* A NUL would end the text inet_pton reads before len does. */
-    if (len == 0 || len >= sizeof(tmp) || memchr(s, '\0', len) != NULL) return -1;
+    if (len == 0 || len >= sizeof(tmp) || memchr(s, '\0', len) != NULL) return UV_EINVAL;
     memcpy(tmp, s, len);
     tmp[len] = '\0';
     if (inet_pton(AF_INET, tmp, addr) == 1) {
@@ -38,7 +39,7 @@ static int parse_ip_mapped(const char *s, size_t len, int *family, uint8_t addr[
         }
         return 0;
     }
-    return -1;
+    return UV_EINVAL;
 }
 
 static int parse_ip(const char *s, size_t len, int *family, uint8_t addr[16])
@@ -53,17 +54,17 @@ int lv_cidr_parse(const char *s, struct lv_cidr *out)
     const char *slash = strchr(s, '/');
     size_t alen = slash ? (size_t)(slash - s) : strlen(s);
     bool mapped = false;
-    if (parse_ip_mapped(s, alen, &out->family, out->addr, &mapped) != 0) return -1;
+    if (parse_ip_mapped(s, alen, &out->family, out->addr, &mapped) != 0) return UV_EINVAL;
     /* "::ffff:10.0.0.0/104" is the IPv4 network 10.0.0.0/8. */
     unsigned max = out->family == AF_INET && !mapped ? 32 : 128;
     unsigned b = max;
     if (slash) {
         uint64_t v;
-        if (lv_parse_u64(slash + 1, &v) != 0 || v > max) return -1;
+        if (lv_parse_u64(slash + 1, &v) != 0 || v > max) return UV_EINVAL;
         b = (unsigned)v;
     }
     if (mapped) {
-        if (b < 96) return -1; /* wider than the mapped range */
+        if (b < 96) return UV_EINVAL; /* wider than the mapped range */
         b -= 96;
     }
     out->bits = b;
@@ -125,26 +126,26 @@ static bool is_port(const char *s, size_t len)
 static int parse_entry(const char *s, size_t len, struct ip *out)
 {
     /* The longest form, "[" 45-character IPv6 "]:65535", is 53 bytes. */
-    if (len == 0 || len > 53) return -1;
+    if (len == 0 || len > 53) return UV_EINVAL;
     if (s[0] == '[') {
         const char *close = memchr(s, ']', len);
-        if (close == NULL) return -1;
+        if (close == NULL) return UV_EINVAL;
         size_t alen = (size_t)(close - s) - 1, rest = len - alen - 2;
-        if (rest != 0 && !is_port(close + 1, rest)) return -1;
+        if (rest != 0 && !is_port(close + 1, rest)) return UV_EINVAL;
         bool mapped = false;
-        if (alen == 0 || memchr(s + 1, ':', alen) == NULL) return -1; /* "[1.2.3.4]" */
+        if (alen == 0 || memchr(s + 1, ':', alen) == NULL) return UV_EINVAL; /* "[1.2.3.4]" */
         return parse_ip_mapped(s + 1, alen, &out->family, out->addr, &mapped);
     }
     const char *colon = memchr(s, ':', len);
     if (colon != NULL && memchr(colon + 1, ':', len - (size_t)(colon - s) - 1) == NULL) {
         /* One colon: IPv4 and a port (a bare IPv6 address has two or more). */
         size_t alen = (size_t)(colon - s);
-        if (!is_port(colon, len - alen)) return -1;
+        if (!is_port(colon, len - alen)) return UV_EINVAL;
         char tmp[16];
-        if (alen == 0 || alen >= sizeof(tmp)) return -1;
+        if (alen == 0 || alen >= sizeof(tmp)) return UV_EINVAL;
         memcpy(tmp, s, alen);
         tmp[alen] = '\0';
-        if (strlen(tmp) != alen) return -1; /* a NUL inside */
+        if (strlen(tmp) != alen) return UV_EINVAL; /* a NUL inside */
         out->family = AF_INET;
         return inet_pton(AF_INET, tmp, out->addr) == 1 ? 0 : -1;
     }
@@ -168,7 +169,7 @@ int lv_ip_normalize(const char *s, size_t len, char *out, size_t cap)
     struct ip a;
     if (parse_entry(s, len, &a) != 0) {
         out[0] = '\0';
-        return -1;
+        return UV_EINVAL;
     }
     return (int)print_ip(&a, out, cap);
 }

@@ -32,7 +32,7 @@ struct lv_cidr {
  */
 #define LV_LIMIT_KEY_LEN 48
 
-/* Parses "10.0.0.0/8", "192.168.1.7", "::1/128", "fd00::/8". 0 or -1. */
+/* Parses "10.0.0.0/8", "192.168.1.7", "::1/128", "fd00::/8". 0 or UV_EINVAL. */
 int lv_cidr_parse(const char *s, struct lv_cidr *out);
 
 /* Is the textual IP address ip (len bytes) inside one of the networks? */
@@ -52,7 +52,7 @@ bool lv_cidr_contains(const struct lv_cidr *nets, size_t n, const char *ip, size
  * compressed, and an IPv4-mapped IPv6 address (::ffff:1.2.3.4) is its IPv4
  * address. Anything else ("unknown", RFC 7239's "_hidden" obfuscated
  * identifiers, zone ids, "[1.2.3.4]", garbage) is not an address.
- * Returns the length written, or -1 (out is then "").
+ * Returns the length written, or UV_EINVAL (out is then "").
  */
 int lv_ip_normalize(const char *s, size_t len, char *out, size_t cap);
 

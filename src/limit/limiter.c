@@ -5,8 +5,17 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-#include "config/config.h"
+void lv_rate_cfg_dispose(struct lv_rate_cfg *cfg)
+{
+    free(cfg->key_header);
+    free(cfg->trusted);
+    free(cfg->redis.address);
+    free(cfg->redis_prefix);
+    free(cfg->redis_password);
+    memset(cfg, 0, sizeof(*cfg));
+}
 
 void lv_limiter_params(const struct lv_rate_cfg *cfg, enum lv_limit_scope scope,
                        struct lv_limit_cfg *out)
@@ -70,8 +79,7 @@ void lv_limiter_check(struct lv_limiter *l, const struct lv_rate_cfg *cfg, const
     struct lv_limit_cfg p;
     if (cfg->client_rate > 0 && len > 0) {
         lv_limiter_params(cfg, LV_SCOPE_CLIENT, &p);
-        lv_ratetable_take(l->clients, key, len, (enum lv_limit_algo)cfg->algorithm, &p, now,
-                          &v->r[LV_SCOPE_CLIENT]);
+        lv_ratetable_take(l->clients, key, len, cfg->algorithm, &p, now, &v->r[LV_SCOPE_CLIENT]);
         v->has[LV_SCOPE_CLIENT] = true;
         if (!v->r[LV_SCOPE_CLIENT].allowed) {
             v->allowed = false;

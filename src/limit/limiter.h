@@ -18,9 +18,46 @@
 #include <stdint.h>
 
 #include "limit/bucket.h"
+#include "limit/key.h"
 #include "limit/table.h"
+#include "net/addr.h"
 
-struct lv_rate_cfg;
+enum lv_store_kind { LV_STORE_LOCAL, LV_STORE_REDIS };
+enum lv_store_error { LV_ON_ERROR_LOCAL, LV_ON_ERROR_ALLOW, LV_ON_ERROR_DENY };
+enum lv_key_kind { LV_KEY_IP, LV_KEY_HEADER };
+
+/* rate_limit: in the configuration. */
+struct lv_rate_cfg {
+    /* global: all clients together; rate 0 = no global limit */
+    double rate;
+    uint64_t burst;
+    /* per client; rate 0 = no per-client limit */
+    double client_rate;
+    uint64_t client_burst;
+    enum lv_key_kind key;
+    char *key_header;        /* with LV_KEY_HEADER */
+    struct lv_cidr *trusted; /* proxies whose X-Forwarded-For is believed */
+    size_t ntrusted;
+    uint64_t max_clients;
+    enum lv_limit_algo algorithm;
+    uint64_t window; /* ms, sliding window */
+    bool headers;    /* RateLimit on allowed responses too */
+    enum lv_store_kind store;
+    enum lv_store_error on_store_error;
+    struct lv_addr_cfg redis; /* rate_limit.redis.address */
+    uint64_t redis_timeout;   /* ms */
+    char *redis_prefix;
+    char *redis_password;
+};
+
+/* Is any limit configured (a global or a per-client rate)? */
+static inline bool lv_rate_cfg_enabled(const struct lv_rate_cfg *cfg)
+{
+    return cfg->rate > 0 || cfg->client_rate > 0;
+}
+
+/* Frees the strings and tables cfg holds and zeroes it. */
+void lv_rate_cfg_dispose(struct lv_rate_cfg *cfg);
 
 enum lv_limit_scope { LV_SCOPE_GLOBAL = 0, LV_SCOPE_CLIENT = 1, LV_SCOPE_COUNT };
 
@@ -34,7 +71,7 @@ struct lv_limit_verdict {
 
 struct lv_limiter {
     atomic_int refs;
-    int algorithm; /* enum lv_limit_algo */
+    enum lv_limit_algo algorithm;
     uint64_t max_clients;
     atomic_uint_fast64_t global_tat; /* token bucket */
     pthread_mutex_t global_lock;     /* sliding window */

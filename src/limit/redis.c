@@ -14,8 +14,8 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
-#include "config/config.h"
 #include "core/clock.h"
+#include "core/list.h"
 #include "core/log.h"
 #include "net/addr.h"
 
@@ -90,8 +90,8 @@ enum conn_state { C_DOWN, C_CONNECTING, C_LOADING, C_UP };
 
 struct lv_redis_call {
     struct lv_redis *r;
-    struct lv_redis_call *next; /* outstanding, oldest first */
-    lv_redis_cb cb;             /* NULL once answered, timed out or cancelled */
+    struct lv_list node; /* in r->calls */
+    lv_redis_cb cb;      /* NULL once answered, timed out or cancelled */
     void *arg;
     uint64_t deadline; /* ms */
 };
@@ -111,8 +111,13 @@ struct lv_redis {
     int port;
     char *password;
     char sha[41];
-    struct lv_redis_call *head, *tail;
+    struct lv_list calls; /* outstanding checks, oldest first */
 };
+
+static struct lv_redis_call *call_of(struct lv_list *n)
+{
+    return lv_container_of(n, struct lv_redis_call, node);
+}
 
 static void set_up(struct lv_redis *r, bool up)
 {
@@ -158,24 +163,14 @@ static void deliver(struct lv_redis_call *c, int status, const struct lv_limit_v
     if (cb) cb(c->arg, status, v);
 }
 
-static void unlink_call(struct lv_redis *r, struct lv_redis_call *c)
-{
-    struct lv_redis_call **pp = &r->head;
-    struct lv_redis_call *prev = NULL;
-    while (*pp && *pp != c) {
-        prev = *pp;
-        pp = &(*pp)->next;
-    }
-    if (*pp == NULL) return;
-    *pp = c->next;
-    if (r->tail == c) r->tail = prev;
-}
-
 static void on_timeout(uv_timer_t *t)
 {
     struct lv_redis *r = t->data;
     uint64_t now = lv_clock_ms();
-    for (struct lv_redis_call *c = r->head; c; c = c->next) {
+    struct lv_list *it;
+    lv_list_foreach(it, &r->calls)
+    {
+        struct lv_redis_call *c = call_of(it);
         if (c->cb && c->deadline <= now) deliver(c, UV_ETIMEDOUT, NULL);
     }
     arm(r);
@@ -183,7 +178,10 @@ static void on_timeout(uv_timer_t *t)
 
 static void arm(struct lv_redis *r)
 {
-    for (struct lv_redis_call *c = r->head; c; c = c->next) {
+    struct lv_list *it;
+    lv_list_foreach(it, &r->calls)
+    {
+        struct lv_redis_call *c = call_of(it);
         if (c->cb == NULL) continue;
         uint64_t now = lv_clock_ms();
         uv_timer_start(&r->timer, on_timeout, c->deadline > now ? c->deadline - now : 0, 0);
@@ -205,7 +203,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     struct lv_redis_call *c = privdata;
     struct lv_redis *r = c->r;
     redisReply *rep = reply;
-    unlink_call(r, c);
+    lv_list_remove(&c->node);
     if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 10) {
         struct lv_limit_verdict v = {.allowed = int_at(rep, 0) == 1};
         v.denied_by = int_at(rep, 1) == 1 ? LV_SCOPE_CLIENT : LV_SCOPE_GLOBAL;
@@ -233,10 +231,9 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 int lv_redis_take(struct lv_redis *r, const struct lv_rate_cfg *cfg, const char *key, size_t len,
                   lv_redis_cb cb, void *arg, struct lv_redis_call **call)
 {
-    if (r == NULL) return -1;
-    if (r->state != C_UP || r->closing) return -1;
+    if (r == NULL || r->state != C_UP || r->closing) return UV_ENOTCONN;
     struct lv_redis_call *c = calloc(1, sizeof(*c));
-    if (c == NULL) return -1;
+    if (c == NULL) return UV_ENOMEM;
     c->r = r;
     c->cb = cb;
     c->arg = arg;
@@ -265,13 +262,9 @@ int lv_redis_take(struct lv_redis *r, const struct lv_rate_cfg *cfg, const char 
     argl[4] = (size_t)gl;
     if (redisAsyncCommandArgv(r->ac, on_reply, c, 11, argv, argl) != REDIS_OK) {
         free(c);
-        return -1;
+        return UV_ENOTCONN;
     }
-    if (r->tail)
-        r->tail->next = c;
-    else
-        r->head = c;
-    r->tail = c;
+    lv_list_push_back(&r->calls, &c->node);
     if (!uv_is_active((uv_handle_t *)&r->timer)) arm(r);
     *call = c;
     return 0;
@@ -291,7 +284,7 @@ void lv_redis_call_cancel(struct lv_redis_call *call)
  * for their timeout and the connection would never be seen to be down. This
  * one lets hiredis read it.
  */
-struct uv_events {
+struct poll_events {
     redisAsyncContext *ac; /* NULL once hiredis has let go */
     uv_poll_t poll;
     int events;
@@ -299,7 +292,7 @@ struct uv_events {
 
 static void on_poll(uv_poll_t *h, int status, int events)
 {
-    struct uv_events *p = h->data;
+    struct poll_events *p = h->data;
     if (status < 0) {
         /* A read now fails with the error (or finds the connect failed) and
          * hiredis disconnects. Should it not, polling resumes. */
@@ -311,7 +304,7 @@ static void on_poll(uv_poll_t *h, int status, int events)
     if (p->ac && (events & UV_WRITABLE)) redisAsyncHandleWrite(p->ac);
 }
 
-static void update(struct uv_events *p, int add, int del)
+static void update(struct poll_events *p, int add, int del)
 {
     p->events = (p->events | add) & ~del;
     if (p->events)
@@ -347,14 +340,14 @@ static void on_poll_closed(uv_handle_t *h)
 
 static void cleanup(void *d)
 {
-    struct uv_events *p = d;
+    struct poll_events *p = d;
     p->ac = NULL;
     uv_close((uv_handle_t *)&p->poll, on_poll_closed);
 }
 
 static int attach(redisAsyncContext *ac, uv_loop_t *loop)
 {
-    struct uv_events *p = calloc(1, sizeof(*p));
+    struct poll_events *p = calloc(1, sizeof(*p));
     if (p == NULL) return -1;
     if (uv_poll_init(loop, &p->poll, ac->c.fd) != 0) {
         free(p);
@@ -482,6 +475,7 @@ struct lv_redis *lv_redis_create(uv_loop_t *loop, const struct lv_rate_cfg *cfg,
     r->shared = shared;
     r->timeout = cfg->redis_timeout;
     r->backoff = 100;
+    lv_list_init(&r->calls);
     lv_addr_ip((const struct sockaddr *)&cfg->redis.addr, r->host, sizeof(r->host));
     const struct sockaddr *sa = (const struct sockaddr *)&cfg->redis.addr;
     r->port = ntohs(sa->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)sa)->sin6_port
@@ -495,7 +489,7 @@ struct lv_redis *lv_redis_create(uv_loop_t *loop, const struct lv_rate_cfg *cfg,
     return r;
 }
 
-int lv_redis_same(const struct lv_redis *r, const struct lv_rate_cfg *cfg)
+bool lv_redis_same(const struct lv_redis *r, const struct lv_rate_cfg *cfg)
 {
     char host[64];
     lv_addr_ip((const struct sockaddr *)&cfg->redis.addr, host, sizeof(host));
@@ -522,8 +516,11 @@ void lv_redis_close(struct lv_redis *r)
     if (r == NULL || r->closing) return;
     r->closing = true;
     /* Pending checks fail now; hiredis then calls each with a NULL reply. */
-    for (struct lv_redis_call *c = r->head; c; c = c->next)
-        deliver(c, UV_ECANCELED, NULL);
+    struct lv_list *it;
+    lv_list_foreach(it, &r->calls)
+    {
+        deliver(call_of(it), UV_ECANCELED, NULL);
+    }
     /* redisAsyncFree answers the outstanding commands (NULL replies) at
      * once, so nothing refers to r after this. */
     if (r->ac) redisAsyncFree(r->ac);

@@ -15,6 +15,7 @@
 #define LV_LIMIT_REDIS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <uv.h>
 
@@ -38,12 +39,13 @@ struct lv_redis *lv_redis_create(uv_loop_t *loop, const struct lv_rate_cfg *cfg,
                                  struct lv_redis_shared *shared);
 
 /* Does this connection talk to the store cfg names (address, password)? */
-int lv_redis_same(const struct lv_redis *r, const struct lv_rate_cfg *cfg);
+bool lv_redis_same(const struct lv_redis *r, const struct lv_rate_cfg *cfg);
 
 /*
  * Sends a check for client key (len 0: no client limit) and the global
  * limit. Returns 0 and sets *call (cb follows, never before this returns),
- * or -1 when the store cannot be asked now (cb is not called).
+ * or UV_ENOTCONN (the store cannot be asked now: not connected, or closing)
+ * or UV_ENOMEM; cb is not called then.
  */
 int lv_redis_take(struct lv_redis *r, const struct lv_rate_cfg *cfg, const char *key, size_t len,
                   lv_redis_cb cb, void *arg, struct lv_redis_call **call);

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <uv.h>
 
 #include "core/units.h"
 
@@ -17,7 +18,7 @@ int lv_addr_split(const char *s, char *host, size_t hostcap, uint16_t *port, con
         const char *end = strchr(s, ']');
         if (end == NULL || end[1] != ':') {
             *why = "expected [ipv6]:port";
-            return -1;
+            return UV_EINVAL;
         }
         hlen = (size_t)(end - s - 1);
         if (hlen >= hostcap) goto too_long;
@@ -27,27 +28,27 @@ int lv_addr_split(const char *s, char *host, size_t hostcap, uint16_t *port, con
         colon = strrchr(s, ':');
         if (colon == NULL) {
             *why = "expected host:port";
-            return -1;
+            return UV_EINVAL;
         }
         hlen = (size_t)(colon - s);
         if (hlen >= hostcap) goto too_long;
         memcpy(host, s, hlen);
         if (memchr(host, ':', hlen)) {
             *why = "an IPv6 address must be written in brackets: [::1]:8080";
-            return -1;
+            return UV_EINVAL;
         }
     }
     host[hlen] = '\0';
     uint64_t p;
     if (lv_parse_u64(colon + 1, &p) != 0 || p == 0 || p > 65535) {
         *why = "port must be a number from 1 to 65535";
-        return -1;
+        return UV_EINVAL;
     }
     *port = (uint16_t)p;
     return 0;
 too_long:
     *why = "host name too long";
-    return -1;
+    return UV_EINVAL;
 }
 
 int lv_addr_resolve(const char *host, uint16_t port, bool passive, struct sockaddr_storage *out,
@@ -64,7 +65,7 @@ int lv_addr_resolve(const char *host, uint16_t port, bool passive, struct sockad
     int rc = getaddrinfo(node, portstr, &hints, &res);
     if (rc != 0) {
         *why = gai_strerror(rc);
-        return -1;
+        return UV_EINVAL;
     }
     struct addrinfo *pick = res;
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {

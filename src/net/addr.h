@@ -12,17 +12,27 @@
 
 /*
  * Splits "host:port" (host may be "[v6]", or empty for "any"). Writes the
- * host without brackets. Returns 0, or -1 with *why set to a static message.
+ * host without brackets. Returns 0, or UV_EINVAL with *why set to a static
+ * message.
  */
 int lv_addr_split(const char *s, char *host, size_t hostcap, uint16_t *port, const char **why);
 
 /*
  * Resolves host (empty: the wildcard address) and port, preferring IPv4
  * when a name has both. Blocking (getaddrinfo): call it only from the main
- * thread. Returns 0, or -1 with *why set (static or gai_strerror text).
+ * thread. Returns 0, or UV_EINVAL with *why set (static or gai_strerror
+ * text).
  */
 int lv_addr_resolve(const char *host, uint16_t port, bool passive, struct sockaddr_storage *out,
                     socklen_t *outlen, const char **why);
+
+/* An address as written in the configuration, resolved when it is loaded
+ * (rate_limit.redis.address). */
+struct lv_addr_cfg {
+    char *address; /* as written, for messages; owned */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+};
 
 /* The IP address of sa as text (no port); returns buf. */
 const char *lv_addr_ip(const struct sockaddr *sa, char *buf, size_t cap);

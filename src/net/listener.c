@@ -13,6 +13,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+void lv_listen_cfg_dispose(struct lv_listen_cfg *l)
+{
+    free(l->address);
+    for (size_t i = 0; i < l->tls.ncerts; i++) {
+        free(l->tls.certs[i].cert);
+        free(l->tls.certs[i].key);
+    }
+    free(l->tls.certs);
+    free(l->tls.ciphers);
+    free(l->tls.ciphersuites);
+    if (l->tls_ctx) SSL_CTX_free(l->tls_ctx);
+    memset(l, 0, sizeof(*l));
+}
+
 #include "net/inherit.h"
 
 /* --- every listening socket of the process -------------------------------------- */

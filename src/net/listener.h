@@ -36,6 +36,22 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include "net/tls.h"
+
+/* A listen address of the configuration (`listen:`, `admin.listen`). */
+struct lv_listen_cfg {
+    char *address; /* as written, for messages */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    bool tls_enabled;
+    struct lv_tls_listen_cfg tls;
+    SSL_CTX *tls_ctx; /* built when the file is loaded */
+};
+
+/* Frees what l holds (strings, certificates' names, the TLS context) and
+ * zeroes it. */
+void lv_listen_cfg_dispose(struct lv_listen_cfg *l);
+
 /* Checks that addr can be bound (used before starting workers, so that a
  * busy port is reported once, clearly). An address this process inherited
  * a socket for (net/inherit.h) passes: it is ours already. */
@@ -117,12 +133,6 @@ int lv_acceptor_adopt(struct lv_acceptor *a, uv_loop_t *loop, int fd,
 
 /* After reserve said no: accept again (no-op in any other state). */
 void lv_acceptor_resume(struct lv_acceptor *a);
-
-/* Is it paused because its owner had no room? */
-static inline bool lv_acceptor_full(const struct lv_acceptor *a)
-{
-    return a->state == LV_ACCEPTOR_PAUSED_FULL;
-}
 
 /* Closes the descriptor at once; when it was the socket's last one,
  * connections waiting in its backlog are reset by the kernel (while another

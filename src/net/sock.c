@@ -395,14 +395,6 @@ void lv_sock_close(struct lv_sock *s)
     uv_close((uv_handle_t *)&s->tcp, on_uv_close);
 }
 
-void lv_sock_set_abortive(struct lv_sock *s)
-{
-    uv_os_fd_t fd;
-    if (uv_fileno((uv_handle_t *)&s->tcp, &fd) != 0) return;
-    struct linger l = {.l_onoff = 1, .l_linger = 0};
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
-}
-
 /* --- TLS ------------------------------------------------------------------------------- */
 
 /* Hands whatever OpenSSL wrote (ciphertext) to the socket. */

@@ -35,7 +35,7 @@ typedef void (*lv_sock_read_cb)(struct lv_sock *s, struct lv_buf *b, ssize_t nre
 typedef void (*lv_sock_written_cb)(struct lv_sock *s, int status);
 typedef void (*lv_sock_close_cb)(struct lv_sock *s);
 /* The TLS handshake finished (status 0) or failed (a libuv error code;
- * lv_sock_tls_failure says why). */
+ * the socket's tls_why says why). */
 typedef void (*lv_sock_handshake_cb)(struct lv_sock *s, int status);
 
 #define LV_WREQ_IOV 16
@@ -129,6 +129,20 @@ static inline size_t lv_sock_queued(const struct lv_sock *s)
     return s->write_mem > s->write_pending ? s->write_mem : s->write_pending;
 }
 
+/* Backpressure of a connection that answers requests one after another
+ * (the proxy's clients, the admin port): the next request is read only
+ * while fewer answers than LV_SOCK_BACKLOG_WRITES and no more bytes than
+ * LV_SOCK_BACKLOG_BYTES wait to be written, so that a client that
+ * pipelines requests and reads nothing holds a bounded amount of memory. */
+#define LV_SOCK_BACKLOG_WRITES 8
+#define LV_SOCK_BACKLOG_BYTES (64 * 1024)
+
+/* Past either bound: stop reading until on_written says it drained. */
+static inline bool lv_sock_backlogged(const struct lv_sock *s)
+{
+    return s->writes_pending >= LV_SOCK_BACKLOG_WRITES || s->write_pending > LV_SOCK_BACKLOG_BYTES;
+}
+
 /* Writes the current batch, if any. Returns 0 or a libuv error. */
 int lv_sock_flush(struct lv_sock *s);
 /* Writes the current batch at the end of this loop turn (after every I/O
@@ -142,9 +156,6 @@ int lv_sock_shutdown(struct lv_sock *s, void (*cb)(struct lv_sock *s, int status
 
 /* Closes; on_close runs when the handle is released. Idempotent. */
 void lv_sock_close(struct lv_sock *s);
-
-/* Sets SO_LINGER 0 so that close sends RST (abort). */
-void lv_sock_set_abortive(struct lv_sock *s);
 
 /*
  * Starts TLS on a connected socket: as a server (client == false) or as a

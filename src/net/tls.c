@@ -207,8 +207,3 @@ SSL_CTX *lv_tls_client_ctx(const struct lv_tls_backend_cfg *cfg, char *err, size
     SSL_CTX_sess_set_new_cb(ctx, keep_session);
     return ctx;
 }
-
-void lv_tls_ctx_free(SSL_CTX *ctx)
-{
-    SSL_CTX_free(ctx);
-}

@@ -45,9 +45,6 @@ SSL_CTX *lv_tls_server_ctx(const struct lv_tls_listen_cfg *cfg, char *err, size_
 /* A client context for a backend; NULL after writing why into err. */
 SSL_CTX *lv_tls_client_ctx(const struct lv_tls_backend_cfg *cfg, char *err, size_t errcap);
 
-/* The SSL_CTX's tag for levee's own data (session cache of a backend). */
-void lv_tls_ctx_free(SSL_CTX *ctx);
-
 /* A short description of the last OpenSSL error (thread-local queue),
  * cleared. */
 const char *lv_tls_error(char *buf, size_t cap);

@@ -18,11 +18,11 @@
 #include "core/log.h"
 #include "core/units.h"
 #include "proxy/flow.h"
+#include "config/gen.h"
 #include "proxy/wgen.h"
 #include "upstream/backend.h"
 #include "upstream/balancer.h"
 #include "upstream/eligible.h"
-#include "upstream/gen.h"
 #include "upstream/outcome.h"
 
 /* Interim (1xx) responses accepted per try: Go's client gives up after 5;

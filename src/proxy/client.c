@@ -29,7 +29,7 @@
 #include "proxy/exchange.h"
 #include "proxy/flow.h"
 #include "proxy/wgen.h"
-#include "upstream/gen.h"
+#include "config/gen.h"
 
 #define LINGER_MS 2000
 

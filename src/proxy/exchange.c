@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "admin/health.h"
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -24,7 +23,7 @@
 #include "proxy/wgen.h"
 #include "upstream/backend.h"
 #include "upstream/eligible.h"
-#include "upstream/gen.h"
+#include "config/gen.h"
 
 #define MAX_FREE_EXCHANGES 1024
 
@@ -582,7 +581,8 @@ static void respond_health(struct lv_exchange *ex)
 {
     struct lv_strbuf body;
     lv_strbuf_init(&body, 64 * 1024);
-    unsigned status = (unsigned)lv_admin_health_json(&body, ex->wg->gen, ex->w->start_ms);
+    unsigned status =
+        (unsigned)lv_gen_health_json(&body, ex->wg->gen, ex->w->start_ms, lv_clock_ms());
     char extra[256];
     snprintf(extra, sizeof(extra),
              "Content-Type: application/json\r\nCache-Control: no-store\r\nX-Request-Id: %s\r\n",

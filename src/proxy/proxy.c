@@ -15,7 +15,7 @@
 #include "core/log.h"
 #include "core/strbuf.h"
 #include "net/listener.h"
-#include "upstream/gen.h"
+#include "config/gen.h"
 #include "proxy/server.h"
 
 static int probe_listeners(const struct lv_config *cfg, const struct lv_config *running)
@@ -197,6 +197,26 @@ int lv_proxy_set_admin(struct lv_proxy *p, const char *id, enum lv_admin_state s
         return 0;
     }
     return -1;
+}
+
+/* Every member of struct lv_stats is an atomic_uint_fast64_t, alone, in an
+ * array or in a struct lv_lathist: the struct is summed as one array of
+ * them, so a counter added to it is summed without a change here. */
+#define STATS_N (sizeof(struct lv_stats) / sizeof(atomic_uint_fast64_t))
+_Static_assert(sizeof(struct lv_stats) % sizeof(atomic_uint_fast64_t) == 0,
+               "struct lv_stats holds only atomic_uint_fast64_t counters");
+
+void lv_proxy_stats_sum(const struct lv_proxy *p, struct lv_proxy_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    atomic_uint_fast64_t *sum = (atomic_uint_fast64_t *)(void *)&out->w;
+    for (unsigned w = 0; w < p->nservers; w++) {
+        const atomic_uint_fast64_t *c =
+            (const atomic_uint_fast64_t *)(const void *)&p->servers[w].ctx.stats;
+        for (size_t i = 0; i < STATS_N; i++)
+            LV_STAT_ADD(sum[i], lv_stat_read(&c[i]));
+        out->buffer_bytes += lv_stat_read(&p->servers[w].ctx.env.bufs.bytes);
+    }
 }
 
 void lv_proxy_drain(struct lv_proxy *p)

@@ -19,6 +19,13 @@ struct lv_strbuf;
 struct lv_config;
 struct lv_gen;
 
+/* The workers' counters, added up: what the admin port reads (never a
+ * worker's own struct). */
+struct lv_proxy_stats {
+    struct lv_stats w;     /* every worker's struct lv_stats (proxy/stats.h), summed */
+    uint64_t buffer_bytes; /* I/O buffer memory the workers hold (levee_buffer_bytes) */
+};
+
 /*
  * Builds the first generation from cfg (taken over) and starts every
  * worker. Returns 0, or a negative error after logging why.
@@ -37,6 +44,11 @@ int lv_proxy_reload(struct lv_proxy *p, const char *path, struct lv_strbuf *errs
 
 /* Sets a backend's admin state by id. Returns 0, or -1 if no such backend. */
 int lv_proxy_set_admin(struct lv_proxy *p, const char *id, enum lv_admin_state state);
+
+/* Sums every worker's counters into out (caller-owned). Each counter is
+ * read once with a relaxed load while the workers go on counting: a
+ * snapshot, consistent per counter, not across counters. Any thread. */
+void lv_proxy_stats_sum(const struct lv_proxy *p, struct lv_proxy_stats *out);
 
 /* Graceful shutdown: stop accepting, finish in-flight requests. */
 void lv_proxy_drain(struct lv_proxy *p);

@@ -12,7 +12,7 @@
 #include "limit/key.h"
 #include "limit/limiter.h"
 #include "limit/redis.h"
-#include "upstream/gen.h"
+#include "config/gen.h"
 
 /* The request's X-Forwarded-For values, last field first, read in place. */
 struct xff_iter {

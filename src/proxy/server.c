@@ -25,9 +25,9 @@
 #include "proxy/client.h"
 #include "proxy/exchange.h"
 #include "proxy/proxy-t.h"
+#include "config/gen.h"
 #include "proxy/wgen.h"
 #include "upstream/backend.h"
-#include "upstream/gen.h"
 
 #define LISTEN_BACKLOG 4096
 

@@ -19,7 +19,7 @@
 #include "http/check.h"
 #include "proxy/wgen.h"
 #include "upstream/backend.h"
-#include "upstream/gen.h"
+#include "config/gen.h"
 
 /* Response heads bigger than one buffer are refused (502 bad_response). */
 #define RESP_HEAD_LIMIT LV_BUF_SIZE

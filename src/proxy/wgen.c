@@ -8,7 +8,7 @@
 #include "core/logfile.h"
 #include "proxy/accesslog.h"
 #include "upstream/balancer.h"
-#include "upstream/gen.h"
+#include "config/gen.h"
 
 struct lv_wgen *lv_wgen_create(struct lv_wctx *w, struct lv_gen *g)
 {

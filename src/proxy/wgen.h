@@ -1,5 +1,5 @@
 /*
- * A worker's view of a configuration generation (upstream/gen.h): the
+ * A worker's view of a configuration generation (config/gen.h): the
  * balancer's state, scratch arrays, the access-log buffer, and a plain
  * count of the requests using it. Nothing on the request path touches an
  * atomic reference count: the view holds one reference on the generation

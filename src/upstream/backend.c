@@ -56,6 +56,20 @@ void lv_backend_unref(struct lv_backend *b)
     free(b);
 }
 
+void lv_backend_cfg_dispose(struct lv_backend_cfg *bc)
+{
+    free(bc->id);
+    free(bc->url);
+    free(bc->host);
+    free(bc->authority);
+    free(bc->tls.ca_file);
+    free(bc->tls.server_name);
+    free(bc->tls.cert);
+    free(bc->tls.key);
+    if (bc->tls_ctx) SSL_CTX_free(bc->tls_ctx);
+    memset(bc, 0, sizeof(*bc));
+}
+
 void lv_backend_recovered(struct lv_backend *b, uint64_t now)
 {
     atomic_store(&b->recovered_at, now ? now : 1);

@@ -18,15 +18,36 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <openssl/ssl.h>
 
 #include "core/log.h"
 #include "core/stats.h"
+#include "net/tls.h"
 #include "upstream/breaker.h"
 #include "upstream/ewma.h"
 #include "upstream/health.h"
 #include "upstream/pool.h"
+
+/* Where a backend is and how it is reached and weighted: one entry of
+ * `backends:` in a configuration generation. */
+struct lv_backend_cfg {
+    char *id;
+    char *url;
+    char *host;      /* host part of the URL, without brackets */
+    char *authority; /* host[:port] as it appears in the URL */
+    uint16_t port;
+    struct sockaddr_storage addr; /* resolved when the file is loaded */
+    socklen_t addrlen;
+    uint32_t weight;
+    bool health_check_enabled;
+    struct lv_tls_backend_cfg tls; /* tls.enabled: an https:// url */
+    SSL_CTX *tls_ctx;              /* built when the file is loaded */
+};
+
+/* Frees what bc holds (strings, TLS settings and context) and zeroes it. */
+void lv_backend_cfg_dispose(struct lv_backend_cfg *bc);
 
 enum lv_admin_state { LV_ADMIN_ENABLED, LV_ADMIN_DRAINING, LV_ADMIN_DISABLED };
 

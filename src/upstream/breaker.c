@@ -17,6 +17,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #define STATE(sg) ((enum lv_breaker_state)((sg)&3u))
 #define GEN(sg) ((sg) >> 2)
@@ -32,7 +33,7 @@ int lv_breaker_init(struct lv_breaker *b, unsigned nworkers)
     memset(b, 0, sizeof(*b));
     b->nwindows = nworkers ? nworkers : 1;
     b->windows = calloc(b->nwindows, sizeof(*b->windows));
-    if (b->windows == NULL) return -1;
+    if (b->windows == NULL) return UV_ENOMEM;
     atomic_init(&b->sg, MAKE(0, LV_BREAKER_CLOSED));
     return 0;
 }

@@ -83,7 +83,7 @@ struct lv_breaker_ticket {
     bool admitted;
 };
 
-/* Sets up a closed breaker with one window per worker. 0 or -1 (ENOMEM). */
+/* Sets up a closed breaker with one window per worker. 0 or UV_ENOMEM. */
 int lv_breaker_init(struct lv_breaker *b, unsigned nworkers);
 void lv_breaker_dispose(struct lv_breaker *b);
 

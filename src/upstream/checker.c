@@ -15,14 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/config.h"
 #include "core/clock.h"
+#include "core/list.h"
 #include "core/log.h"
 #include "core/rand.h"
-#include "upstream/gen.h"
 #include "net/sock.h"
 #include "upstream/backend.h"
 #include "upstream/eligible.h"
+#include "upstream/health.h"
 
 enum probe_state { P_WAITING, P_CONNECTING, P_READING, P_CLOSING };
 
@@ -47,8 +47,7 @@ struct probe {
 
 struct lv_checker {
     uv_loop_t *loop;
-    struct lv_gen *gen; /* held until every handle is closed */
-    const struct lv_config *cfg;
+    struct lv_checker_set set; /* read until on_stopped */
     struct lv_sockenv env;
     struct lv_rand rand;
     size_t nprobes;
@@ -63,7 +62,7 @@ static void schedule(struct probe *p, bool first);
 static void record(struct probe *p, bool ok, const char *why)
 {
     struct lv_backend *b = p->b;
-    const struct lv_health_check_cfg *hc = &p->ck->cfg->health;
+    const struct lv_health_check_cfg *hc = p->ck->set.health;
     uint64_t now = lv_clock_ms();
     b->last_check_ms = lv_clock_wall_ms();
     if (ok)
@@ -76,9 +75,9 @@ static void record(struct probe *p, bool ok, const char *why)
                                     (uint32_t)hc->unhealthy_threshold);
     bool rising = lv_health_rising(&b->health);
     atomic_store(&b->rising, rising);
-    const struct lv_gen *g = p->ck->gen;
+    const struct lv_checker_set *set = &p->ck->set;
     if (rising && b->health.ok_streak == 1 &&
-        !lv_eligible_any_usable(g->backends, g->nbackends, &p->ck->cfg->breaker, now)) {
+        !lv_eligible_any_usable(set->backends, set->n, set->breaker, now)) {
         /* Nothing else can serve: the first pass makes b the last resort,
          * its open breaker probing at once (upstream/eligible.h). */
         lv_log_limited(LV_LOG_INFO, &b->log_state,
@@ -110,14 +109,16 @@ static void release(struct lv_checker *ck)
 {
     if (--ck->open > 0) return;
     lv_sockenv_dispose(&ck->env);
-    lv_gen_unref(ck->gen);
+    void (*on_stopped)(void *) = ck->set.on_stopped;
+    void *arg = ck->set.arg;
     free(ck->probes);
     free(ck);
+    if (on_stopped) on_stopped(arg);
 }
 
 static struct probe *of_sock(struct lv_sock *s)
 {
-    return (struct probe *)(void *)((char *)s - offsetof(struct probe, sock));
+    return lv_container_of(s, struct probe, sock);
 }
 
 static void on_sock_closed(struct lv_sock *s)
@@ -165,7 +166,7 @@ static void on_read(struct lv_sock *s, struct lv_buf *b, ssize_t nread)
     }
     llhttp_errno_t err = llhttp_execute(&p->parser, b->data, (size_t)nread);
     if (err == HPE_PAUSED) {
-        const struct lv_health_check_cfg *hc = &p->ck->cfg->health;
+        const struct lv_health_check_cfg *hc = p->ck->set.health;
         bool ok = p->status >= hc->status_min && p->status <= hc->status_max;
         finish(p, ok, "unexpected status");
     } else if (err != HPE_OK) {
@@ -245,7 +246,7 @@ static void on_timer(uv_timer_t *t)
     p->state = P_CONNECTING;
     int rc =
         uv_tcp_connect(&p->creq, &p->sock.tcp, (const struct sockaddr *)&p->bc->addr, on_connect);
-    uv_timer_start(&p->timer, on_timer, p->ck->cfg->health.timeout, 0);
+    uv_timer_start(&p->timer, on_timer, p->ck->set.health->timeout, 0);
     /* Out of descriptors (or memory) is levee's trouble, not the backend's:
      * the check is skipped, not failed. */
     p->not_run = rc == UV_EMFILE || rc == UV_ENFILE || rc == UV_ENOBUFS || rc == UV_ENOMEM;
@@ -258,7 +259,7 @@ static void on_timer(uv_timer_t *t)
 static void schedule(struct probe *p, bool first)
 {
     p->state = P_WAITING;
-    uint64_t interval = p->ck->cfg->health.interval;
+    uint64_t interval = p->ck->set.health->interval;
     double jitter = 0.9 + 0.2 * lv_rand_unit(&p->ck->rand);
     /* The first check goes out soon, spread over a tenth of the interval. */
     uint64_t ms = first ? (uint64_t)((double)interval * 0.1 * lv_rand_unit(&p->ck->rand))
@@ -268,17 +269,16 @@ static void schedule(struct probe *p, bool first)
 
 /* --- the set of probes ------------------------------------------------------------- */
 
-struct lv_checker *lv_checker_start(uv_loop_t *loop, struct lv_gen *g)
+struct lv_checker *lv_checker_start(uv_loop_t *loop, const struct lv_checker_set *set)
 {
-    const struct lv_config *cfg = g->cfg;
     size_t count = 0;
-    for (size_t i = 0; i < g->nbackends; i++) {
-        if (cfg->backends[i].health_check_enabled) {
+    for (size_t i = 0; i < set->n; i++) {
+        if (set->cfgs[i].health_check_enabled) {
             count++;
             continue;
         }
         /* Not checked (any more): nothing can vouch against it. */
-        struct lv_backend *b = g->backends[i];
+        struct lv_backend *b = set->backends[i];
         lv_health_init(&b->health);
         b->last_check_ms = 0;
         b->last_check[0] = '\0';
@@ -295,21 +295,19 @@ struct lv_checker *lv_checker_start(uv_loop_t *loop, struct lv_gen *g)
     }
     ck->loop = loop;
     lv_sockenv_init(&ck->env, loop);
-    ck->gen = g;
-    lv_gen_ref(g);
-    ck->cfg = cfg;
+    ck->set = *set;
     lv_rand_seed(&ck->rand, lv_clock_ns());
-    for (size_t i = 0; i < g->nbackends; i++) {
-        const struct lv_backend_cfg *bc = &cfg->backends[i];
+    for (size_t i = 0; i < set->n; i++) {
+        const struct lv_backend_cfg *bc = &set->cfgs[i];
         if (!bc->health_check_enabled) continue;
         struct probe *p = &ck->probes[ck->nprobes++];
         p->ck = ck;
-        p->b = g->backends[i];
+        p->b = set->backends[i];
         p->bc = bc;
         int len = snprintf(p->req, sizeof(p->req),
                            "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: levee-health-check\r\n"
                            "Connection: close\r\n\r\n",
-                           cfg->health.path, bc->authority);
+                           set->health->path, bc->authority);
         p->reqlen = len > 0 && (size_t)len < sizeof(p->req) ? (size_t)len : 0;
         uv_timer_init(loop, &p->timer);
         p->timer.data = p;
@@ -322,8 +320,7 @@ struct lv_checker *lv_checker_start(uv_loop_t *loop, struct lv_gen *g)
 
 static void on_env_closed(uv_handle_t *h)
 {
-    struct lv_checker *ck =
-        (struct lv_checker *)(void *)((char *)h - offsetof(struct lv_checker, env.idle));
+    struct lv_checker *ck = lv_container_of(h, struct lv_checker, env.idle);
     release(ck);
 }
 

@@ -8,16 +8,34 @@
 #include <stddef.h>
 #include <uv.h>
 
-struct lv_gen;
+struct lv_backend;
+struct lv_backend_cfg;
+struct lv_breaker_cfg;
+struct lv_health_check_cfg;
 struct lv_checker;
 
-/* Starts checking every backend of generation g whose configuration
- * enables it, on loop (holding a reference on g until stopped); backends
- * without checks are marked healthy. Returns NULL when nothing is checked. */
-struct lv_checker *lv_checker_start(uv_loop_t *loop, struct lv_gen *g);
+/* What to check: n backends and their configurations (parallel arrays),
+ * with the health_check and circuit_breaker settings they run under. The
+ * checker reads all of it until it calls on_stopped(arg): the caller keeps
+ * it alive until then (main.c holds a reference on the generation). */
+struct lv_checker_set {
+    struct lv_backend *const *backends;
+    const struct lv_backend_cfg *cfgs;
+    size_t n;
+    const struct lv_health_check_cfg *health;
+    const struct lv_breaker_cfg *breaker;
+    void (*on_stopped)(void *arg);
+    void *arg;
+};
 
-/* Stops every check; the checker frees itself once its handles are closed
- * (the loop must run). NULL is fine. */
+/* Starts checking, on loop, every backend of the set whose configuration
+ * enables it; backends without checks are marked healthy at once. Returns
+ * NULL when nothing is checked (or on ENOMEM): nothing is held then, and
+ * on_stopped never runs. */
+struct lv_checker *lv_checker_start(uv_loop_t *loop, const struct lv_checker_set *set);
+
+/* Stops every check; once its handles are closed (the loop must run) the
+ * checker calls on_stopped and frees itself. NULL is fine. */
 void lv_checker_stop(struct lv_checker *ck);
 
 #endif

@@ -43,7 +43,7 @@ double lv_ewma_read(const struct lv_ewma *e, uint64_t now_ns, uint64_t tau_ns)
     return get(e) * keep(at, now_ns, tau_ns);
 }
 
-int lv_ewma_has_sample(const struct lv_ewma *e)
+bool lv_ewma_has_sample(const struct lv_ewma *e)
 {
     return atomic_load_explicit(&((struct lv_ewma *)e)->at, memory_order_relaxed) != 0;
 }

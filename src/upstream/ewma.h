@@ -13,6 +13,7 @@
 #define LV_UPSTREAM_EWMA_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Zeroed: no sample yet. */
@@ -29,6 +30,6 @@ void lv_ewma_observe(struct lv_ewma *e, double sample_us, uint64_t now_ns, uint6
 double lv_ewma_read(const struct lv_ewma *e, uint64_t now_ns, uint64_t tau_ns);
 
 /* Has it seen a sample? */
-int lv_ewma_has_sample(const struct lv_ewma *e);
+bool lv_ewma_has_sample(const struct lv_ewma *e);
 
 #endif

@@ -10,6 +10,18 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* health_check: in the configuration (the probes of upstream/checker.h, and
+ * the thresholds here). Durations in ms. */
+struct lv_health_check_cfg {
+    char *path;
+    uint64_t interval;
+    uint64_t timeout;
+    uint64_t unhealthy_threshold;    /* fall */
+    uint64_t healthy_threshold;      /* rise */
+    uint32_t status_min, status_max; /* expected status range */
+    uint64_t slow_start;             /* ramp-up after recovery, ms; 0: none */
+};
+
 struct lv_health {
     bool healthy;
     uint32_t ok_streak;

@@ -1,15 +1,20 @@
-/* The idle list: a circular doubly linked list around a sentinel. */
+/* The idle list: a core/list.h list, most recent first. */
 #include "upstream/pool.h"
 
+/* A zeroed pool (calloc'ed with its backend) works as an empty one. */
 static void ensure_init(struct lv_pool *p)
 {
-    if (p->head.next == NULL) p->head.next = p->head.prev = &p->head;
+    if (p->idle.next == NULL) lv_list_init(&p->idle);
+}
+
+static struct lv_pool_entry *entry_of(struct lv_list *n)
+{
+    return n ? lv_container_of(n, struct lv_pool_entry, node) : NULL;
 }
 
 void lv_pool_init(struct lv_pool *p)
 {
-    p->head.next = p->head.prev = &p->head;
-    p->head.pooled = false;
+    lv_list_init(&p->idle);
     p->n = 0;
     p->reused = 0;
     p->created = 0;
@@ -17,9 +22,7 @@ void lv_pool_init(struct lv_pool *p)
 
 static void unlink_entry(struct lv_pool *p, struct lv_pool_entry *e)
 {
-    e->prev->next = e->next;
-    e->next->prev = e->prev;
-    e->prev = e->next = NULL;
+    lv_list_remove(&e->node);
     e->pooled = false;
     p->n--;
 }
@@ -27,10 +30,7 @@ static void unlink_entry(struct lv_pool *p, struct lv_pool_entry *e)
 struct lv_pool_entry *lv_pool_put(struct lv_pool *p, struct lv_pool_entry *e, size_t max_idle)
 {
     ensure_init(p);
-    e->next = p->head.next;
-    e->prev = &p->head;
-    p->head.next->prev = e;
-    p->head.next = e;
+    lv_list_push_front(&p->idle, &e->node);
     e->pooled = true;
     p->n++;
     return lv_pool_trim(p, max_idle);
@@ -40,7 +40,7 @@ struct lv_pool_entry *lv_pool_trim(struct lv_pool *p, size_t max_idle)
 {
     ensure_init(p);
     if (p->n <= max_idle) return NULL;
-    struct lv_pool_entry *old = p->head.prev;
+    struct lv_pool_entry *old = entry_of(lv_list_last(&p->idle));
     unlink_entry(p, old);
     return old;
 }
@@ -48,8 +48,8 @@ struct lv_pool_entry *lv_pool_trim(struct lv_pool *p, size_t max_idle)
 struct lv_pool_entry *lv_pool_get(struct lv_pool *p)
 {
     ensure_init(p);
-    if (p->n == 0) return NULL;
-    struct lv_pool_entry *e = p->head.next;
+    struct lv_pool_entry *e = entry_of(lv_list_first(&p->idle));
+    if (e == NULL) return NULL;
     unlink_entry(p, e);
     p->reused++;
     return e;
@@ -64,5 +64,5 @@ void lv_pool_remove(struct lv_pool *p, struct lv_pool_entry *e)
 struct lv_pool_entry *lv_pool_oldest(struct lv_pool *p)
 {
     ensure_init(p);
-    return p->n ? p->head.prev : NULL;
+    return entry_of(lv_list_last(&p->idle));
 }

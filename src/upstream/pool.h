@@ -19,13 +19,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/list.h"
+
+/* pool: in the configuration. */
+struct lv_pool_cfg {
+    uint64_t max_idle; /* per backend, per worker */
+    uint64_t idle_timeout;
+};
+
+/* Embedded in a connection; zeroed memory is a valid entry, not pooled. */
 struct lv_pool_entry {
-    struct lv_pool_entry *prev, *next;
+    struct lv_list node;
     bool pooled;
 };
 
 struct lv_pool {
-    struct lv_pool_entry head; /* head.next: most recent */
+    struct lv_list idle; /* first: most recent */
     size_t n;
     uint64_t reused;  /* acquisitions served from the pool */
     uint64_t created; /* connections this worker opened to the backend */

@@ -124,3 +124,29 @@ def test_json_format_without_backend(h):
     rec = json.loads(lv.access_log_lines(1)[0])
     assert (rec["status"], rec["backend"], rec["reason"]) == (503, None, "no_backend")
     assert rec["bytes"] == len(resp.body)
+
+
+# Bytes a client may send in a field value (obs-text included) that must not
+# end the field, forge a line, or leave the log invalid UTF-8 / invalid JSON.
+RAW_UA = b'evil "x" \\ caf\xc3\xa9 \xff'
+
+
+def test_client_bytes_are_escaped_in_both_formats(h):
+    b = app_backend(h)
+    got = {}
+    for fmt in ("combined", "json"):
+        lv = h.levee(f"""
+            backends:
+              - id: app
+                url: {b.url}
+        """, access_log_format=fmt, name=f"levee-{fmt}")
+        c = lv.client()
+        c.send(b"GET /submit HTTP/1.1\r\nHost: x\r\nUser-Agent: " + RAW_UA + b"\r\n\r\n")
+        assert c.read_response().status == 201
+        got[fmt] = lv.access_log_lines(1)
+        raw = lv.access_log_path.read_bytes()
+        assert raw.isascii(), raw
+    (line,) = got["combined"]
+    assert parse_combined(line)["user_agent"] == r"evil \x22x\x22 \x5C caf\xC3\xA9 \xFF", line
+    (line,) = got["json"]
+    assert json.loads(line)["user_agent"] == 'evil "x" \\ caf\u00c3\u00a9 \u00ff', line

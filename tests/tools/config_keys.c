@@ -11,6 +11,7 @@
  */
 #include <stdio.h>
 
+#include "config/config.h"
 #include "config/load.h"
 
 static void walk(const struct lv_cfg_field *fields, const char *prefix, int depth)

@@ -1,4 +1,4 @@
-/* Growable text buffers with a hard cap (core/strbuf.c). */
+/* Capped text writers, growable and fixed, and their escapers (core/strbuf.c). */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
@@ -239,5 +239,106 @@ Test(strbuf, json_string_past_the_cap)
     cr_expect_leq(sb.len, 7);
     expect_sane(&sb);
     lv_strbuf_dispose(&sb);
+    LV_EXPECT_NO_LEAKS();
+}
+
+/* --- a writer into the caller's memory --------------------------------------------- */
+
+Test(strbuf_fixed, writes_into_the_callers_memory_and_never_past_it)
+{
+    char mem[12];
+    memset(mem, '#', sizeof(mem));
+    struct lv_strbuf sb;
+    lv_strbuf_init_fixed(&sb, mem, 10);
+    lv_strbuf_puts(&sb, "abc");
+    lv_strbuf_printf(&sb, "%d", 42);
+    cr_expect_eq(sb.p, mem, "no allocation");
+    cr_expect_eq(sb.len, 5);
+    cr_expect_str_eq(mem, "abc42");
+    lv_strbuf_puts(&sb, "defgh"); /* exactly to the end: 10 bytes, no NUL */
+    cr_expect_not(sb.truncated);
+    cr_expect_eq(sb.len, 10);
+    cr_expect_eq(memcmp(mem, "abc42defgh", 10), 0);
+    cr_expect_eq(mem[10], '#', "nothing written past the 10 bytes");
+    lv_strbuf_add(&sb, "x", 1);
+    cr_expect(sb.truncated);
+    cr_expect_eq(sb.len, 10);
+    cr_expect_eq(mem[10], '#');
+    lv_strbuf_dispose(&sb); /* frees nothing: mem is on the stack */
+    LV_EXPECT_NO_LEAKS();
+}
+
+Test(strbuf_fixed, a_long_printf_that_just_fits_and_one_that_does_not)
+{
+    char mem[1001];
+    mem[1000] = '#';
+    struct lv_strbuf sb;
+    lv_strbuf_init_fixed(&sb, mem, 1000);
+    lv_strbuf_printf(&sb, "%01000d", 7); /* 1000 bytes: no room for vsnprintf's NUL */
+    cr_expect_not(sb.truncated);
+    cr_expect_eq(sb.len, 1000);
+    cr_expect_eq(mem[999], '7');
+    cr_expect_eq(mem[1000], '#');
+    lv_strbuf_init_fixed(&sb, mem, 1000);
+    lv_strbuf_puts(&sb, "ab");
+    lv_strbuf_printf(&sb, "%0999d", 7);
+    cr_expect(sb.truncated, "dropped whole, as a heap writer does");
+    cr_expect_eq(sb.len, 2);
+    cr_expect_str_eq(mem, "ab");
+    LV_EXPECT_NO_LEAKS();
+}
+
+/* --- the escapers ------------------------------------------------------------------- */
+
+static void expect_escaped(const char *in, size_t n, int mode, const char *want)
+{
+    struct lv_strbuf sb;
+    lv_strbuf_init(&sb, 4096);
+    if (mode == 2)
+        lv_strbuf_text_escape(&sb, in, n);
+    else
+        lv_strbuf_json_escape(&sb, in, n, mode == 1);
+    cr_expect_not(sb.truncated);
+    cr_expect_str_eq(sb.p ? sb.p : "", want);
+    lv_strbuf_dispose(&sb);
+}
+
+Test(strbuf, json_escape_of_bytes_with_their_length)
+{
+    expect_escaped("", 0, 0, "");
+    expect_escaped("a\"b\\c", 5, 0, "a\\\"b\\\\c");
+    expect_escaped("a\0b", 3, 0, "a\\u0000b"); /* a NUL inside is a byte like another */
+    expect_escaped("caf\xc3\xa9\x7f", 6, 0, "caf\xc3\xa9\x7f");
+    expect_escaped("abcdef", 3, 0, "abc");
+    LV_EXPECT_NO_LEAKS();
+}
+
+Test(strbuf, json_escape_ascii_only_escapes_every_byte_past_0x7e)
+{
+    /* What a client sent need not be UTF-8: the log stays valid JSON. */
+    expect_escaped("caf\xc3\xa9", 5, 1, "caf\\u00c3\\u00a9");
+    expect_escaped("\x7f\xff~ ", 4, 1, "\\u007f\\u00ff~ ");
+    expect_escaped("q\"\\\n", 4, 1, "q\\\"\\\\\\u000a");
+    LV_EXPECT_NO_LEAKS();
+}
+
+Test(strbuf, text_escape_keeps_a_quoted_log_field_on_its_line)
+{
+    expect_escaped("Mozilla/5.0 (X11)", 17, 2, "Mozilla/5.0 (X11)");
+    expect_escaped("a\"b\\c", 5, 2, "a\\x22b\\x5Cc");
+    expect_escaped("x\r\n127.0.0.1 - - [", 18, 2, "x\\x0D\\x0A127.0.0.1 - - [");
+    expect_escaped("\x7f\xc3\xa9\t", 4, 2, "\\x7F\\xC3\\xA9\\x09");
+    LV_EXPECT_NO_LEAKS();
+}
+
+Test(strbuf_fixed, an_escape_past_the_end_is_dropped_and_marks_it)
+{
+    char mem[8];
+    struct lv_strbuf sb;
+    lv_strbuf_init_fixed(&sb, mem, sizeof(mem));
+    lv_strbuf_json_escape(&sb, "abcd\n", 5, true); /* 4 + 6 bytes */
+    cr_expect(sb.truncated);
+    cr_expect_eq(sb.len, 4);
+    cr_expect_eq(memcmp(mem, "abcd", 4), 0);
     LV_EXPECT_NO_LEAKS();
 }

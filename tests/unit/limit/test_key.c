@@ -5,6 +5,7 @@
  * length limit), and header-value keys.
  */
 #include <criterion/criterion.h>
+#include <uv.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,7 +91,7 @@ Test(cidr, rejects_invalid_input)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct lv_cidr c;
-        cr_expect_eq(lv_cidr_parse(bad[i], &c), -1, "\"%s\" should be refused", bad[i]);
+        cr_expect_eq(lv_cidr_parse(bad[i], &c), UV_EINVAL, "\"%s\" should be refused", bad[i]);
     }
 }
 
@@ -341,19 +342,20 @@ Test(ip_normalize, everything_else_is_not_an_address)
     for (size_t i = 0; i < sizeof(not_ips) / sizeof(not_ips[0]); i++)
         cr_expect_null(norm(not_ips[i]), "\"%s\" is not an address", not_ips[i]);
     char out[LV_IP_TEXT_SIZE];
-    cr_expect_eq(lv_ip_normalize("1.2.3.4", 0, out, sizeof(out)), -1, "empty");
-    cr_expect_eq(lv_ip_normalize("1.2.3.4\0", 8, out, sizeof(out)), -1, "a NUL inside");
-    cr_expect_eq(lv_ip_normalize("1.2.3.4\0:80", 11, out, sizeof(out)), -1, "a NUL inside");
-    cr_expect_eq(lv_ip_normalize("[::1\0]:80", 9, out, sizeof(out)), -1, "a NUL inside");
-    cr_expect_eq(lv_ip_normalize("::1\0", 4, out, sizeof(out)), -1, "a NUL inside");
+    cr_expect_eq(lv_ip_normalize("1.2.3.4", 0, out, sizeof(out)), UV_EINVAL, "empty");
+    cr_expect_eq(lv_ip_normalize("1.2.3.4\0", 8, out, sizeof(out)), UV_EINVAL, "a NUL inside");
+    cr_expect_eq(lv_ip_normalize("1.2.3.4\0:80", 11, out, sizeof(out)), UV_EINVAL, "a NUL inside");
+    cr_expect_eq(lv_ip_normalize("[::1\0]:80", 9, out, sizeof(out)), UV_EINVAL, "a NUL inside");
+    cr_expect_eq(lv_ip_normalize("::1\0", 4, out, sizeof(out)), UV_EINVAL, "a NUL inside");
     /* only len bytes are read */
     cr_expect_eq(lv_ip_normalize("1.2.3.45", 7, out, sizeof(out)), 7);
     cr_expect_str_eq(out, "1.2.3.4");
     char big[200];
     memset(big, '1', sizeof(big));
-    cr_expect_eq(lv_ip_normalize(big, sizeof(big), out, sizeof(out)), -1);
+    cr_expect_eq(lv_ip_normalize(big, sizeof(big), out, sizeof(out)), UV_EINVAL);
     memcpy(big, "[::1]:", 6);
-    cr_expect_eq(lv_ip_normalize(big, sizeof(big), out, sizeof(out)), -1, "a 194-digit port");
+    cr_expect_eq(lv_ip_normalize(big, sizeof(big), out, sizeof(out)), UV_EINVAL,
+                 "a 194-digit port");
 }
 
 /* ---------------------------------------------------------- client address */

@@ -1,14 +1,16 @@
 /* Generations: building one from a configuration, sharing backends and
- * files with the previous one. */
-#include "upstream/gen.h"
+ * files with the previous one; the /health document. */
+#include "config/gen.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "config/config.h"
 #include "core/logfile.h"
+#include "core/strbuf.h"
 #include "limit/limiter.h"
 #include "upstream/backend.h"
+#include "upstream/eligible.h"
 
 static struct lv_backend *find_backend(const struct lv_gen *g, const char *id)
 {
@@ -76,4 +78,28 @@ void lv_gen_unref(struct lv_gen *g)
     lv_limiter_unref(g->limiter);
     lv_config_destroy(g->cfg);
     free(g);
+}
+
+int lv_gen_health_json(struct lv_strbuf *sb, const struct lv_gen *g, uint64_t start_ms,
+                       uint64_t now)
+{
+    struct lv_eligible_tally t =
+        lv_eligible_tally(g->backends, g->nbackends, &g->cfg->breaker, now);
+    bool checks = false;
+    for (size_t i = 0; i < g->nbackends; i++)
+        checks |= g->cfg->backends[i].health_check_enabled;
+    /* Serving from the last resort (a backend on its way back) is degraded,
+     * not unhealthy: levee answers, so whatever balances in front of it
+     * should keep sending. */
+    bool serving = t.usable > 0 || t.last_resort > 0;
+    const char *status = !serving ? "unhealthy" : t.usable == g->nbackends ? "healthy" : "degraded";
+    lv_strbuf_printf(sb,
+                     "{\"status\":\"%s\",\"uptime_seconds\":%llu,"
+                     "\"backends\":{\"healthy\":%zu,\"total\":%zu},"
+                     "\"features\":{\"circuit_breaker\":%s,\"rate_limiting\":%s,"
+                     "\"health_checks\":%s}}\n",
+                     status, (unsigned long long)(now > start_ms ? (now - start_ms) / 1000 : 0),
+                     t.usable, g->nbackends, g->cfg->breaker.enabled ? "true" : "false",
+                     lv_config_rate_limiting(g->cfg) ? "true" : "false", checks ? "true" : "false");
+    return serving ? 200 : 503;
 }

@@ -5,7 +5,7 @@
  * in one buffer and leave in one uv_write; a second buffer takes new answers while the first
  * is being written. A connection's memory is freed in the close callback of its last handle.
  */
-#include "demo/server.h"
+#include "demo/demo_server.h"
 
 #include <llhttp.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* levee-demo-backend: reads the options, binds the listeners, starts the workers, prints the
  * startup line and waits for SIGTERM or SIGINT, then closes everything and exits 0. The main
- * thread only handles signals; the workers (server.c) do all the HTTP. */
+ * thread only handles signals; the workers (demo_server.c) do all the HTTP. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,7 +9,7 @@
 #include <uv.h>
 
 #include "demo/options.h"
-#include "demo/server.h"
+#include "demo/demo_server.h"
 
 static struct lv_demo_server server;
 

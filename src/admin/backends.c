@@ -1,46 +1,41 @@
 /* Per-backend status as JSON. */
-#include "admin/status.h"
+#include "admin/backends.h"
 
 #include <stdlib.h>
 
 #include "admin/history.h"
 #include "config/config.h"
-#include "core/clock.h"
 #include "core/strbuf.h"
-#include "proxy/proxy.h"
 #include "upstream/backend.h"
 #include "upstream/eligible.h"
-#include "upstream/gen.h"
+#include "config/gen.h"
 
 /* The shared rate-limit store (Redis), or null when limits are local. */
-static void store_json(struct lv_strbuf *sb, struct lv_proxy *px)
+static void store_json(struct lv_strbuf *sb, const struct lv_gen *g,
+                       const struct lv_admin_store *st)
 {
     static const char *const on_error[] = {"local", "allow", "deny"};
-    const struct lv_rate_cfg *rc = &px->gen->cfg->rate_limit;
-    if (px->gen->limiter == NULL || rc->store != LV_STORE_REDIS) {
+    const struct lv_rate_cfg *rc = &g->cfg->rate_limit;
+    if (g->limiter == NULL || rc->store != LV_STORE_REDIS) {
         lv_strbuf_puts(sb, "null");
         return;
     }
-    int connected = atomic_load(&px->redis_shared.connected);
-    uint64_t fallbacks = 0; /* as levee_rate_limit_store_fallbacks_total */
-    for (unsigned w = 0; w < px->nservers; w++)
-        fallbacks += lv_stat_read(&px->servers[w].ctx.stats.store_fallbacks);
     lv_strbuf_puts(sb, "{\"type\":\"redis\",\"address\":");
     lv_strbuf_json_str(sb, rc->redis.address);
     lv_strbuf_printf(sb,
                      ",\"state\":\"%s\",\"workers_connected\":%d,\"workers\":%u,"
                      "\"on_store_error\":\"%s\",\"fallbacks\":%llu}",
-                     connected > 0 ? "up" : "down", connected, px->nservers,
-                     on_error[rc->on_store_error], (unsigned long long)fallbacks);
+                     st->connected > 0 ? "up" : "down", st->connected, st->workers,
+                     on_error[rc->on_store_error], (unsigned long long)st->fallbacks);
 }
 
-void lv_admin_backends_json(struct lv_strbuf *sb, struct lv_proxy *px, struct lv_history *hist)
+void lv_admin_backends_json(struct lv_strbuf *sb, const struct lv_gen *g, struct lv_history *hist,
+                            const struct lv_admin_store *store, const struct lv_admin_now *when)
 {
-    const struct lv_gen *g = px->gen;
     const struct lv_config *cfg = g->cfg;
-    uint64_t now = lv_clock_ms();
+    uint64_t now = when->ms;
     lv_strbuf_printf(sb, "{\"time\":%llu,\"generation\":%llu,\"backends\":[",
-                     (unsigned long long)lv_clock_wall_ms(), (unsigned long long)g->id);
+                     (unsigned long long)when->wall_ms, (unsigned long long)g->id);
     for (size_t i = 0; i < g->nbackends; i++) {
         struct lv_backend *b = g->backends[i];
         const struct lv_backend_cfg *bc = &cfg->backends[i];
@@ -84,7 +79,7 @@ void lv_admin_backends_json(struct lv_strbuf *sb, struct lv_proxy *px, struct lv
                          (unsigned long long)ok, (unsigned long long)fail, b->health.fail_streak,
                          b->health.ok_streak, lv_backend_active(b), (unsigned long long)requests,
                          (unsigned long long)errors, p50, p99,
-                         lv_ewma_read(&b->rtt, lv_clock_ns(), LV_EWMA_TAU_NS) / 1000.0);
+                         lv_ewma_read(&b->rtt, when->ns, LV_EWMA_TAU_NS) / 1000.0);
         if (b->last_check_ms && bc->health_check_enabled) {
             lv_strbuf_puts(sb, "{\"result\":");
             lv_strbuf_json_str(sb, b->last_check);
@@ -95,6 +90,6 @@ void lv_admin_backends_json(struct lv_strbuf *sb, struct lv_proxy *px, struct lv
         lv_strbuf_puts(sb, "}");
     }
     lv_strbuf_puts(sb, "],\"rate_limit_store\":");
-    store_json(sb, px);
+    store_json(sb, g, store);
     lv_strbuf_puts(sb, "}\n");
 }

@@ -6,8 +6,8 @@
  * POST /upgrade).
  * docs/admin-api.md is the contract.
  */
-#ifndef LV_ADMIN_SERVER_H
-#define LV_ADMIN_SERVER_H
+#ifndef LV_ADMIN_ADMIN_H
+#define LV_ADMIN_ADMIN_H
 
 #include <uv.h>
 

@@ -1,6 +1,6 @@
 /* Growable, capped byte buffers and the formatters the demo responses use. Nothing here
  * knows about HTTP; see buf.h for the contracts. */
-#include "demo/buf.h"
+#include "demo/demo_buf.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -8,7 +8,7 @@
  * Connections follow the proxy port's pipelining rules (proxy/client.c):
  * one request at a time (the parser pauses after each message and the bytes
  * of the next stay pending), and no new request starts while answers are
- * unwritten past BACKLOG_MAX_WRITES or BACKLOG_MAX_BYTES: reading stops
+ * unwritten past the bounds of lv_sock_backlogged (net/sock.h): reading stops
  * until the client takes them. So a client that pipelines requests and
  * reads nothing holds a bounded amount of memory, and at most
  * admin.max_connections clients are served at once.
@@ -22,19 +22,20 @@
  *   linger   after the last answer (LINGER_MS): drop what the client still
  *            sends, so that closing does not reset the answer it is reading
  */
-#include "admin/server.h"
+#include "admin/admin.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "admin/guard.h"
-#include "admin/health.h"
 #include "admin/history.h"
 #include "admin/metrics.h"
-#include "admin/status.h"
+#include "admin/backends.h"
 #include "config/config.h"
+#include "core/clock.h"
 #include "core/fail.h"
+#include "core/list.h"
 #include "core/log.h"
 #include "core/strbuf.h"
 #include "http/parser.h"
@@ -43,7 +44,7 @@
 #include "net/listener.h"
 #include "net/sock.h"
 #include "proxy/proxy.h"
-#include "upstream/gen.h"
+#include "config/gen.h"
 
 #define MAX_DOC (16 * 1024 * 1024)
 #define MAX_HEAD (16 * 1024)
@@ -52,10 +53,6 @@
 /* No endpoint takes a body: one is read and dropped up to this, then 413. */
 #define MAX_BODY (16 * 1024)
 #define LINGER_MS 2000
-/* Answers handed to the socket and not yet written: past either bound, the
- * next request waits (the proxy port's bounds, proxy/client.c). */
-#define BACKLOG_MAX_WRITES 8
-#define BACKLOG_MAX_BYTES (64 * 1024)
 /* A flood of refused connections logs one line per period, with a count. */
 #define REFUSED_LOG_MS 10000
 
@@ -71,7 +68,7 @@ struct aconn {
     struct lv_http_parser parser;
     struct lv_head head;
     struct lv_admin *adm;
-    struct aconn *prev, *next;
+    struct lv_list node;       /* in adm->conns */
     struct lv_admin_site site; /* the local address; hosts set per request */
     struct lv_buf *pending;    /* read, not yet parsed (reading stops meanwhile) */
     uint32_t pending_off, pending_len;
@@ -95,7 +92,7 @@ struct lv_admin {
     struct lv_sockenv env;
     struct lv_acceptor *listener; /* NULL when off */
     char *address;
-    struct aconn *conns;
+    struct lv_list conns;
     uint64_t nconns;           /* connections served (counted against max_connections) */
     uint64_t refused_unlogged; /* connections closed at once since the last log line */
     uint64_t refused_log_ms;   /* when that line was written */
@@ -120,7 +117,7 @@ static const struct lv_admin_cfg *admin_cfg(const struct lv_admin *adm)
 
 static struct aconn *of_sock(struct lv_sock *s)
 {
-    return (struct aconn *)(void *)((char *)s - offsetof(struct aconn, sock));
+    return lv_container_of(s, struct aconn, sock);
 }
 
 static void drop_pending(struct aconn *c)
@@ -134,11 +131,7 @@ static void on_conn_closed(struct aconn *c)
 {
     if (--c->handles > 0) return;
     struct lv_admin *adm = c->adm;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        adm->conns = c->next;
-    if (c->next) c->next->prev = c->prev;
+    lv_list_remove(&c->node);
     drop_pending(c);
     lv_head_dispose(&c->head);
     free(c);
@@ -369,6 +362,18 @@ static void route_control(struct aconn *c, const char *path, bool ka)
     lv_strbuf_dispose(&sb);
 }
 
+/* /backends/health, from the proxy's current generation and counters. */
+static void backends_doc(struct lv_strbuf *sb, struct lv_admin *adm)
+{
+    struct lv_proxy *px = adm->px;
+    struct lv_proxy_stats st;
+    lv_proxy_stats_sum(px, &st);
+    struct lv_admin_store store = {atomic_load(&px->redis_shared.connected), px->nservers,
+                                   lv_stat_read(&st.w.store_fallbacks)};
+    struct lv_admin_now now = {lv_clock_ms(), lv_clock_ns(), lv_clock_wall_ms()};
+    lv_admin_backends_json(sb, px->gen, adm->hist, &store, &now);
+}
+
 /* The fields the guard looks at (the first of each name, and how many). */
 static void guard_fields(const struct lv_head *h, struct lv_admin_req *r)
 {
@@ -453,10 +458,10 @@ static bool route(struct aconn *c, bool ka)
         send_answer(c, 200, "text/html; charset=utf-8", NULL, lv_dashboard_html,
                     (size_t)lv_dashboard_html_len, true, ka);
     } else if (strcmp(path, "/health") == 0) {
-        int status = lv_admin_health_json(&sb, adm->px->gen, adm->px->start_ms);
+        int status = lv_gen_health_json(&sb, adm->px->gen, adm->px->start_ms, lv_clock_ms());
         send_json(c, (unsigned)status, &sb, ka);
     } else if (strcmp(path, "/backends/health") == 0) {
-        lv_admin_backends_json(&sb, adm->px, adm->hist);
+        backends_doc(&sb, adm);
         send_json(c, 200, &sb, ka);
     } else if (strcmp(path, "/api/history") == 0) {
         lv_history_json(adm->hist, &sb);
@@ -550,19 +555,13 @@ static void parse_pending(struct aconn *c)
     close_gracefully(c);
 }
 
-static bool write_backlog(const struct aconn *c)
-{
-    return c->sock.writes_pending >= BACKLOG_MAX_WRITES ||
-           c->sock.write_pending > BACKLOG_MAX_BYTES;
-}
-
 static void process(struct aconn *c)
 {
     if (c->in_process) return;
     c->in_process = true;
     uint64_t timeout = admin_cfg(c->adm)->timeout;
     while (!c->closing && !c->shutting_down) {
-        if (write_backlog(c)) {
+        if (lv_sock_backlogged(&c->sock)) {
             /* A pipelining client that does not read its answers: the next
              * request waits until they are written. */
             c->write_blocked = true;
@@ -629,7 +628,7 @@ static void on_written(struct lv_sock *s, int status)
     /* Progress: the client reads, give it a new period. */
     if (c->timer_mode == T_SEND && (s->write_pending > 0 || c->shutting_down))
         arm(c, T_SEND, admin_cfg(c->adm)->timeout);
-    if (c->write_blocked && !write_backlog(c)) {
+    if (c->write_blocked && !lv_sock_backlogged(&c->sock)) {
         c->write_blocked = false;
         process(c);
     }
@@ -675,9 +674,7 @@ static void on_accepted(struct lv_acceptor *a, int fd)
     c->timer.data = c;
     c->handles = 2;
     c->adm = adm;
-    c->next = adm->conns;
-    if (adm->conns) adm->conns->prev = c;
-    adm->conns = c;
+    lv_list_push_front(&adm->conns, &c->node);
     adm->open++;
     adm->nconns++;
     lv_head_init(&c->head, MAX_HEAD, MAX_FIELDS);
@@ -775,6 +772,7 @@ struct lv_admin *lv_admin_start(uv_loop_t *loop, struct lv_proxy *px, struct lv_
     adm->hist = hist;
     adm->ops = ops;
     adm->ops_arg = ops_arg;
+    lv_list_init(&adm->conns);
     lv_sockenv_init(&adm->env, loop);
     if (ac->enabled) *err = listener_open(adm, ac);
     return adm;
@@ -795,7 +793,7 @@ void lv_admin_apply(struct lv_admin *adm)
 
 static void on_env_closed(uv_handle_t *h)
 {
-    struct lv_admin *adm = (struct lv_admin *)((char *)h - offsetof(struct lv_admin, env.idle));
+    struct lv_admin *adm = lv_container_of(h, struct lv_admin, env.idle);
     adm->open--;
     maybe_free(adm);
 }
@@ -807,7 +805,10 @@ void lv_admin_stop(struct lv_admin *adm)
     adm->open++;
     lv_sockenv_close(&adm->env, on_env_closed);
     listener_close(adm);
-    for (struct aconn *c = adm->conns; c; c = c->next)
-        close_now(c);
+    struct lv_list *it;
+    lv_list_foreach(it, &adm->conns)
+    {
+        close_now(lv_container_of(it, struct aconn, node));
+    }
     maybe_free(adm);
 }

@@ -4,8 +4,8 @@
  * contexts are built while the file is read, so that a missing or wrong
  * certificate is reported with its line, by `levee -t` too.
  */
-#ifndef LV_CONFIG_TLS_H
-#define LV_CONFIG_TLS_H
+#ifndef LV_CONFIG_CONFIG_TLS_H
+#define LV_CONFIG_CONFIG_TLS_H
 
 #include "config/load.h"
 
@@ -21,8 +21,5 @@ int lv_cfg_backend_tls(struct lv_cfg_ctx *c, yaml_node_t *n, yaml_node_t *url_no
  * the tables that hold them (their aux). */
 extern const struct lv_cfg_field lv_cfg_listen_fields[];
 extern const struct lv_cfg_field lv_cfg_backend_tls_fields[];
-
-void lv_listen_cfg_dispose(struct lv_listen_cfg *l);
-void lv_backend_tls_dispose(struct lv_backend_cfg *b);
 
 #endif

@@ -4,8 +4,8 @@
  * pipelining memory. The first failure sticks: later appends do nothing and return it, so a
  * formatter can append freely and check `err` once. Also the few formatters responses need
  * (decimal, hex, JSON strings). */
-#ifndef LV_DEMO_BUF_H
-#define LV_DEMO_BUF_H
+#ifndef LV_DEMO_DEMO_BUF_H
+#define LV_DEMO_DEMO_BUF_H
 
 #include <stddef.h>
 #include <stdint.h>

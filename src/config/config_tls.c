@@ -1,7 +1,7 @@
 /*
  * TLS settings of listeners and backends, and their OpenSSL contexts.
  */
-#include "config/tls.h"
+#include "config/config_tls.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -13,14 +13,14 @@ static int parse_version(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
 {
     (void)f;
     const char *s = lv_cfg_scalar(c, n, "a TLS version");
-    if (s == NULL) return -1;
+    if (s == NULL) return UV_EINVAL;
     if (strcmp(s, "1.2") == 0)
         *(int *)dst = TLS1_2_VERSION;
     else if (strcmp(s, "1.3") == 0)
         *(int *)dst = TLS1_3_VERSION;
     else {
         lv_cfg_error(c, n, "'%s' is not a TLS version levee accepts (1.2 or 1.3)", s);
-        return -1;
+        return UV_EINVAL;
     }
     return 0;
 }
@@ -42,10 +42,11 @@ static int parse_certs(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     struct lv_tls_listen_cfg *t = dst;
     if (n->type != YAML_SEQUENCE_NODE) {
         lv_cfg_error(c, n, "expected a list of {cert: FILE, key: FILE}");
-        return -1;
+        return UV_EINVAL;
     }
     size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
-    t->certs = calloc(count ? count : 1, sizeof(*t->certs));
+    t->certs = lv_cfg_calloc(count ? count : 1, sizeof(*t->certs));
+    if (t->certs == NULL) return lv_cfg_oom(c, n);
     int rc = 0;
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
          it++) {
@@ -55,7 +56,7 @@ static int parse_certs(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
             if (y.cert == NULL || y.key == NULL) lv_cfg_error(c, item, "needs both cert and key");
             free(y.cert);
             free(y.key);
-            rc = -1;
+            rc = UV_EINVAL;
             continue;
         }
         t->certs[t->ncerts].cert = y.cert;
@@ -109,7 +110,7 @@ int lv_cfg_listen_map(struct lv_cfg_ctx *c, yaml_node_t *n, struct lv_listen_cfg
     if (y.address == NULL) {
         if (rc == 0) lv_cfg_error(c, n, "a listener needs an address");
         free(y.address);
-        return -1;
+        return UV_EINVAL;
     }
     char host[256];
     uint16_t port;
@@ -118,20 +119,20 @@ int lv_cfg_listen_map(struct lv_cfg_ctx *c, yaml_node_t *n, struct lv_listen_cfg
         lv_addr_resolve(host, port, true, &out->addr, &out->addrlen, &why) != 0) {
         lv_cfg_error(c, n, "'%s': %s", y.address, why);
         free(y.address);
-        return -1;
+        return UV_EINVAL;
     }
     out->address = y.address;
     if (y.tls_node == NULL || rc != 0) return rc;
     out->tls_enabled = true;
     if (out->tls.ncerts == 0) {
         lv_cfg_error(c, y.tls_node, "tls needs at least one certificate (certificates: ...)");
-        return -1;
+        return UV_EINVAL;
     }
     char err[300];
     out->tls_ctx = lv_tls_server_ctx(&out->tls, err, sizeof(err));
     if (out->tls_ctx == NULL) {
         lv_cfg_error(c, y.tls_node, "%s", err);
-        return -1;
+        return UV_EINVAL;
     }
     return 0;
 }
@@ -152,47 +153,23 @@ int lv_cfg_backend_tls(struct lv_cfg_ctx *c, yaml_node_t *n, yaml_node_t *url_no
 {
     bool https = b->tls.enabled;
     b->tls.min_version = TLS1_2_VERSION;
-    if (n && lv_cfg_walk(c, n, lv_cfg_backend_tls_fields, &b->tls) != 0) return -1;
+    if (n && lv_cfg_walk(c, n, lv_cfg_backend_tls_fields, &b->tls) != 0) return UV_EINVAL;
     if (!https) {
         if (n) {
             lv_cfg_error(c, n, "tls settings need an https:// url");
-            return -1;
+            return UV_EINVAL;
         }
         return 0;
     }
     if ((b->tls.cert == NULL) != (b->tls.key == NULL)) {
         lv_cfg_error(c, n, "a client certificate needs both cert and key");
-        return -1;
+        return UV_EINVAL;
     }
     char err[300];
     b->tls_ctx = lv_tls_client_ctx(&b->tls, err, sizeof(err));
     if (b->tls_ctx == NULL) {
         lv_cfg_error(c, n ? n : url_node, "%s", err);
-        return -1;
+        return UV_EINVAL;
     }
     return 0;
-}
-
-void lv_listen_cfg_dispose(struct lv_listen_cfg *l)
-{
-    free(l->address);
-    for (size_t i = 0; i < l->tls.ncerts; i++) {
-        free(l->tls.certs[i].cert);
-        free(l->tls.certs[i].key);
-    }
-    free(l->tls.certs);
-    free(l->tls.ciphers);
-    free(l->tls.ciphersuites);
-    if (l->tls_ctx) SSL_CTX_free(l->tls_ctx);
-    memset(l, 0, sizeof(*l));
-}
-
-void lv_backend_tls_dispose(struct lv_backend_cfg *b)
-{
-    free(b->tls.ca_file);
-    free(b->tls.server_name);
-    free(b->tls.cert);
-    free(b->tls.key);
-    if (b->tls_ctx) SSL_CTX_free(b->tls_ctx);
-    b->tls_ctx = NULL;
 }

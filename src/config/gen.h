@@ -7,9 +7,14 @@
  *
  * Backends are shared between generations by id: a backend whose id stays
  * keeps its state (breaker, health, pools, counters) across reloads.
+ *
+ * It lives in config/ because it assembles what the layers below provide
+ * (the configuration, upstream's backends, limit's limiter, core's log
+ * file) and is what the layers above (proxy, admin) run on. So is the
+ * `/health` document, which both the proxy port and the admin port answer.
  */
-#ifndef LV_UPSTREAM_GEN_H
-#define LV_UPSTREAM_GEN_H
+#ifndef LV_CONFIG_GEN_H
+#define LV_CONFIG_GEN_H
 
 #include <stdatomic.h>
 #include <stddef.h>
@@ -19,6 +24,7 @@ struct lv_config;
 struct lv_backend;
 struct lv_logfile;
 struct lv_limiter;
+struct lv_strbuf;
 
 struct lv_gen {
     uint64_t id;
@@ -41,5 +47,16 @@ void lv_gen_ref(struct lv_gen *g);
 /* Drops a reference; the last one frees the generation, the backends only
  * it held, and its log file if unshared. Any thread. */
 void lv_gen_unref(struct lv_gen *g);
+
+/*
+ * Writes levee's health as the load balancers in front of it see it (the
+ * `/health` document, docs/admin-api.md) for g's backends at `now` (ms,
+ * monotonic; start_ms: when levee started, for the uptime). Each backend
+ * counts by its verdict (upstream/eligible.h). Returns the HTTP status to
+ * answer with: 200 (healthy or degraded: some backend, or the last resort,
+ * can serve) or 503 (none can). Any thread: it reads the backends' atomics.
+ */
+int lv_gen_health_json(struct lv_strbuf *sb, const struct lv_gen *g, uint64_t start_ms,
+                       uint64_t now);
 
 #endif
