@@ -131,8 +131,9 @@ static inline size_t lv_sock_queued(const struct lv_sock *s)
 
 /* Backpressure of a connection that answers requests one after another
  * (the proxy's clients, the admin port): the next request is read only
- * while fewer answers than LV_SOCK_BACKLOG_WRITES and no more bytes than
- * LV_SOCK_BACKLOG_BYTES wait to be written, so that a client that
+ * while fewer answers than LV_SOCK_BACKLOG_WRITES and no more than
+ * LV_SOCK_BACKLOG_BYTES (bytes, or the memory they hold: lv_sock_queued)
+ * wait to be written, so that a client that
  * pipelines requests and reads nothing holds a bounded amount of memory. */
 #define LV_SOCK_BACKLOG_WRITES 8
 #define LV_SOCK_BACKLOG_BYTES (64 * 1024)
@@ -140,7 +141,7 @@ static inline size_t lv_sock_queued(const struct lv_sock *s)
 /* Past either bound: stop reading until on_written says it drained. */
 static inline bool lv_sock_backlogged(const struct lv_sock *s)
 {
-    return s->writes_pending >= LV_SOCK_BACKLOG_WRITES || s->write_pending > LV_SOCK_BACKLOG_BYTES;
+    return s->writes_pending >= LV_SOCK_BACKLOG_WRITES || lv_sock_queued(s) > LV_SOCK_BACKLOG_BYTES;
 }
 
 /* Writes the current batch, if any. Returns 0 or a libuv error. */

@@ -33,20 +33,13 @@
 
 #define LINGER_MS 2000
 
-/* Answers handed to the socket but not yet written, each holding its
- * buffers: past either bound, no new request is started. Without it a client
- * pipelining requests levee answers itself (429, /health) while reading
- * slowly would make levee buffer answers without limit. */
-#define BACKLOG_MAX_WRITES 8
-#define BACKLOG_MAX_BYTES LV_FLOW_LOW
-
 static void process(struct lv_client *c);
 static void close_now(struct lv_client *c);
 static const struct lv_downstream_ops downstream_ops;
 
 static struct lv_client *of_sock(struct lv_sock *s)
 {
-    return (struct lv_client *)(void *)((char *)s - offsetof(struct lv_client, sock));
+    return lv_container_of(s, struct lv_client, sock);
 }
 
 static const struct lv_config *cfg_of(const struct lv_client *c)
@@ -313,10 +306,14 @@ static bool parse_pending(struct lv_client *c)
     return true;
 }
 
+/* Answers handed to the socket but not yet written, each holding its
+ * buffers: past the socket's backlog bounds no new request is started.
+ * Without it a client pipelining requests levee answers itself (429,
+ * /health) while reading slowly would make levee buffer answers without
+ * limit. */
 static bool write_backlog(const struct lv_client *c)
 {
-    return c->sock.writes_pending >= BACKLOG_MAX_WRITES ||
-           lv_sock_queued(&c->sock) > BACKLOG_MAX_BYTES;
+    return lv_sock_backlogged(&c->sock);
 }
 
 static void process(struct lv_client *c)
@@ -635,6 +632,7 @@ struct lv_client *lv_client_accept(struct lv_wctx *w, int fd, SSL_CTX *tls, uint
     uv_timer_init(w->loop, &c->timer);
     c->timer.data = c;
     c->handles_open = 2;
+    lv_list_init(&c->link);
     if (uv_tcp_open(&c->sock.tcp, fd) != 0) {
         close(fd); /* not the handle's: closing it closes nothing */
         close_now(c);

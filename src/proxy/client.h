@@ -31,6 +31,7 @@
 
 #include <openssl/ssl.h>
 
+#include "core/list.h"
 #include "http/parser.h"
 #include "http/rewrite.h"
 #include "net/sock.h"
@@ -65,7 +66,7 @@ struct lv_client {
     uv_timer_t timer;
     struct lv_http_parser parser;
     struct lv_wctx *w;
-    struct lv_client *prev, *next; /* the worker's list: the worker's to touch */
+    struct lv_list link; /* in the worker's list: the worker's to touch */
     void (*on_freed)(struct lv_client *c);
     struct lv_exchange *ex; /* the request under way */
     struct lv_buf *pending; /* read, not yet parsed (the next pipelined request) */

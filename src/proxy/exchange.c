@@ -63,9 +63,10 @@ static void finish(struct lv_exchange *ex, enum lv_ex_end end)
 struct lv_exchange *lv_exchange_create(struct lv_wctx *w, const struct lv_downstream_ops *ops,
                                        void *d, const char *peer_ip, bool tls)
 {
-    struct lv_exchange *ex = w->free_exchanges;
-    if (ex) {
-        w->free_exchanges = ex->next_free;
+    struct lv_exchange *ex = NULL;
+    if (!lv_list_empty(&w->free_exchanges)) {
+        ex = lv_container_of(w->free_exchanges.next, struct lv_exchange, link_free);
+        lv_list_remove(&ex->link_free);
         w->nfree_exchanges--;
     } else {
         ex = calloc(1, sizeof(*ex));
@@ -74,9 +75,9 @@ struct lv_exchange *lv_exchange_create(struct lv_wctx *w, const struct lv_downst
         uv_timer_init(w->loop, &ex->tun_timer);
         ex->timer.data = ex->tun_timer.data = ex;
         ex->w = w;
+        lv_list_init(&ex->link_free);
     }
     memset(&ex->state, 0, sizeof(*ex) - offsetof(struct lv_exchange, state));
-    ex->next_free = NULL;
     ex->state = LV_EX_HEAD;
     ex->req_state = LV_EXR_HEAD;
     ex->end = LV_EXE_KEEP;
@@ -168,16 +169,16 @@ void lv_exchange_destroy(struct lv_exchange *ex)
         free_exchange(ex);
         return;
     }
-    ex->next_free = w->free_exchanges;
-    w->free_exchanges = ex;
+    lv_list_push_front(&w->free_exchanges, &ex->link_free);
     w->nfree_exchanges++;
 }
 
 void lv_exchange_free_list(struct lv_wctx *w)
 {
-    while (w->free_exchanges) {
-        struct lv_exchange *ex = w->free_exchanges;
-        w->free_exchanges = ex->next_free;
+    while (!lv_list_empty(&w->free_exchanges)) {
+        struct lv_exchange *ex =
+            lv_container_of(w->free_exchanges.next, struct lv_exchange, link_free);
+        lv_list_remove(&ex->link_free);
         free_exchange(ex);
     }
     w->nfree_exchanges = 0;

@@ -122,7 +122,7 @@ struct lv_exchange {
     uv_timer_t timer;     /* first: its handle is the exchange's memory (attempt's timer) */
     uv_timer_t tun_timer; /* the tunnel's idle timer */
     struct lv_wctx *w;
-    struct lv_exchange *next_free;
+    struct lv_list link_free; /* in the worker's free list, while unused */
     /* everything from here is reset for each request */
     enum lv_ex_state state;
     enum lv_ex_req req_state;

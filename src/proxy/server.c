@@ -37,7 +37,7 @@ struct lv_listener {
     char *address;
     SSL_CTX *tls;          /* TLS listener: the current certificates; NULL: plain */
     uint64_t handshake_ms; /* its handshake timeout */
-    struct lv_listener *next;
+    struct lv_list link;   /* in the worker's listeners */
 };
 
 static void check_done(struct lv_server *srv);
@@ -45,7 +45,7 @@ static void conn_freed(struct lv_server *srv);
 
 static struct lv_server *of_worker(struct lv_worker *w)
 {
-    return (struct lv_server *)(void *)((char *)w - offsetof(struct lv_server, w));
+    return lv_container_of(w, struct lv_server, w);
 }
 
 /* --- listeners ------------------------------------------------------------------- */
@@ -87,13 +87,8 @@ static void acc_unreserve(struct lv_acceptor *a)
 /* A client connection's memory is gone: its slot is free. */
 static void on_client_freed(struct lv_client *c)
 {
-    struct lv_server *srv =
-        (struct lv_server *)(void *)((char *)c->w - offsetof(struct lv_server, ctx));
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        srv->clients = c->next;
-    if (c->next) c->next->prev = c->prev;
+    struct lv_server *srv = lv_container_of(c->w, struct lv_server, ctx);
+    lv_list_remove(&c->link);
     srv->nclients--;
     LV_STAT_ADD(srv->ctx.stats.client_connections, (uint64_t)-1);
     conn_freed(srv);
@@ -110,9 +105,7 @@ static void acc_accepted(struct lv_acceptor *a, int fd)
         conn_freed(srv);
         return;
     }
-    c->next = srv->clients;
-    if (srv->clients) srv->clients->prev = c;
-    srv->clients = c;
+    lv_list_push_front(&srv->clients, &c->link);
     srv->nclients++;
     LV_STAT_INC(srv->ctx.stats.connections_accepted);
     LV_STAT_INC(srv->ctx.stats.client_connections);
@@ -143,8 +136,9 @@ static const struct lv_acceptor_ops acceptor_ops = {
 static void resume_listeners(struct lv_server *srv)
 {
     if (srv->state != LV_SRV_RUNNING) return;
-    for (struct lv_listener *ls = srv->listeners; ls; ls = ls->next)
-        lv_acceptor_resume(&ls->acc);
+    struct lv_list *n;
+    for (n = srv->listeners.next; n != &srv->listeners; n = n->next)
+        lv_acceptor_resume(&lv_container_of(n, struct lv_listener, link)->acc);
 }
 
 static void on_wake(struct lv_worker *w, void *arg)
@@ -219,8 +213,7 @@ static int listener_add(struct lv_server *srv, const struct lv_listen_cfg *lc, i
     ls->address = strdup(lc->address);
     listener_tls(ls, lc);
     srv->listeners_open++;
-    ls->next = srv->listeners;
-    srv->listeners = ls;
+    lv_list_push_front(&srv->listeners, &ls->link);
     return 0;
 }
 
@@ -258,23 +251,24 @@ static const struct lv_listen_cfg *cfg_listens(const struct lv_config *cfg, cons
 /* Makes the listeners match cfg: closes the ones it lost, opens new ones. */
 static int sync_listeners(struct lv_server *srv, const struct lv_config *cfg)
 {
-    struct lv_listener **pp = &srv->listeners;
-    while (*pp) {
-        struct lv_listener *ls = *pp;
+    struct lv_list *n, *next;
+    for (n = srv->listeners.next; n != &srv->listeners; n = next) {
+        next = n->next;
+        struct lv_listener *ls = lv_container_of(n, struct lv_listener, link);
         const struct lv_listen_cfg *lc = cfg_listens(cfg, ls->address);
         if (lc) {
             listener_tls(ls, lc);
-            pp = &ls->next;
             continue;
         }
-        *pp = ls->next;
+        lv_list_remove(&ls->link);
         listener_close(ls);
     }
     int rc = 0;
     for (size_t i = 0; i < cfg->n_listeners; i++) {
         bool have = false;
-        for (struct lv_listener *ls = srv->listeners; ls; ls = ls->next)
-            have |= strcmp(ls->address, cfg->listeners[i].address) == 0;
+        for (n = srv->listeners.next; n != &srv->listeners; n = n->next)
+            have |= strcmp(lv_container_of(n, struct lv_listener, link)->address,
+                           cfg->listeners[i].address) == 0;
         if (!have && listener_open(srv, &cfg->listeners[i]) != 0) rc = -1;
     }
     return rc;
@@ -282,9 +276,9 @@ static int sync_listeners(struct lv_server *srv, const struct lv_config *cfg)
 
 static void close_listeners(struct lv_server *srv)
 {
-    while (srv->listeners) {
-        struct lv_listener *ls = srv->listeners;
-        srv->listeners = ls->next;
+    while (!lv_list_empty(&srv->listeners)) {
+        struct lv_listener *ls = lv_container_of(srv->listeners.next, struct lv_listener, link);
+        lv_list_remove(&ls->link);
         listener_close(ls);
     }
 }
@@ -310,8 +304,7 @@ static void sync_store(struct lv_server *srv)
 
 static void on_upconn_freed(struct lv_upconns *set)
 {
-    struct lv_server *srv =
-        (struct lv_server *)(void *)((char *)set - offsetof(struct lv_server, ups));
+    struct lv_server *srv = lv_container_of(set, struct lv_server, ups);
     check_done(srv);
 }
 
@@ -326,6 +319,10 @@ void lv_server_setup(struct lv_worker *w, void *arg)
     ctx->rand = &w->rand;
     ctx->start_ms = px->start_ms;
     ctx->ups = &srv->ups;
+    lv_list_init(&srv->clients);
+    lv_list_init(&srv->listeners);
+    lv_list_init(&ctx->retired);
+    lv_list_init(&ctx->free_exchanges);
     lv_sockenv_init(&ctx->env, &w->loop);
     lv_upconns_init(&srv->ups, ctx, on_upconn_freed);
     srv->state = LV_SRV_RUNNING;
@@ -395,8 +392,11 @@ void lv_server_drain(struct lv_worker *w, void *arg)
     (void)arg;
     struct lv_server *srv = of_worker(w);
     if (srv->state == LV_SRV_RUNNING) stop_taking(srv);
-    for (struct lv_client *c = srv->clients; c; c = c->next)
-        lv_client_drain(c);
+    struct lv_list *n, *next;
+    for (n = srv->clients.next; n != &srv->clients; n = next) {
+        next = n->next; /* a client closed at once stays listed until it is freed */
+        lv_client_drain(lv_container_of(n, struct lv_client, link));
+    }
     lv_upconns_close_idle(&srv->ups, NULL);
     check_done(srv);
 }
@@ -415,8 +415,11 @@ void lv_server_stop(struct lv_worker *w, void *arg)
     (void)arg;
     struct lv_server *srv = of_worker(w);
     if (srv->state == LV_SRV_RUNNING) stop_taking(srv);
-    for (struct lv_client *c = srv->clients; c; c = c->next)
-        lv_client_abort(c);
+    struct lv_list *n, *next;
+    for (n = srv->clients.next; n != &srv->clients; n = next) {
+        next = n->next;
+        lv_client_abort(lv_container_of(n, struct lv_client, link));
+    }
     lv_upconns_close_all(&srv->ups);
     check_done(srv);
 }

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/list.h"
 #include "core/worker.h"
 #include "proxy/upconn.h"
 #include "proxy/wctx.h"
@@ -31,9 +32,9 @@ struct lv_server {
     enum lv_server_state state;
     struct lv_wctx ctx; /* what the objects below share */
     struct lv_upconns ups;
-    struct lv_listener *listeners;
+    struct lv_list listeners; /* struct lv_listener, by its link */
     size_t listeners_open;
-    struct lv_client *clients;
+    struct lv_list clients; /* struct lv_client, by its link */
     size_t nclients;
     bool started; /* its thread runs (set by the main thread) */
     /* Its listeners wait for a slot of limits.max_connections (net/maxconn.h). */

@@ -27,12 +27,12 @@
 
 static struct lv_upconn *of_sock(struct lv_sock *s)
 {
-    return (struct lv_upconn *)(void *)((char *)s - offsetof(struct lv_upconn, sock));
+    return lv_container_of(s, struct lv_upconn, sock);
 }
 
 static struct lv_upconn *of_link(struct lv_pool_entry *e)
 {
-    return (struct lv_upconn *)(void *)((char *)e - offsetof(struct lv_upconn, link));
+    return lv_container_of(e, struct lv_upconn, link);
 }
 
 static bool same_address(const struct lv_backend_cfg *a, const struct lv_backend_cfg *b)
@@ -86,11 +86,7 @@ static void on_handle_closed(struct lv_upconn *up)
 {
     if (--up->handles_open > 0) return;
     struct lv_upconns *set = up->set;
-    if (up->prev)
-        up->prev->next = up->next;
-    else
-        set->all = up->next;
-    if (up->next) up->next->prev = up->prev;
+    lv_list_remove(&up->link_all);
     set->n--;
     LV_STAT_ADD(set->w->stats.backend_connections, (uint64_t)-1);
     lv_head_dispose(&up->resp);
@@ -507,9 +503,7 @@ struct lv_upconn *lv_upconn_acquire(struct lv_upconns *set, struct lv_backend *b
     up->parser.pool = &w->env.bufs;
     up->parser.head = &up->resp;
     lv_head_init(&up->resp, RESP_HEAD_LIMIT, RESP_MAX_FIELDS);
-    up->next = set->all;
-    if (set->all) set->all->prev = up;
-    set->all = up;
+    lv_list_push_front(&set->all, &up->link_all);
     set->n++;
     b->pools[w->id].created++;
     LV_STAT_INC(b->wstats[w->id].connects);
@@ -647,26 +641,32 @@ void lv_upconns_init(struct lv_upconns *set, struct lv_wctx *w,
                      void (*on_freed)(struct lv_upconns *set))
 {
     memset(set, 0, sizeof(*set));
+    lv_list_init(&set->all);
     set->w = w;
     set->on_freed = on_freed;
 }
 
 void lv_upconns_adopt(struct lv_upconns *set)
 {
-    for (struct lv_upconn *up = set->all; up; up = up->next) {
+    struct lv_list *n;
+    for (n = set->all.next; n != &set->all; n = n->next) {
+        struct lv_upconn *up = lv_container_of(n, struct lv_upconn, link_all);
         if (up->state == LV_UP_IDLE && !adopt(up, set->w->wgen->gen)) close_now(up);
     }
 }
 
 void lv_upconns_close_idle(struct lv_upconns *set, const struct lv_backend *only)
 {
-    for (struct lv_upconn *up = set->all; up; up = up->next) {
+    struct lv_list *n;
+    for (n = set->all.next; n != &set->all; n = n->next) {
+        struct lv_upconn *up = lv_container_of(n, struct lv_upconn, link_all);
         if (up->state == LV_UP_IDLE && (only == NULL || up->backend == only)) close_now(up);
     }
 }
 
 void lv_upconns_close_all(struct lv_upconns *set)
 {
-    for (struct lv_upconn *up = set->all; up; up = up->next)
-        close_now(up);
+    struct lv_list *n;
+    for (n = set->all.next; n != &set->all; n = n->next)
+        close_now(lv_container_of(n, struct lv_upconn, link_all));
 }

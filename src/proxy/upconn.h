@@ -37,6 +37,7 @@
 #include <stdint.h>
 
 #include "core/fail.h"
+#include "core/list.h"
 #include "http/head.h"
 #include "http/parser.h"
 #include "http/rewrite.h"
@@ -114,7 +115,7 @@ struct lv_upconn {
     struct lv_backend *backend;
     const struct lv_backend_cfg *bcfg; /* where it connected (from a generation) */
     struct lv_pool_entry link;         /* in the backend's pool, while IDLE */
-    struct lv_upconn *prev, *next;     /* in the registry */
+    struct lv_list link_all;           /* in the registry */
     enum lv_up_state state;
     enum lv_up_resp resp_state;
     int handles_open;
@@ -197,7 +198,7 @@ void lv_upconn_finish(struct lv_upconn *up, uint64_t idle_ms);
 
 struct lv_upconns {
     struct lv_wctx *w;
-    struct lv_upconn *all; /* every upconn of the worker, in any state */
+    struct lv_list all; /* every upconn of the worker, in any state */
     size_t n;
     /* Told each time an upconn is freed (the worker may be done). */
     void (*on_freed)(struct lv_upconns *set);

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "core/list.h"
 #include "core/rand.h"
 #include "net/sock.h"
 #include "proxy/stats.h"
@@ -35,14 +36,14 @@ struct lv_wctx {
     struct lv_sockenv env; /* read buffers, write requests */
     struct lv_stats stats;
     struct lv_retry_budget budget;
-    struct lv_redis *redis;  /* the rate-limit store connection, or NULL */
-    struct lv_upconns *ups;  /* the worker's backend connections */
-    struct lv_wgen *wgen;    /* the current generation's view */
-    struct lv_wgen *retired; /* older views, until their last request is done */
-    uint64_t start_ms;       /* when the process started (monotonic), for /health */
-    bool draining;           /* no new requests on kept-alive connections */
-    /* Exchanges kept for reuse (proxy/exchange.c). */
-    struct lv_exchange *free_exchanges;
+    struct lv_redis *redis; /* the rate-limit store connection, or NULL */
+    struct lv_upconns *ups; /* the worker's backend connections */
+    struct lv_wgen *wgen;   /* the current generation's view */
+    struct lv_list retired; /* older views (struct lv_wgen), until their last request is done */
+    uint64_t start_ms;      /* when the process started (monotonic), for /health */
+    bool draining;          /* no new requests on kept-alive connections */
+    /* Exchanges kept for reuse (proxy/exchange.c), by their link. */
+    struct lv_list free_exchanges;
     size_t nfree_exchanges;
 };
 

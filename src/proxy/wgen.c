@@ -25,6 +25,7 @@ struct lv_wgen *lv_wgen_create(struct lv_wctx *w, struct lv_gen *g)
         free(wg);
         return NULL;
     }
+    lv_list_init(&wg->link);
     wg->alog = lv_accesslog_create(w->loop, g->alog ? g->alog->fd : -1, g->cfg->access_log.format);
     lv_gen_ref(g);
     wg->gen = g;
@@ -55,12 +56,10 @@ void lv_wgen_retire(struct lv_wctx *w, struct lv_wgen *old)
 {
     if (old == NULL) return;
     assert(old != w->wgen);
-    if (old->inflight == 0) {
+    if (old->inflight == 0)
         lv_wgen_destroy(old);
-    } else {
-        old->next = w->retired;
-        w->retired = old;
-    }
+    else
+        lv_list_push_front(&w->retired, &old->link);
 }
 
 struct lv_wgen *lv_wgen_enter(struct lv_wctx *w)
@@ -74,21 +73,16 @@ void lv_wgen_leave(struct lv_wctx *w, struct lv_wgen *wg)
 {
     assert(wg->inflight > 0);
     if (--wg->inflight > 0 || wg == w->wgen) return;
-    for (struct lv_wgen **pp = &w->retired; *pp; pp = &(*pp)->next) {
-        if (*pp == wg) {
-            *pp = wg->next;
-            lv_wgen_destroy(wg);
-            return;
-        }
-    }
-    assert(!"a retired view is on the retired list");
+    assert(lv_list_linked(&wg->link)); /* a retired view is on the retired list */
+    lv_list_remove(&wg->link);
+    lv_wgen_destroy(wg);
 }
 
 void lv_wgen_dispose_all(struct lv_wctx *w)
 {
-    while (w->retired) {
-        struct lv_wgen *wg = w->retired;
-        w->retired = wg->next;
+    while (!lv_list_empty(&w->retired)) {
+        struct lv_wgen *wg = lv_container_of(w->retired.next, struct lv_wgen, link);
+        lv_list_remove(&wg->link);
         lv_wgen_destroy(wg);
     }
     if (w->wgen) lv_wgen_destroy(w->wgen);

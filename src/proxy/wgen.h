@@ -26,7 +26,7 @@ struct lv_wgen {
     bool *eligible;    /* scratch for picks, [nbackends] */
     uint32_t *weights;
     struct lv_accesslog *alog;
-    struct lv_wgen *next; /* in the worker's list of retired views */
+    struct lv_list link; /* in the worker's list of retired views */
 };
 
 /* The worker's view of g (taking a reference on g). NULL on ENOMEM. */
