@@ -72,7 +72,7 @@ proxy 4 upconn
 proxy 3 wgen
 proxy 2 accesslog bodyq
 proxy 1 wctx flow proxy-t
-proxy 0 stats
+proxy 0 wstats
 '
 
 cd "$root"

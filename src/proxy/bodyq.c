@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 void lv_bodyq_init(struct lv_bodyq *q, struct lv_bufpool *pool)
 {
@@ -41,7 +42,7 @@ static int add_slice(struct lv_bodyq *q, struct lv_buf *b, const char *p, uint32
     if (q->count == q->cap) {
         uint32_t cap = q->cap ? q->cap * 2 : 8;
         struct lv_slice *s = realloc(q->s, cap * sizeof(*s));
-        if (s == NULL) return -1;
+        if (s == NULL) return UV_ENOMEM;
         q->s = s;
         q->cap = cap;
     }
@@ -61,7 +62,7 @@ static int new_tail(struct lv_bodyq *q, uint32_t need)
         cap *= 2;
     if (cap > LV_BUF_SIZE) cap = LV_BUF_SIZE;
     struct lv_buf *t = lv_buf_get_exact(q->pool, cap);
-    if (t == NULL) return -1;
+    if (t == NULL) return UV_ENOMEM;
     if (q->tail) {
         q->mem -= q->tail->cap - q->tail->len; /* its room is not ours any more */
         lv_buf_unref(q->tail);
@@ -78,7 +79,7 @@ static int copy_in(struct lv_bodyq *q, const char *p, uint32_t len)
 {
     while (len > 0) {
         if (q->tail == NULL || q->tail->len == q->tail->cap) {
-            if (new_tail(q, len) != 0) return -1;
+            if (new_tail(q, len) != 0) return UV_ENOMEM;
         }
         struct lv_buf *t = q->tail;
         uint32_t n = t->cap - t->len;
@@ -88,7 +89,7 @@ static int copy_in(struct lv_bodyq *q, const char *p, uint32_t len)
         if (last && last->buf == t && last->p + last->len == dst) {
             last->len += n;
         } else if (add_slice(q, t, dst, n, 0) != 0) {
-            return -1;
+            return UV_ENOMEM;
         }
         memcpy(dst, p, n);
         t->len += n;
@@ -104,7 +105,7 @@ int lv_bodyq_push(struct lv_bodyq *q, struct lv_buf *b, const char *p, uint32_t 
     if (len == 0) return 0;
     /* A small piece would keep its whole buffer alive: copy it. */
     if ((uint64_t)len * 2 < b->cap) return copy_in(q, p, len);
-    if (add_slice(q, b, p, len, b->cap) != 0) return -1;
+    if (add_slice(q, b, p, len, b->cap) != 0) return UV_ENOMEM;
     q->bytes += len;
     q->mem += b->cap;
     return 0;

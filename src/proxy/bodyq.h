@@ -68,7 +68,7 @@ void lv_bodyq_init(struct lv_bodyq *q, struct lv_bufpool *pool);
 void lv_bodyq_dispose(struct lv_bodyq *q);
 
 /* Appends len bytes at p, which lie in b: by reference (a reference to b is
- * taken) or copied (b is not kept), as said above. 0, or -1 on ENOMEM. */
+ * taken) or copied (b is not kept), as said above. 0, or UV_ENOMEM. */
 int lv_bodyq_push(struct lv_bodyq *q, struct lv_buf *b, const char *p, uint32_t len);
 
 /* The contiguous bytes held from absolute offset off: fills *out (buf, p at

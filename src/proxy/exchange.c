@@ -77,7 +77,11 @@ struct lv_exchange *lv_exchange_create(struct lv_wctx *w, const struct lv_downst
         ex->w = w;
         lv_list_init(&ex->link_free);
     }
-    memset(&ex->state, 0, sizeof(*ex) - offsetof(struct lv_exchange, state));
+    /* The text buffers at the end are not cleared: they are written before
+     * they are read. */
+    memset(&ex->state, 0,
+           offsetof(struct lv_exchange, request_id) - offsetof(struct lv_exchange, state));
+    ex->request_id[0] = ex->extra[0] = ex->upgrade_to[0] = '\0';
     ex->state = LV_EX_HEAD;
     ex->req_state = LV_EXR_HEAD;
     ex->end = LV_EXE_KEEP;

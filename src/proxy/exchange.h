@@ -149,9 +149,10 @@ struct lv_exchange {
     bool upgrade;           /* an upgrade to an allowed protocol was asked */
     bool rid_generated;     /* levee made the request id */
     enum lv_fail_kind fail; /* why levee answered itself, or NONE */
-    char request_id[130];   /* up to 128 characters */
-    char extra[400];        /* lines levee adds to the forwarded request */
-    char upgrade_to[64];    /* the Upgrade value the client sent */
+    /* Text, last: reset by their first byte only (lv_exchange_create). */
+    char request_id[130]; /* up to 128 characters */
+    char extra[400];      /* lines levee adds to the forwarded request */
+    char upgrade_to[64];  /* the Upgrade value the client sent */
 };
 
 /* A fresh exchange (from the worker's free list) for a request from

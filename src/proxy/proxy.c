@@ -81,7 +81,7 @@ int lv_proxy_start(struct lv_proxy *p, struct lv_config *cfg, uv_loop_t *main_lo
     unsigned nworkers = cfg->workers;
     apply_max_connections(p, cfg, true);
     p->gen = lv_gen_create(cfg, NULL, nworkers, ++p->next_gen_id);
-    if (p->gen == NULL) return -1;
+    if (p->gen == NULL) return UV_ENOMEM;
     p->nservers = nworkers;
     p->servers = calloc(p->nservers, sizeof(*p->servers));
     if (p->servers == NULL) return UV_ENOMEM;
@@ -138,7 +138,7 @@ int lv_proxy_reload(struct lv_proxy *p, const char *path, struct lv_strbuf *errs
         lv_error("reload: %s: %d error%s; still running the previous configuration", path, nerr,
                  nerr == 1 ? "" : "s");
         atomic_fetch_add(&p->reloads_failed, 1);
-        return -1;
+        return UV_EINVAL;
     }
     free(text);
     if (cfg->workers != p->nservers) {
@@ -149,7 +149,7 @@ int lv_proxy_reload(struct lv_proxy *p, const char *path, struct lv_strbuf *errs
     struct lv_gen *g = lv_gen_create(cfg, p->gen, p->nservers, ++p->next_gen_id);
     if (g == NULL) {
         atomic_fetch_add(&p->reloads_failed, 1);
-        return -1;
+        return UV_ENOMEM;
     }
     /* Before the workers switch: a worker waiting for a slot looks again then. */
     apply_max_connections(p, g->cfg, false);
@@ -196,7 +196,7 @@ int lv_proxy_set_admin(struct lv_proxy *p, const char *id, enum lv_admin_state s
         }
         return 0;
     }
-    return -1;
+    return UV_ENOENT;
 }
 
 /* Every member of struct lv_stats is an atomic_uint_fast64_t, alone, in an

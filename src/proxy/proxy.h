@@ -22,7 +22,7 @@ struct lv_gen;
 /* The workers' counters, added up: what the admin port reads (never a
  * worker's own struct). */
 struct lv_proxy_stats {
-    struct lv_stats w;     /* every worker's struct lv_stats (proxy/stats.h), summed */
+    struct lv_stats w;     /* every worker's struct lv_stats (proxy/wstats.h), summed */
     uint64_t buffer_bytes; /* I/O buffer memory the workers hold (levee_buffer_bytes) */
 };
 
@@ -35,14 +35,15 @@ int lv_proxy_start(struct lv_proxy *p, struct lv_config *cfg, uv_loop_t *main_lo
 
 /*
  * Re-reads the configuration file. On any error, logs each one with its
- * line and keeps running on the current generation (returns -1). On
+ * line and keeps running on the current generation (returns UV_EINVAL, or
+ * UV_ENOMEM). On
  * success publishes a new generation to every worker (returns 0). Settings
  * that need a restart (workers) keep their running value, with a warning.
  * `errs` receives the error lines too (for POST /reload), may be NULL.
  */
 int lv_proxy_reload(struct lv_proxy *p, const char *path, struct lv_strbuf *errs);
 
-/* Sets a backend's admin state by id. Returns 0, or -1 if no such backend. */
+/* Sets a backend's admin state by id. Returns 0, or UV_ENOENT if no such backend. */
 int lv_proxy_set_admin(struct lv_proxy *p, const char *id, enum lv_admin_state state);
 
 /* Sums every worker's counters into out (caller-owned). Each counter is

@@ -21,7 +21,7 @@
 #include <sys/types.h>
 
 #include "net/sock.h"
-#include "proxy/stats.h"
+#include "proxy/wstats.h"
 
 enum lv_tunnel_state { LV_TUNNEL_OFF, LV_TUNNEL_OPEN, LV_TUNNEL_ENDED };
 

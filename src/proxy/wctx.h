@@ -21,7 +21,7 @@
 #include "core/list.h"
 #include "core/rand.h"
 #include "net/sock.h"
-#include "proxy/stats.h"
+#include "proxy/wstats.h"
 #include "upstream/retry.h"
 
 struct lv_wgen;

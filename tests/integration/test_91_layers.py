@@ -159,7 +159,7 @@ def test_the_demo_is_a_separate_program(tmp_path):
 
 
 PROXY_TREE = {
-    "src/proxy/upconn.c": ["proxy/upconn.h", "proxy/exchange.h", "proxy/stats.h"],
+    "src/proxy/upconn.c": ["proxy/upconn.h", "proxy/exchange.h", "proxy/wstats.h"],
     "src/proxy/exchange.c": ["proxy/exchange.h", "proxy/upconn.h", "proxy/attempt.h"],
     "src/proxy/attempt.c": ["proxy/attempt.h", "proxy/ratelimit.h"],
     "src/proxy/newthing.c": ["proxy/upconn.h"],

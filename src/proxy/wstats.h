@@ -2,8 +2,8 @@
  * A worker's counters (see core/stats.h for how they are written and
  * read). Per-backend counters live with the backend (upstream/backend.h).
  */
-#ifndef LV_PROXY_STATS_H
-#define LV_PROXY_STATS_H
+#ifndef LV_PROXY_WSTATS_H
+#define LV_PROXY_WSTATS_H
 
 #include "core/fail.h"
 #include "core/stats.h"
