@@ -69,45 +69,43 @@ static bool was_tried(const struct lv_attempt *at, const struct lv_backend *b)
     return false;
 }
 
-/* Marks the eligible backends in wg->eligible, their effective weights in
- * wg->weights; returns how many there are (lv_eligible_mark). */
+/* Marks the eligible backends in pool->eligible, their effective weights
+ * in pool->weights; returns how many there are (lv_eligible_mark). */
 static size_t mark_eligible(struct lv_attempt *at, const struct lv_backend *busy, bool untried,
                             uint64_t now)
 {
-    struct lv_wgen *wg = at->wg;
-    const struct lv_gen *g = wg->gen;
-    for (size_t i = 0; i < g->nbackends; i++)
-        wg->weights[i] = at->cfg->backends[i].weight;
+    const struct lv_wpool *p = at->pool;
+    for (size_t i = 0; i < p->n; i++)
+        p->weights[i] = p->cfgs[i].weight;
     struct lv_eligible_ask ask = {
-        .backends = g->backends,
-        .n = g->nbackends,
-        .breaker = &at->cfg->breaker,
-        .slow_start = at->cfg->health.slow_start,
+        .backends = p->backends,
+        .n = p->n,
+        .breaker = p->breaker,
+        .slow_start = p->health->slow_start,
         .busy = busy,
         .tried = at->tried,
         .ntried = at->ntried,
         .untried_only = untried,
     };
-    return lv_eligible_mark(&ask, now, at->w->rand, wg->eligible, wg->weights);
+    return lv_eligible_mark(&ask, now, at->w->rand, p->eligible, p->weights);
 }
 
 /* Picks a usable backend (untried ones first) and has its breaker admit
  * the request. Returns its index in the generation, or -1 if none will. */
 static int choose(struct lv_attempt *at, const struct lv_backend *busy, struct lv_breaker_ticket *t)
 {
-    struct lv_wgen *wg = at->wg;
-    const struct lv_gen *g = wg->gen;
+    const struct lv_wpool *p = at->pool;
     uint64_t now = lv_clock_ms();
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1 && at->ntried == 0) break;
         size_t count = mark_eligible(at, busy, pass == 0, now);
         while (count > 0) {
-            struct lv_pick pick = {g->backends, g->nbackends, wg->eligible,
-                                   wg->weights, at->w->rand,  lv_clock_ns()};
-            int idx = at->cfg->balancer->pick(wg->lb_state, &pick);
+            struct lv_pick pick = {p->backends, p->n,        p->eligible,
+                                   p->weights,  at->w->rand, lv_clock_ns()};
+            int idx = p->balancer->pick(p->lb_state, &pick);
             if (idx < 0) break;
-            if (lv_breaker_allow(&g->backends[idx]->breaker, &at->cfg->breaker, now, t)) return idx;
-            wg->eligible[idx] = false; /* half-open and its probes are out */
+            if (lv_breaker_allow(&p->backends[idx]->breaker, p->breaker, now, t)) return idx;
+            p->eligible[idx] = false; /* half-open and its probes are out */
             count--;
         }
     }
@@ -142,7 +140,7 @@ static void report(struct lv_attempt *at, struct lv_try *t, bool ok)
     struct lv_backend *b = t->backend;
     struct lv_wctx *w = at->w;
     uint64_t now = lv_clock_ms();
-    bool changed = lv_breaker_report(&b->breaker, &at->cfg->breaker, w->id, now, ok,
+    bool changed = lv_breaker_report(&b->breaker, at->pool->breaker, w->id, now, ok,
                                      lv_rand_unit(w->rand), &t->ticket);
     if (!ok) LV_STAT_INC(b->wstats[w->id].errors);
     t->ticket.admitted = false;
@@ -209,7 +207,7 @@ bool lv_attempt_replayable(const struct lv_attempt *at)
      * compacted (bodyq.h), and anything that still holds more is released
      * as it is sent. */
     const struct lv_bodyq *q = at->req->body;
-    uint64_t max = at->cfg->retry.max_replay_body;
+    uint64_t max = at->pool->retry->max_replay_body;
     return !q->dropped && q->bytes <= max && q->mem <= max + LV_BUF_SIZE;
 }
 
@@ -305,7 +303,7 @@ void lv_attempt_body_added(struct lv_attempt *at)
 static bool take_retry_slot(struct lv_attempt *at)
 {
     if (at->holds_retry_slot) return true;
-    if (!lv_retry_budget_allows(&at->cfg->retry, &at->w->budget)) return false;
+    if (!lv_retry_budget_allows(at->pool->retry, &at->w->budget)) return false;
     at->holds_retry_slot = true;
     at->w->budget.retrying++;
     return true;
@@ -317,7 +315,7 @@ static bool take_retry_slot(struct lv_attempt *at)
 static bool retry(struct lv_attempt *at, enum lv_fail_kind kind, unsigned status, bool sent,
                   bool *nothing_left)
 {
-    const struct lv_retry_cfg *rc = &at->cfg->retry;
+    const struct lv_retry_cfg *rc = at->pool->retry;
     struct lv_wctx *w = at->w;
     uint64_t now = lv_clock_ms();
     *nothing_left = false;
@@ -362,7 +360,7 @@ static bool retry(struct lv_attempt *at, enum lv_fail_kind kind, unsigned status
 
 static void arm_hedge(struct lv_attempt *at)
 {
-    const struct lv_retry_cfg *rc = &at->cfg->retry;
+    const struct lv_retry_cfg *rc = at->pool->retry;
     const struct lv_attempt_req *req = at->req;
     if (rc->hedge_after == 0 || !req->idempotent || !req->body_complete) return;
     if (req->upgrade) return; /* two tunnels for one client would be wrong */
@@ -374,7 +372,7 @@ static void arm_hedge(struct lv_attempt *at)
 
 static void hedge(struct lv_attempt *at)
 {
-    if (in_flight(at) != 1 || at->attempts >= at->cfg->retry.max_attempts) return;
+    if (in_flight(at) != 1 || at->attempts >= at->pool->retry->max_attempts) return;
     if (!take_retry_slot(at)) {
         LV_STAT_INC(at->w->stats.retry_skips[LV_SKIP_BUDGET]);
         return;
@@ -409,7 +407,7 @@ static void on_timer(uv_timer_t *timer)
 static uint64_t head_deadline(const struct lv_attempt *at, uint64_t now)
 {
     if (!at->req->body_complete) return 0;
-    uint64_t per_try = now + at->cfg->timeouts.per_try;
+    uint64_t per_try = now + at->pool->timeouts->per_try;
     return per_try < at->req->deadline_ms ? per_try : at->req->deadline_ms;
 }
 
@@ -419,7 +417,7 @@ static void start_try(struct lv_attempt *at, bool is_hedge)
     struct lv_breaker_ticket ticket;
     const struct lv_backend *busy = is_hedge ? at->tries[0].backend : NULL;
     int idx = choose(at, busy, &ticket);
-    struct lv_backend *b = idx >= 0 ? at->wg->gen->backends[idx] : NULL;
+    struct lv_backend *b = idx >= 0 ? at->pool->backends[idx] : NULL;
     if (b == NULL) {
         if (is_hedge) return; /* nowhere else to send a copy */
         /* A backend's answer that was to be retried is gone: say "no
@@ -432,7 +430,7 @@ static void start_try(struct lv_attempt *at, bool is_hedge)
     at->attempts++;
     at->backend = b;
     uint64_t now = lv_clock_ms();
-    const struct lv_timeouts_cfg *to = &at->cfg->timeouts;
+    const struct lv_timeouts_cfg *to = at->pool->timeouts;
     struct lv_upconn_times times = {
         .connect_deadline = now + to->connect,
         .head_deadline = head_deadline(at, now),
@@ -448,8 +446,7 @@ static void start_try(struct lv_attempt *at, bool is_hedge)
         .hedge = is_hedge,
     };
     int err = 0;
-    t->up =
-        lv_upconn_acquire(at->w->ups, b, &at->cfg->backends[idx], &times, &upconn_ops, at, &err);
+    t->up = lv_upconn_acquire(at->w->ups, b, &at->pool->cfgs[idx], &times, &upconn_ops, at, &err);
     if (t->up == NULL) {
         lv_log_limited(LV_LOG_WARN, &b->log_conn, "backend %s: cannot open a connection: %s", b->id,
                        uv_strerror(err));
@@ -473,13 +470,12 @@ void lv_attempt_init(struct lv_attempt *at, struct lv_wctx *w, uv_timer_t *timer
     at->state = LV_AT_IDLE;
 }
 
-void lv_attempt_start(struct lv_attempt *at, struct lv_attempt_req *req, struct lv_wgen *wg,
-                      const struct lv_config *cfg, const struct lv_attempt_ops *ops, void *user)
+void lv_attempt_start(struct lv_attempt *at, struct lv_attempt_req *req,
+                      const struct lv_wpool *pool, const struct lv_attempt_ops *ops, void *user)
 {
     assert(at->state == LV_AT_IDLE);
     at->req = req;
-    at->wg = wg;
-    at->cfg = cfg;
+    at->pool = pool;
     at->ops = ops;
     at->user = user;
     at->timer->data = at;
@@ -493,7 +489,7 @@ void lv_attempt_body_complete(struct lv_attempt *at)
 {
     uint64_t now = lv_clock_ms();
     at->req->body_complete = true;
-    if (at->req->deadline_ms == 0) at->req->deadline_ms = now + at->cfg->timeouts.backend;
+    if (at->req->deadline_ms == 0) at->req->deadline_ms = now + at->pool->timeouts->backend;
     if (at->state == LV_AT_IDLE || at->state == LV_AT_DONE) return;
     lv_attempt_body_added(at);
     for (int i = 0; i < 2; i++) {
@@ -556,7 +552,7 @@ static int up_head(void *user, struct lv_upconn *up, const struct lv_upconn_head
     struct lv_try *other = other_of(at, t);
     struct lv_head_in hi = {
         .status = status,
-        .retryable = lv_retry_status(&at->cfg->retry, status),
+        .retryable = lv_retry_status(at->pool->retry, status),
         .on_hedge = t->hedge,
         .other_in_flight = other != NULL,
     };
@@ -722,7 +718,6 @@ void lv_attempt_stop(struct lv_attempt *at)
 
 unsigned lv_attempt_retry_after(const struct lv_attempt *at)
 {
-    const struct lv_gen *g = at->wg->gen;
-    return lv_eligible_retry_after(g->backends, g->nbackends, at->cfg->health.interval,
-                                   lv_clock_ms());
+    const struct lv_wpool *p = at->pool;
+    return lv_eligible_retry_after(p->backends, p->n, p->health->interval, lv_clock_ms());
 }

@@ -42,8 +42,7 @@
 #include "upstream/breaker.h"
 #include "upstream/retry.h"
 
-struct lv_wgen;
-struct lv_config;
+struct lv_wpool;
 struct lv_backend;
 
 enum lv_attempt_state {
@@ -117,8 +116,7 @@ struct lv_attempt {
     const struct lv_attempt_ops *ops;
     void *user;
     struct lv_wctx *w;
-    struct lv_wgen *wg;
-    const struct lv_config *cfg;
+    const struct lv_wpool *pool; /* the backends it picks from, and their policies */
     struct lv_attempt_req *req;
     uv_timer_t *timer;      /* the exchange's: the hedge or the backoff */
     struct lv_try tries[2]; /* [0] the first copy in flight, [1] its hedge */
@@ -141,12 +139,12 @@ struct lv_attempt {
 void lv_attempt_init(struct lv_attempt *at, struct lv_wctx *w, uv_timer_t *timer);
 
 /*
- * Starts the loop for req on generation wg (the exchange's; cfg its
- * configuration): TRYING, or DONE at once (ops->failed was called) when no
- * backend can be tried. Counts the request in the worker's retry budget.
+ * Starts the loop for req on a pool of the exchange's generation: TRYING,
+ * or DONE at once (ops->failed was called) when no backend can be tried.
+ * Counts the request in the worker's retry budget.
  */
-void lv_attempt_start(struct lv_attempt *at, struct lv_attempt_req *req, struct lv_wgen *wg,
-                      const struct lv_config *cfg, const struct lv_attempt_ops *ops, void *user);
+void lv_attempt_start(struct lv_attempt *at, struct lv_attempt_req *req,
+                      const struct lv_wpool *pool, const struct lv_attempt_ops *ops, void *user);
 
 /* Body bytes were added to req->body / the body is complete: hands them to
  * the tries' sockets while they have room. */

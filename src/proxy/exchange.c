@@ -311,7 +311,7 @@ static void proceed(struct lv_exchange *ex)
      * is in (lv_attempt_body_complete). */
     if (ex->fwd.body_complete) ex->fwd.deadline_ms = lv_clock_ms() + ex->cfg->timeouts.backend;
     set_state(ex, LV_EX_FORWARDING);
-    lv_attempt_start(&ex->at, &ex->fwd, ex->wg, ex->cfg, &attempt_ops, ex);
+    lv_attempt_start(&ex->at, &ex->fwd, &ex->wg->pool, &attempt_ops, ex);
     body_flow(ex);
 }
 
@@ -550,9 +550,8 @@ static unsigned retry_after_s(const struct lv_exchange *ex, enum lv_fail_kind ki
 {
     if (kind == LV_FAIL_RATE_LIMITED) return ex->rl.retry_after_s;
     if (kind != LV_FAIL_NO_BACKEND) return 0;
-    const struct lv_gen *g = ex->wg->gen;
-    return lv_eligible_retry_after(g->backends, g->nbackends, ex->cfg->health.interval,
-                                   lv_clock_ms());
+    const struct lv_wpool *p = &ex->wg->pool;
+    return lv_eligible_retry_after(p->backends, p->n, p->health->interval, lv_clock_ms());
 }
 
 /* Sends an answer of levee's own: status, the header lines in extra, a

@@ -14,14 +14,24 @@ struct lv_wgen *lv_wgen_create(struct lv_wctx *w, struct lv_gen *g)
 {
     struct lv_wgen *wg = calloc(1, sizeof(*wg));
     if (wg == NULL) return NULL;
+    const struct lv_config *cfg = g->cfg;
+    struct lv_wpool *p = &wg->pool;
     size_t n = g->nbackends + 1;
-    wg->eligible = calloc(n, sizeof(*wg->eligible));
-    wg->weights = calloc(n, sizeof(*wg->weights));
-    wg->lb_state = g->cfg->balancer->create(g->nbackends);
-    if (wg->eligible == NULL || wg->weights == NULL || wg->lb_state == NULL) {
-        if (wg->lb_state) g->cfg->balancer->destroy(wg->lb_state);
-        free(wg->eligible);
-        free(wg->weights);
+    p->backends = g->backends;
+    p->cfgs = cfg->backends;
+    p->n = g->nbackends;
+    p->balancer = cfg->balancer;
+    p->retry = &cfg->retry;
+    p->breaker = &cfg->breaker;
+    p->timeouts = &cfg->timeouts;
+    p->health = &cfg->health;
+    p->eligible = calloc(n, sizeof(*p->eligible));
+    p->weights = calloc(n, sizeof(*p->weights));
+    p->lb_state = cfg->balancer->create(g->nbackends);
+    if (p->eligible == NULL || p->weights == NULL || p->lb_state == NULL) {
+        if (p->lb_state) cfg->balancer->destroy(p->lb_state);
+        free(p->eligible);
+        free(p->weights);
         free(wg);
         return NULL;
     }
@@ -36,9 +46,9 @@ void lv_wgen_destroy(struct lv_wgen *wg)
 {
     struct lv_gen *g = wg->gen;
     lv_accesslog_close(wg->alog);
-    g->cfg->balancer->destroy(wg->lb_state);
-    free(wg->eligible);
-    free(wg->weights);
+    wg->pool.balancer->destroy(wg->pool.lb_state);
+    free(wg->pool.eligible);
+    free(wg->pool.weights);
     free(wg);
     lv_gen_unref(g);
 }

@@ -18,13 +18,39 @@
 
 struct lv_gen;
 struct lv_accesslog;
+struct lv_backend;
+struct lv_backend_cfg;
+struct lv_balancer_ops;
+struct lv_retry_cfg;
+struct lv_breaker_cfg;
+struct lv_timeouts_cfg;
+struct lv_health_check_cfg;
+
+/*
+ * A pool of backends as one worker picks from it: the backends and their
+ * configuration (from the generation), the policies that govern tries on
+ * them, the balancer's per-worker state and scratch arrays. The attempt
+ * loop sees nothing else of the configuration. Today a generation has one
+ * pool, its `backends:`.
+ */
+struct lv_wpool {
+    struct lv_backend *const *backends; /* [n], shared state */
+    const struct lv_backend_cfg *cfgs;  /* [n], where each is and its weight */
+    size_t n;
+    const struct lv_balancer_ops *balancer;
+    void *lb_state;    /* the balancer's per-worker state */
+    bool *eligible;    /* scratch for picks, [n] */
+    uint32_t *weights; /* scratch: effective weights, [n] */
+    const struct lv_retry_cfg *retry;
+    const struct lv_breaker_cfg *breaker;
+    const struct lv_timeouts_cfg *timeouts;
+    const struct lv_health_check_cfg *health;
+};
 
 struct lv_wgen {
     struct lv_gen *gen;
-    unsigned inflight; /* exchanges that started on it and are not done */
-    void *lb_state;    /* the balancer's per-worker state */
-    bool *eligible;    /* scratch for picks, [nbackends] */
-    uint32_t *weights;
+    unsigned inflight;    /* exchanges that started on it and are not done */
+    struct lv_wpool pool; /* the generation's backends */
     struct lv_accesslog *alog;
     struct lv_list link; /* in the worker's list of retired views */
 };
