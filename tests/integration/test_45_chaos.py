@@ -192,6 +192,18 @@ retry:
     assert p99 < 0.6, f"p99 {p99:.3f}s with hedge_after 100ms, per_try 1s"
 
 
+def test_a_hang_that_ends_is_answered_at_last(h):
+    # bench/chaos's "hangs 20% of requests for 10 s": the demo backend's
+    # --hang-for turns a hang into a very slow answer on the same connection.
+    b = h.demo("slow", "--hang-rate", "1", "--hang-for", "300ms")
+    c = h.client(b.port, timeout=30)
+    for i in range(2):  # the connection stays usable after the late answer
+        resp = c.request("GET", f"/late/{i}", timeout=30)
+        assert resp.status == 200, resp.status
+        assert resp.headers.get("x-backend-id") == "slow"
+    assert b.stats()["requests"] == 2
+
+
 def test_connection_resets_cost_gets_nothing_and_never_duplicate_posts(h):
     bs = three_demos(h, ("--reset-rate", "0.3",))
     # The breaker would set b3 aside (next test); off here, so that POSTs keep
