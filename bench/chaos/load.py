@@ -286,7 +286,9 @@ async def run(args):
     methods = ["POST" if rng.random() < args.post_ratio else "GET" for _ in range(n)]
 
     if args.start_at:
-        t0 = loop.time() + max(0.0, args.start_at - time.time())
+        # Even when we start late: the caller times its events (kills, restarts) from
+        # start_at, and the offsets reported here must mean the same instants.
+        t0 = loop.time() + (args.start_at - time.time())
     else:
         t0 = loop.time() + 0.05
     results = [None] * n

@@ -341,7 +341,10 @@ run_one() {
 
     json=$RUN_DIR/load.json
     EVENTS=""
-    LOAD_START_NS=$(($(now_ns) + 400000000))
+    # The events are timed from LOAD_START_NS and so are load.py's requests: a second
+    # is ample for the interpreter to start, and if it is late all the same, load.py
+    # keeps the time base (the late requests start at once, their lag counted).
+    LOAD_START_NS=$(($(now_ns) + 1000000000))
     LOG_FILE=$RUN_DIR/load.log
     # shellcheck disable=SC2046 # scenario_load_args prints several options
     start_bg timeout $((DURATION + CLIENT_TIMEOUT + 30)) "$PYTHON" "$CHAOS_DIR/load.py" \
@@ -390,9 +393,9 @@ main() {
     done
 
     runs=$((${#SCENARIOS[@]} * ${#PROXIES[@]}))
-    # Each run: backends and proxy start (~1 s), settle, load, the last answers (~1 s),
+    # Each run: backends and proxy start (~1 s), settle, 1 s lead, load, the last answers (~1 s),
     # stopping (~1 s). At most: the client timeout instead of ~1 s, and the stop grace.
-    expected=$((runs * (SETTLE + DURATION + 3)))
+    expected=$((runs * (SETTLE + DURATION + 4)))
     bound=$((runs * (SETTLE + DURATION + CLIENT_TIMEOUT + 30)))
     log "chaos: ${#SCENARIOS[@]} scenarios x ${#PROXIES[@]} proxies x ${DURATION}s" \
         "at $RATE req/s: about $((expected / 60)) min $((expected % 60)) s" \
