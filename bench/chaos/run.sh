@@ -414,7 +414,7 @@ main() {
     mkdir -p "$ROOT/bench/results"
     results=$ROOT/bench/results/chaos-$stamp.txt
     rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo 'no commit')
-    changed=$(git -C "$ROOT" status --porcelain -- src 2>/dev/null | wc -l)
+    changed=$( (git -C "$ROOT" status --porcelain -- src 2>/dev/null || true) | wc -l)
     get_pct=$(awk -v r="$POST_RATIO" 'BEGIN { print (1 - r) * 100 }')
     post_pct=$(awk -v r="$POST_RATIO" 'BEGIN { print r * 100 }')
     {
