@@ -32,7 +32,8 @@ as a failure at that time), so the run ends by itself: at most duration + timeou
 Output (stdout or --out): JSON with the counts (ok = 2xx/3xx, 4xx, 5xx by code, timeouts,
 connection errors by kind), latency percentiles over all requests (failures included at
 their time to failure) and over successes, the achieved start rate and the schedule lag,
-a per-second timeline, and the optional recovery and tail figures.
+a per-second timeline, and the optional recovery (first success after a mark, and when the
+failures stopped) and tail figures.
 """
 
 import argparse
@@ -285,7 +286,9 @@ async def run(args):
     methods = ["POST" if rng.random() < args.post_ratio else "GET" for _ in range(n)]
 
     if args.start_at:
-        t0 = loop.time() + max(0.0, args.start_at - time.time())
+        # Even when we start late: the caller times its events (kills, restarts) from
+        # start_at, and the offsets reported here must mean the same instants.
+        t0 = loop.time() + (args.start_at - time.time())
     else:
         t0 = loop.time() + 0.05
     results = [None] * n
@@ -392,8 +395,14 @@ async def run(args):
             if bad_suffix[i] - bad_suffix[i + win] == 0:
                 rec = offset(i) - args.recovery_from
                 break
+        # The first success that arrived after the mark (by completion time: a request
+        # started just before the mark and retried onto a backend back already counts).
+        done = [offset(i) + latencies[i] for i in range(n) if is_ok(results[i])]
+        after = [t for t in done if t >= args.recovery_from]
+        first_ok = min(after) - args.recovery_from if after else None
         extra["recovery"] = {"from_s": args.recovery_from, "window_s": args.recovery_window,
-                             "seconds": None if rec is None else round(max(0.0, rec), 3)}
+                             "seconds": None if rec is None else round(max(0.0, rec), 3),
+                             "first_ok_s": None if first_ok is None else round(first_ok, 3)}
 
     span = started_at[-1] - started_at[0] if n > 1 else 0.0
     achieved = (n - 1) / span if span > 0 else float(n)
@@ -453,7 +462,8 @@ def main():
     ap.add_argument("--tail-from", type=float, default=None,
                     help="also report success %% of requests scheduled from this second on")
     ap.add_argument("--recovery-from", type=float, default=None,
-                    help="also report how long after this second the failures stopped")
+                    help="also report how long after this second the first success came and"
+                    " the failures stopped")
     ap.add_argument("--recovery-window", type=float, default=1.0,
                     help="seconds of all-successful starts that count as recovered (1)")
     ap.add_argument("--out", default="-", help="JSON output file (default stdout)")

@@ -3,23 +3,29 @@
 
 Each record (one line, tab-separated) is one run: scenario, proxy label, the JSON file
 load.py wrote, whether the proxy was still alive at the end (1/0), the requests the
-three backends saw (health checks included), and the events of the run.
+three backends saw (health checks included), levee's hedges and retries ("-" for the
+peers), and the events of the run.
 
-    report.py RECORDS          the table, then the details of every run
+    report.py RECORDS          the summary, the table, then the details of every run
     report.py --one RECORDS    one progress line for the last run
+
+The summary is the issue's table: one row per scenario, one column per proxy, each cell
+"ok % (POST ok %), p99", with the recovery after the restart for all_dead_then_back
+(the first success / the failures stopping); the best ok % of a row is in bold.
 """
 
 import json
 import sys
 
-COLUMNS = "%-19s %-17s %7s %7s %7s %7s %7s %5s %5s %5s %9s %6s  %s"
+COLUMNS = "%-19s %-21s %7s %7s %7s %7s %7s %7s %5s %5s %5s %9s %6s %6s  %s"
 
 
 def read_records(path):
     out = []
     with open(path) as f:
         for line in f:
-            scenario, proxy, json_path, alive, backend_reqs, events = line.rstrip("\n").split("\t")
+            (scenario, proxy, json_path, alive, backend_reqs, hedges, retries,
+             events) = line.rstrip("\n").split("\t")
             with open(json_path) as j:
                 data = json.load(j)
             out.append({
@@ -28,6 +34,8 @@ def read_records(path):
                 "data": data,
                 "alive": alive == "1",
                 "backend_reqs": int(backend_reqs),
+                "hedges": None if hedges == "-" else int(float(hedges)),
+                "retries": None if retries == "-" else int(float(retries)),
                 "events": "" if events == "-" else events.strip().rstrip(";"),
             })
     return out
@@ -51,6 +59,8 @@ def notes(r):
     rec = d.get("recovery")
     if rec is not None:
         what = "after the kill" if r["scenario"] == "killed" else "after the restart"
+        if r["scenario"] != "killed" and rec.get("first_ok_s") is not None:
+            out.append("first success %.2f s %s" % (rec["first_ok_s"], what))
         if rec["seconds"] is None:
             out.append("never 1 s without failure %s" % what)
         else:
@@ -67,6 +77,22 @@ def notes(r):
     return "; ".join(out)
 
 
+def post_ok(d):
+    """Successful POSTs, % of the POSTs (None without POSTs)."""
+    m = d.get("by_method", {}).get("POST")
+    if not m or not m["requests"]:
+        return None
+    return 100.0 * (m["requests"] - m["failed"]) / m["requests"]
+
+
+def extra_pct(r):
+    """Hedges + retries levee sent, % of the client requests ("-" for the peers)."""
+    n = r["data"]["counts"]["requests"]
+    if r["hedges"] is None or r["retries"] is None or not n:
+        return "-"
+    return "%.1f" % (100.0 * (r["hedges"] + r["retries"]) / n)
+
+
 def failed_split(d):
     bm = d.get("by_method", {})
     return "%d/%d" % (bm.get("GET", {}).get("failed", 0), bm.get("POST", {}).get("failed", 0))
@@ -78,15 +104,70 @@ def row(r):
     la, lo = d["latency_all"], d["latency_ok"]
     n = c["requests"]
     amp = "%.2f" % (r["backend_reqs"] / n) if n and r["backend_reqs"] else "-"
+    po = post_ok(d)
     return COLUMNS % (
-        r["scenario"], r["proxy"], "%.2f" % d["success_pct"], ms(la["p50_ms"]), ms(la["p99_ms"]),
-        ms(la["max_ms"]), ms(lo["p99_ms"]), c["5xx"], c["timeouts"], c["conn_errors"] + c["other"],
-        failed_split(d), amp, notes(r))
+        r["scenario"], r["proxy"], "%.2f" % d["success_pct"], "-" if po is None else "%.2f" % po,
+        ms(la["p50_ms"]), ms(la["p99_ms"]), ms(la["max_ms"]), ms(lo["p99_ms"]), c["5xx"],
+        c["timeouts"], c["conn_errors"] + c["other"], failed_split(d), amp, extra_pct(r),
+        notes(r))
 
 
 def header():
-    return COLUMNS % ("scenario", "proxy", "ok %", "p50 ms", "p99 ms", "max ms", "ok p99",
-                      "5xx", "t/o", "conn", "fail G/P", "bk/req", "notes")
+    return COLUMNS % ("scenario", "proxy", "ok %", "POST %", "p50 ms", "p99 ms", "max ms",
+                      "ok p99", "5xx", "t/o", "conn", "fail G/P", "bk/req", "+req %", "notes")
+
+
+def thousands(x):
+    """A latency in ms for the summary: "8 ms", "1,001 ms", "0.9 ms"."""
+    if x is None:
+        return "-"
+    return ("{:,.0f}" if x >= 10 else "{:.1f}").format(x) + " ms"
+
+
+def seconds(x):
+    return "-" if x is None else "%.1f s" % x
+
+
+def cell(r):
+    d = r["data"]
+    po = post_ok(d)
+    text = "%.2f%%" % d["success_pct"]
+    if po is not None:
+        text += " (POST %.2f)" % po
+    text += ", p99 " + thousands(d["latency_all"]["p99_ms"])
+    rec = d.get("recovery")
+    if rec is not None and r["scenario"] != "killed":
+        text += ", recovery %s / %s" % (seconds(rec.get("first_ok_s")), seconds(rec["seconds"]))
+    if not r["alive"]:
+        text += ", PROXY EXITED"
+    return text
+
+
+def summary(records):
+    """The issue's table: scenarios down, proxies across (markdown)."""
+    proxies, scenarios, by = [], [], {}
+    for r in records:
+        if r["proxy"] not in proxies:
+            proxies.append(r["proxy"])
+        if r["scenario"] not in scenarios:
+            scenarios.append(r["scenario"])
+        by[(r["scenario"], r["proxy"])] = r
+    lines = ["| scenario | " + " | ".join(proxies) + " |",
+             "| --- | " + " | ".join("---" for _ in proxies) + " |"]
+    for s in scenarios:
+        runs = [by.get((s, p)) for p in proxies]
+        best = max((r["data"]["success_pct"] for r in runs if r is not None), default=None)
+        cells = []
+        for r in runs:
+            if r is None:
+                cells.append("–")
+                continue
+            c = cell(r)
+            if r["data"]["success_pct"] == best:
+                c = "**%s**" % c
+            cells.append(c)
+        lines.append("| %s | %s |" % (s, " | ".join(cells)))
+    return "\n".join(lines)
 
 
 def details(r):
@@ -120,6 +201,8 @@ def details(r):
         % (r["backend_reqs"], ("%.2f" % (r["backend_reqs"] / c["requests"]))
            if c["requests"] else "-"),
     ]
+    if r["hedges"] is not None:
+        lines.append("  levee sent %d hedges and %d retries" % (r["hedges"], r["retries"]))
     if r["events"]:
         lines.append("  events (from the first start): %s" % r["events"])
     lines.append("  ok %% per second: %s" % per_sec)
@@ -135,6 +218,13 @@ def main():
             print("  " + row(r).rstrip())
         return
     records = read_records(args[0])
+    print(summary(records))
+    print()
+    print("Cells: ok % of all requests (ok % of the POSTs), p99 over all requests (a failure at"
+          " its time to failure); all_dead_then_back: recovery = seconds from the restart to the"
+          " first success / to the first whole second without a failure. Bold: the best ok %"
+          " of the row.")
+    print()
     print(header().rstrip())
     last = None
     for r in records:
@@ -147,8 +237,9 @@ def main():
           " a failure counted at its time to failure (a timeout at the client timeout);")
     print("ok p99: p99 of the successes only; 5xx: 5xx answers; t/o: no answer within the"
           " client timeout; conn: connection refused/reset/closed without an answer;")
-    print("fail G/P: failed GETs / failed POSTs; bk/req: requests the backends saw per client"
-          " request (retries, hedges, health checks).")
+    print("POST %: ok % of the POSTs; fail G/P: failed GETs / failed POSTs; bk/req: requests"
+          " the backends saw per client request (retries, hedges, health checks); +req %:"
+          " levee's hedges + retries, % of the client requests.")
     print()
     print("details:")
     for r in records:

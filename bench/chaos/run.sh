@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # bench/chaos/run.sh — levee beside nginx and HAProxy in front of misbehaving backends.
 #
-# For each scenario (a backend dead, killed, answering 503s, hanging, resetting, flapping,
-# or all of them gone for a while) and each proxy, it starts three fresh demo backends
-# (the same seeds for every proxy, so each meets the same misbehaviour), a fresh proxy
-# configured with the same budgets (connect 250 ms, 1 s per try, 3 tries, 3 s in all),
-# drives it with bench/chaos/load.py (an open loop: a fixed rate of requests, 80 % GET and
-# 20 % POST) and prints one table: success rate, p50/p99/max latency, 5xx, timeouts.
+# For each scenario (all backends well, a backend answering 503s, hanging, resetting, dead,
+# killed, flapping, or all of them gone for 5 s) and each proxy, it starts three fresh demo
+# backends (the same seeds for every proxy, so each meets the same misbehaviour), a fresh
+# proxy configured with the same budgets (connect 1 s, 1 s per try, 3 tries, 3 s in all;
+# checks every 1 s, fall 2 / rise 2), drives it with bench/chaos/load.py (an open loop: a
+# fixed rate of requests, 80 % GET and 20 % POST) and prints two tables: the summary (one
+# row per scenario, one column per proxy: ok %, POST ok %, p99, recovery) and the details
+# (p50/p99/max latency, 5xx, timeouts, retries and hedges).
 #
 # Not part of `make bench`; see bench/README.md ("Chaos") for the options (CHAOS_*
 # variables), the configurations and how to read the table. Everything listens on
@@ -20,15 +22,17 @@ PYTHON=/usr/bin/python3
 
 # ---------------------------------------------------------------------------- options
 
-DURATION=${CHAOS_DURATION:-20}        # seconds of load per scenario and proxy
-RATE=${CHAOS_RATE:-200}               # requests started per second
+DURATION=${CHAOS_DURATION:-25}        # seconds of load per scenario and proxy
+RATE=${CHAOS_RATE:-100}               # requests started per second
 POST_RATIO=${CHAOS_POST_RATIO:-0.2}   # fraction of POSTs
 CLIENT_TIMEOUT=${CHAOS_TIMEOUT:-10}   # client timeout per request, seconds
 SETTLE=${CHAOS_SETTLE:-3}             # seconds between the proxy's start and the load
 SEED=${CHAOS_SEED:-1}                 # seeds of the backends' chaos and the GET/POST mix
-ALL_SCENARIOS=dead,killed,errors,hangs,resets,flapping,all_dead_then_back
+DEAD_FOR=${CHAOS_DEAD_FOR:-5}         # all_dead_then_back: seconds without any backend
+ALL_SCENARIOS=healthy,errors,hangs,resets,all_dead_then_back,dead,killed,flapping
 ONLY=${CHAOS_ONLY:-$ALL_SCENARIOS}
-PROXY_LIST=${CHAOS_PROXIES:-levee,levee-nohedge,nginx,haproxy}
+ALL_PROXIES=levee,levee-ewma,levee-p2c,levee-nohedge,levee-defaults,nginx,haproxy
+PROXY_LIST=${CHAOS_PROXIES:-levee,levee-ewma,levee-defaults,nginx,haproxy}
 LEVEE_BIN=${LEVEE_BIN:-$ROOT/build/levee}
 DEMO_BIN=${DEMO_BIN:-$ROOT/build/levee-demo-backend}
 
@@ -47,6 +51,10 @@ fi
 [[ $SETTLE =~ ^[0-9]+$ ]] || die "CHAOS_SETTLE must be whole seconds"
 if ! [[ $CLIENT_TIMEOUT =~ ^[0-9]+$ ]] || ((CLIENT_TIMEOUT < 1)); then
     die "CHAOS_TIMEOUT must be whole seconds, >= 1"
+fi
+if ! [[ $DEAD_FOR =~ ^[0-9]+$ ]] || ((DEAD_FOR < 1 || 3 * DEAD_FOR > 2 * DURATION - 6)); then
+    die "CHAOS_DEAD_FOR must be whole seconds, >= 1, and leave 2 s of load after the restart" \
+        "(CHAOS_DURATION >= 3/2 x CHAOS_DEAD_FOR + 3)"
 fi
 
 init_run levee-chaos
@@ -149,9 +157,11 @@ scenario_backends() {
     B_STARTED=([1]=1 [2]=1 [3]=1)
     case $1 in
     dead) B_STARTED[2]=0 ;;
-    killed | flapping | all_dead_then_back) ;;
+    healthy | killed | flapping | all_dead_then_back) ;;
     errors) B_EXTRA[2]="--error-rate 0.5 --error-status 503" ;;
-    hangs) B_EXTRA[2]="--hang-rate 0.2" ;;
+    # A hung request is answered after 10 s: far beyond every per-try timeout, so for the
+    # proxies it is a hang, and the connection it holds is freed in the end.
+    hangs) B_EXTRA[2]="--hang-rate 0.2 --hang-for 10s" ;;
     resets) B_EXTRA[2]="--reset-rate 0.3" ;;
     *) die "unknown scenario '$1' in CHAOS_ONLY ($ALL_SCENARIOS)" ;;
     esac
@@ -162,8 +172,10 @@ scenario_load_args() {
     case $1 in
     killed) echo "--recovery-from $(awk -v d="$DURATION" 'BEGIN { print d / 3 }')" ;;
     all_dead_then_back)
-        echo "--recovery-from $(awk -v d="$DURATION" 'BEGIN { print d / 2 }')" \
-            "--tail-from $(awk -v d="$DURATION" 'BEGIN { print 2 * d / 3 }')"
+        # From the restart (DEAD_FOR after the kill at 1/3) on, and the last third.
+        echo "--recovery-from $(awk -v d="$DURATION" -v f="$DEAD_FOR" 'BEGIN { print d / 3 + f }')" \
+            "--tail-from $(awk -v d="$DURATION" -v f="$DEAD_FOR" \
+                'BEGIN { t = 2 * d / 3; r = d / 3 + f; print (t > r ? t : r) }')"
         ;;
     esac
 }
@@ -199,7 +211,7 @@ scenario_events() {
         sleep_until $((LOAD_START_NS + ms * 1000000 / 3))
         kill_backends 1 2 3
         event "kill -9 b1 b2 b3"
-        sleep_until $((LOAD_START_NS + ms * 1000000 / 2))
+        sleep_until $((LOAD_START_NS + ms * 1000000 / 3 + DEAD_FOR * 1000000000))
         start_backends 1 2 3
         event "b1 b2 b3 restarted"
         ;;
@@ -210,9 +222,45 @@ scenario_events() {
 
 proxy_label() {
     case $1 in
+    levee) echo "levee (round robin)" ;;
+    levee-ewma) echo "levee (peak_ewma)" ;;
+    levee-p2c) echo "levee (power_of_two)" ;;
     levee-nohedge) echo "levee (no hedge)" ;;
+    levee-defaults) echo "levee (defaults)" ;;
     *) echo "$1" ;;
     esac
+}
+
+# render_levee NAME FILE FIELD=VALUE...: levee's configuration for the variant NAME.
+#   levee          levee.yaml.in: the tuned breaker, round robin, hedge_after 50ms
+#   levee-ewma     the same with load_balancing: peak_ewma
+#   levee-p2c      the same with load_balancing: power_of_two
+#   levee-nohedge  the same as levee without hedging
+#   levee-defaults levee-defaults.yaml.in: the common budgets and nothing else
+render_levee() {
+    local name=$1 file=$2
+    shift 2
+    case $name in
+    levee) render "$CHAOS_DIR/levee.yaml.in" "$file" HEDGE=50ms BALANCER=round_robin "$@" ;;
+    levee-ewma) render "$CHAOS_DIR/levee.yaml.in" "$file" HEDGE=50ms BALANCER=peak_ewma "$@" ;;
+    levee-p2c) render "$CHAOS_DIR/levee.yaml.in" "$file" HEDGE=50ms BALANCER=power_of_two "$@" ;;
+    levee-nohedge) render "$CHAOS_DIR/levee.yaml.in" "$file" HEDGE=off BALANCER=round_robin "$@" ;;
+    levee-defaults) render "$CHAOS_DIR/levee-defaults.yaml.in" "$file" "$@" ;;
+    *) die "unknown levee variant '$name'" ;;
+    esac
+}
+
+# levee_counters: "HEDGES RETRIES" from the levee under test's /metrics ("- -" if it does
+# not answer within 2 s).
+levee_counters() {
+    local out h r
+    # shellcheck disable=SC2016 # $1 is expanded by the inner bash
+    out=$(timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+        printf "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1:%s\r\n\r\n" "$1" >&3
+        cat <&3' _ "$ADMIN_PORT" 2>/dev/null) || true
+    h=$(awk '$1 == "levee_hedges_total" { print $2 }' <<<"$out")
+    r=$(awk '$1 == "levee_retries_total" { print $2 }' <<<"$out")
+    echo "${h:--} ${r:--}"
 }
 
 # start_proxy NAME DIR: writes its config for B_PORT, starts it, waits for its port; sets
@@ -225,11 +273,11 @@ start_proxy() {
     LOG_FILE=$PROXY_LOG
     ports=(B1_PORT="${B_PORT[1]}" B2_PORT="${B_PORT[2]}" B3_PORT="${B_PORT[3]}")
     case $name in
-    levee | levee-nohedge)
-        local hedge=100ms
-        [[ $name == levee ]] || hedge=off
-        render "$CHAOS_DIR/levee.yaml.in" "$dir/levee.yaml" LISTEN_PORT="$PROXY_PORT" \
-            HEDGE="$hedge" "${ports[@]}"
+    levee*)
+        pick_port
+        ADMIN_PORT=$PORT
+        render_levee "$name" "$dir/levee.yaml" LISTEN_PORT="$PROXY_PORT" \
+            ADMIN_PORT="$ADMIN_PORT" "${ports[@]}"
         "$LEVEE_BIN" -t -c "$dir/levee.yaml" >"$dir/check.log" 2>&1 ||
             die "levee rejects its chaos config: $(cat "$dir/check.log")"
         start_bg "$LEVEE_BIN" -c "$dir/levee.yaml"
@@ -245,20 +293,19 @@ start_proxy() {
             DIR="$dir" "${ports[@]}"
         start_bg haproxy -db -f "$dir/haproxy.cfg"
         ;;
-    *) die "unknown proxy '$name' in CHAOS_PROXIES (levee, levee-nohedge, nginx, haproxy)" ;;
+    *) die "unknown proxy '$name' in CHAOS_PROXIES ($ALL_PROXIES)" ;;
     esac
     PROXY_PID=$STARTED
     wait_port "$PROXY_PORT" "$PROXY_PID" "$name" "$LOG_FILE"
 }
 
 proxy_versions() {
-    local p out=()
+    local p out=() levee_done=0
     for p in "${PROXIES[@]}"; do
         case $p in
-        levee) out+=("$("$LEVEE_BIN" --version 2>&1 | head -1)") ;;
-        levee-nohedge)
-            [[ " ${PROXIES[*]} " == *" levee "* ]] ||
-                out+=("$("$LEVEE_BIN" --version 2>&1 | head -1)")
+        levee*)
+            ((levee_done)) || out+=("$("$LEVEE_BIN" --version 2>&1 | head -1)")
+            levee_done=1
             ;;
         nginx) out+=("$(nginx -v 2>&1 | sed 's/.*: //')") ;;
         haproxy) out+=("$(haproxy -v | head -1 | cut -d' ' -f1-3)") ;;
@@ -272,7 +319,7 @@ proxy_versions() {
 # run_one SCENARIO PROXY: fresh backends, a fresh proxy, the load and the events; appends
 # one record to $RECORDS.
 run_one() {
-    local scenario=$1 name=$2 i load_pid rc=0 alive=1 reqs=0 json
+    local scenario=$1 name=$2 i load_pid rc=0 alive=1 reqs=0 json counters="- -"
     RUN_DIR=$TMP/$scenario-$name
     mkdir -p "$RUN_DIR"
     scenario_backends "$scenario"
@@ -294,7 +341,10 @@ run_one() {
 
     json=$RUN_DIR/load.json
     EVENTS=""
-    LOAD_START_NS=$(($(now_ns) + 400000000))
+    # The events are timed from LOAD_START_NS and so are load.py's requests: a second
+    # is ample for the interpreter to start, and if it is late all the same, load.py
+    # keeps the time base (the late requests start at once, their lag counted).
+    LOAD_START_NS=$(($(now_ns) + 1000000000))
     LOG_FILE=$RUN_DIR/load.log
     # shellcheck disable=SC2046 # scenario_load_args prints several options
     start_bg timeout $((DURATION + CLIENT_TIMEOUT + 30)) "$PYTHON" "$CHAOS_DIR/load.py" \
@@ -311,6 +361,7 @@ run_one() {
         die "load.py failed against $name in $scenario (exit $rc)"
     fi
     kill -0 "$PROXY_PID" 2>/dev/null || alive=0
+    if ((alive)) && [[ $name == levee* ]]; then counters=$(levee_counters); fi
     stop_pid "$PROXY_PID"
     stop_backends
     for i in 1 2 3; do reqs=$((reqs + B_REQS[i])); done
@@ -318,8 +369,8 @@ run_one() {
     if ((!alive)); then
         EVENTS+="PROXY EXITED during the run: $(tail -n 5 "$PROXY_LOG" | tr '\n\t' '  '); "
     fi
-    printf '%s\t%s\t%s\t%d\t%d\t%s\n' "$scenario" "$(proxy_label "$name")" "$json" "$alive" \
-        "$reqs" "${EVENTS:--}" >>"$RECORDS"
+    printf '%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n' "$scenario" "$(proxy_label "$name")" "$json" \
+        "$alive" "$reqs" "${counters% *}" "${counters#* }" "${EVENTS:--}" >>"$RECORDS"
     "$PYTHON" "$CHAOS_DIR/report.py" --one "$RECORDS" >&2
 }
 
@@ -327,24 +378,24 @@ run_one() {
 
 main() {
     local p s runs expected bound stamp results dir rev changed get_pct post_pct
-    need_proxies CHAOS_PROXIES levee,levee-nohedge,nginx,haproxy "${PROXIES[@]}"
+    need_proxies CHAOS_PROXIES "$ALL_PROXIES" "${PROXIES[@]}"
     for s in "${SCENARIOS[@]}"; do scenario_backends "$s"; done
     [[ -x $DEMO_BIN ]] || die "$DEMO_BIN not found (make build/levee-demo-backend)"
 
-    # Check levee's config before spending minutes on the peers.
-    if [[ " ${PROXIES[*]} " == *" levee"* ]]; then
-        dir=$TMP/levee-check
-        mkdir -p "$dir"
-        render "$CHAOS_DIR/levee.yaml.in" "$dir/levee.yaml" LISTEN_PORT=1 HEDGE=100ms \
-            B1_PORT=2 B2_PORT=3 B3_PORT=4
-        "$LEVEE_BIN" -t -c "$dir/levee.yaml" >"$dir/check.log" 2>&1 ||
-            die "levee rejects bench/chaos/levee.yaml.in: $(cat "$dir/check.log")"
-    fi
+    # Check levee's configs before spending minutes on the peers.
+    dir=$TMP/levee-check
+    mkdir -p "$dir"
+    for p in "${PROXIES[@]}"; do
+        [[ $p == levee* ]] || continue
+        render_levee "$p" "$dir/$p.yaml" LISTEN_PORT=1 ADMIN_PORT=5 B1_PORT=2 B2_PORT=3 B3_PORT=4
+        "$LEVEE_BIN" -t -c "$dir/$p.yaml" >"$dir/check.log" 2>&1 ||
+            die "levee rejects its configuration for $p: $(cat "$dir/check.log")"
+    done
 
     runs=$((${#SCENARIOS[@]} * ${#PROXIES[@]}))
-    # Each run: backends and proxy start (~1 s), settle, load, the last answers (~1 s),
+    # Each run: backends and proxy start (~1 s), settle, 1 s lead, load, the last answers (~1 s),
     # stopping (~1 s). At most: the client timeout instead of ~1 s, and the stop grace.
-    expected=$((runs * (SETTLE + DURATION + 3)))
+    expected=$((runs * (SETTLE + DURATION + 4)))
     bound=$((runs * (SETTLE + DURATION + CLIENT_TIMEOUT + 30)))
     log "chaos: ${#SCENARIOS[@]} scenarios x ${#PROXIES[@]} proxies x ${DURATION}s" \
         "at $RATE req/s: about $((expected / 60)) min $((expected % 60)) s" \
@@ -363,7 +414,7 @@ main() {
     mkdir -p "$ROOT/bench/results"
     results=$ROOT/bench/results/chaos-$stamp.txt
     rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo 'no commit')
-    changed=$(git -C "$ROOT" status --porcelain -- src 2>/dev/null | wc -l)
+    changed=$( (git -C "$ROOT" status --porcelain -- src 2>/dev/null || true) | wc -l)
     get_pct=$(awk -v r="$POST_RATIO" 'BEGIN { print (1 - r) * 100 }')
     post_pct=$(awk -v r="$POST_RATIO" 'BEGIN { print r * 100 }')
     {
@@ -373,8 +424,9 @@ main() {
             "/upload (256 B), client timeout ${CLIENT_TIMEOUT}s; proxies started ${SETTLE}s" \
             "before the load"
         echo "proxies: $(proxy_versions)"
-        echo "budgets: connect 250ms, 1s per try, 3 tries, 3s in all; b2 misbehaves unless" \
-            "said otherwise"
+        echo "budgets: connect 1s, 1s per try, 3 tries, 3s in all; checks every 1s, fall 2," \
+            "rise 2; b2 misbehaves unless said otherwise; all_dead_then_back: ${DEAD_FOR}s" \
+            "without a backend"
         echo
         "$PYTHON" "$CHAOS_DIR/report.py" "$RECORDS"
     } >"$results"

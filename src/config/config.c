@@ -71,6 +71,8 @@ int lv_config_defaults(struct lv_config *cfg)
         .minimum_requests = 20,
         .window = SEC(10),
         .half_open_requests = 1,
+        .failures_in_window = 5,
+        .fail_window = SEC(10),
     };
     cfg->health = (struct lv_health_check_cfg){
         .path = lv_cfg_strdup("/health"),
@@ -818,6 +820,8 @@ static const struct lv_cfg_field breaker_fields[] = {
     F("minimum_requests", parse_u32, struct lv_breaker_cfg, minimum_requests, 1, 1000000, NULL),
     F("window", lv_cfg_duration, struct lv_breaker_cfg, window, 10, DAY, NULL),
     F("half_open_requests", parse_u32, struct lv_breaker_cfg, half_open_requests, 1, 10000, NULL),
+    F("failures_in_window", parse_u32, struct lv_breaker_cfg, failures_in_window, 0, 1000000, NULL),
+    F("fail_window", lv_cfg_duration, struct lv_breaker_cfg, fail_window, 10, DAY, NULL),
     {NULL, NULL, 0, 0, 0, NULL},
 };
 

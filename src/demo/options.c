@@ -24,6 +24,7 @@ static const char usage[] =
     "  --error-rate R    fraction of requests answered with --error-status (default 0)\n"
     "  --error-status N  status of injected errors, 200..599 (default 503)\n"
     "  --hang-rate R     fraction of requests never answered; the connection stays open\n"
+    "  --hang-for DUR    answer a hung request after DUR after all (default: never)\n"
     "  --reset-rate R    fraction of requests answered by a TCP reset (RST)\n"
     "  --chaos-health    apply latency and the rates to /health too (default: /health is\n"
     "                    always answered at once; /stats always is)\n"
@@ -163,6 +164,7 @@ static const struct flag {
     {"--error-rate", RATE, AT(error_rate), 0, 0, FRACTION},
     {"--error-status", INT, AT(error_status), 200, 599, "200..599"},
     {"--hang-rate", RATE, AT(hang_rate), 0, 0, FRACTION},
+    {"--hang-for", DURATION, AT(hang_for_ms), 0, 0, DUR},
     {"--reset-rate", RATE, AT(reset_rate), 0, 0, FRACTION},
     {"--chaos-health", FLAG, AT(chaos_health)},
     {"--body-size", SIZE, AT(body_size), 0, 0, "bytes; units B KiB MiB GiB KB MB GB"},

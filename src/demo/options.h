@@ -12,6 +12,7 @@ struct lv_demo_options {
     const char *id; /* NULL until lv_demo_options_parse; "backend-PORT" unless --id */
     uint64_t latency_ms, jitter_ms;
     double error_rate, hang_rate, reset_rate;
+    uint64_t hang_for_ms; /* a hung request is answered after this; 0: never */
     int error_status;
     int chaos_health;
     uint64_t body_size;

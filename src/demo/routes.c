@@ -129,6 +129,12 @@ void lv_demo_route_plan(struct lv_demo_worker *w, struct lv_demo_req *r)
     r->delay_ms = o->latency_ms;
     if (o->jitter_ms) r->delay_ms += rng_next(&w->rng) % (o->jitter_ms + 1);
     if (r->route == LV_DEMO_DELAY) r->delay_ms += r->arg;
+    /* A hang that ends (--hang-for) is a very slow answer: the client that
+     * waited long enough gets it, as from a backend stuck on a lock. */
+    if (r->action == LV_DEMO_HANG && o->hang_for_ms) {
+        r->action = LV_DEMO_ANSWER;
+        r->delay_ms += o->hang_for_ms;
+    }
 }
 
 /* Appends a response head. len NO_LENGTH sends no Content-Length (204, 304, chunked or a

@@ -79,21 +79,35 @@ static unsigned probe_slots(const struct lv_breaker_cfg *cfg)
     return n > 0xffff ? 0xffff : n;
 }
 
-/* --- the sliding window ------------------------------------------------------- */
+/* --- the sliding windows ------------------------------------------------------ */
 
-static uint64_t bucket_ms(const struct lv_breaker_cfg *cfg)
+/* Two rings per worker, of the same shape: the rate rule's (`window`, every
+ * outcome) and the count rule's (`fail_window`, failures only). */
+enum ring { RING_RATE, RING_COUNT };
+
+static uint64_t span_of(const struct lv_breaker_cfg *cfg, enum ring r)
 {
-    uint64_t ms = cfg->window / LV_BREAKER_BUCKETS;
+    return r == RING_RATE ? cfg->window : cfg->fail_window;
+}
+
+static uint64_t bucket_ms(uint64_t span)
+{
+    uint64_t ms = span / LV_BREAKER_BUCKETS;
     return ms ? ms : 1;
 }
 
-static void window_add(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, unsigned w,
-                       uint64_t now, bool ok)
+static struct lv_breaker_bucket *ring_of(struct lv_breaker *b, unsigned w, enum ring r)
+{
+    return r == RING_RATE ? b->windows[w].b : b->windows[w].f;
+}
+
+static void ring_add(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, enum ring r,
+                     unsigned w, uint64_t now, bool ok)
 {
     if (w >= b->nwindows) w = 0;
-    uint64_t slot = now / bucket_ms(cfg);
+    uint64_t slot = now / bucket_ms(span_of(cfg, r));
     uint64_t epoch = atomic_load_explicit(&b->epoch, memory_order_acquire);
-    struct lv_breaker_bucket *bk = &b->windows[w].b[slot % LV_BREAKER_BUCKETS];
+    struct lv_breaker_bucket *bk = &ring_of(b, w, r)[slot % LV_BREAKER_BUCKETS];
     if (atomic_load_explicit(&bk->slot, memory_order_relaxed) != slot ||
         atomic_load_explicit(&bk->epoch, memory_order_relaxed) != epoch) {
         atomic_store_explicit(&bk->ok, 0, memory_order_relaxed);
@@ -104,17 +118,19 @@ static void window_add(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, u
     atomic_fetch_add_explicit(ok ? &bk->ok : &bk->fail, 1, memory_order_relaxed);
 }
 
-void lv_breaker_window_counts(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, uint64_t now,
-                              uint64_t *ok, uint64_t *fail)
+static void ring_sum(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, enum ring r,
+                     uint64_t now, uint64_t *ok, uint64_t *fail)
 {
-    uint64_t bm = bucket_ms(cfg);
-    uint64_t from = now > cfg->window ? now - cfg->window : 0;
+    uint64_t span = span_of(cfg, r);
+    uint64_t bm = bucket_ms(span);
+    uint64_t from = now > span ? now - span : 0;
     uint64_t first = from / bm, last = now / bm;
     uint64_t epoch = atomic_load_explicit(&b->epoch, memory_order_acquire);
     *ok = *fail = 0;
     for (unsigned w = 0; w < b->nwindows; w++) {
+        const struct lv_breaker_bucket *ring = ring_of(b, w, r);
         for (unsigned i = 0; i < LV_BREAKER_BUCKETS; i++) {
-            struct lv_breaker_bucket *bk = &b->windows[w].b[i];
+            struct lv_breaker_bucket *bk = (struct lv_breaker_bucket *)&ring[i];
             uint64_t slot = atomic_load_explicit(&bk->slot, memory_order_acquire);
             if (slot < first || slot > last) continue;
             if (atomic_load_explicit(&bk->epoch, memory_order_relaxed) != epoch) continue;
@@ -122,6 +138,20 @@ void lv_breaker_window_counts(struct lv_breaker *b, const struct lv_breaker_cfg 
             *fail += atomic_load_explicit(&bk->fail, memory_order_relaxed);
         }
     }
+}
+
+void lv_breaker_window_counts(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, uint64_t now,
+                              uint64_t *ok, uint64_t *fail)
+{
+    ring_sum(b, cfg, RING_RATE, now, ok, fail);
+}
+
+uint64_t lv_breaker_recent_failures(struct lv_breaker *b, const struct lv_breaker_cfg *cfg,
+                                    uint64_t now)
+{
+    uint64_t ok, fail;
+    ring_sum(b, cfg, RING_COUNT, now, &ok, &fail);
+    return fail;
 }
 
 /* --- transitions -------------------------------------------------------------- */
@@ -152,6 +182,7 @@ static bool trip(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, uint64_
     if (STATE(sg) == LV_BREAKER_CLOSED && now >= atomic_load(&b->closed_at) + cfg->window)
         opened = 0;
     atomic_store(&b->open_until, now + open_period(cfg, opened, jitter));
+    atomic_store(&b->opened_at, now ? now : 1);
     if (!atomic_compare_exchange_strong(&b->sg, &sg, MAKE(GEN(sg) + 1, LV_BREAKER_OPEN)))
         return false;
     atomic_store(&b->opened, opened + 1);
@@ -271,7 +302,8 @@ bool lv_breaker_report(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, u
     if (GEN(sg) != t->gen) return false; /* admitted before the last transition */
     switch (STATE(sg)) {
     case LV_BREAKER_CLOSED: {
-        window_add(b, cfg, w, now, success);
+        ring_add(b, cfg, RING_RATE, w, now, success);
+        if (!success && cfg->failures_in_window) ring_add(b, cfg, RING_COUNT, w, now, false);
         if (success) {
             if (atomic_load_explicit(&b->consecutive_fail, memory_order_relaxed) != 0)
                 atomic_store(&b->consecutive_fail, 0);
@@ -286,6 +318,12 @@ bool lv_breaker_report(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, u
             open = total >= cfg->minimum_requests && total > 0 &&
                    (double)fail >= cfg->failure_rate_threshold * (double)total;
         }
+        /* nginx's max_fails per fail_timeout: a count, whatever the volume,
+         * so that a backend failing a third of its requests is out after a
+         * few of them, long before a rate could be judged. A timeout or a
+         * reset counts the moment its attempt ends, as any failure. */
+        if (!open && cfg->failures_in_window)
+            open = lv_breaker_recent_failures(b, cfg, now) >= cfg->failures_in_window;
         return open && trip(b, cfg, sg, now, jitter);
     }
     case LV_BREAKER_HALF_OPEN: {
@@ -300,6 +338,20 @@ bool lv_breaker_report(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, u
     case LV_BREAKER_OPEN: return false;
     }
     return false;
+}
+
+bool lv_breaker_eject(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, uint64_t now,
+                      double jitter)
+{
+    if (!cfg->enabled) return false;
+    uint64_t sg = atomic_load(&b->sg);
+    if (STATE(sg) != LV_BREAKER_CLOSED) return false;
+    return trip(b, cfg, sg, now, jitter);
+}
+
+uint64_t lv_breaker_opened_at(const struct lv_breaker *b)
+{
+    return atomic_load(&((struct lv_breaker *)b)->opened_at);
 }
 
 void lv_breaker_health_passed(struct lv_breaker *b, uint64_t now)

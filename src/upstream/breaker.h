@@ -3,7 +3,10 @@
  *
  *            failure_threshold consecutive failures,
  *            or failure rate >= failure_rate_threshold
- *            over `window` with >= minimum_requests
+ *            over `window` with >= minimum_requests,
+ *            or failures_in_window failures within
+ *            fail_window (any volume: nginx's max_fails),
+ *            or an outlier ejection (lv_breaker_eject)
  *   CLOSED ───────────────────────────────────────────► OPEN
  *     ▲                                                 │  ▲
  *     │ success_threshold                  open time    │  │ a probe fails: open again,
@@ -17,12 +20,13 @@
  * and randomness is passed in, so every transition is unit tested with a
  * fake clock. Thread-safe without locks: the state and its generation live
  * in one atomic word changed by compare-and-swap; counters are atomics; the
- * sliding window is one ring of buckets per worker (a single writer each),
- * summed only when a failure has to be judged. Probe slots are counted in
- * a word tagged with the half-open generation they belong to, so a thread
- * that raced with a transition can never take or give back a slot of
- * another generation. The common case — closed,
- * success, no failure pending — is a load and an uncontended add.
+ * sliding windows (one for the rate rule, one for the count rule) are rings
+ * of buckets per worker (a single writer each), summed only when a failure
+ * has to be judged. Probe slots are counted in a word tagged with the
+ * half-open generation they belong to, so a thread that raced with a
+ * transition can never take or give back a slot of another generation.
+ * The common case — closed, success, no failure pending — is a load and an
+ * uncontended add.
  */
 #ifndef LV_UPSTREAM_BREAKER_H
 #define LV_UPSTREAM_BREAKER_H
@@ -43,6 +47,8 @@ struct lv_breaker_cfg {
     uint32_t minimum_requests;     /* in the window, for the rate rule */
     uint64_t window;               /* ms, for the rate rule */
     uint32_t half_open_requests;   /* probes in flight at once */
+    uint32_t failures_in_window;   /* failures within fail_window that open it; 0: rule off */
+    uint64_t fail_window;          /* ms, for the count rule */
 };
 
 #define LV_BREAKER_BUCKETS 10
@@ -56,7 +62,9 @@ struct lv_breaker_bucket {
 };
 
 struct lv_breaker_window {
-    struct lv_breaker_bucket b[LV_BREAKER_BUCKETS];
+    struct lv_breaker_bucket b[LV_BREAKER_BUCKETS]; /* rate rule: `window` / 10 each */
+    struct lv_breaker_bucket f[LV_BREAKER_BUCKETS]; /* count rule: `fail_window` / 10 each
+                                                       (failures only) */
 };
 
 /* The state of a breaker. Its configuration is passed to every call (it
@@ -68,6 +76,7 @@ struct lv_breaker {
     atomic_uint consecutive_fail;    /* while closed */
     atomic_uint opened;              /* times opened without staying closed for a window */
     atomic_uint_fast64_t closed_at;  /* ms: the last close */
+    atomic_uint_fast64_t opened_at;  /* ms: the last time it opened; 0: never */
     atomic_uint_fast64_t open_until; /* ms */
     atomic_uint_fast64_t epoch;      /* closes so far: the window's epoch */
     atomic_uint_fast64_t transitions;
@@ -107,6 +116,23 @@ bool lv_breaker_report(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, u
 /* An active health check passed: an open breaker may probe now. */
 void lv_breaker_health_passed(struct lv_breaker *b, uint64_t now);
 
+/*
+ * Opens a closed breaker from outside its own rules — an outlier ejection
+ * (upstream/outlier.h): the backend is far slower or times out far more
+ * often than its peers. It opens as a failure would open it, for the same
+ * growing period (doubling while it keeps being opened within `window` of
+ * its last close, up to max_timeout; `jitter` as in lv_breaker_report), and
+ * comes back the same way, through half-open probes. Returns true if it
+ * opened the breaker; false if the breaker is disabled, not closed (already
+ * out), or another thread moved it first.
+ */
+bool lv_breaker_eject(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, uint64_t now,
+                      double jitter);
+
+/* When it last opened (ms; 0: never): which backend has been out longest
+ * (upstream/revive.h). */
+uint64_t lv_breaker_opened_at(const struct lv_breaker *b);
+
 /* Current state (OPEN whose time is up still reads OPEN until someone is
  * admitted). */
 enum lv_breaker_state lv_breaker_state(const struct lv_breaker *b);
@@ -117,6 +143,11 @@ uint64_t lv_breaker_open_until(const struct lv_breaker *b);
 /* Outcomes in the current window, summed over workers. */
 void lv_breaker_window_counts(struct lv_breaker *b, const struct lv_breaker_cfg *cfg, uint64_t now,
                               uint64_t *ok, uint64_t *fail);
+
+/* Failures in the count rule's window (fail_window), summed over workers:
+ * what failures_in_window is compared with. */
+uint64_t lv_breaker_recent_failures(struct lv_breaker *b, const struct lv_breaker_cfg *cfg,
+                                    uint64_t now);
 
 /* Half-open probes in flight (0 unless half-open). */
 unsigned lv_breaker_probes(const struct lv_breaker *b);

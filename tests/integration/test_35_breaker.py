@@ -183,6 +183,7 @@ def test_failure_rate_opens_the_breaker_without_consecutive_failures(h):
           minimum_requests: 10
           window: 10s
           timeout: 1m
+          failures_in_window: 0   # the rate rule alone (the count would open it first)
         retry:
           retry_on: [connect_failure, reset, timeout, 500, 502, 503, 504]
     """)
@@ -197,6 +198,77 @@ def test_failure_rate_opens_the_breaker_without_consecutive_failures(h):
     # 5 failures in 10 (or 6 in 11) reach 0.4: open after 10 or 11 requests
     assert 10 <= opened_at <= 12, f"the alternating backend got {opened_at} of 40 requests"
     assert bad.count() == opened_at, "requests reached the backend after its breaker opened"
+    assert "circuit breaker open" in lv.stderr()
+
+
+def test_failures_in_window_open_it_whatever_the_successes_between(h):
+    # One request in three fails: never 2 in a row, a third of the outcomes
+    # (under the default 50% rate). nginx's max_fails/fail_timeout: the 4th
+    # failure within fail_window opens it, after 10 requests.
+    state = {"n": 0}
+    lock = threading.Lock()
+
+    class OneInThree(Switchable):
+        def next_status(self):
+            with lock:
+                state["n"] += 1
+                return 500 if state["n"] % 3 == 1 else 200
+
+    bad = OneInThree(h, "bad")
+    g = h.scripted(echo_handler(), id="good")
+    lv = h.levee(f"""
+        backends:
+          - id: bad
+            url: {bad.url}
+          - id: good
+            url: {g.url}
+        circuit_breaker:
+          failures_in_window: 4
+          fail_window: 1m
+          timeout: 1m
+        retry:
+          retry_on: [connect_failure, reset, timeout, 500, 502, 503, 504]
+    """)
+    d = Driver(lv)
+
+    for _ in range(60):
+        d.get()
+
+    statuses = [st for _t, st in bad.answers]
+    assert statuses[:10] == [500, 200, 200] * 3 + [500], statuses
+    assert bad.count() == 10, "requests reached the backend after the 4th failure"
+    assert "circuit breaker open" in lv.stderr()
+
+
+def test_the_default_count_takes_a_backend_failing_a_third_of_its_requests_out(h):
+    state = {"n": 0}
+    lock = threading.Lock()
+
+    class OneInThree(Switchable):
+        def next_status(self):
+            with lock:
+                state["n"] += 1
+                return 500 if state["n"] % 3 == 1 else 200
+
+    bad = OneInThree(h, "bad")
+    g = h.scripted(echo_handler(), id="good")
+    lv = h.levee(f"""
+        backends:
+          - id: bad
+            url: {bad.url}
+          - id: good
+            url: {g.url}
+        retry:
+          retry_on: [connect_failure, reset, timeout, 500, 502, 503, 504]
+    """)
+    d = Driver(lv)
+
+    for _ in range(100):
+        d.get()
+
+    # failures_in_window 5 within 10s by default: the 13th request is the
+    # 5th failure; the rate rule (50% of 20) and 5 in a row never would
+    assert bad.count() == 13, f"the backend failing 1 in 3 got {bad.count()} of 100 requests"
     assert "circuit breaker open" in lv.stderr()
 
 

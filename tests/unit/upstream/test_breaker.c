@@ -89,6 +89,16 @@ static struct lv_breaker_cfg rate(void)
     return c;
 }
 
+/* The count rule alone: 3 failures within 10 s, whatever else happened. */
+static struct lv_breaker_cfg count(void)
+{
+    struct lv_breaker_cfg c = base();
+    c.failure_threshold = 1000000;
+    c.failures_in_window = 3;
+    c.fail_window = 10000; /* buckets of 1000 ms */
+    return c;
+}
+
 static void setup(struct lv_breaker *b, struct lv_breaker_cfg c, unsigned nworkers)
 {
     cr_assert_eq(lv_breaker_init(b, &c, nworkers), 0);
@@ -224,8 +234,11 @@ Test(breaker, disabled_always_admits_and_never_changes)
     c.failure_threshold = 1;
     c.failure_rate_threshold = 0.01;
     c.minimum_requests = 1;
+    c.failures_in_window = 1;
+    c.fail_window = 10000;
     struct lv_breaker b;
     setup(&b, c, 2);
+    cr_expect_not(lv_breaker_eject(&b, &c, 0, NOJ));
     for (uint64_t now = 0; now < 5000; now += 5) {
         struct lv_breaker_ticket t;
         cr_assert(lv_breaker_allow(&b, now, &t));
@@ -506,6 +519,167 @@ Test(breaker, window_counts_of_a_tiny_window)
         requests(&b, 0, t, true, 1);
     counts(&b, 9, 6, 0); /* 4..9 */
     counts(&b, 100, 0, 0);
+    teardown(&b);
+}
+
+/* --- closed: the failure count (failures_in_window within fail_window) ------------ */
+
+Test(breaker, count_opens_at_exactly_failures_in_window_whatever_the_successes)
+{
+    for (uint32_t n = 1; n <= 6; n++) {
+        struct lv_breaker_cfg c = count();
+        c.failures_in_window = n;
+        struct lv_breaker b;
+        setup(&b, c, 1);
+        uint64_t now = 100;
+        for (uint32_t i = 1; i < n; i++) {
+            /* a hundred successes between two failures: neither the
+             * consecutive rule nor a rate would see a problem */
+            cr_expect_eq(requests(&b, 0, now, true, 100), 0);
+            cr_expect_not(request(&b, 0, now, false), "count %u: failure %u", n, i);
+            cr_expect_eq(lv_breaker_state(&b), LV_BREAKER_CLOSED);
+            cr_expect_eq(lv_breaker_recent_failures(&b, &c, now), i);
+            now += 10;
+        }
+        cr_expect_eq(requests(&b, 0, now, true, 100), 0);
+        cr_expect(request(&b, 0, now, false), "count %u: the opening failure", n);
+        cr_expect_eq(lv_breaker_state(&b), LV_BREAKER_OPEN);
+        cr_expect_eq(lv_breaker_open_until(&b), now + 1000);
+        cr_expect_eq(b.transitions, 1);
+        teardown(&b);
+    }
+}
+
+Test(breaker, count_only_within_fail_window)
+{
+    struct lv_breaker_cfg c = count();
+    struct lv_breaker b;
+    setup(&b, c, 1);
+    cr_expect_not(request(&b, 0, 0, false));
+    cr_expect_not(request(&b, 0, 6000, false));
+    /* at 11000 the failure at 0 has left the window: 6000 and 11000 */
+    cr_expect_not(request(&b, 0, 11000, false));
+    cr_expect_eq(lv_breaker_recent_failures(&b, &c, 11000), 2);
+    cr_expect_eq(lv_breaker_state(&b), LV_BREAKER_CLOSED);
+    /* 6000, 11000, 12000 */
+    cr_expect(request(&b, 0, 12000, false));
+    cr_expect_eq(lv_breaker_state(&b), LV_BREAKER_OPEN);
+    teardown(&b);
+}
+
+Test(breaker, count_granularity_is_a_tenth_of_fail_window)
+{
+    struct lv_breaker_cfg c = count();
+    c.failures_in_window = 100;
+    struct lv_breaker b;
+    setup(&b, c, 1);
+    request(&b, 0, 500, false);
+    cr_expect_eq(lv_breaker_recent_failures(&b, &c, 500), 1);
+    cr_expect_eq(lv_breaker_recent_failures(&b, &c, 10500), 1, "exactly a window old");
+    cr_expect_eq(lv_breaker_recent_failures(&b, &c, 10999), 1, "[0, 1000) still counted");
+    cr_expect_eq(lv_breaker_recent_failures(&b, &c, 11000), 0);
+    cr_expect_eq(lv_breaker_recent_failures(&b, &c, 400), 1, "a clock read a hair earlier");
+    teardown(&b);
+}
+
+Test(breaker, count_has_its_own_window_beside_the_rate_rules)
+{
+    struct lv_breaker_cfg c = count();
+    c.fail_window = 2000; /* buckets of 200 ms; the rate window stays 10 s */
+    struct lv_breaker b;
+    setup(&b, c, 1);
+    cr_expect_not(request(&b, 0, 0, false));
+    cr_expect_not(request(&b, 0, 1000, false));
+    cr_expect_not(request(&b, 0, 2200, false), "the failure at 0 is out of 2 s");
+    cr_expect_eq(lv_breaker_recent_failures(&b, &c, 2200), 2);
+    counts(&b, 2200, 0, 3); /* the rate rule's window still has all three */
+    cr_expect(request(&b, 0, 2300, false), "1000, 2200, 2300");
+    teardown(&b);
+}
+
+Test(breaker, count_zero_turns_the_rule_off)
+{
+    struct lv_breaker_cfg c = count();
+    c.failures_in_window = 0;
+    struct lv_breaker b;
+    setup(&b, c, 1);
+    for (int i = 0; i < 1000; i++) {
+        cr_assert_not(request(&b, 0, (uint64_t)i, false));
+        request(&b, 0, (uint64_t)i, true);
+    }
+    cr_expect_eq(lv_breaker_state(&b), LV_BREAKER_CLOSED);
+    cr_expect_eq(lv_breaker_recent_failures(&b, &c, 999), 0, "nothing is even counted");
+    teardown(&b);
+}
+
+Test(breaker, count_across_workers_adds_up)
+{
+    struct lv_breaker b;
+    setup(&b, count(), 3);
+    cr_expect_not(request(&b, 0, 0, false));
+    request(&b, 0, 0, true);
+    cr_expect_not(request(&b, 1, 10, false));
+    request(&b, 1, 10, true);
+    cr_expect(request(&b, 2, 20, false));
+    teardown(&b);
+}
+
+Test(breaker, count_starts_from_zero_after_a_close)
+{
+    struct lv_breaker_cfg c = count();
+    c.timeout = 2000;
+    struct lv_breaker b;
+    setup(&b, c, 2);
+    requests(&b, 0, 0, false, 2);
+    cr_expect(request(&b, 1, 0, false));
+    struct lv_breaker_ticket t;
+    uint64_t now = probe(&b, &t);
+    lv_breaker_report(&b, 0, now, true, NOJ, &t);
+    cr_assert(lv_breaker_allow(&b, now, &t));
+    cr_assert(lv_breaker_report(&b, 0, now, true, NOJ, &t));
+    cr_assert_eq(lv_breaker_state(&b), LV_BREAKER_CLOSED);
+    cr_expect_eq(lv_breaker_recent_failures(&b, &c, now), 0, "the failures before the open");
+    cr_expect_eq(requests(&b, 1, now, false, 2), 0, "2 < 3 since the close");
+    cr_expect_eq(lv_breaker_state(&b), LV_BREAKER_CLOSED);
+    cr_expect(request(&b, 0, now, false));
+    teardown(&b);
+}
+
+Test(breaker, count_is_one_rule_among_three_whichever_comes_first)
+{
+    struct lv_breaker_cfg c = rate(); /* 50% of >= 10 */
+    c.failure_threshold = 4;
+    c.failures_in_window = 3;
+    c.fail_window = 10000;
+    /* the count first: ok fail ok fail ok fail */
+    struct lv_breaker b;
+    setup(&b, c, 1);
+    for (int i = 0; i < 2; i++) {
+        request(&b, 0, 0, true);
+        cr_expect_not(request(&b, 0, 0, false));
+    }
+    request(&b, 0, 0, true);
+    cr_expect(request(&b, 0, 0, false));
+    teardown(&b);
+    /* the consecutive rule first, with the count higher */
+    c.failures_in_window = 10;
+    setup(&b, c, 1);
+    cr_expect_eq(requests(&b, 0, 0, false, 3), 0);
+    cr_expect(request(&b, 0, 0, false), "4 in a row");
+    teardown(&b);
+}
+
+Test(breaker, a_stale_failure_does_not_count_toward_fail_window)
+{
+    struct lv_breaker_cfg c = count();
+    struct lv_breaker b;
+    setup(&b, c, 1);
+    struct lv_breaker_ticket old;
+    cr_assert(lv_breaker_allow(&b, 0, &old)); /* a slow request, admitted while closed */
+    requests(&b, 0, 0, false, 3);
+    cr_assert_eq(lv_breaker_state(&b), LV_BREAKER_OPEN);
+    cr_expect_not(lv_breaker_report(&b, 0, 10, false, NOJ, &old));
+    cr_expect_eq(lv_breaker_recent_failures(&b, &c, 10), 3, "not counted");
     teardown(&b);
 }
 
@@ -1202,6 +1376,83 @@ Test(breaker, health_passed_on_a_half_open_breaker_does_nothing)
 }
 
 /* --- names -------------------------------------------------------------------------- */
+
+/* --- outlier ejection ------------------------------------------------------------- */
+
+Test(breaker, eject_opens_a_closed_breaker_as_a_failure_would)
+{
+    struct lv_breaker b;
+    setup(&b, base(), 1);
+    cr_expect_eq(lv_breaker_opened_at(&b), 0, "never opened");
+    cr_expect(lv_breaker_eject(&b, cfg_of(&b), 500, NOJ));
+    cr_expect_eq(lv_breaker_state(&b), LV_BREAKER_OPEN);
+    cr_expect_eq(lv_breaker_open_until(&b), 1500);
+    cr_expect_eq(lv_breaker_opened_at(&b), 500);
+    cr_expect_eq(b.transitions, 1);
+    struct lv_breaker_ticket t;
+    cr_expect_not(lv_breaker_allow(&b, 1499, &t));
+    /* and it comes back the usual way: probes */
+    uint64_t now = probe(&b, &t);
+    cr_expect_eq(now, 1500);
+    cr_expect_not(lv_breaker_report(&b, 0, now, true, NOJ, &t));
+    cr_assert(lv_breaker_allow(&b, now, &t));
+    cr_expect(lv_breaker_report(&b, 0, now, true, NOJ, &t));
+    cr_expect_eq(lv_breaker_state(&b), LV_BREAKER_CLOSED);
+    cr_expect_eq(lv_breaker_opened_at(&b), 500, "when it last opened, still");
+    teardown(&b);
+}
+
+Test(breaker, eject_is_jittered_like_a_trip)
+{
+    struct lv_breaker b;
+    setup(&b, base(), 1);
+    cr_expect(lv_breaker_eject(&b, cfg_of(&b), 0, 0.0));
+    cr_expect_eq(lv_breaker_open_until(&b), 800, "-20%%");
+    teardown(&b);
+}
+
+Test(breaker, eject_of_a_breaker_already_out_changes_nothing)
+{
+    struct lv_breaker b;
+    setup(&b, base(), 1);
+    trip(&b, 0);
+    uint64_t until = lv_breaker_open_until(&b);
+    cr_expect_not(lv_breaker_eject(&b, cfg_of(&b), 10, NOJ), "open");
+    cr_expect_eq(lv_breaker_open_until(&b), until, "not extended");
+    struct lv_breaker_ticket t;
+    probe(&b, &t);
+    cr_expect_not(lv_breaker_eject(&b, cfg_of(&b), until, NOJ), "half-open");
+    cr_expect_eq(lv_breaker_state(&b), LV_BREAKER_HALF_OPEN);
+    cr_expect_eq(b.transitions, 2);
+    teardown(&b);
+}
+
+Test(breaker, ejected_again_soon_after_closing_stays_out_twice_as_long)
+{
+    struct lv_breaker b;
+    setup(&b, base(), 1); /* timeout 1 s, max 8 s, window 10 s */
+    struct lv_breaker_ticket t;
+    uint64_t now = 0;
+    cr_assert(lv_breaker_eject(&b, cfg_of(&b), now, NOJ));
+    for (uint64_t want = 2000; want <= 16000; want *= 2) {
+        now = probe(&b, &t);
+        lv_breaker_report(&b, 0, now, true, NOJ, &t);
+        cr_assert(lv_breaker_allow(&b, now, &t));
+        cr_assert(lv_breaker_report(&b, 0, now, true, NOJ, &t));
+        now += 100;
+        cr_assert(lv_breaker_eject(&b, cfg_of(&b), now, NOJ));
+        cr_expect_eq(lv_breaker_open_until(&b) - now, want > 8000 ? 8000 : want);
+    }
+    /* closed for longer than the window: from timeout again */
+    now = probe(&b, &t);
+    lv_breaker_report(&b, 0, now, true, NOJ, &t);
+    cr_assert(lv_breaker_allow(&b, now, &t));
+    cr_assert(lv_breaker_report(&b, 0, now, true, NOJ, &t));
+    now += 10000;
+    cr_assert(lv_breaker_eject(&b, cfg_of(&b), now, NOJ));
+    cr_expect_eq(lv_breaker_open_until(&b) - now, 1000);
+    teardown(&b);
+}
 
 Test(breaker, state_names)
 {
