@@ -6,7 +6,7 @@
 # cannot be found in the current package lists.
 set -eu
 
-PKGS="build-essential pkg-config libuv1-dev node-llhttp libssl-dev libyaml-dev \
+PKGS="build-essential pkg-config libuv1-dev node-llhttp libssl-dev libyaml-dev libpcre2-dev \
 libhiredis-dev libsystemd-dev scdoc redis-server libcriterion-dev \
 python3 python3-pytest python3-requests python3-websockets openssl curl chromium \
 debhelper dpkg-dev fakeroot lintian systemd man-db"

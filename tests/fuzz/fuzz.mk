@@ -7,7 +7,7 @@ FCC := clang
 FB := build/fuzz
 FFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc -I/usr/share/include/llhttp \
   -DLV_VERSION='"fuzz"' -DLV_GIT_REV='"fuzz"' -DLLHTTP_STRICT_MODE=1 -std=gnu17 -pthread
-LIBS := -luv -lssl -lcrypto -lyaml -lhiredis -lm -pthread
+LIBS := -luv -lssl -lcrypto -lyaml -lhiredis -lpcre2-8 -lm -pthread
 SRCS := $(shell find src -name '*.c' -not -path 'src/demo/*' -not -name main.c | sort) \
   /usr/share/llhttp/llhttp.c /usr/share/llhttp/api.c /usr/share/llhttp/http.c
 
