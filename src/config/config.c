@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config/load.h"
+#include "config/routes_read.h"
 #include "config/tls.h"
 #include "core/log.h"
 #include "core/units.h"
@@ -150,6 +151,7 @@ void lv_config_destroy(struct lv_config *cfg)
     strlist_free(&cfg->headers.remove_response);
     strlist_free(&cfg->upgrade_allow);
     strlist_free(&cfg->admin.allowed_hosts);
+    lv_routes_cfg_destroy(cfg->routing);
     free(cfg->path);
     free(cfg);
 }
@@ -896,6 +898,9 @@ static const struct lv_cfg_field root_fields[] = {
     F("rate_limit", lv_cfg_section, struct lv_config, rate_limit, 0, 0, rate_fields),
     {"upgrade", lv_cfg_section, 0, 0, 0, upgrade_fields},
     F("log_level", parse_log_level, struct lv_config, log_level, 0, 0, NULL),
+    {"pools", lv_cfg_later, 0, 0, 0, lv_cfg_pool_fields},
+    {"routes", lv_cfg_later, 0, 0, 0, lv_cfg_route_fields},
+    {"no_route", lv_cfg_later, 0, 0, 0, lv_cfg_respond_fields},
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
@@ -928,6 +933,8 @@ void lv_config_read(struct lv_cfg_ctx *c, yaml_node_t *root, struct lv_config *c
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->workers = n > 0 ? (unsigned)(n > 64 ? 64 : n) : 1;
     }
+    /* Last: what pools and routes do not set comes from the keys above. */
+    lv_config_read_routes(c, root, cfg);
 }
 
 const struct lv_cfg_field *lv_config_fields(void)

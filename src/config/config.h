@@ -25,6 +25,7 @@
 #include "upstream/retry.h"
 
 struct lv_balancer_ops;
+struct lv_routes_cfg;
 
 struct lv_listen_cfg {
     char *address; /* as written, for messages */
@@ -156,6 +157,7 @@ struct lv_config {
     struct lv_rate_cfg rate_limit;
     struct lv_strlist upgrade_allow; /* protocols an Upgrade may switch to */
     enum lv_log_level log_level;
+    struct lv_routes_cfg *routing; /* pools and routes (config/routes.h) */
 };
 
 /* Is any rate limit configured? */
