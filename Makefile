@@ -14,6 +14,7 @@
 #   make bench      benchmark levee beside nginx and HAProxy (see bench/README.md)
 #   make lint       banned functions, formatting check
 #   make fuzz       build the libFuzzer targets (clang)
+#   make route-bench  what matching 100 routes costs per request (a report)
 #
 # EXTRA_CFLAGS, EXTRA_CPPFLAGS and EXTRA_LDFLAGS are appended to levee's own
 # flags (debian/rules passes dpkg-buildflags' hardening flags through them).
@@ -80,7 +81,7 @@ UNIT_OBJS := $(UNIT_SRCS:%.c=$(B)/obj/%.o)
 MAN_PAGES := build/man/levee.8 build/man/levee.yaml.5
 
 .PHONY: all run test unit integration asan bench lint fuzz clean deps format man install \
-        uninstall package package-test
+        uninstall package package-test route-bench
 
 all: $(B)/levee $(B)/levee-demo-backend man
 
@@ -96,6 +97,13 @@ $(B)/unit-tests: $(UNIT_OBJS) $(LEVEE_OBJS) $(LLHTTP_OBJS)
 
 # Prints every configuration key from the loader's own tables (test_92_docs).
 $(B)/levee-config-keys: $(B)/obj/tests/tools/config_keys.o $(LEVEE_OBJS) $(LLHTTP_OBJS)
+	$(Q)$(CC) $(LDOPT) -o $@ $^ $(LIBS)
+
+# What routing costs per request (tests/tools/route_bench.c): a report, run by hand.
+route-bench: build/route-bench
+	build/route-bench
+
+$(B)/route-bench: $(B)/obj/tests/tools/route_bench.o $(LEVEE_OBJS) $(LLHTTP_OBJS)
 	$(Q)$(CC) $(LDOPT) -o $@ $^ $(LIBS)
 
 $(B)/obj/src/%.o: src/%.c
