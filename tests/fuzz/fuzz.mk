@@ -1,5 +1,6 @@
 # libFuzzer targets (clang): `make fuzz` builds build/fuzz/fuzz_request,
-# build/fuzz/fuzz_response, build/fuzz/fuzz_config and build/fuzz/fuzz_xff; run one with e.g.
+# build/fuzz/fuzz_response, build/fuzz/fuzz_config, build/fuzz/fuzz_xff and build/fuzz/fuzz_route;
+# run one with e.g.
 #   build/fuzz/fuzz_request -max_total_time=60 tests/fuzz/corpus/request
 #   build/fuzz/fuzz_xff -dict=tests/fuzz/xff.dict -max_total_time=60 tests/fuzz/corpus/xff
 # Not part of `make test` (fuzzing is open-ended); seeds live in tests/fuzz/corpus.
@@ -11,7 +12,7 @@ LIBS := -luv -lssl -lcrypto -lyaml -lhiredis -lpcre2-8 -lm -pthread
 SRCS := $(shell find src -name '*.c' -not -path 'src/demo/*' -not -name main.c | sort) \
   /usr/share/llhttp/llhttp.c /usr/share/llhttp/api.c /usr/share/llhttp/http.c
 
-all: $(FB)/fuzz_request $(FB)/fuzz_response $(FB)/fuzz_config $(FB)/fuzz_xff
+all: $(FB)/fuzz_request $(FB)/fuzz_response $(FB)/fuzz_config $(FB)/fuzz_xff $(FB)/fuzz_route
 
 $(FB)/gen/dashboard.c: src/admin/dashboard.html
 	@mkdir -p $(@D)
