@@ -414,11 +414,15 @@ static bool add_implicit(struct reader *rd, yaml_node_t *no_route)
         r->pool = (uint32_t)d;
         r->pool_name = strdup(rd->rc->pools[d].name);
         rd->used[d] = true;
-        if (no_route && c->nerrors == 0) {
+        if (no_route) {
+            /* Checked all the same: a mistake there is one. */
+            struct lv_route unused = {0};
             size_t old = lv_cfg_keypath_push(c, "no_route");
-            lv_cfg_warn(c, no_route,
-                        "never used: a request no route matches goes to the pool 'default'");
+            if (lv_cfg_read_respond(c, no_route, &unused, 404) == 0 && c->nerrors == 0)
+                lv_cfg_warn(c, no_route,
+                            "never used: a request no route matches goes to the pool 'default'");
             c->keypath[old] = '\0';
+            lv_route_dispose(&unused);
         }
         return r->name && r->pool_name && read_overrides(rd, &none, r, out) == 0;
     }

@@ -713,6 +713,15 @@ Test(config_routes, unused_pools_and_no_route_are_warnings)
     result_dispose(&r);
 }
 
+Test(config_routes, an_unused_no_route_is_still_checked)
+{
+    expect_one_error("backends: [{ id: a, url: \"http://127.0.0.1:8001\" }]\n"
+                     "no_route: { status: 99 }\n",
+                     "t.yaml:2:21: no_route.status: ", "out of range (200 to 599)");
+    expect_one_error("backends: []\nno_route: 5\n",
+                     "t.yaml:2:11: no_route: ", "expected a mapping");
+}
+
 Test(config_routes, no_route_without_a_body_gets_the_json_one_with_its_status)
 {
     struct result r = load_ok(POOL_P "routes: [{ match: { path_prefix: /a }, pool: p }]\n"
