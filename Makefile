@@ -19,6 +19,7 @@
 #   make soak       10 minutes (SOAK_DURATION) of mixed load, chaos backends, reloads
 #                   and slow clients against the ASan build; fails if memory or fds
 #                   grow or a sanitizer reports anything (bench/README.md, "Soak")
+#   make route-bench  what matching 100 routes costs per request (a report)
 #
 # EXTRA_CFLAGS, EXTRA_CPPFLAGS and EXTRA_LDFLAGS are appended to levee's own
 # flags (debian/rules passes dpkg-buildflags' hardening flags through them).
@@ -71,7 +72,7 @@ CPPFLAGS := -D_GNU_SOURCE -Isrc -I$(LLHTTP_INC) $(EXTRA_CPPFLAGS)
 CFLAGS_COMMON := -std=gnu17 -pthread $(OPT) -MMD -MP $(EXTRA_CFLAGS)
 CFLAGS := $(CFLAGS_COMMON) -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers
 LDOPT += $(EXTRA_LDFLAGS)
-LIBS := -luv -lssl -lcrypto -lyaml -lhiredis -lsystemd -lm -pthread
+LIBS := -luv -lssl -lcrypto -lyaml -lhiredis -lsystemd -lpcre2-8 -lm -pthread
 
 LEVEE_SRCS := $(shell find src -name '*.c' -not -path 'src/demo/*' -not -name main.c | sort)
 # The dashboard page is compiled into the binary as a byte array.
@@ -85,7 +86,7 @@ UNIT_OBJS := $(UNIT_SRCS:%.c=$(B)/obj/%.o)
 MAN_PAGES := build/man/levee.8 build/man/levee.yaml.5
 
 .PHONY: all run test unit integration asan bench lint fuzz fuzz-run soak clean deps format man install \
-        uninstall package package-test
+        uninstall package package-test route-bench
 
 all: $(B)/levee $(B)/levee-demo-backend man
 
@@ -101,6 +102,13 @@ $(B)/unit-tests: $(UNIT_OBJS) $(LEVEE_OBJS) $(LLHTTP_OBJS)
 
 # Prints every configuration key from the loader's own tables (test_92_docs).
 $(B)/levee-config-keys: $(B)/obj/tests/tools/config_keys.o $(LEVEE_OBJS) $(LLHTTP_OBJS)
+	$(Q)$(CC) $(LDOPT) -o $@ $^ $(LIBS)
+
+# What routing costs per request (tests/tools/route_bench.c): a report, run by hand.
+route-bench: build/route-bench
+	build/route-bench
+
+$(B)/route-bench: $(B)/obj/tests/tools/route_bench.o $(LEVEE_OBJS) $(LLHTTP_OBJS)
 	$(Q)$(CC) $(LDOPT) -o $@ $^ $(LIBS)
 
 $(B)/obj/src/%.o: src/%.c

@@ -28,6 +28,7 @@
  * admin) are defined here. */
 
 struct lv_balancer_ops;
+struct lv_routes_cfg;
 
 struct lv_timeouts_cfg {
     uint64_t connect;
@@ -95,6 +96,7 @@ struct lv_config {
     struct lv_rate_cfg rate_limit;
     struct lv_strlist upgrade_allow; /* protocols an Upgrade may switch to */
     enum lv_log_level log_level;
+    struct lv_routes_cfg *routing; /* pools and routes (config/routes.h) */
 };
 
 /* Is any rate limit configured? */

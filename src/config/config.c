@@ -15,6 +15,8 @@
 
 #include "config/load.h"
 #include "config/config_tls.h"
+#include "config/routes.h"
+#include "config/routes_read.h"
 #include "core/log.h"
 #include "core/units.h"
 #include "admin/guard.h"
@@ -147,6 +149,7 @@ void lv_config_destroy(struct lv_config *cfg)
     strlist_free(&cfg->headers.remove_response);
     strlist_free(&cfg->upgrade_allow);
     strlist_free(&cfg->admin.allowed_hosts);
+    lv_routes_cfg_destroy(cfg->routing);
     free(cfg->path);
     free(cfg);
 }
@@ -903,6 +906,9 @@ static const struct lv_cfg_field root_fields[] = {
     F("rate_limit", lv_cfg_section, struct lv_config, rate_limit, 0, 0, rate_fields),
     {"upgrade", lv_cfg_section, 0, 0, 0, upgrade_fields},
     F("log_level", parse_log_level, struct lv_config, log_level, 0, 0, NULL),
+    {"pools", lv_cfg_later, 0, 0, 0, lv_cfg_pool_fields},
+    {"routes", lv_cfg_later, 0, 0, 0, lv_cfg_route_fields},
+    {"no_route", lv_cfg_later, 0, 0, 0, lv_cfg_respond_fields},
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
@@ -941,6 +947,8 @@ static void config_read(struct lv_cfg_ctx *c, yaml_node_t *root, struct lv_confi
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->workers = n > 0 ? (unsigned)(n > 64 ? 64 : n) : 1;
     }
+    /* Last: what pools and routes do not set comes from the keys above. */
+    lv_config_read_routes(c, root, cfg);
 }
 
 const struct lv_cfg_field *lv_config_fields(void)

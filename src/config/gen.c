@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "config/routes.h"
+#include "core/log.h"
 #include "core/logfile.h"
 #include "core/strbuf.h"
 #include "limit/limiter.h"
@@ -23,6 +25,16 @@ static struct lv_backend *find_backend(const struct lv_gen *g, const char *id)
 struct lv_gen *lv_gen_create(struct lv_config *cfg, const struct lv_gen *prev, unsigned nworkers,
                              uint64_t id)
 {
+    /* Until the request path picks a route and its pool (issue 15, phase
+     * 2), a file with pools or routes is checked (levee -t) but not run:
+     * its requests would ignore the routes and go to every pool's backends. */
+    if (cfg->routing && cfg->routing->configured) {
+        lv_error("%s: pools: and routes: are checked but not served by this build yet; "
+                 "without them, top-level backends: serve every request",
+                 cfg->path);
+        lv_config_destroy(cfg);
+        return NULL;
+    }
     struct lv_gen *g = calloc(1, sizeof(*g));
     if (g == NULL) {
         lv_config_destroy(cfg);

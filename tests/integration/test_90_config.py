@@ -257,6 +257,122 @@ def test_running_with_a_bad_config_fails_with_the_same_report(h):
     assert re.search(rf"^{re.escape(str(path))}:3:\d+: ", result.stderr, re.MULTILINE), result.stderr
 
 
+# --------------------------------------------------------------------------
+# pools and routes (issue 15): checked by -t; served from its second part
+
+ISSUE_15_EXAMPLE = """\
+pools:                      # named backend pools; each takes the keys that today are global
+  api:
+    backends: [{ id: api1, url: "http://127.0.0.1:8080" }, { id: api2, url: "http://127.0.0.2:8080" }]
+    load_balancing: peak_ewma
+    health_check: { path: /healthz }
+    circuit_breaker: { failure_threshold: 5 }
+    retry: { max_attempts: 3 }
+    timeouts: { per_try: 2s }
+  chat:
+    backends: [{ id: chat1, url: "http://127.0.0.3:9000" }]
+routes:                     # first match wins
+  - match: { host: api.example.com, path_prefix: /v1/ }
+    pool: api
+    strip_prefix: /v1       # path rewrite
+    rate_limit: { per_client: { requests_per_second: 20 } }
+  - match: { path_prefix: /ws, headers: { Upgrade: websocket } }
+    pool: chat
+    timeouts: { tunnel: 1h }
+  - match: { path_regex: '^/old/(.*)$' }
+    redirect: { status: 301, location: '/new/$1' }
+  - match: { path_exact: /robots.txt }
+    respond: { status: 200, body: "User-agent: *\\nDisallow:\\n", content_type: text/plain }
+"""
+
+
+def variant(old, new):
+    """The issue's example with one line changed (it must be there)."""
+    assert old in ISSUE_15_EXAMPLE, old
+    return ISSUE_15_EXAMPLE.replace(old, new, 1)
+
+
+def warnings(result):
+    """The FILE:LINE:COL: ... warning: lines: [(line, col, message)]."""
+    return [(line, col, msg) for line, col, msg in errors(result) if "warning: " in msg]
+
+
+def test_the_issue_15_example_is_accepted_as_written(h):
+    result = h.check(ISSUE_15_EXAMPLE)
+
+    assert_ok(result)
+    assert result.stderr == "", result.stderr
+
+
+def test_an_unknown_pool_is_reported_at_its_name(h):
+    result = h.check(variant("    pool: chat\n", "    pool: chatt\n"))
+
+    [(line, col, msg)] = assert_errors(result, [17])
+    assert col == 11
+    assert "unknown pool 'chatt' (pools: api, chat)" in msg
+
+
+def test_a_duplicate_backend_id_across_pools_is_reported_at_the_second(h):
+    result = h.check(variant('{ id: chat1, url: "http://127.0.0.3:9000" }',
+                             '{ id: api2, url: "http://127.0.0.3:9000" }'))
+
+    [(line, col, msg)] = assert_errors(result, [10])
+    assert col == 22
+    assert "backend id 'api2' is already in pool 'api'" in msg
+
+
+def test_a_bad_regex_is_reported_with_pcre2s_message_at_its_column(h):
+    result = h.check(variant("'^/old/(.*)$'", "'^/old/(.*$'"))
+
+    [(line, col, msg)] = assert_errors(result, [19])
+    # The pattern's quote is column 26; PCRE2 points at offset 10, its end.
+    assert col == 37
+    assert "missing closing parenthesis (at offset 10)" in msg
+    assert "routes[2].match.path_regex" in msg
+
+
+def test_a_shadowed_route_is_a_warning_and_the_file_loads(h):
+    text = ISSUE_15_EXAMPLE + """\
+  - match: { path_prefix: /v2 }
+    pool: api
+  - match: { path_prefix: /v2/users, methods: [GET] }
+    pool: api
+"""
+    result = h.check(text)
+
+    assert_ok(result)
+    [(line, col, msg)] = warnings(result)
+    assert (line, col) == (25, 5)
+    assert "routes[5]: warning: never used: route 'routes[4]' (line 23)" in msg
+
+
+def test_pools_and_routes_errors_are_all_reported_at_once(h):
+    text = variant("    pool: chat\n", "    pool: nope\n")
+    text = text.replace("{ status: 301, location: '/new/$1' }", "{ status: 301, location: '/new/$2' }")
+    text = text.replace("path_exact: /robots.txt", "path_exact: /a/../robots.txt")
+    text = text.replace("  chat:\n    backends: [{ id: chat1, url: \"http://127.0.0.3:9000\" }]\n",
+                        "  chat:\n    backends: []\n")
+    result = h.check(text)
+
+    found = assert_errors(result, [9, 17, 20, 21])
+    messages = " | ".join(msg for _l, _c, msg in found)
+    for fragment in ("pool 'chat' has no backends", "unknown pool 'nope'",
+                     "no capture group $2: path_regex has 1", "write '/robots.txt'"):
+        assert fragment in messages, messages
+
+
+def test_a_file_with_routes_is_not_served_yet(h):
+    path = h.write("routes.yaml", variant("pools:", "listen: 127.0.0.1:1\nadmin: { listen: 'off' }\npools:"))
+
+    try:
+        result = run_levee(["-c", path], h.tmp_path, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("levee ran with routes that its request path does not serve")
+
+    assert result.returncode != 0
+    assert "pools: and routes: are checked but not served by this build yet" in result.stderr
+
+
 def test_version_and_help(h):
     version = run_levee(["--version"], h.tmp_path, timeout=20)
     assert version.returncode == 0

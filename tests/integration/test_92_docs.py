@@ -30,8 +30,10 @@ def code_keys():
 
 
 def normalize(key):
-    """`listen[].tls.min_version` (as documented) -> `listen.tls.min_version`."""
-    return key.replace("[]", "")
+    """`listen[].tls.min_version` (as documented) -> `listen.tls.min_version`;
+    `pools.<name>.retry` -> `pools.retry` (the keys of such a mapping are the
+    user's names: the loader's tables do not name them)."""
+    return re.sub(r"\.<[a-z_]+>", "", key.replace("[]", ""))
 
 
 def definition_terms(page):
@@ -48,7 +50,7 @@ def man_keys():
     keys = set()
     for term in definition_terms((MAN_DIR / "levee.yaml.5.scd").read_text()):
         names = term.split(" (")[0]
-        keys.update(normalize(k) for k in re.findall(r"\*([a-z][a-z0-9_.\[\]]*)\*", names))
+        keys.update(normalize(k) for k in re.findall(r"\*([a-z][a-z0-9_.\[\]<>]*)\*", names))
     return keys
 
 
