@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "config/cache.h"
 #include "config/load.h"
 #include "config/tls.h"
 #include "core/log.h"
@@ -108,6 +109,7 @@ void lv_config_defaults(struct lv_config *cfg)
     cfg->upgrade_allow.items = calloc(1, sizeof(char *));
     cfg->upgrade_allow.items[0] = strdup("websocket");
     cfg->upgrade_allow.n = 1;
+    lv_cache_cfg_init(&cfg->cache);
     cfg->access_log.path = strdup("stdout");
     cfg->access_log.format = LV_LOGFMT_COMBINED;
     cfg->log_level = LV_LOG_INFO;
@@ -150,6 +152,7 @@ void lv_config_destroy(struct lv_config *cfg)
     strlist_free(&cfg->headers.remove_response);
     strlist_free(&cfg->upgrade_allow);
     strlist_free(&cfg->admin.allowed_hosts);
+    lv_cache_cfg_dispose(&cfg->cache);
     free(cfg->path);
     free(cfg);
 }
@@ -894,6 +897,7 @@ static const struct lv_cfg_field root_fields[] = {
     F("health_check", lv_cfg_section, struct lv_config, health, 0, 0, health_fields),
     F("admin", lv_cfg_section, struct lv_config, admin, 0, 0, admin_fields),
     F("rate_limit", lv_cfg_section, struct lv_config, rate_limit, 0, 0, rate_fields),
+    F("cache", lv_cfg_cache, struct lv_config, cache, 0, 0, lv_cfg_cache_fields),
     {"upgrade", lv_cfg_section, 0, 0, 0, upgrade_fields},
     F("log_level", parse_log_level, struct lv_config, log_level, 0, 0, NULL),
     {NULL, NULL, 0, 0, 0, NULL},

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "cache/policy.h"
 #include "core/log.h"
 #include "limit/bucket.h"
 #include "limit/key.h"
@@ -154,6 +155,7 @@ struct lv_config {
     struct lv_health_check_cfg health;
     struct lv_admin_cfg admin;
     struct lv_rate_cfg rate_limit;
+    struct lv_cache_cfg cache;
     struct lv_strlist upgrade_allow; /* protocols an Upgrade may switch to */
     enum lv_log_level log_level;
 };

@@ -421,7 +421,7 @@ Test(config_errors, unknown_top_level_key)
         text, "t.yaml:4:1: unknown key 'bogus' ",
         "(allowed here: listen, workers, backends, load_balancing, timeouts, limits, "
         "pool, access_log, headers, retry, circuit_breaker, health_check, admin, rate_limit, "
-        "upgrade, log_level)");
+        "cache, upgrade, log_level)");
 }
 
 Test(config_errors, unknown_key_in_section)
