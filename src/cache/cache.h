@@ -114,8 +114,10 @@ struct lv_cache_writer {
 };
 
 /*
- * The response head to a FETCH or REVALIDATE (r: the request as forwarded;
- * request_time and response_time bracket the exchange, §4.2.3). If it may
+ * The response head to a FETCH or REVALIDATE. r is the client's request, as
+ * given to lv_cache_lookup (its fields make the Vary key), with the method
+ * that was forwarded (GET for a HEAD fetched as GET); request_time and
+ * response_time bracket the exchange (§4.2.3). If it may
  * be stored: returns 0 with a writer whose entry is already published
  * (requests waiting on l's claim wake and read it as it fills); its
  * Cache-Status gets `stored`. If not: returns -1 with *why, gives the claim
