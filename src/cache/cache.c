@@ -251,12 +251,16 @@ int lv_cache_begin(struct lv_cache_store *s, const struct lv_cache_cfg *cfg,
         struct flist fl;
         flist_init(&fl);
         int rc = 0;
+        /* No valid Date: the time it arrived replaces it (an invalid one is
+         * not kept beside ours). */
+        bool new_date = rs.date == LV_CACHE_NO_TIME;
         for (uint32_t i = 0; i < resp->n && rc == 0; i++) {
             struct lv_field f = lv_fields_at(resp, i);
+            if (new_date && lv_name_eq(f.name, f.name_len, "date", 4)) continue;
             if (lv_cache_field_stored(&rs, f.name, f.name_len, resp->f[i].flags))
                 rc = flist_add(&fl, f);
         }
-        if (rc == 0 && rs.date == LV_CACHE_NO_TIME) rc = flist_add_date(&fl, response_time);
+        if (rc == 0 && new_date) rc = flist_add_date(&fl, response_time);
         struct lv_cache_entry_spec spec = {
             .key = l->key.p,
             .key_len = l->key.len,
@@ -378,8 +382,8 @@ int lv_cache_revalidated(struct lv_cache_store *s, const struct lv_cache_cfg *cf
     struct flist fl;
     flist_init(&fl);
     int rc = 0;
-    /* A 304 without Date gets the time it arrived, as any response (the
-     * stored Date is the first response's: it would age the update). */
+    /* A 304 without a valid Date gets the time it arrived, as any response
+     * (the stored Date is the first response's: it would age the update). */
     bool new_date = rs304.date == LV_CACHE_NO_TIME;
     for (uint32_t i = 0; i < stored.n && rc == 0; i++) {
         struct lv_field f = lv_fields_at(&stored, i);
@@ -389,6 +393,7 @@ int lv_cache_revalidated(struct lv_cache_store *s, const struct lv_cache_cfg *cf
     }
     for (uint32_t i = 0; i < resp304->n && rc == 0; i++) {
         struct lv_field f = lv_fields_at(resp304, i);
+        if (new_date && lv_name_eq(f.name, f.name_len, "date", 4)) continue;
         if (lv_cache_field_stored(&rs304, f.name, f.name_len, resp304->f[i].flags))
             rc = flist_add(&fl, f);
     }

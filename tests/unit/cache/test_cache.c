@@ -206,6 +206,32 @@ Test(cache, stored_copy_keeps_no_cookie_no_hop_fields_and_gets_a_date)
     cr_expect_eq(a.age, 4); /* the origin's 3 s and 1 s here */
 }
 
+Test(cache, an_invalid_date_is_replaced_not_doubled)
+{
+    struct tfields q, s, n;
+    prime("/a", TF_EMPTY(&q), TF(&s, "Date: yesterday", "Cache-Control: max-age=1", "ETag: \"1\""),
+          "x", T0);
+    struct lv_cache_req r = mkreq(HTTP_GET, "/a", TF_EMPTY(&q));
+    struct answer a;
+    serve(&a, &r, T0);
+    cr_expect_str_eq(a.fields, "Cache-Control: max-age=1\nETag: \"1\"\n"
+                               "Date: Tue, 14 Nov 2023 22:13:20 GMT\n");
+    /* The same for a 304 that updates it. */
+    struct lv_cache_lookup l;
+    lv_cache_lookup_init(&l);
+    cr_assert_eq(lookup(&l, &r, T0 + 2 * SEC), LV_CACHE_REVALIDATE);
+    struct lv_cache_entry *e;
+    cr_assert_eq(lv_cache_revalidated(store, &cfg, &l, TF(&n, "Date: 0", "ETag: \"1\""),
+                                      T0 + 2 * SEC, T0 + 2 * SEC, &e),
+                 0);
+    reply(&a, &l, &r, e, T0 + 2 * SEC);
+    cr_expect_str_eq(a.fields, "Cache-Control: max-age=1\nETag: \"1\"\n"
+                               "Date: Tue, 14 Nov 2023 22:13:22 GMT\n");
+    cr_expect_eq(a.age, 0);
+    lv_cache_entry_release(e);
+    lv_cache_lookup_dispose(store, &l, T0);
+}
+
 Test(cache, set_cookie_without_permission_is_not_stored)
 {
     struct tfields q, s;
