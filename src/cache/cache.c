@@ -89,6 +89,7 @@ static bool decide(struct lv_cache_store *s, struct lv_cache_lookup *l,
         l->action = LV_CACHE_SERVE;
         l->status.fwd = LV_FWD_NONE;
         l->status.hit = true;
+        l->status.collapsed = l->waited; /* it reads what another request fetched */
         return false;
     case LV_USE_REVALIDATE: break;
     }
@@ -116,7 +117,6 @@ void lv_cache_lookup(struct lv_cache_store *s, const struct lv_cache_cfg *cfg,
     l->action = LV_CACHE_PASS;
     l->refresh = l->store = l->strip_conditionals = false;
     memset(&l->status, 0, sizeof(l->status));
-    l->status.collapsed = l->waited;
     if (!cfg->enabled) {
         l->status.fwd = LV_FWD_BYPASS;
         return;
@@ -152,7 +152,6 @@ void lv_cache_lookup(struct lv_cache_store *s, const struct lv_cache_cfg *cfg,
             release(s, l, now);
             l->refresh = l->strip_conditionals = false;
             memset(&l->status, 0, sizeof(l->status));
-            l->status.collapsed = l->waited;
             break;
         }
     }

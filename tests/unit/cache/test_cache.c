@@ -683,7 +683,8 @@ Test(cache, a_lead_that_gives_up_releases_the_waiters)
     cr_expect_eq(atomic_load(&f.fired), 1);
     lv_cache_lookup(store, &cfg, &r, T0, &w, &other);
     cr_expect_eq(other.action, LV_CACHE_FETCH);
-    cr_expect_not_null(other.claim); /* no pass marker: it leads now */
+    cr_expect_not_null(other.claim);       /* no pass marker: it leads now */
+    cr_expect_not(other.status.collapsed); /* it fetches for itself */
     lv_cache_lookup_dispose(store, &other, T0);
 }
 
