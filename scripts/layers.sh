@@ -12,7 +12,7 @@
 #   - a file includes a header of another folder of the same rank
 #       src/net/x.c: includes http/y.h (layer http beside net: same rank)
 #   - two modules of one folder include each other's headers (a module is
-#     x.c with x.h), or longer cycles of modules within a folder
+#     x.c with x.h and x-i.h), or longer cycles of modules within a folder
 #       src/limit/a.c: includes limit/b.h, and limit/b.c includes limit/a.h (cycle)
 #   - a file or a header is in no layer (a new folder: add it to LAYERS)
 # Inside a folder with an ORDER table (src/proxy/ for now) the modules are
@@ -94,7 +94,9 @@ trap 'rm -f "$tmp"' EXIT
 
 scan | LC_ALL=C awk -v layers="$LAYERS" -v order="$ORDER" -v proxy_rules="$PROXY_RULES" '
 function dirof(p,   i) { i = match(p, /\/[^\/]*$/); return i ? substr(p, 1, i - 1) : "" }
-function stem(p) { sub(/\.[ch]$/, "", p); return p }
+# A module is x.c with x.h, and x-i.h (its internal header, shared by its
+# .c files) with them.
+function stem(p) { sub(/\.[ch]$/, "", p); sub(/-i$/, "", p); return p }
 # The layer unit of a path relative to src/ ("admin/guard.h" -> admin/guard,
 # "admin/server.c" -> admin, "main.c" -> main); "" when in no layer.
 function unit(rel,   s, d) {

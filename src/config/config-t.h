@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cache/policy.h"
 #include "core/log.h"
 #include "limit/limiter.h"
 #include "net/listener.h"
@@ -94,6 +95,7 @@ struct lv_config {
     struct lv_health_check_cfg health;
     struct lv_admin_cfg admin;
     struct lv_rate_cfg rate_limit;
+    struct lv_cache_cfg cache;
     struct lv_strlist upgrade_allow; /* protocols an Upgrade may switch to */
     enum lv_log_level log_level;
     struct lv_routes_cfg *routing; /* pools and routes (config/routes.h) */

@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "config/cache.h"
 #include "config/load.h"
 #include "config/config_tls.h"
 #include "config/routes.h"
@@ -114,6 +115,7 @@ int lv_config_defaults(struct lv_config *cfg)
     if (cfg->upgrade_allow.items && (cfg->upgrade_allow.items[0] = lv_cfg_strdup("websocket")))
         cfg->upgrade_allow.n = 1;
     cfg->access_log.path = lv_cfg_strdup("stdout");
+    lv_cache_cfg_init(&cfg->cache);
     cfg->access_log.format = LV_LOGFMT_COMBINED;
     cfg->log_level = LV_LOG_INFO;
     bool ok = cfg->health.path && cfg->admin.listen.address && cfg->rate_limit.redis_prefix &&
@@ -150,6 +152,7 @@ void lv_config_destroy(struct lv_config *cfg)
     strlist_free(&cfg->upgrade_allow);
     strlist_free(&cfg->admin.allowed_hosts);
     lv_routes_cfg_destroy(cfg->routing);
+    lv_cache_cfg_dispose(&cfg->cache);
     free(cfg->path);
     free(cfg);
 }
@@ -904,6 +907,7 @@ static const struct lv_cfg_field root_fields[] = {
     F("health_check", lv_cfg_section, struct lv_config, health, 0, 0, health_fields),
     F("admin", lv_cfg_section, struct lv_config, admin, 0, 0, admin_fields),
     F("rate_limit", lv_cfg_section, struct lv_config, rate_limit, 0, 0, rate_fields),
+    F("cache", lv_cfg_cache, struct lv_config, cache, 0, 0, lv_cfg_cache_fields),
     {"upgrade", lv_cfg_section, 0, 0, 0, upgrade_fields},
     F("log_level", parse_log_level, struct lv_config, log_level, 0, 0, NULL),
     {"pools", lv_cfg_later, 0, 0, 0, lv_cfg_pool_fields},

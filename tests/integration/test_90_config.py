@@ -382,3 +382,45 @@ def test_version_and_help(h):
     assert usage.returncode == 0
     text = usage.stdout + usage.stderr
     assert "-c" in text and "-t" in text, text
+
+
+def test_the_cache_section_of_issue_16_loads_as_written(h):
+    result = h.check("""
+        backends: []
+        cache:
+          enabled: true
+          max_size: 256MiB          # memory for all cached responses, all workers together
+          max_object_size: 8MiB     # larger responses stream through uncached
+          default_ttl: 0s           # for responses with no freshness information (0: heuristic only)
+          serve_stale_on_error: 1h  # beyond stale-if-error
+          key: [method, host, path, query]   # plus the response's Vary
+    """)
+
+    assert_ok(result)
+
+
+def test_cache_errors_are_reported_at_their_line(h):
+    result = h.check("""
+        backends: []
+        cache:
+          max_size: 1MiB
+          max_object_size: 2MiB
+    """)
+
+    [(_line, _col, msg)] = assert_errors(result, [4])
+    assert "max_object_size (2097152 bytes) is larger than max_size (1048576 bytes)" in msg
+
+    result = h.check("""
+        backends: []
+        cache:
+          enabled: true
+          key: [method, url]
+          targeted_fields: ["not a name"]
+          default_ttl: soon
+    """)
+
+    found = assert_errors(result, [4, 5, 6])
+    messages = " | ".join(msg for _line, _col, msg in found)
+    assert "unknown key part 'url'" in messages
+    assert "is not a header field name" in messages
+    assert "is not a duration" in messages
