@@ -33,12 +33,12 @@ static void on_idle(uv_idle_t *h)
 }
 
 /* Writes the batches queued with lv_sock_flush_soon. */
-static void on_check(uv_check_t *h)
+static void on_prepare(uv_prepare_t *h)
 {
     struct lv_sockenv *env = h->data;
     struct lv_sock *list = env->flush_list;
     env->flush_list = NULL;
-    uv_check_stop(&env->check);
+    uv_prepare_stop(&env->flush);
     while (list) {
         struct lv_sock *s = list;
         list = s->next_flush;
@@ -55,8 +55,8 @@ void lv_sockenv_init(struct lv_sockenv *env, uv_loop_t *loop)
     lv_bufpool_init(&env->bufs, 512);
     uv_idle_init(loop, &env->idle);
     env->idle.data = env;
-    uv_check_init(loop, &env->check);
-    env->check.data = env;
+    uv_prepare_init(loop, &env->flush);
+    env->flush.data = env;
     env->idle_open = true;
     env->handles_open = 2;
 }
@@ -74,7 +74,7 @@ void lv_sockenv_close(struct lv_sockenv *env, uv_close_cb cb)
     env->idle_open = false;
     env->closed_cb = cb;
     uv_close((uv_handle_t *)&env->idle, on_env_handle_closed);
-    uv_close((uv_handle_t *)&env->check, on_env_handle_closed);
+    uv_close((uv_handle_t *)&env->flush, on_env_handle_closed);
 }
 
 void lv_sock_flush_soon(struct lv_sock *s)
@@ -88,7 +88,7 @@ void lv_sock_flush_soon(struct lv_sock *s)
     s->flush_queued = true;
     s->next_flush = env->flush_list;
     env->flush_list = s;
-    if (!uv_is_active((uv_handle_t *)&env->check)) uv_check_start(&env->check, on_check);
+    if (!uv_is_active((uv_handle_t *)&env->flush)) uv_prepare_start(&env->flush, on_prepare);
 }
 
 void lv_sockenv_dispose(struct lv_sockenv *env)

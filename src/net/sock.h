@@ -66,10 +66,12 @@ struct lv_sockenv {
     uv_idle_t idle;
     bool idle_open;
     struct lv_sock *resumed;
-    /* Sockets whose batch is written at the end of this loop turn
-     * (lv_sock_flush_soon), from a check callback: one write each for
-     * everything queued during the turn's I/O callbacks. */
-    uv_check_t check;
+    /* Sockets whose batch is written before the loop next waits for events
+     * (lv_sock_flush_soon), from a prepare callback: one write each for
+     * everything queued by the callbacks of a loop turn, I/O and timers
+     * alike (a check callback would leave a timer's writes waiting until
+     * the next event wakes the loop). */
+    uv_prepare_t flush;
     struct lv_sock *flush_list;
     int handles_open;
     uv_close_cb closed_cb;
@@ -146,9 +148,9 @@ static inline bool lv_sock_backlogged(const struct lv_sock *s)
 
 /* Writes the current batch, if any. Returns 0 or a libuv error. */
 int lv_sock_flush(struct lv_sock *s);
-/* Writes the current batch at the end of this loop turn (after every I/O
- * callback of the turn has run), so that pieces queued by several callbacks
- * go out in one write. */
+/* Writes the current batch before the loop next waits for events (after
+ * every callback of the turn has run), so that pieces queued by several
+ * callbacks go out in one write. */
 void lv_sock_flush_soon(struct lv_sock *s);
 
 /* Flushes, then shuts the write side down once everything is written; cb

@@ -592,3 +592,29 @@ rate_limit:
     assert [c.get(f"/after/{i}", key).status for i in range(3)] == [200, 200, 429]
     assert fallbacks(lv) == before, "Redis answers again, yet levee still falls back"
     assert any(k.endswith("c:h:after") for k in redis_own.keys("levee:rl:*"))
+
+
+def test_an_answer_decided_by_a_timer_is_written_at_once(redis_own, h):
+    """Regression: levee batches a socket's writes until the loop is about
+    to wait for events. A verdict that a timer decides (Redis did not answer
+    within redis.timeout: the fallback) used to have its answer wait for the
+    next event to wake the loop — the access log's flush timer, 100 ms, or
+    with the log off, the next idle timeout: seconds."""
+    _d, backends = backend_yaml(h)
+    lv = h.levee(backends + """
+access_log: { path: "off" }
+rate_limit:
+  per_client:
+    requests_per_second: 100
+""" + store_yaml(redis_own.address, "levee:rl:", timeout="20ms", on_store_error="local"))
+    wait_store_up(lv, 1)
+    c = lv.client()
+    assert c.get("/warm").status == 200
+    redis_own.pause()  # every check now waits out redis.timeout
+    try:
+        for i in range(5):
+            resp, took = timed_get(c, f"/t/{i}")
+            assert resp.status == 200, resp
+            assert took < FAST, f"request {i} took {took:.3f}s (redis.timeout 20ms, bound {FAST}s)"
+    finally:
+        redis_own.resume()
