@@ -4,6 +4,7 @@
 #include "net/sock.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <stdlib.h>
@@ -32,19 +33,34 @@ static void on_idle(uv_idle_t *h)
     }
 }
 
-/* Writes the batches queued with lv_sock_flush_soon. */
+static void on_uv_write(uv_write_t *req, int status);
+
+/* Writes the batches queued with lv_sock_flush_soon and reports the writes
+ * that went out at once; until both lists are empty, since a completion
+ * may queue another batch (the loop would not come back here before it
+ * waits for events). */
 static void on_prepare(uv_prepare_t *h)
 {
     struct lv_sockenv *env = h->data;
-    struct lv_sock *list = env->flush_list;
-    env->flush_list = NULL;
     uv_prepare_stop(&env->flush);
-    while (list) {
-        struct lv_sock *s = list;
-        list = s->next_flush;
-        s->flush_queued = false;
-        s->next_flush = NULL;
-        if (!s->closing) lv_sock_flush(s);
+    while (env->flush_list || env->done_head) {
+        struct lv_sock *list = env->flush_list;
+        env->flush_list = NULL;
+        while (list) {
+            struct lv_sock *s = list;
+            list = s->next_flush;
+            s->flush_queued = false;
+            s->next_flush = NULL;
+            if (!s->closing) lv_sock_flush(s);
+        }
+        struct lv_wreq *done = env->done_head;
+        env->done_head = env->done_tail = NULL;
+        while (done) {
+            struct lv_wreq *w = done;
+            done = w->next;
+            w->next = NULL;
+            on_uv_write(&w->req, 0);
+        }
     }
 }
 
@@ -93,6 +109,7 @@ void lv_sock_flush_soon(struct lv_sock *s)
 
 void lv_sockenv_dispose(struct lv_sockenv *env)
 {
+    assert(env->done_head == NULL); /* taken off by lv_sock_close */
     while (env->free_wreqs) {
         struct lv_wreq *w = env->free_wreqs;
         env->free_wreqs = w->next;
@@ -257,12 +274,46 @@ int lv_sock_flush(struct lv_sock *s)
     return wreq_write(s, w);
 }
 
+/* Writes what the kernel takes now (libuv's uv_write would too, but then
+ * re-arm the fd to drain its queue: an epoll_ctl per write). Returns true
+ * when all of w went: it waits on the env's done list for its report. Else
+ * w's buffers are advanced past what went, for uv_write to send the rest. */
+static bool try_write(struct lv_sock *s, struct lv_wreq *w)
+{
+    struct lv_sockenv *env = s->env;
+    if (!env->idle_open) return false; /* no turn left to report it from */
+    int n = uv_try_write((uv_stream_t *)&s->tcp, w->bufs, w->nbufs);
+    if (n <= 0) return false; /* EAGAIN, or an error uv_write reports */
+    size_t left = (size_t)n;
+    if (left == w->bytes) {
+        w->next = NULL;
+        if (env->done_tail)
+            env->done_tail->next = w;
+        else
+            env->done_head = w;
+        env->done_tail = w;
+        if (!uv_is_active((uv_handle_t *)&env->flush)) uv_prepare_start(&env->flush, on_prepare);
+        return true;
+    }
+    unsigned i = 0;
+    while (left >= w->bufs[i].len) {
+        left -= w->bufs[i].len;
+        i++;
+    }
+    w->bufs[i].base += left;
+    w->bufs[i].len -= left;
+    memmove(w->bufs, w->bufs + i, (w->nbufs - i) * sizeof(w->bufs[0]));
+    w->nbufs -= i;
+    return false;
+}
+
 static int wreq_write(struct lv_sock *s, struct lv_wreq *w)
 {
     w->mem = wreq_mem(w);
     s->write_pending += w->bytes;
     s->write_mem += w->mem;
     s->writes_pending++;
+    if (try_write(s, w)) return 0;
     int rc = uv_write(&w->req, (uv_stream_t *)&s->tcp, w->bufs, w->nbufs, on_uv_write);
     if (rc < 0) {
         s->write_pending -= w->bytes;
@@ -392,6 +443,23 @@ void lv_sock_close(struct lv_sock *s)
         wreq_put(s->env, s->batch);
         s->batch = NULL;
     }
+    /* Writes that went out at once and wait for their report: the report
+     * never comes to a closing socket (as libuv's ECANCELED does not). */
+    struct lv_wreq **pp = &s->env->done_head, *last = NULL;
+    while (*pp) {
+        struct lv_wreq *w = *pp;
+        if (w->sock != s) {
+            last = w;
+            pp = &w->next;
+            continue;
+        }
+        *pp = w->next;
+        s->write_pending -= w->bytes;
+        s->write_mem -= w->mem;
+        s->writes_pending--;
+        wreq_put(s->env, w);
+    }
+    s->env->done_tail = last;
     uv_close((uv_handle_t *)&s->tcp, on_uv_close);
 }
 

@@ -73,6 +73,11 @@ struct lv_sockenv {
      * the next event wakes the loop). */
     uv_prepare_t flush;
     struct lv_sock *flush_list;
+    /* Writes that went out at once (uv_try_write): their completion is
+     * reported from the same prepare callback, never from inside the call
+     * that wrote them. No uv_write, so libuv does not re-arm the fd
+     * (epoll_ctl) to drain it. First in, first reported. */
+    struct lv_wreq *done_head, *done_tail;
     int handles_open;
     uv_close_cb closed_cb;
 };
@@ -146,7 +151,11 @@ static inline bool lv_sock_backlogged(const struct lv_sock *s)
     return s->writes_pending >= LV_SOCK_BACKLOG_WRITES || lv_sock_queued(s) > LV_SOCK_BACKLOG_BYTES;
 }
 
-/* Writes the current batch, if any. Returns 0 or a libuv error. */
+/* Writes the current batch, if any. Returns 0 or a libuv error. What the
+ * kernel takes at once is written before this returns (only the rest waits
+ * for the socket to be writable); on_written follows from the loop, never
+ * from inside this call, and write_pending and its kin count the batch as
+ * in flight until then. */
 int lv_sock_flush(struct lv_sock *s);
 /* Writes the current batch before the loop next waits for events (after
  * every callback of the turn has run), so that pieces queued by several
