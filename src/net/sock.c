@@ -64,6 +64,48 @@ static void on_prepare(uv_prepare_t *h)
     }
 }
 
+/* --- timers ---------------------------------------------------------------------------- */
+
+static void on_wheel(uv_timer_t *h);
+
+/* Arms the libuv timer for `when` if that is earlier than it is armed for. */
+static void wheel_arm(struct lv_sockenv *env, uint64_t when)
+{
+    if (when >= env->wheel_armed || !env->idle_open) return;
+    uint64_t now = uv_now(env->loop);
+    env->wheel_armed = when;
+    uv_timer_start(&env->wheel_timer, on_wheel, when > now ? when - now : 0, 0);
+}
+
+static void on_wheel(uv_timer_t *h)
+{
+    struct lv_sockenv *env = h->data;
+    env->wheel_armed = UINT64_MAX;
+    uint64_t now = uv_now(env->loop);
+    for (struct lv_wheel_timer *t; (t = lv_wheel_expire(&env->wheel, now));)
+        t->cb(t);
+    uint64_t next = lv_wheel_next(&env->wheel);
+    if (next != UINT64_MAX) wheel_arm(env, next);
+}
+
+void lv_sockenv_timer_start(struct lv_sockenv *env, struct lv_wheel_timer *t, uint64_t ms)
+{
+    uint64_t deadline = uv_now(env->loop) + ms;
+    lv_wheel_start(&env->wheel, t, deadline);
+    /* The end of its slot: what lv_wheel_next would say if it were the
+     * earliest (a deadline already due sits in the current slot). */
+    uint64_t tick = deadline / LV_WHEEL_TICK;
+    if (tick < env->wheel.cur) tick = env->wheel.cur;
+    wheel_arm(env, (tick + 1) * LV_WHEEL_TICK);
+}
+
+void lv_sockenv_timer_stop(struct lv_sockenv *env, struct lv_wheel_timer *t)
+{
+    lv_wheel_stop(&env->wheel, t); /* the libuv timer may then wake for nothing: once */
+}
+
+/* --- the env ----------------------------------------------------------------------------- */
+
 void lv_sockenv_init(struct lv_sockenv *env, uv_loop_t *loop)
 {
     memset(env, 0, sizeof(*env));
@@ -73,8 +115,12 @@ void lv_sockenv_init(struct lv_sockenv *env, uv_loop_t *loop)
     env->idle.data = env;
     uv_prepare_init(loop, &env->flush);
     env->flush.data = env;
+    lv_wheel_init(&env->wheel, uv_now(loop));
+    uv_timer_init(loop, &env->wheel_timer);
+    env->wheel_timer.data = env;
+    env->wheel_armed = UINT64_MAX;
     env->idle_open = true;
-    env->handles_open = 2;
+    env->handles_open = 3;
 }
 
 static void on_env_handle_closed(uv_handle_t *h)
@@ -91,6 +137,7 @@ void lv_sockenv_close(struct lv_sockenv *env, uv_close_cb cb)
     env->closed_cb = cb;
     uv_close((uv_handle_t *)&env->idle, on_env_handle_closed);
     uv_close((uv_handle_t *)&env->flush, on_env_handle_closed);
+    uv_close((uv_handle_t *)&env->wheel_timer, on_env_handle_closed);
 }
 
 void lv_sock_flush_soon(struct lv_sock *s)

@@ -23,6 +23,7 @@
 #include <openssl/ssl.h>
 
 #include "core/buf.h"
+#include "core/wheel.h"
 
 struct lv_sock;
 struct lv_sockenv;
@@ -78,6 +79,11 @@ struct lv_sockenv {
      * that wrote them. No uv_write, so libuv does not re-arm the fd
      * (epoll_ctl) to drain it. First in, first reported. */
     struct lv_wreq *done_head, *done_tail;
+    /* The connections' coarse timers (lv_sockenv_timer_start): one wheel,
+     * one libuv timer armed for its earliest slot. */
+    struct lv_wheel wheel;
+    uv_timer_t wheel_timer;
+    uint64_t wheel_armed; /* when wheel_timer fires; UINT64_MAX: not armed */
     int handles_open;
     uv_close_cb closed_cb;
 };
@@ -113,6 +119,17 @@ void lv_sockenv_init(struct lv_sockenv *env, uv_loop_t *loop);
 void lv_sockenv_close(struct lv_sockenv *env, uv_close_cb cb);
 /* Frees the pools (after the loop has ended). */
 void lv_sockenv_dispose(struct lv_sockenv *env);
+
+/*
+ * A connection's timeout on the worker's timer wheel (core/wheel.h): t->cb
+ * runs from the loop ms milliseconds from the loop's time (uv_now), or up to
+ * LV_WHEEL_TICK later; never from inside these calls. Starting a pending
+ * timer moves it. Both are a few pointer writes: no libuv timer operation
+ * unless the wheel's earliest slot becomes earlier. The timer needs no
+ * closing: stop it before its memory goes.
+ */
+void lv_sockenv_timer_start(struct lv_sockenv *env, struct lv_wheel_timer *t, uint64_t ms);
+void lv_sockenv_timer_stop(struct lv_sockenv *env, struct lv_wheel_timer *t);
 
 /* Initializes the handle (uv_tcp_init). Returns 0 or a libuv error. */
 int lv_sock_init(struct lv_sockenv *env, struct lv_sock *s);
