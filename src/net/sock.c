@@ -7,6 +7,8 @@
 #include <assert.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -16,6 +18,16 @@
 #define MAX_FREE_WREQS 256
 
 static void tls_input(struct lv_sock *s, const char *data, size_t len);
+
+/* Says why TLS failed (lv_sock_tls_why); room for it only then. */
+__attribute__((format(printf, 2, 3))) static void set_why(struct lv_sock *s, const char *fmt, ...)
+{
+    if (s->tls_why == NULL && (s->tls_why = malloc(LV_SOCK_WHY)) == NULL) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->tls_why, LV_SOCK_WHY, fmt, ap);
+    va_end(ap);
+}
 
 /* Delivers plaintext a TLS socket decrypted before its reader paused. */
 static void on_idle(uv_idle_t *h)
@@ -232,7 +244,7 @@ static void on_uv_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *ub)
         if (b) lv_buf_unref(b);
         if (nread < 0) {
             if (!s->tls_ready && s->on_handshake) {
-                snprintf(s->tls_why, sizeof(s->tls_why), "connection closed during the handshake");
+                set_why(s, "connection closed during the handshake");
                 s->on_handshake(s, (int)nread);
             } else {
                 s->on_read(s, NULL, nread);
@@ -464,6 +476,8 @@ static void on_uv_close(uv_handle_t *h)
         SSL_free(s->ssl);
         s->ssl = NULL;
     }
+    free(s->tls_why);
+    s->tls_why = NULL;
     if (s->on_close) s->on_close(s);
 }
 
@@ -571,15 +585,14 @@ static int tls_flush(struct lv_sock *s)
 
 static void handshake_failed(struct lv_sock *s, int ssl_err)
 {
-    if (s->tls_why[0] == '\0') {
+    if (lv_sock_tls_why(s)[0] == '\0') {
         long vr = SSL_get_verify_result(s->ssl);
         if (vr != X509_V_OK) {
-            snprintf(s->tls_why, sizeof(s->tls_why), "certificate verify failed: %s",
-                     X509_verify_cert_error_string(vr));
+            set_why(s, "certificate verify failed: %s", X509_verify_cert_error_string(vr));
         } else {
             char e[120];
-            snprintf(s->tls_why, sizeof(s->tls_why), "%s",
-                     ssl_err == SSL_ERROR_SYSCALL ? "connection lost" : lv_tls_error(e, sizeof(e)));
+            set_why(s, "%s",
+                    ssl_err == SSL_ERROR_SYSCALL ? "connection lost" : lv_tls_error(e, sizeof(e)));
         }
     }
     ERR_clear_error();
@@ -625,7 +638,7 @@ static void tls_input(struct lv_sock *s, const char *data, size_t len)
         int err = SSL_get_error(s->ssl, n);
         if (err == SSL_ERROR_SSL) { /* an alert from the peer, a bad record: say which */
             char e[120];
-            snprintf(s->tls_why, sizeof(s->tls_why), "%s", lv_tls_error(e, sizeof(e)));
+            set_why(s, "%s", lv_tls_error(e, sizeof(e)));
         }
         ERR_clear_error();
         if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) break;
@@ -657,7 +670,7 @@ int lv_sock_tls_start(struct lv_sock *s, SSL_CTX *ctx, bool client, const char *
     SSL_set_app_data(ssl, app);
     s->ssl = ssl;
     s->tls_ready = false;
-    s->tls_why[0] = '\0';
+    if (s->tls_why) s->tls_why[0] = '\0';
     if (!client) {
         SSL_set_accept_state(ssl);
         return 0;

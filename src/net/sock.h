@@ -36,7 +36,7 @@ typedef void (*lv_sock_read_cb)(struct lv_sock *s, struct lv_buf *b, ssize_t nre
 typedef void (*lv_sock_written_cb)(struct lv_sock *s, int status);
 typedef void (*lv_sock_close_cb)(struct lv_sock *s);
 /* The TLS handshake finished (status 0) or failed (a libuv error code;
- * the socket's tls_why says why). */
+ * lv_sock_tls_why says why). */
 typedef void (*lv_sock_handshake_cb)(struct lv_sock *s, int status);
 
 #define LV_WREQ_IOV 16
@@ -110,7 +110,8 @@ struct lv_sock {
     bool flush_queued; /* in env->flush_list */
     struct lv_sock *next_flush;
     lv_sock_handshake_cb on_handshake;
-    char tls_why[128]; /* why the handshake failed */
+    char *tls_why; /* why TLS failed: NULL, or LV_SOCK_WHY bytes of the heap (freed with the
+                    * socket): an idle connection does not carry the room for it */
 };
 
 void lv_sockenv_init(struct lv_sockenv *env, uv_loop_t *loop);
@@ -130,6 +131,15 @@ void lv_sockenv_dispose(struct lv_sockenv *env);
  */
 void lv_sockenv_timer_start(struct lv_sockenv *env, struct lv_wheel_timer *t, uint64_t ms);
 void lv_sockenv_timer_stop(struct lv_sockenv *env, struct lv_wheel_timer *t);
+
+#define LV_SOCK_WHY 128
+
+/* Why the TLS handshake or a record failed ("" when nothing was said); valid
+ * until the socket's close callback has run. */
+static inline const char *lv_sock_tls_why(const struct lv_sock *s)
+{
+    return s->tls_why ? s->tls_why : "";
+}
 
 /* Initializes the handle (uv_tcp_init). Returns 0 or a libuv error. */
 int lv_sock_init(struct lv_sockenv *env, struct lv_sock *s);

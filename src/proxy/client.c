@@ -600,7 +600,8 @@ static void on_handshake(struct lv_sock *s, int status)
          * counted exactly (levee_tls_handshakes_total), logged at most
          * once a second. */
         LV_STAT_INC(c->w->stats.tls_handshake_failures);
-        lv_log_ratelimited(LV_LOG_INFO, "client %s: TLS handshake failed: %s", c->ip, s->tls_why);
+        lv_log_ratelimited(LV_LOG_INFO, "client %s: TLS handshake failed: %s", c->ip,
+                           lv_sock_tls_why(s));
         close_now(c);
         return;
     }

@@ -291,12 +291,12 @@ static void read_failed(struct lv_upconn *up, ssize_t nread)
             return;
         }
     }
-    if (nread == UV_EPROTO && up->sock.tls_why[0]) {
+    if (nread == UV_EPROTO && lv_sock_tls_why(&up->sock)[0]) {
         /* A TLS error after the handshake. Before any response byte it is
          * the backend refusing the handshake late (TLS 1.3 checks the
          * client certificate after the client has finished): tls_failed. */
         lv_log_limited(LV_LOG_WARN, &up->backend->log_conn, "backend %s: TLS error: %s",
-                       up->backend->id, up->sock.tls_why);
+                       up->backend->id, lv_sock_tls_why(&up->sock));
         if (!up->got_bytes) {
             fail(up, LV_FAIL_TLS, (int)nread);
             return;
@@ -396,7 +396,7 @@ static void on_handshake(struct lv_sock *s, int status)
     if (up->state != LV_UP_HANDSHAKING) return;
     if (status != 0) {
         lv_log_limited(LV_LOG_WARN, &up->backend->log_conn, "backend %s: TLS handshake failed: %s",
-                       up->backend->id, s->tls_why);
+                       up->backend->id, lv_sock_tls_why(s));
         fail(up, LV_FAIL_TLS, status);
         return;
     }
