@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh — levee beside nginx and HAProxy, in front of the same fast backend.
 #
-# For workers {1,2} x connections {64,1000} x response body {100 B, 16 KiB} it runs wrk
+# For workers {1,2} x connections {16,64,1000} x response body {100 B, 16 KiB} it runs wrk
 # against the three proxies one after another (interleaved, in rounds, so that the noise
 # of a shared machine falls on all of them alike), and prints requests/s, p50/p99 latency,
 # the ratio to HAProxy and each proxy's own CPU time per request. Then it measures the
@@ -24,13 +24,13 @@ ONLY=${BENCH_ONLY:-levee,nginx,haproxy}
 QUICK=${BENCH_QUICK:-0}
 WRK_THREADS=${BENCH_WRK_THREADS:-1}
 IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
-BACKEND_KIND=${BENCH_BACKEND:-auto}   # auto | demo | nginx (stand-in)
+BACKEND_KINDS=${BENCH_BACKEND:-demo,nginx} # demo, nginx (stand-in), or both: one table each
 BACKEND_WORKERS=${BENCH_BACKEND_WORKERS:-1}
 LEVEE_BIN=${LEVEE_BIN:-$ROOT/build/levee}
 DEMO_BIN=${DEMO_BIN:-$ROOT/build/levee-demo-backend}
 
 WORKERS_LIST=1,2
-CONNS_LIST=64,1000
+CONNS_LIST=16,64,1000
 if [[ $QUICK == 1 ]]; then
     # A smoke test: one short round of a subset, still every proxy and both bodies.
     DURATION=${BENCH_DURATION:-3}
@@ -82,18 +82,14 @@ HAPROXY_MAXCONN=$((HAPROXY_MAXCONN + 1000))
 
 # Starts the fast backend; sets BACKEND_PORT_100 and BACKEND_PORT_16384 and BACKEND_DESC.
 start_backend() {
-    if [[ $BACKEND_KIND == auto ]]; then
-        if [[ -x $DEMO_BIN ]]; then
-            BACKEND_KIND=demo
-        else
-            log "bench: $DEMO_BIN not found: using the nginx stand-in backend"
-            BACKEND_KIND=nginx
-        fi
+    if [[ $BACKEND_KIND == demo && ! -x $DEMO_BIN ]]; then
+        log "bench: $DEMO_BIN not found: using the nginx stand-in backend"
+        BACKEND_KIND=nginx
     fi
     case $BACKEND_KIND in
     demo) start_demo_backend ;;
     nginx) start_standin_backend ;;
-    *) die "BENCH_BACKEND must be auto, demo or nginx" ;;
+    *) die "BENCH_BACKEND must be demo, nginx or demo,nginx" ;;
     esac
 }
 
@@ -309,7 +305,7 @@ print_idle() {
 # ---------------------------------------------------------------------------- main
 
 main() {
-    local combos expected stamp results
+    local combos expected stamp results kinds i
     need_proxies BENCH_ONLY levee,nginx,haproxy "${PROXIES[@]}"
     command -v wrk >/dev/null || die "wrk not installed (scripts/deps.sh --bench)"
 
@@ -318,18 +314,30 @@ main() {
 
     combos=$((${#WORKER_SET[@]} * ${#CONN_SET[@]} * ${#BODY_SET[@]}))
     # Each run: warm-up + duration + about a second of bookkeeping; each idle test ~8 s.
-    expected=$((combos * ROUNDS * ${#PROXIES[@]} * (WARMUP + DURATION + 1) + 10))
+    expected=$((combos * ROUNDS * ${#PROXIES[@]} * (WARMUP + DURATION + 1) * $(tr -cd , <<<"$BACKEND_KINDS,x" | wc -c) + 10))
     if ((IDLE_CONNS > 0)); then expected=$((expected + ${#PROXIES[@]} * 2 * 8)); fi
     log "bench: ${#PROXIES[@]} proxies x $combos combinations x $ROUNDS rounds x ${DURATION}s," \
         "then idle memory: about $((expected / 60)) min $((expected % 60)) s"
 
-    start_backend
-    RAW=$TMP/raw.txt
+    # One throughput table per backend: a different implementation reveals pool
+    # behaviour that one backend can hide. The idle-memory phase runs once.
+    IFS=, read -r -a kinds <<<"$BACKEND_KINDS"
     IDLE=$TMP/idle.txt
-    : >"$RAW"
     : >"$IDLE"
-    throughput_phase
-    if ((IDLE_CONNS > 0)); then idle_phase; fi
+    RAWS=()
+    DESCS=()
+    for BACKEND_KIND in "${kinds[@]}"; do
+        log "bench: backend $BACKEND_KIND"
+        start_backend
+        RAW=$TMP/raw-$BACKEND_KIND.txt
+        : >"$RAW"
+        throughput_phase
+        if ((IDLE_CONNS > 0)) && [[ ! -s $IDLE ]]; then idle_phase; fi
+        RAWS+=("$RAW")
+        DESCS+=("$BACKEND_DESC")
+        stop_pid "$BACKEND_PID_100"
+        stop_pid "$BACKEND_PID_16384"
+    done
 
     stamp=$(date +%Y%m%d-%H%M%S)
     mkdir -p "$BENCH_DIR/results"
@@ -338,18 +346,22 @@ main() {
         echo "levee benchmark $stamp  ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo 'no commit'))"
         echo "machine: $(nproc) cores, $(uname -sr); wrk -t$WRK_THREADS, ${DURATION}s runs" \
             "after ${WARMUP}s warm-up, best of $ROUNDS interleaved rounds"
-        echo "backend: $BACKEND_DESC"
         echo "peers: $(nginx -v 2>&1 | sed 's/.*: //'), $(haproxy -v | head -1 | cut -d' ' -f1-3)"
+        echo "levee: its default configuration (bench/levee.yaml.in); the peers log nothing"
         echo
-        print_table
-        echo
+        for i in "${!RAWS[@]}"; do
+            RAW=${RAWS[i]}
+            echo "backend: ${DESCS[i]}"
+            print_table
+            echo
+        done
         if ((IDLE_CONNS > 0)); then
             print_idle
             echo
         fi
         echo "all rounds (workers conns body round proxy rps requests p50_ms p99_ms errors" \
             "cpu_us/req backend_cpu_us/req):"
-        sed 's/^/  /' "$RAW"
+        for RAW in "${RAWS[@]}"; do sed 's/^/  /' "$RAW"; done
     } >"$results"
     cat "$results"
     log "bench: saved to ${results#"$ROOT"/}"

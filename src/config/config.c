@@ -52,7 +52,7 @@ int lv_config_defaults(struct lv_config *cfg)
         .max_headers = 100,
         .max_uri = 8 * KIB,
     };
-    cfg->pool = (struct lv_pool_cfg){.max_idle = 64, .idle_timeout = SEC(30)};
+    cfg->pool = (struct lv_pool_cfg){.max_idle = LV_POOL_UNLIMITED, .idle_timeout = SEC(30)};
     cfg->retry = (struct lv_retry_cfg){
         .max_attempts = 3,
         .classes = LV_FAILC_CONNECT | LV_FAILC_RESET | LV_FAILC_TIMEOUT,
@@ -536,6 +536,19 @@ static int parse_optional_duration(struct lv_cfg_ctx *c, yaml_node_t *n, void *d
     return lv_cfg_duration(c, n, dst, f);
 }
 
+/* pool.max_idle: a number, or "unlimited" (the default: the pool keeps what
+ * demand needed, and idle_timeout shrinks it). */
+static int parse_max_idle(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
+                          const struct lv_cfg_field *f)
+{
+    if (n->type == YAML_SCALAR_NODE &&
+        strcmp((const char *)n->data.scalar.value, "unlimited") == 0) {
+        *(uint64_t *)dst = LV_POOL_UNLIMITED;
+        return 0;
+    }
+    return lv_cfg_uint(c, n, dst, f);
+}
+
 /* A ratio: 0.5 or 50%. */
 static int parse_ratio(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
                        const struct lv_cfg_field *f)
@@ -781,7 +794,7 @@ static const struct lv_cfg_field limit_fields[] = {
 };
 
 static const struct lv_cfg_field pool_fields[] = {
-    F("max_idle", lv_cfg_uint, struct lv_pool_cfg, max_idle, 0, 100000, NULL),
+    F("max_idle", parse_max_idle, struct lv_pool_cfg, max_idle, 0, 100000, NULL),
     F("idle_timeout", lv_cfg_duration, struct lv_pool_cfg, idle_timeout, 1, DAY, NULL),
     {NULL, NULL, 0, 0, 0, NULL},
 };

@@ -11,6 +11,7 @@
 #include <uv.h>
 #include <stdio.h>
 
+#include "core/fmt.h"
 #include "http/check.h"
 #include "http/status.h"
 
@@ -41,9 +42,8 @@ static void put_field(struct out *o, const struct lv_head *h, const struct lv_hf
 
 static void put_u64(struct out *o, uint64_t v)
 {
-    char tmp[24];
-    int n = snprintf(tmp, sizeof(tmp), "%" PRIu64, v);
-    put(o, tmp, (size_t)n);
+    char tmp[LV_FMT_U64_MAX];
+    put(o, tmp, lv_fmt_u64(tmp, v));
 }
 
 /* Fields levee writes itself on the request side. */
@@ -165,10 +165,11 @@ int lv_rewrite_response(const struct lv_head *resp, const struct lv_resp_info *i
                         struct lv_buf *out)
 {
     struct out o = {out, 0};
-    char line[64];
+    char line[9 + LV_FMT_U64_MAX + 1] = "HTTP/1.1 ";
     unsigned status = resp ? resp->status : info->status;
-    int n = snprintf(line, sizeof(line), "HTTP/1.1 %u ", status);
-    put(&o, line, (size_t)n);
+    size_t n = 9 + lv_fmt_u64(line + 9, status);
+    line[n++] = ' ';
+    put(&o, line, n);
     if (resp && resp->target_len > 0)
         put(&o, lv_head_str(resp, resp->target), resp->target_len);
     else
@@ -209,6 +210,8 @@ int lv_rewrite_response(const struct lv_head *resp, const struct lv_resp_info *i
 
 size_t lv_chunk_header(char *out, uint64_t len)
 {
-    int n = snprintf(out, 20, "%" PRIx64 "\r\n", len);
-    return (size_t)n;
+    size_t n = lv_fmt_hex(out, len);
+    out[n] = '\r';
+    out[n + 1] = '\n';
+    return n + 2;
 }

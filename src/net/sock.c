@@ -4,8 +4,11 @@
 #include "net/sock.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -15,6 +18,16 @@
 #define MAX_FREE_WREQS 256
 
 static void tls_input(struct lv_sock *s, const char *data, size_t len);
+
+/* Says why TLS failed (lv_sock_tls_why); room for it only then. */
+__attribute__((format(printf, 2, 3))) static void set_why(struct lv_sock *s, const char *fmt, ...)
+{
+    if (s->tls_why == NULL && (s->tls_why = malloc(LV_SOCK_WHY)) == NULL) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->tls_why, LV_SOCK_WHY, fmt, ap);
+    va_end(ap);
+}
 
 /* Delivers plaintext a TLS socket decrypted before its reader paused. */
 static void on_idle(uv_idle_t *h)
@@ -32,21 +45,78 @@ static void on_idle(uv_idle_t *h)
     }
 }
 
-/* Writes the batches queued with lv_sock_flush_soon. */
+static void on_uv_write(uv_write_t *req, int status);
+
+/* Writes the batches queued with lv_sock_flush_soon and reports the writes
+ * that went out at once; until both lists are empty, since a completion
+ * may queue another batch (the loop would not come back here before it
+ * waits for events). */
 static void on_prepare(uv_prepare_t *h)
 {
     struct lv_sockenv *env = h->data;
-    struct lv_sock *list = env->flush_list;
-    env->flush_list = NULL;
     uv_prepare_stop(&env->flush);
-    while (list) {
-        struct lv_sock *s = list;
-        list = s->next_flush;
-        s->flush_queued = false;
-        s->next_flush = NULL;
-        if (!s->closing) lv_sock_flush(s);
+    while (env->flush_list || env->done_head) {
+        struct lv_sock *list = env->flush_list;
+        env->flush_list = NULL;
+        while (list) {
+            struct lv_sock *s = list;
+            list = s->next_flush;
+            s->flush_queued = false;
+            s->next_flush = NULL;
+            if (!s->closing) lv_sock_flush(s);
+        }
+        struct lv_wreq *done = env->done_head;
+        env->done_head = env->done_tail = NULL;
+        while (done) {
+            struct lv_wreq *w = done;
+            done = w->next;
+            w->next = NULL;
+            on_uv_write(&w->req, 0);
+        }
     }
 }
+
+/* --- timers ---------------------------------------------------------------------------- */
+
+static void on_wheel(uv_timer_t *h);
+
+/* Arms the libuv timer for `when` if that is earlier than it is armed for. */
+static void wheel_arm(struct lv_sockenv *env, uint64_t when)
+{
+    if (when >= env->wheel_armed || !env->idle_open) return;
+    uint64_t now = uv_now(env->loop);
+    env->wheel_armed = when;
+    uv_timer_start(&env->wheel_timer, on_wheel, when > now ? when - now : 0, 0);
+}
+
+static void on_wheel(uv_timer_t *h)
+{
+    struct lv_sockenv *env = h->data;
+    env->wheel_armed = UINT64_MAX;
+    uint64_t now = uv_now(env->loop);
+    for (struct lv_wheel_timer *t; (t = lv_wheel_expire(&env->wheel, now));)
+        t->cb(t);
+    uint64_t next = lv_wheel_next(&env->wheel);
+    if (next != UINT64_MAX) wheel_arm(env, next);
+}
+
+void lv_sockenv_timer_start(struct lv_sockenv *env, struct lv_wheel_timer *t, uint64_t ms)
+{
+    uint64_t deadline = uv_now(env->loop) + ms;
+    lv_wheel_start(&env->wheel, t, deadline);
+    /* The end of its slot: what lv_wheel_next would say if it were the
+     * earliest (a deadline already due sits in the current slot). */
+    uint64_t tick = deadline / LV_WHEEL_TICK;
+    if (tick < env->wheel.cur) tick = env->wheel.cur;
+    wheel_arm(env, (tick + 1) * LV_WHEEL_TICK);
+}
+
+void lv_sockenv_timer_stop(struct lv_sockenv *env, struct lv_wheel_timer *t)
+{
+    lv_wheel_stop(&env->wheel, t); /* the libuv timer may then wake for nothing: once */
+}
+
+/* --- the env ----------------------------------------------------------------------------- */
 
 void lv_sockenv_init(struct lv_sockenv *env, uv_loop_t *loop)
 {
@@ -57,8 +127,12 @@ void lv_sockenv_init(struct lv_sockenv *env, uv_loop_t *loop)
     env->idle.data = env;
     uv_prepare_init(loop, &env->flush);
     env->flush.data = env;
+    lv_wheel_init(&env->wheel, uv_now(loop));
+    uv_timer_init(loop, &env->wheel_timer);
+    env->wheel_timer.data = env;
+    env->wheel_armed = UINT64_MAX;
     env->idle_open = true;
-    env->handles_open = 2;
+    env->handles_open = 3;
 }
 
 static void on_env_handle_closed(uv_handle_t *h)
@@ -75,6 +149,7 @@ void lv_sockenv_close(struct lv_sockenv *env, uv_close_cb cb)
     env->closed_cb = cb;
     uv_close((uv_handle_t *)&env->idle, on_env_handle_closed);
     uv_close((uv_handle_t *)&env->flush, on_env_handle_closed);
+    uv_close((uv_handle_t *)&env->wheel_timer, on_env_handle_closed);
 }
 
 void lv_sock_flush_soon(struct lv_sock *s)
@@ -93,6 +168,7 @@ void lv_sock_flush_soon(struct lv_sock *s)
 
 void lv_sockenv_dispose(struct lv_sockenv *env)
 {
+    assert(env->done_head == NULL); /* taken off by lv_sock_close */
     while (env->free_wreqs) {
         struct lv_wreq *w = env->free_wreqs;
         env->free_wreqs = w->next;
@@ -168,7 +244,7 @@ static void on_uv_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *ub)
         if (b) lv_buf_unref(b);
         if (nread < 0) {
             if (!s->tls_ready && s->on_handshake) {
-                snprintf(s->tls_why, sizeof(s->tls_why), "connection closed during the handshake");
+                set_why(s, "connection closed during the handshake");
                 s->on_handshake(s, (int)nread);
             } else {
                 s->on_read(s, NULL, nread);
@@ -257,12 +333,46 @@ int lv_sock_flush(struct lv_sock *s)
     return wreq_write(s, w);
 }
 
+/* Writes what the kernel takes now (libuv's uv_write would too, but then
+ * re-arm the fd to drain its queue: an epoll_ctl per write). Returns true
+ * when all of w went: it waits on the env's done list for its report. Else
+ * w's buffers are advanced past what went, for uv_write to send the rest. */
+static bool try_write(struct lv_sock *s, struct lv_wreq *w)
+{
+    struct lv_sockenv *env = s->env;
+    if (!env->idle_open) return false; /* no turn left to report it from */
+    int n = uv_try_write((uv_stream_t *)&s->tcp, w->bufs, w->nbufs);
+    if (n <= 0) return false; /* EAGAIN, or an error uv_write reports */
+    size_t left = (size_t)n;
+    if (left == w->bytes) {
+        w->next = NULL;
+        if (env->done_tail)
+            env->done_tail->next = w;
+        else
+            env->done_head = w;
+        env->done_tail = w;
+        if (!uv_is_active((uv_handle_t *)&env->flush)) uv_prepare_start(&env->flush, on_prepare);
+        return true;
+    }
+    unsigned i = 0;
+    while (left >= w->bufs[i].len) {
+        left -= w->bufs[i].len;
+        i++;
+    }
+    w->bufs[i].base += left;
+    w->bufs[i].len -= left;
+    memmove(w->bufs, w->bufs + i, (w->nbufs - i) * sizeof(w->bufs[0]));
+    w->nbufs -= i;
+    return false;
+}
+
 static int wreq_write(struct lv_sock *s, struct lv_wreq *w)
 {
     w->mem = wreq_mem(w);
     s->write_pending += w->bytes;
     s->write_mem += w->mem;
     s->writes_pending++;
+    if (try_write(s, w)) return 0;
     int rc = uv_write(&w->req, (uv_stream_t *)&s->tcp, w->bufs, w->nbufs, on_uv_write);
     if (rc < 0) {
         s->write_pending -= w->bytes;
@@ -366,6 +476,8 @@ static void on_uv_close(uv_handle_t *h)
         SSL_free(s->ssl);
         s->ssl = NULL;
     }
+    free(s->tls_why);
+    s->tls_why = NULL;
     if (s->on_close) s->on_close(s);
 }
 
@@ -392,6 +504,23 @@ void lv_sock_close(struct lv_sock *s)
         wreq_put(s->env, s->batch);
         s->batch = NULL;
     }
+    /* Writes that went out at once and wait for their report: the report
+     * never comes to a closing socket (as libuv's ECANCELED does not). */
+    struct lv_wreq **pp = &s->env->done_head, *last = NULL;
+    while (*pp) {
+        struct lv_wreq *w = *pp;
+        if (w->sock != s) {
+            last = w;
+            pp = &w->next;
+            continue;
+        }
+        *pp = w->next;
+        s->write_pending -= w->bytes;
+        s->write_mem -= w->mem;
+        s->writes_pending--;
+        wreq_put(s->env, w);
+    }
+    s->env->done_tail = last;
     uv_close((uv_handle_t *)&s->tcp, on_uv_close);
 }
 
@@ -456,15 +585,14 @@ static int tls_flush(struct lv_sock *s)
 
 static void handshake_failed(struct lv_sock *s, int ssl_err)
 {
-    if (s->tls_why[0] == '\0') {
+    if (lv_sock_tls_why(s)[0] == '\0') {
         long vr = SSL_get_verify_result(s->ssl);
         if (vr != X509_V_OK) {
-            snprintf(s->tls_why, sizeof(s->tls_why), "certificate verify failed: %s",
-                     X509_verify_cert_error_string(vr));
+            set_why(s, "certificate verify failed: %s", X509_verify_cert_error_string(vr));
         } else {
             char e[120];
-            snprintf(s->tls_why, sizeof(s->tls_why), "%s",
-                     ssl_err == SSL_ERROR_SYSCALL ? "connection lost" : lv_tls_error(e, sizeof(e)));
+            set_why(s, "%s",
+                    ssl_err == SSL_ERROR_SYSCALL ? "connection lost" : lv_tls_error(e, sizeof(e)));
         }
     }
     ERR_clear_error();
@@ -510,7 +638,7 @@ static void tls_input(struct lv_sock *s, const char *data, size_t len)
         int err = SSL_get_error(s->ssl, n);
         if (err == SSL_ERROR_SSL) { /* an alert from the peer, a bad record: say which */
             char e[120];
-            snprintf(s->tls_why, sizeof(s->tls_why), "%s", lv_tls_error(e, sizeof(e)));
+            set_why(s, "%s", lv_tls_error(e, sizeof(e)));
         }
         ERR_clear_error();
         if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) break;
@@ -542,7 +670,7 @@ int lv_sock_tls_start(struct lv_sock *s, SSL_CTX *ctx, bool client, const char *
     SSL_set_app_data(ssl, app);
     s->ssl = ssl;
     s->tls_ready = false;
-    s->tls_why[0] = '\0';
+    if (s->tls_why) s->tls_why[0] = '\0';
     if (!client) {
         SSL_set_accept_state(ssl);
         return 0;

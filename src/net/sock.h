@@ -23,6 +23,7 @@
 #include <openssl/ssl.h>
 
 #include "core/buf.h"
+#include "core/wheel.h"
 
 struct lv_sock;
 struct lv_sockenv;
@@ -35,7 +36,7 @@ typedef void (*lv_sock_read_cb)(struct lv_sock *s, struct lv_buf *b, ssize_t nre
 typedef void (*lv_sock_written_cb)(struct lv_sock *s, int status);
 typedef void (*lv_sock_close_cb)(struct lv_sock *s);
 /* The TLS handshake finished (status 0) or failed (a libuv error code;
- * the socket's tls_why says why). */
+ * lv_sock_tls_why says why). */
 typedef void (*lv_sock_handshake_cb)(struct lv_sock *s, int status);
 
 #define LV_WREQ_IOV 16
@@ -73,6 +74,16 @@ struct lv_sockenv {
      * the next event wakes the loop). */
     uv_prepare_t flush;
     struct lv_sock *flush_list;
+    /* Writes that went out at once (uv_try_write): their completion is
+     * reported from the same prepare callback, never from inside the call
+     * that wrote them. No uv_write, so libuv does not re-arm the fd
+     * (epoll_ctl) to drain it. First in, first reported. */
+    struct lv_wreq *done_head, *done_tail;
+    /* The connections' coarse timers (lv_sockenv_timer_start): one wheel,
+     * one libuv timer armed for its earliest slot. */
+    struct lv_wheel wheel;
+    uv_timer_t wheel_timer;
+    uint64_t wheel_armed; /* when wheel_timer fires; UINT64_MAX: not armed */
     int handles_open;
     uv_close_cb closed_cb;
 };
@@ -99,7 +110,8 @@ struct lv_sock {
     bool flush_queued; /* in env->flush_list */
     struct lv_sock *next_flush;
     lv_sock_handshake_cb on_handshake;
-    char tls_why[128]; /* why the handshake failed */
+    char *tls_why; /* why TLS failed: NULL, or LV_SOCK_WHY bytes of the heap (freed with the
+                    * socket): an idle connection does not carry the room for it */
 };
 
 void lv_sockenv_init(struct lv_sockenv *env, uv_loop_t *loop);
@@ -108,6 +120,26 @@ void lv_sockenv_init(struct lv_sockenv *env, uv_loop_t *loop);
 void lv_sockenv_close(struct lv_sockenv *env, uv_close_cb cb);
 /* Frees the pools (after the loop has ended). */
 void lv_sockenv_dispose(struct lv_sockenv *env);
+
+/*
+ * A connection's timeout on the worker's timer wheel (core/wheel.h): t->cb
+ * runs from the loop ms milliseconds from the loop's time (uv_now), or up to
+ * LV_WHEEL_TICK later; never from inside these calls. Starting a pending
+ * timer moves it. Both are a few pointer writes: no libuv timer operation
+ * unless the wheel's earliest slot becomes earlier. The timer needs no
+ * closing: stop it before its memory goes.
+ */
+void lv_sockenv_timer_start(struct lv_sockenv *env, struct lv_wheel_timer *t, uint64_t ms);
+void lv_sockenv_timer_stop(struct lv_sockenv *env, struct lv_wheel_timer *t);
+
+#define LV_SOCK_WHY 128
+
+/* Why the TLS handshake or a record failed ("" when nothing was said); valid
+ * until the socket's close callback has run. */
+static inline const char *lv_sock_tls_why(const struct lv_sock *s)
+{
+    return s->tls_why ? s->tls_why : "";
+}
 
 /* Initializes the handle (uv_tcp_init). Returns 0 or a libuv error. */
 int lv_sock_init(struct lv_sockenv *env, struct lv_sock *s);
@@ -146,7 +178,11 @@ static inline bool lv_sock_backlogged(const struct lv_sock *s)
     return s->writes_pending >= LV_SOCK_BACKLOG_WRITES || lv_sock_queued(s) > LV_SOCK_BACKLOG_BYTES;
 }
 
-/* Writes the current batch, if any. Returns 0 or a libuv error. */
+/* Writes the current batch, if any. Returns 0 or a libuv error. What the
+ * kernel takes at once is written before this returns (only the rest waits
+ * for the socket to be writable); on_written follows from the loop, never
+ * from inside this call, and write_pending and its kin count the batch as
+ * in flight until then. */
 int lv_sock_flush(struct lv_sock *s);
 /* Writes the current batch before the loop next waits for events (after
  * every callback of the turn has run), so that pieces queued by several

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/fmt.h"
 #include "core/log.h"
 #include "core/strbuf.h"
 
@@ -32,6 +33,10 @@ struct lv_accesslog {
     enum lv_log_format fmt;
     size_t len;
     bool warned;
+    /* The timestamp to the second, formatted once per second. */
+    uint64_t when_sec; /* UINT64_MAX: none yet */
+    size_t when_len;
+    char when[40];
     char buf[LOG_BUF];
 };
 
@@ -44,6 +49,7 @@ struct lv_accesslog *lv_accesslog_create(uv_loop_t *loop, int fd, enum lv_log_fo
     log->fmt = fmt;
     log->len = 0;
     log->warned = false;
+    log->when_sec = UINT64_MAX;
     uv_timer_init(loop, &log->timer);
     log->timer.data = log;
     return log;
@@ -114,6 +120,54 @@ static void put_field_value(struct lv_strbuf *l, const struct lv_access_rec *r, 
     lv_strbuf_add(l, "\"", 1);
 }
 
+static void put_u64(struct lv_strbuf *l, uint64_t v)
+{
+    char tmp[LV_FMT_U64_MAX];
+    lv_strbuf_add(l, tmp, lv_fmt_u64(tmp, v));
+}
+
+static void put_milli(struct lv_strbuf *l, uint64_t thousandths)
+{
+    char tmp[LV_FMT_U64_MAX + 1];
+    lv_strbuf_add(l, tmp, lv_fmt_milli(tmp, thousandths));
+}
+
+/* " HTTP/1.1" without its leading space. */
+static void put_protocol(struct lv_strbuf *l, const struct lv_head *req)
+{
+    char p[] = "HTTP/x.y";
+    p[5] = (char)('0' + req->http_major % 10);
+    p[7] = (char)('0' + req->http_minor % 10);
+    lv_strbuf_add(l, p, sizeof(p) - 1);
+}
+
+/* The start time to the second: strftime once a second. */
+static void put_when(struct lv_accesslog *log, struct lv_strbuf *l, uint64_t wall_ms)
+{
+    uint64_t sec = wall_ms / 1000;
+    if (sec != log->when_sec) {
+        log->when_sec = sec;
+        log->when_len = log->fmt == LV_LOGFMT_JSON
+                            ? lv_clock_fmt_iso(log->when, sizeof(log->when), sec * 1000)
+                            : lv_clock_fmt_clf(log->when, sizeof(log->when), sec * 1000);
+        /* The ISO form ends ".000Z": the milliseconds are the request's. */
+        if (log->fmt == LV_LOGFMT_JSON && log->when_len >= 5) log->when_len -= 5;
+    }
+    lv_strbuf_add(l, log->when, log->when_len);
+    if (log->fmt == LV_LOGFMT_JSON) {
+        unsigned ms = (unsigned)(wall_ms % 1000);
+        char t[5] = {'.', (char)('0' + ms / 100), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10),
+                     'Z'};
+        lv_strbuf_add(l, t, sizeof(t));
+    }
+}
+
+/* Rounded to the nearest unit of `unit` nanoseconds. */
+static uint64_t round_div(uint64_t ns, uint64_t unit)
+{
+    return (ns + unit / 2) / unit;
+}
+
 static unsigned logged_status(const struct lv_access_rec *r)
 {
     return r->status ? r->status : 499;
@@ -128,62 +182,91 @@ static const char *retry_note(const struct lv_access_rec *r)
     return r->hedged ? "hedged" : "-";
 }
 
-static void format_combined(struct lv_strbuf *l, const struct lv_access_rec *r, uint64_t now_ns)
+static void format_combined(struct lv_accesslog *log, struct lv_strbuf *l,
+                            const struct lv_access_rec *r, uint64_t now_ns)
 {
-    char when[40];
-    lv_clock_fmt_clf(when, sizeof(when), r->start_wall_ms);
-    lv_strbuf_printf(l, "%s - - [%s] \"", r->client_ip, when);
+    lv_strbuf_puts(l, r->client_ip);
+    lv_strbuf_add(l, " - - [", 6);
+    put_when(log, l, r->start_wall_ms);
+    lv_strbuf_add(l, "] \"", 3);
     if (r->req) {
         lv_strbuf_puts(l, llhttp_method_name((llhttp_method_t)r->req->method));
         lv_strbuf_add(l, " ", 1);
         put_escaped(l, lv_head_str(r->req, r->req->target), r->req->target_len, false);
-        lv_strbuf_printf(l, " HTTP/%u.%u", r->req->http_major, r->req->http_minor);
+        lv_strbuf_add(l, " ", 1);
+        put_protocol(l, r->req);
     } else {
         lv_strbuf_add(l, "-", 1);
     }
-    lv_strbuf_printf(l, "\" %u %" PRIu64 " ", logged_status(r), r->bytes);
+    lv_strbuf_add(l, "\" ", 2);
+    put_u64(l, logged_status(r));
+    lv_strbuf_add(l, " ", 1);
+    put_u64(l, r->bytes);
+    lv_strbuf_add(l, " ", 1);
     put_field_value(l, r, "referer", false);
     lv_strbuf_add(l, " ", 1);
     put_field_value(l, r, "user-agent", false);
-    lv_strbuf_printf(l, " %.3f %s %u %s %s %s\n", (double)(now_ns - r->start_ns) / 1e9,
-                     r->backend ? r->backend : "-", r->attempts, lv_fail_info(r->fail)->reason,
-                     retry_note(r), r->request_id[0] ? r->request_id : "-");
+    lv_strbuf_add(l, " ", 1);
+    put_milli(l, round_div(now_ns - r->start_ns, 1000000)); /* seconds */
+    lv_strbuf_add(l, " ", 1);
+    lv_strbuf_puts(l, r->backend ? r->backend : "-");
+    lv_strbuf_add(l, " ", 1);
+    put_u64(l, r->attempts);
+    lv_strbuf_add(l, " ", 1);
+    lv_strbuf_puts(l, lv_fail_info(r->fail)->reason);
+    lv_strbuf_add(l, " ", 1);
+    lv_strbuf_puts(l, retry_note(r));
+    lv_strbuf_add(l, " ", 1);
+    lv_strbuf_puts(l, r->request_id[0] ? r->request_id : "-");
+    lv_strbuf_add(l, "\n", 1);
 }
 
-static void format_json(struct lv_strbuf *l, const struct lv_access_rec *r, uint64_t now_ns)
+/* "key":"value", for text levee writes itself (no escaping needed). */
+static void put_json_str(struct lv_strbuf *l, const char *key, const char *v)
 {
-    char when[40];
-    lv_clock_fmt_iso(when, sizeof(when), r->start_wall_ms);
-    lv_strbuf_printf(l, "{\"time\":\"%s\",\"client\":\"%s\",", when, r->client_ip);
+    lv_strbuf_add(l, "\"", 1);
+    lv_strbuf_puts(l, key);
+    if (v == NULL) {
+        lv_strbuf_add(l, "\":null,", 7);
+        return;
+    }
+    lv_strbuf_add(l, "\":\"", 3);
+    lv_strbuf_puts(l, v);
+    lv_strbuf_add(l, "\",", 2);
+}
+
+static void format_json(struct lv_accesslog *log, struct lv_strbuf *l,
+                        const struct lv_access_rec *r, uint64_t now_ns)
+{
+    lv_strbuf_puts(l, "{\"time\":\"");
+    put_when(log, l, r->start_wall_ms);
+    lv_strbuf_add(l, "\",", 2);
+    put_json_str(l, "client", r->client_ip);
     if (r->req) {
-        lv_strbuf_printf(l, "\"method\":\"%s\",\"path\":\"",
-                         llhttp_method_name((llhttp_method_t)r->req->method));
+        put_json_str(l, "method", llhttp_method_name((llhttp_method_t)r->req->method));
+        lv_strbuf_puts(l, "\"path\":\"");
         put_escaped(l, lv_head_str(r->req, r->req->target), r->req->target_len, true);
-        lv_strbuf_printf(l, "\",\"protocol\":\"HTTP/%u.%u\",", r->req->http_major,
-                         r->req->http_minor);
+        lv_strbuf_puts(l, "\",\"protocol\":\"");
+        put_protocol(l, r->req);
+        lv_strbuf_add(l, "\",", 2);
     } else {
         lv_strbuf_puts(l, "\"method\":null,\"path\":null,\"protocol\":null,");
     }
-    lv_strbuf_printf(l, "\"status\":%u,\"bytes\":%" PRIu64 ",\"duration_ms\":%.3f,",
-                     logged_status(r), r->bytes, (double)(now_ns - r->start_ns) / 1e6);
-    if (r->backend)
-        lv_strbuf_printf(l, "\"backend\":\"%s\",", r->backend);
-    else
-        lv_strbuf_puts(l, "\"backend\":null,");
-    lv_strbuf_printf(l, "\"attempts\":%u,", r->attempts);
+    lv_strbuf_puts(l, "\"status\":");
+    put_u64(l, logged_status(r));
+    lv_strbuf_puts(l, ",\"bytes\":");
+    put_u64(l, r->bytes);
+    lv_strbuf_puts(l, ",\"duration_ms\":");
+    put_milli(l, round_div(now_ns - r->start_ns, 1000)); /* milliseconds */
+    lv_strbuf_add(l, ",", 1);
+    put_json_str(l, "backend", r->backend);
+    lv_strbuf_puts(l, "\"attempts\":");
+    put_u64(l, r->attempts);
+    lv_strbuf_add(l, ",", 1);
     const char *note = retry_note(r);
-    if (note[0] != '-')
-        lv_strbuf_printf(l, "\"retry\":\"%s\",", note);
-    else
-        lv_strbuf_puts(l, "\"retry\":null,");
-    if (r->fail != LV_FAIL_NONE)
-        lv_strbuf_printf(l, "\"reason\":\"%s\",", lv_fail_info(r->fail)->reason);
-    else
-        lv_strbuf_puts(l, "\"reason\":null,");
-    if (r->request_id[0])
-        lv_strbuf_printf(l, "\"request_id\":\"%s\",", r->request_id);
-    else
-        lv_strbuf_puts(l, "\"request_id\":null,");
+    put_json_str(l, "retry", note[0] != '-' ? note : NULL);
+    put_json_str(l, "reason", r->fail != LV_FAIL_NONE ? lv_fail_info(r->fail)->reason : NULL);
+    put_json_str(l, "request_id", r->request_id[0] ? r->request_id : NULL);
     lv_strbuf_puts(l, "\"referer\":");
     put_field_value(l, r, "referer", true);
     lv_strbuf_puts(l, ",\"user_agent\":");
@@ -199,9 +282,9 @@ void lv_accesslog_write(struct lv_accesslog *log, const struct lv_access_rec *r)
     lv_strbuf_init_fixed(&l, log->buf + log->len, LOG_BUF - log->len);
     uint64_t now = lv_clock_ns();
     if (log->fmt == LV_LOGFMT_JSON)
-        format_json(&l, r, now);
+        format_json(log, &l, r, now);
     else
-        format_combined(&l, r, now);
+        format_combined(log, &l, r, now);
     /* Cannot happen (LOG_LINE_MAX): a cut line still ends its line. */
     if (l.truncated && l.len > 0) l.p[l.len - 1] = '\n';
     log->len += l.len;

@@ -65,18 +65,19 @@ static void set_state(struct lv_client *c, enum lv_client_state to)
 
 /* --- timer ------------------------------------------------------------------ */
 
-static void on_timer(uv_timer_t *t);
-
+/* On the worker's coarse wheel: restarted on every request, and a libuv
+ * timer each (a heap operation per start and stop) cost more than the rest
+ * of the request's bookkeeping. */
 static void arm(struct lv_client *c, enum lv_client_timer mode, uint64_t ms)
 {
     c->timer_mode = mode;
     if (mode == LV_CT_NONE)
-        uv_timer_stop(&c->timer);
+        lv_sockenv_timer_stop(c->sock.env, &c->timer);
     else
-        uv_timer_start(&c->timer, on_timer, ms, 0);
+        lv_sockenv_timer_start(c->sock.env, &c->timer, ms);
 }
 
-static void on_timer(uv_timer_t *t)
+static void on_timer(struct lv_wheel_timer *t)
 {
     struct lv_client *c = t->data;
     enum lv_client_timer mode = c->timer_mode;
@@ -120,11 +121,6 @@ static void on_sock_closed(struct lv_sock *s)
     on_handle_closed(of_sock(s));
 }
 
-static void on_timer_closed(uv_handle_t *h)
-{
-    on_handle_closed(h->data);
-}
-
 /* The exchange under way is over: it logs itself and goes. */
 static void end_exchange(struct lv_client *c)
 {
@@ -143,9 +139,8 @@ static void close_now(struct lv_client *c)
         lv_exchange_cancel(c->ex);
         end_exchange(c);
     }
-    uv_timer_stop(&c->timer);
+    lv_sockenv_timer_stop(c->sock.env, &c->timer);
     lv_sock_close(&c->sock);
-    uv_close((uv_handle_t *)&c->timer, on_timer_closed);
 }
 
 void lv_client_abort(struct lv_client *c)
@@ -605,7 +600,8 @@ static void on_handshake(struct lv_sock *s, int status)
          * counted exactly (levee_tls_handshakes_total), logged at most
          * once a second. */
         LV_STAT_INC(c->w->stats.tls_handshake_failures);
-        lv_log_ratelimited(LV_LOG_INFO, "client %s: TLS handshake failed: %s", c->ip, s->tls_why);
+        lv_log_ratelimited(LV_LOG_INFO, "client %s: TLS handshake failed: %s", c->ip,
+                           lv_sock_tls_why(s));
         close_now(c);
         return;
     }
@@ -629,9 +625,9 @@ struct lv_client *lv_client_accept(struct lv_wctx *w, int fd, SSL_CTX *tls, uint
     c->sock.on_read = on_read;
     c->sock.on_written = on_written;
     c->sock.on_close = on_sock_closed;
-    uv_timer_init(w->loop, &c->timer);
+    c->timer.cb = on_timer;
     c->timer.data = c;
-    c->handles_open = 2;
+    c->handles_open = 1;
     lv_list_init(&c->link);
     if (uv_tcp_open(&c->sock.tcp, fd) != 0) {
         close(fd); /* not the handle's: closing it closes nothing */

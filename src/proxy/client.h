@@ -63,7 +63,7 @@ enum lv_client_timer {
 
 struct lv_client {
     struct lv_sock sock;
-    uv_timer_t timer;
+    struct lv_wheel_timer timer; /* on the worker's wheel (net/sock.h) */
     struct lv_http_parser parser;
     struct lv_wctx *w;
     struct lv_list link; /* in the worker's list: the worker's to touch */

@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "core/clock.h"
+#include "core/fmt.h"
 #include "core/log.h"
 #include "core/strbuf.h"
 #include "http/check.h"
@@ -214,8 +215,9 @@ static bool request_id_ok(const char *v, size_t n)
 static void new_request_id(struct lv_exchange *ex)
 {
     struct lv_rand *r = ex->w->rand;
-    snprintf(ex->request_id, sizeof(ex->request_id), "%016llx%016llx",
-             (unsigned long long)lv_rand_next(r), (unsigned long long)lv_rand_next(r));
+    lv_fmt_hex_fixed(ex->request_id, lv_rand_next(r), 16); /* no printf on the request path */
+    lv_fmt_hex_fixed(ex->request_id + 16, lv_rand_next(r), 16);
+    ex->request_id[32] = '\0';
     ex->rid_generated = true;
     LV_STAT_INC(ex->w->stats.request_ids_generated);
 }
@@ -324,6 +326,17 @@ static void on_verdict(void *arg, enum lv_rl_verdict v)
         respond(ex, LV_FAIL_RATE_LIMITED);
 }
 
+/* Appends the string s to dst (n bytes used of cap, NUL-terminated), cut
+ * to fit; returns the new length. */
+static size_t append(char *dst, size_t cap, size_t n, const char *s)
+{
+    size_t k = strlen(s);
+    if (k > cap - 1 - n) k = cap - 1 - n;
+    memcpy(dst + n, s, k);
+    dst[n + k] = '\0';
+    return n + k;
+}
+
 /* The lines levee adds to the forwarded request: its request id when it
  * made one, and the upgrade fields (hop-by-hop, re-added for this hop). */
 static void forwarded_extra(struct lv_exchange *ex)
@@ -331,8 +344,9 @@ static void forwarded_extra(struct lv_exchange *ex)
     size_t n = 0, cap = sizeof(ex->extra);
     ex->extra[0] = '\0';
     if (ex->rid_generated) {
-        int k = snprintf(ex->extra, cap, "X-Request-Id: %s\r\n", ex->request_id);
-        if (k > 0 && (size_t)k < cap) n = (size_t)k;
+        n = append(ex->extra, cap, n, "X-Request-Id: ");
+        n = append(ex->extra, cap, n, ex->request_id);
+        n = append(ex->extra, cap, n, "\r\n");
     }
     if (ex->upgrade)
         snprintf(ex->extra + n, cap - n, "Connection: upgrade\r\nUpgrade: %s\r\n", ex->upgrade_to);
@@ -450,7 +464,10 @@ static int at_head(void *user, const struct lv_upconn_head *h)
                  u ? lv_head_str(r, u->value) : "");
         a.body = LV_BODY_NONE;
     } else {
-        snprintf(extra, sizeof(extra), "X-Request-Id: %s\r\n%s", ex->request_id, ex->rl.headers);
+        size_t n = append(extra, sizeof(extra), 0, "X-Request-Id: ");
+        n = append(extra, sizeof(extra), n, ex->request_id);
+        n = append(extra, sizeof(extra), n, "\r\n");
+        append(extra, sizeof(extra), n, ex->rl.headers);
         bool bodyless = ex->is_head || status == 204 || status == 304;
         a.body = bodyless                        ? LV_BODY_NONE
                  : h->framing == LV_FRAME_LENGTH ? LV_BODY_LENGTH

@@ -99,11 +99,6 @@ static void on_sock_closed(struct lv_sock *s)
     on_handle_closed(of_sock(s));
 }
 
-static void on_timer_closed(uv_handle_t *h)
-{
-    on_handle_closed(h->data);
-}
-
 static void close_now(struct lv_upconn *up)
 {
     if (up->state == LV_UP_CLOSING) return;
@@ -111,13 +106,13 @@ static void close_now(struct lv_upconn *up)
     set_state(up, LV_UP_CLOSING);
     up->ops = NULL;
     up->user = NULL;
+    lv_sockenv_timer_stop(up->sock.env, &up->timer);
     lv_sock_close(&up->sock);
-    uv_close((uv_handle_t *)&up->timer, on_timer_closed);
 }
 
 /* --- timers ------------------------------------------------------------------------- */
 
-static void on_timer(uv_timer_t *t);
+static void on_timer(struct lv_wheel_timer *t);
 
 static uint64_t remaining(uint64_t deadline, uint64_t now)
 {
@@ -144,7 +139,7 @@ static void arm(struct lv_upconn *up)
         } else if (up->resp_state == LV_UPR_BODY && !up->paused) {
             ms = up->inactivity_ms; /* the client is not slow: the backend is */
         } else {
-            uv_timer_stop(&up->timer);
+            lv_sockenv_timer_stop(up->sock.env, &up->timer);
             return;
         }
         break;
@@ -154,7 +149,7 @@ static void arm(struct lv_upconn *up)
     case LV_UP_CLOSING: return; /* timed by the tunnel, by lv_upconn_finish, or not at all */
     default: return;
     }
-    uv_timer_start(&up->timer, on_timer, ms, 0);
+    lv_sockenv_timer_start(up->sock.env, &up->timer, ms);
 }
 
 /* The attempt failed: tell its user, then close. */
@@ -169,7 +164,7 @@ static void fail(struct lv_upconn *up, enum lv_fail_kind kind, int sys_err)
     close_now(up);
 }
 
-static void on_timer(uv_timer_t *t)
+static void on_timer(struct lv_wheel_timer *t)
 {
     struct lv_upconn *up = t->data;
     switch (up->state) {
@@ -281,7 +276,7 @@ static void response_complete(struct lv_upconn *up, bool clean)
 {
     llhttp_resume(&up->parser.ll);
     bool reusable = clean && llhttp_should_keep_alive(&up->parser.ll);
-    uv_timer_stop(&up->timer);
+    lv_sockenv_timer_stop(up->sock.env, &up->timer);
     up->ops->end(up->user, up, reusable);
 }
 
@@ -296,12 +291,12 @@ static void read_failed(struct lv_upconn *up, ssize_t nread)
             return;
         }
     }
-    if (nread == UV_EPROTO && up->sock.tls_why[0]) {
+    if (nread == UV_EPROTO && lv_sock_tls_why(&up->sock)[0]) {
         /* A TLS error after the handshake. Before any response byte it is
          * the backend refusing the handshake late (TLS 1.3 checks the
          * client certificate after the client has finished): tls_failed. */
         lv_log_limited(LV_LOG_WARN, &up->backend->log_conn, "backend %s: TLS error: %s",
-                       up->backend->id, up->sock.tls_why);
+                       up->backend->id, lv_sock_tls_why(&up->sock));
         if (!up->got_bytes) {
             fail(up, LV_FAIL_TLS, (int)nread);
             return;
@@ -336,7 +331,7 @@ static void on_read(struct lv_sock *s, struct lv_buf *b, ssize_t nread)
     }
     if (err == HPE_PAUSED_UPGRADE && up->resp_state == LV_UPR_DONE && up->status == 101) {
         /* Switching protocols: what follows is not HTTP. */
-        uv_timer_stop(&up->timer);
+        lv_sockenv_timer_stop(up->sock.env, &up->timer);
         up->ops->upgraded(up->user, up, b, b->data + consumed, (size_t)nread - consumed);
         return;
     }
@@ -401,7 +396,7 @@ static void on_handshake(struct lv_sock *s, int status)
     if (up->state != LV_UP_HANDSHAKING) return;
     if (status != 0) {
         lv_log_limited(LV_LOG_WARN, &up->backend->log_conn, "backend %s: TLS handshake failed: %s",
-                       up->backend->id, s->tls_why);
+                       up->backend->id, lv_sock_tls_why(s));
         fail(up, LV_FAIL_TLS, status);
         return;
     }
@@ -467,7 +462,7 @@ struct lv_upconn *lv_upconn_acquire(struct lv_upconns *set, struct lv_backend *b
 {
     struct lv_upconn *up = from_pool(set, b, bcfg);
     if (up) {
-        uv_timer_stop(&up->timer);
+        lv_sockenv_timer_stop(up->sock.env, &up->timer);
         up->reused = true;
         up->idle_ms = lv_clock_ms() - up->idle_since_ms;
         up->bcfg = bcfg;
@@ -491,13 +486,13 @@ struct lv_upconn *lv_upconn_acquire(struct lv_upconns *set, struct lv_backend *b
     up->set = set;
     up->backend = b;
     up->bcfg = bcfg;
-    up->handles_open = 2;
+    up->handles_open = 1;
     up->state = LV_UP_CONNECTING; /* busy from here on (set_state) */
     atomic_fetch_add_explicit(&b->active, 1, memory_order_relaxed);
     up->sock.on_read = on_read;
     up->sock.on_written = on_written;
     up->sock.on_close = on_sock_closed;
-    uv_timer_init(w->loop, &up->timer);
+    up->timer.cb = on_timer;
     up->timer.data = up;
     lv_http_parser_init(&up->parser, HTTP_RESPONSE, &response_handler, up);
     up->parser.pool = &w->env.bufs;
@@ -592,7 +587,7 @@ struct lv_sock *lv_upconn_take_stream(struct lv_upconn *up)
     assert(up->state == LV_UP_ACTIVE);
     up->ops = NULL;
     up->user = NULL;
-    uv_timer_stop(&up->timer);
+    lv_sockenv_timer_stop(up->sock.env, &up->timer);
     set_state(up, LV_UP_TUNNEL);
     return &up->sock;
 }
@@ -614,7 +609,7 @@ void lv_upconn_finish(struct lv_upconn *up, uint64_t idle_ms)
     lv_sock_read_stop(&up->sock);
     /* A backend that does not read what is left would keep the shutdown
      * waiting forever: its inactivity timeout closes it. */
-    uv_timer_start(&up->timer, on_timer, idle_ms, 0);
+    lv_sockenv_timer_start(up->sock.env, &up->timer, idle_ms);
     if (lv_sock_shutdown(&up->sock, on_finished) != 0) close_now(up);
 }
 

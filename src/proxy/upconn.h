@@ -107,7 +107,7 @@ struct lv_upconns; /* the worker's registry, below */
 
 struct lv_upconn {
     struct lv_sock sock;
-    uv_timer_t timer;
+    struct lv_wheel_timer timer; /* on the worker's wheel (net/sock.h) */
     uv_connect_t creq;
     struct lv_http_parser parser;
     struct lv_head resp;

@@ -190,7 +190,7 @@ static void on_handshake(struct lv_sock *s, int status)
 {
     struct probe *p = of_sock(s);
     if (status != 0) {
-        snprintf(p->why, sizeof(p->why), "TLS: %.120s", s->tls_why);
+        snprintf(p->why, sizeof(p->why), "TLS: %.120s", lv_sock_tls_why(s));
         finish(p, false, p->why);
         return;
     }

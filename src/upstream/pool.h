@@ -21,9 +21,14 @@
 
 #include "core/list.h"
 
+/* max_idle "unlimited" (the default): the pool holds as many idle
+ * connections as demand recently needed; idle_timeout closes the ones LIFO
+ * reuse leaves cold, so it shrinks when demand falls. */
+#define LV_POOL_UNLIMITED UINT64_MAX
+
 /* pool: in the configuration. */
 struct lv_pool_cfg {
-    uint64_t max_idle; /* per backend, per worker */
+    uint64_t max_idle; /* per backend, per worker; LV_POOL_UNLIMITED: no cap */
     uint64_t idle_timeout;
 };
 

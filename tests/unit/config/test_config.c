@@ -153,7 +153,7 @@ Test(config, defaults)
     cr_expect_eq(c->limits.max_headers, 100);
     cr_expect_eq(c->limits.max_uri, 8 * KIB);
     cr_expect_eq(c->limits.max_connections, 0, "auto");
-    cr_expect_eq(c->pool.max_idle, 64);
+    cr_expect_eq(c->pool.max_idle, LV_POOL_UNLIMITED);
     cr_expect_eq(c->pool.idle_timeout, 30000);
     cr_expect_str_eq(c->access_log.path, "stdout");
     cr_expect_eq(c->access_log.format, LV_LOGFMT_COMBINED);
@@ -333,6 +333,24 @@ Test(config, max_connections_number_or_auto)
     r = load_ok("limits: { max_connections: auto }\n");
     cr_expect_eq(r.cfg->limits.max_connections, 0);
     result_dispose(&r);
+}
+
+Test(config, pool_max_idle_number_zero_or_unlimited)
+{
+    struct result r = load_ok("pool: { max_idle: 16 }\n");
+    cr_expect_eq(r.cfg->pool.max_idle, 16);
+    result_dispose(&r);
+    r = load_ok("pool: { max_idle: 0 }\n");
+    cr_expect_eq(r.cfg->pool.max_idle, 0);
+    result_dispose(&r);
+    r = load_ok("pool: { max_idle: unlimited }\n");
+    cr_expect_eq(r.cfg->pool.max_idle, LV_POOL_UNLIMITED);
+    result_dispose(&r);
+}
+
+Test(config_errors, pool_max_idle_not_a_number)
+{
+    expect_one_error("pool:\n  max_idle: lots\n", "t.yaml:2:13: pool.max_idle: ", "lots");
 }
 
 Test(config_errors, max_connections_out_of_range)

@@ -244,3 +244,64 @@ Test(sock, closing_drops_an_unwritten_batch_and_its_references)
     cr_expect_eq(f.written, 0, "on_written never runs for a closing socket");
     LV_EXPECT_NO_LEAKS();
 }
+
+Test(sock, a_write_the_kernel_takes_at_once_needs_no_uv_write_and_is_reported_from_the_loop)
+{
+    struct fixture f;
+    setup(&f);
+    cr_assert_eq(lv_sock_add(&f.s, "at once", 7, NULL), 0);
+    cr_assert_eq(lv_sock_flush(&f.s), 0);
+    /* Written inside the call, without a uv_write request: libuv would
+     * re-arm the fd (epoll_ctl) to drain its write queue. */
+    cr_expect_eq(f.loop.active_reqs.count, 0, "no uv_write");
+    peer_reads(&f, "at once", 7);
+    cr_expect_eq(f.written, 0, "reported from the loop, not from inside lv_sock_flush");
+    cr_expect_eq(f.s.writes_pending, 1, "in flight until reported");
+    cr_expect_eq(f.s.write_pending, 7);
+    uv_run(&f.loop, UV_RUN_NOWAIT);
+    cr_expect_eq(f.written, 1);
+    cr_expect_eq(f.last_status, 0);
+    cr_expect_eq(f.s.writes_pending, 0);
+    cr_expect_eq(f.s.write_pending, 0);
+    cr_expect_eq(f.s.write_mem, 0);
+    /* A socket closed before the report: its write is dropped, unreported. */
+    cr_assert_eq(lv_sock_add(&f.s, "dropped", 7, NULL), 0);
+    cr_assert_eq(lv_sock_flush(&f.s), 0);
+    teardown(&f);
+    cr_expect_eq(f.written, 1, "no report to a closing socket");
+    LV_EXPECT_NO_LEAKS();
+}
+
+Test(sock, what_the_kernel_does_not_take_at_once_follows_in_order)
+{
+    struct fixture f;
+    setup(&f);
+    int small = 4096;
+    cr_assert_eq(setsockopt(f.s.tcp.io_watcher.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)),
+                 0);
+    enum { N = 1 << 20 };
+    static char big[N];
+    for (size_t i = 0; i < N; i++)
+        big[i] = (char)('a' + i % 23);
+    cr_assert_eq(lv_sock_add(&f.s, "<", 1, NULL), 0);
+    cr_assert_eq(lv_sock_add(&f.s, big, N, NULL), 0);
+    cr_assert_eq(lv_sock_add(&f.s, ">", 1, NULL), 0);
+    cr_assert_eq(lv_sock_flush(&f.s), 0);
+    cr_expect_eq(f.loop.active_reqs.count, 1, "the rest waits in a uv_write");
+    static char got[N + 2];
+    size_t have = 0;
+    uint64_t deadline = lv_clock_ms() + 10000;
+    while ((have < N + 2 || f.written == 0) && lv_clock_ms() < deadline) {
+        ssize_t r = recv(f.peer, got + have, N + 2 - have, MSG_DONTWAIT);
+        if (r > 0) have += (size_t)r;
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+    }
+    cr_assert_eq(have, N + 2);
+    cr_expect_eq(got[0], '<');
+    cr_expect_eq(memcmp(got + 1, big, N), 0, "the rest follows what went at once");
+    cr_expect_eq(got[N + 1], '>');
+    cr_expect_eq(f.written, 1, "one report");
+    cr_expect_eq(f.s.write_pending, 0);
+    teardown(&f);
+    LV_EXPECT_NO_LEAKS();
+}
