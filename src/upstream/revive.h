@@ -43,7 +43,9 @@ struct lv_revive {
 
 /* A backend as the choice sees it. */
 struct lv_revive_stat {
-    bool candidate;     /* enabled, and not usable now */
+    bool candidate;     /* enabled, not usable now, and out because it could not be
+                           reached: its checks fail, or its last try could not
+                           connect (one that answers 5xx waits for its breaker) */
     uint64_t out_since; /* ms: when it went out (its breaker opened, its checks failed);
                            0: unknown (ranks as out the longest) */
     uint64_t last_pass; /* ms: its last passing health check; 0: none */
