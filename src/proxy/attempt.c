@@ -162,8 +162,7 @@ static int revive_pick(struct lv_attempt *at, uint64_t now, struct lv_breaker_ti
             uint64_t down = atomic_load_explicit(&b->down_at, memory_order_relaxed);
             if (down > out_since) out_since = down;
         }
-        bool gone = !atomic_load_explicit(&b->healthy, memory_order_relaxed) ||
-                    atomic_load_explicit(&b->unreachable, memory_order_relaxed);
+        bool gone = atomic_load_explicit(&b->unreachable, memory_order_relaxed);
         p->rslots[i] = &b->revive;
         p->rstat[i] = (struct lv_revive_stat){
             .candidate = gone && v != LV_VERDICT_DISABLED && v != LV_VERDICT_DRAINING &&

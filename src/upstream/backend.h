@@ -78,8 +78,10 @@ struct lv_backend {
     struct lv_revive revive;        /* its probe slot while nothing is usable */
     atomic_uint_fast64_t down_at;   /* ms: its checks last turned it unhealthy; 0: never */
     atomic_uint_fast64_t last_pass; /* ms: its last passing check; 0: none */
-    atomic_bool unreachable;        /* its last try could not connect (revive: it may come
-                                       back; one that answers 5xx waits for its breaker) */
+    atomic_bool unreachable;        /* its last try could not connect, or its last check got
+                                       no answer (revive.h: it may come back before the
+                                       next check; one that answers waits for its breaker
+                                       and checks) */
     unsigned nworkers;
     struct lv_pool *pools;            /* [nworkers] */
     struct lv_backend_wstats *wstats; /* [nworkers] */

@@ -76,6 +76,10 @@ static void record(struct probe *p, bool ok, const char *why)
     bool rising = lv_health_rising(&b->health);
     atomic_store(&b->rising, rising);
     if (ok) atomic_store(&b->last_pass, now ? now : 1);
+    /* No answer at all (refused, reset, timed out): it may come back
+     * before the next check (revive.h); an answer, even a failing one,
+     * says it is there and what it thinks of itself. */
+    atomic_store(&b->unreachable, !ok && p->status == 0);
     const struct lv_checker_set *set = &p->ck->set;
     if (rising && b->health.ok_streak == 1 &&
         !lv_eligible_any_usable(set->backends, set->n, set->breaker, now)) {

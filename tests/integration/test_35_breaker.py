@@ -264,6 +264,7 @@ def test_the_default_count_takes_a_backend_failing_a_third_of_its_requests_out(h
             url: {bad.url}
           - id: good
             url: {g.url}
+        load_balancing: round_robin
         retry:
           retry_on: [connect_failure, reset, timeout, 500, 502, 503, 504]
     """)
