@@ -726,8 +726,9 @@ static int up_head(void *user, struct lv_upconn *up, const struct lv_upconn_head
         at->last_fail = LV_FAIL_BAD_STATUS;
         if (status == 503 || status == 429) at->retry_after_ms = retry_after_ms(h->head);
     }
-    report(at, t, ho.success);
+    /* The penalty first: a report that opens the breaker resets it. */
     if (hi.retryable) observe_failure(at, t, LV_FAIL_BAD_STATUS, now_ns);
+    report(at, t, ho.success);
     if (ho.action == LV_HEAD_WAIT_OTHER) {
         drop(at, t, false);
         return -1;
@@ -809,8 +810,8 @@ static void up_failed(void *user, struct lv_upconn *up, enum lv_fail_kind kind, 
     bool sent = t->req != LV_TRY_CONNECTING;
     at->last_fail = kind;
     if (lv_fail_is_backend(kind) && stale == LV_STALE_BLAMED) {
+        observe_failure(at, t, kind, lv_clock_ns()); /* before: an opening resets it */
         report(at, t, false);
-        observe_failure(at, t, kind, lv_clock_ns());
         if (kind == LV_FAIL_RESPONSE_TIMEOUT) lv_outlier_count(at->pool->od, t->idx, true);
         if (kind == LV_FAIL_CONNECT_FAILED || kind == LV_FAIL_CONNECT_TIMEOUT)
             atomic_store(&t->backend->unreachable, true);
