@@ -119,7 +119,7 @@ static void outlier_sweep(struct lv_attempt *at, uint64_t now)
 {
     const struct lv_wpool *p = at->pool;
     struct lv_outlier_run *od = p->od;
-    if (!lv_outlier_due(od, p->outlier, now)) return;
+    if (od == NULL || !lv_outlier_due(od, p->outlier, now)) return; /* a pool without sweeps */
     uint64_t span = p->retry->hedge.window;
     for (size_t i = 0; i < p->n; i++) {
         struct lv_backend *b = p->backends[i];
@@ -150,6 +150,7 @@ static void outlier_sweep(struct lv_attempt *at, uint64_t now)
 static int revive_pick(struct lv_attempt *at, uint64_t now, struct lv_breaker_ticket *t)
 {
     const struct lv_wpool *p = at->pool;
+    if (p->rslots == NULL || p->rstat == NULL) return -1; /* a pool without revive scratch */
     struct lv_eligible_tally tally = lv_eligible_tally(p->backends, p->n, p->breaker, now);
     if (tally.usable + tally.last_resort > 0) return -1;
     for (size_t i = 0; i < p->n; i++) {
@@ -303,6 +304,13 @@ static void observe_wait(struct lv_try *t, uint64_t now_ns)
 {
     double waited_us = (double)(now_ns - t->start_ns) / 1000.0;
     lv_ewma_observe(&t->backend->rtt, waited_us, now_ns, LV_EWMA_TAU_NS);
+}
+
+/* A try of backend i ended for the outlier detector (a pool built
+ * without one, od NULL, counts nothing). */
+static void count_outlier(struct lv_attempt *at, size_t i, bool timed_out)
+{
+    if (at->pool->od) lv_outlier_count(at->pool->od, i, timed_out);
 }
 
 /* A failure weighs in peak_ewma's estimate at once (lv_outcome_penalty_us). */
@@ -713,7 +721,7 @@ static int up_head(void *user, struct lv_upconn *up, const struct lv_upconn_head
                   ttfb_us);
     if (atomic_load_explicit(&t->backend->unreachable, memory_order_relaxed))
         atomic_store(&t->backend->unreachable, false);
-    lv_outlier_count(at->pool->od, t->idx, false);
+    count_outlier(at, t->idx, false);
     struct lv_try *other = other_of(at, t);
     struct lv_head_in hi = {
         .status = status,
@@ -747,7 +755,7 @@ static int up_head(void *user, struct lv_upconn *up, const struct lv_upconn_head
         if (ho.loser == LV_LOSER_FAILED) {
             /* Lost to a copy sent later: the outlier detector and
              * peak_ewma hear it, not the breaker (outcome.h). */
-            lv_outlier_count(at->pool->od, other->idx, true);
+            count_outlier(at, other->idx, true);
             observe_wait(other, now_ns);
         }
         drop(at, other, false); /* a loser not reported gives its admission back */
@@ -812,12 +820,13 @@ static void up_failed(void *user, struct lv_upconn *up, enum lv_fail_kind kind, 
     if (lv_fail_is_backend(kind) && stale == LV_STALE_BLAMED) {
         observe_failure(at, t, kind, lv_clock_ns()); /* before: an opening resets it */
         report(at, t, false);
-        if (kind == LV_FAIL_RESPONSE_TIMEOUT) lv_outlier_count(at->pool->od, t->idx, true);
+        if (kind == LV_FAIL_RESPONSE_TIMEOUT) count_outlier(at, t->idx, true);
         if (kind == LV_FAIL_CONNECT_FAILED || kind == LV_FAIL_CONNECT_TIMEOUT)
             atomic_store(&t->backend->unreachable, true);
     }
     lv_debug("backend %s: attempt %u failed: %s (%s)", t->backend->id, at->attempts,
              lv_fail_info(kind)->reason, sys_err ? uv_strerror(sys_err) : "-");
+    bool revive = t->revive;
     t->up = NULL; /* the connection closes itself */
     drop(at, t, false);
     if (answered) { /* the answer broke off: it is cut short */
@@ -825,6 +834,12 @@ static void up_failed(void *user, struct lv_upconn *up, enum lv_fail_kind kind, 
         return;
     }
     if (in_flight(at) > 0) return; /* the other try may still answer */
+    if (revive && !sent) {
+        /* The probe found it still gone: the client gets what it would
+         * have had without it, 503 no_backend (Retry-After). */
+        give_up(at, LV_FAIL_NO_BACKEND);
+        return;
+    }
     if (stale == LV_STALE_RETRY_NOW) {
         at->stale_retried = true;
         at->attempts--; /* this one does not count */

@@ -50,8 +50,8 @@ struct lv_wpool {
     const struct lv_timeouts_cfg *timeouts;
     const struct lv_health_check_cfg *health;
     const struct lv_outlier_cfg *outlier;
-    struct lv_outlier_run *od;    /* this worker's outlier sweeps over the pool */
-    struct lv_revive **rslots;    /* scratch for a revive pick: the probe slots, [n] */
+    struct lv_outlier_run *od;    /* this worker's outlier sweeps (NULL: none) */
+    struct lv_revive **rslots;    /* scratch for a revive pick, [n] (NULL: no revive) */
     struct lv_revive_stat *rstat; /* ... and what the pick reads of each, [n] */
 };
 
