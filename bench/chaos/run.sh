@@ -31,8 +31,8 @@ SEED=${CHAOS_SEED:-1}                 # seeds of the backends' chaos and the GET
 DEAD_FOR=${CHAOS_DEAD_FOR:-5}         # all_dead_then_back: seconds without any backend
 ALL_SCENARIOS=healthy,errors,hangs,resets,all_dead_then_back,dead,killed,flapping
 ONLY=${CHAOS_ONLY:-$ALL_SCENARIOS}
-ALL_PROXIES=levee,levee-ewma,levee-p2c,levee-nohedge,levee-defaults,nginx,haproxy
-PROXY_LIST=${CHAOS_PROXIES:-levee,levee-ewma,levee-defaults,nginx,haproxy}
+ALL_PROXIES=levee,levee-ewma,levee-p2c,levee-nohedge,levee-defaults,levee-tuned,nginx,haproxy
+PROXY_LIST=${CHAOS_PROXIES:-levee-defaults,levee-tuned,nginx,haproxy}
 LEVEE_BIN=${LEVEE_BIN:-$ROOT/build/levee}
 DEMO_BIN=${DEMO_BIN:-$ROOT/build/levee-demo-backend}
 
@@ -227,6 +227,7 @@ proxy_label() {
     levee-p2c) echo "levee (power_of_two)" ;;
     levee-nohedge) echo "levee (no hedge)" ;;
     levee-defaults) echo "levee (defaults)" ;;
+    levee-tuned) echo "levee (tuned)" ;;
     *) echo "$1" ;;
     esac
 }
@@ -237,6 +238,8 @@ proxy_label() {
 #   levee-p2c      the same with load_balancing: power_of_two
 #   levee-nohedge  the same as levee without hedging
 #   levee-defaults levee-defaults.yaml.in: the common budgets and nothing else
+#   levee-tuned    levee.yaml.in with peak_ewma and hedge_after: auto (the defaults' policies
+#                  with the tuned breaker)
 render_levee() {
     local name=$1 file=$2
     shift 2
@@ -246,6 +249,7 @@ render_levee() {
     levee-p2c) render "$CHAOS_DIR/levee.yaml.in" "$file" HEDGE=50ms BALANCER=power_of_two "$@" ;;
     levee-nohedge) render "$CHAOS_DIR/levee.yaml.in" "$file" HEDGE=off BALANCER=round_robin "$@" ;;
     levee-defaults) render "$CHAOS_DIR/levee-defaults.yaml.in" "$file" "$@" ;;
+    levee-tuned) render "$CHAOS_DIR/levee.yaml.in" "$file" HEDGE=auto BALANCER=peak_ewma "$@" ;;
     *) die "unknown levee variant '$name'" ;;
     esac
 }

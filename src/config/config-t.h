@@ -18,6 +18,7 @@
 #include "upstream/backend.h"
 #include "upstream/breaker.h"
 #include "upstream/health.h"
+#include "upstream/outlier.h"
 #include "upstream/pool.h"
 #include "upstream/retry.h"
 
@@ -92,6 +93,7 @@ struct lv_config {
     struct lv_headers_cfg headers;
     struct lv_retry_cfg retry;
     struct lv_breaker_cfg breaker;
+    struct lv_outlier_cfg outlier; /* outlier_detection: */
     struct lv_health_check_cfg health;
     struct lv_admin_cfg admin;
     struct lv_rate_cfg rate_limit;

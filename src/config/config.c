@@ -34,7 +34,7 @@
 int lv_config_defaults(struct lv_config *cfg)
 {
     cfg->workers = 0; /* auto */
-    cfg->balancer = lv_balancer_find("round_robin");
+    cfg->balancer = lv_balancer_find("peak_ewma");
     cfg->timeouts = (struct lv_timeouts_cfg){
         .connect = SEC(1),
         .per_try = SEC(15),
@@ -63,6 +63,15 @@ int lv_config_defaults(struct lv_config *cfg)
         .budget_percent = 20,
         .min_retry_concurrency = 3,
         .max_replay_body = 64 * KIB,
+        .hedge =
+            {
+                .after = LV_HEDGE_AUTO,
+                .quantile = 0.95,
+                .min = 10,
+                .max = 500,
+                .min_samples = 20,
+                .window = SEC(10),
+            },
     };
     cfg->breaker = (struct lv_breaker_cfg){
         .enabled = true,
@@ -76,6 +85,16 @@ int lv_config_defaults(struct lv_config *cfg)
         .half_open_requests = 1,
         .failures_in_window = 5,
         .fail_window = SEC(10),
+    };
+    cfg->outlier = (struct lv_outlier_cfg){
+        .enabled = true,
+        .interval = SEC(1),
+        .factor = 3,
+        .latency_floor = SEC(50), /* µs: 50 ms */
+        .timeout_floor = 0.05,
+        .minimum_requests = 10,
+        .latency_quantile = 0.5,
+        .max_ejection_percent = 50,
     };
     cfg->health = (struct lv_health_check_cfg){
         .path = lv_cfg_strdup("/health"),
@@ -523,14 +542,19 @@ static int parse_retry_on(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     return rc;
 }
 
-/* A duration, or "off"/0 for none (hedge_after). */
-static int parse_optional_duration(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
-                                   const struct lv_cfg_field *f)
+/* hedge_after: a duration, "auto" (from the backend's recent p95), or
+ * "off"/0 for none. */
+static int parse_hedge_after(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
+                             const struct lv_cfg_field *f)
 {
-    const char *s = lv_cfg_scalar(c, n, "a duration or off");
+    const char *s = lv_cfg_scalar(c, n, "a duration, auto or off");
     if (s == NULL) return UV_EINVAL;
     if (strcmp(s, "off") == 0 || strcmp(s, "false") == 0) {
         *(uint64_t *)dst = 0;
+        return 0;
+    }
+    if (strcmp(s, "auto") == 0) {
+        *(uint64_t *)dst = LV_HEDGE_AUTO;
         return 0;
     }
     return lv_cfg_duration(c, n, dst, f);
@@ -547,6 +571,34 @@ static int parse_max_idle(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
         return 0;
     }
     return lv_cfg_uint(c, n, dst, f);
+}
+
+/* A duration stored in µs (outlier_detection.latency_floor). */
+static int parse_duration_us(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
+                             const struct lv_cfg_field *f)
+{
+    uint64_t ms;
+    int rc = lv_cfg_duration(c, n, &ms, f);
+    if (rc == 0) *(uint64_t *)dst = ms * 1000;
+    return rc;
+}
+
+/* A factor: a number from 1 to 1000 (outlier_detection.factor). */
+static int parse_factor(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
+                        const struct lv_cfg_field *f)
+{
+    (void)f;
+    const char *s = lv_cfg_scalar(c, n, "a number");
+    if (s == NULL) return UV_EINVAL;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end != '\0' || !(v >= 1 && v <= 1000)) {
+        lv_cfg_error(c, n, "'%s' is not a factor (a number from 1 to 1000)", s);
+        return UV_EINVAL;
+    }
+    *(double *)dst = v;
+    return 0;
 }
 
 /* A ratio: 0.5 or 50%. */
@@ -824,7 +876,9 @@ static const struct lv_cfg_field retry_fields[] = {
     F("non_idempotent", lv_cfg_bool, struct lv_retry_cfg, non_idempotent, 0, 0, NULL),
     F("idempotency_key", lv_cfg_bool, struct lv_retry_cfg, idempotency_key, 0, 0, NULL),
     F("max_replay_body", lv_cfg_size, struct lv_retry_cfg, max_replay_body, 0, 64 * MIB, NULL),
-    F("hedge_after", parse_optional_duration, struct lv_retry_cfg, hedge_after, 1, DAY, NULL),
+    F("hedge_after", parse_hedge_after, struct lv_retry_cfg, hedge.after, 1, DAY, NULL),
+    F("hedge_min", lv_cfg_duration, struct lv_retry_cfg, hedge.min, 1, DAY, NULL),
+    F("hedge_max", lv_cfg_duration, struct lv_retry_cfg, hedge.max, 1, DAY, NULL),
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
@@ -841,6 +895,17 @@ static const struct lv_cfg_field breaker_fields[] = {
     F("half_open_requests", parse_u32, struct lv_breaker_cfg, half_open_requests, 1, 10000, NULL),
     F("failures_in_window", parse_u32, struct lv_breaker_cfg, failures_in_window, 0, 1000000, NULL),
     F("fail_window", lv_cfg_duration, struct lv_breaker_cfg, fail_window, 10, DAY, NULL),
+    {NULL, NULL, 0, 0, 0, NULL},
+};
+
+static const struct lv_cfg_field outlier_fields[] = {
+    F("enabled", lv_cfg_bool, struct lv_outlier_cfg, enabled, 0, 0, NULL),
+    F("interval", lv_cfg_duration, struct lv_outlier_cfg, interval, 10, DAY, NULL),
+    F("factor", parse_factor, struct lv_outlier_cfg, factor, 0, 0, NULL),
+    F("latency_floor", parse_duration_us, struct lv_outlier_cfg, latency_floor, 0, DAY, NULL),
+    F("timeout_floor", parse_ratio, struct lv_outlier_cfg, timeout_floor, 0, 0, NULL),
+    F("minimum_requests", parse_u32, struct lv_outlier_cfg, minimum_requests, 1, 1000000, NULL),
+    F("max_ejection_percent", parse_u32, struct lv_outlier_cfg, max_ejection_percent, 0, 100, NULL),
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
@@ -917,6 +982,7 @@ static const struct lv_cfg_field root_fields[] = {
     F("headers", lv_cfg_section, struct lv_config, headers, 0, 0, header_fields),
     F("retry", lv_cfg_section, struct lv_config, retry, 0, 0, retry_fields),
     F("circuit_breaker", lv_cfg_section, struct lv_config, breaker, 0, 0, breaker_fields),
+    F("outlier_detection", lv_cfg_section, struct lv_config, outlier, 0, 0, outlier_fields),
     F("health_check", lv_cfg_section, struct lv_config, health, 0, 0, health_fields),
     F("admin", lv_cfg_section, struct lv_config, admin, 0, 0, admin_fields),
     F("rate_limit", lv_cfg_section, struct lv_config, rate_limit, 0, 0, rate_fields),

@@ -3,9 +3,22 @@
  * backend's circuit breaker how its tries went, and streaming the request
  * body to each try. The decisions themselves are pure functions — which
  * backends are eligible (upstream/eligible.c), what an outcome counts for
- * (upstream/outcome.c: the stale keep-alive rule, the hedge race), retries
- * (upstream/retry.c), the breaker (upstream/breaker.c); this file wires
- * them to connections and a timer.
+ * (upstream/outcome.c: the stale keep-alive rule, the hedge race, what a
+ * failure weighs), retries (upstream/retry.c), the breaker
+ * (upstream/breaker.c), the hedge's delay and go-ahead (upstream/hedge.c,
+ * from the latency window of upstream/latwin.c), outlier ejection
+ * (upstream/outlier.c) and the probe of a backend while none is usable
+ * (upstream/revive.c); this file wires them to connections and a timer.
+ *
+ * What each try feeds, by how it ends:
+ *
+ *   ends with                  breaker   latwin    outlier    peak_ewma
+ *   a head (answer)            status    latency   answered   latency
+ *   a head, retryable status   failure   latency   answered   penalty
+ *   lost the race to a hedge   -         -         timeout    its wait
+ *   timeout                    failure   -         timeout    its wait
+ *   reset, refused, bad resp.  failure   -         -          penalty
+ *   (the stale keep-alive race forgives a reset: nothing is fed)
  */
 #include "proxy/attempt.h"
 
@@ -23,13 +36,22 @@
 #include "upstream/backend.h"
 #include "upstream/balancer.h"
 #include "upstream/eligible.h"
+#include "upstream/hedge.h"
+#include "upstream/latwin.h"
 #include "upstream/outcome.h"
+#include "upstream/outlier.h"
+#include "upstream/revive.h"
 
 /* Interim (1xx) responses accepted per try: Go's client gives up after 5;
  * 16 leaves room for honest use, and 64 KiB is two heads at their limit.
  * Beyond either, the backend is flooding: bad_response. */
 #define INTERIM_MAX_COUNT 16
 #define INTERIM_MAX_BYTES (64 * 1024)
+
+/* A revive probe of one backend starts at most this often (ms): service
+ * resumes within 50 ms of a backend's return at any request rate, for at
+ * most 20 refused connects a second per dead backend (docs/resilience.md). */
+#define REVIVE_INTERVAL_MS 50
 
 static const struct lv_upconn_ops upconn_ops;
 static void start_try(struct lv_attempt *at, bool hedge);
@@ -90,12 +112,87 @@ static size_t mark_eligible(struct lv_attempt *at, const struct lv_backend *busy
     return lv_eligible_mark(&ask, now, at->w->rand, p->eligible, p->weights);
 }
 
+/* Once per outlier interval, this worker judges its tries of the last
+ * interval (upstream/outlier.h) and ejects the outliers: their breakers
+ * open for the breaker's growing open time. */
+static void outlier_sweep(struct lv_attempt *at, uint64_t now)
+{
+    const struct lv_wpool *p = at->pool;
+    struct lv_outlier_run *od = p->od;
+    if (od == NULL || !lv_outlier_due(od, p->outlier, now)) return; /* a pool without sweeps */
+    uint64_t span = p->retry->hedge.window;
+    for (size_t i = 0; i < p->n; i++) {
+        struct lv_backend *b = p->backends[i];
+        od->st[i].in = lv_verdict_usable(lv_eligible_verdict(b, p->breaker, now));
+        od->st[i].latency = lv_latwin_quantile(&b->lat, span, now, p->outlier->latency_quantile).us;
+    }
+    if (lv_outlier_run_sweep(od, p->outlier) == 0) return;
+    for (size_t i = 0; i < p->n; i++) {
+        if (od->why[i] == LV_OUTLIER_NONE) continue;
+        struct lv_backend *b = p->backends[i];
+        if (!lv_breaker_eject(&b->breaker, p->breaker, now, lv_rand_unit(at->w->rand))) continue;
+        lv_ewma_reset(&b->rtt);
+        uint64_t until = lv_breaker_open_until(&b->breaker);
+        const struct lv_outlier_stat *st = &od->last[i];
+        lv_log_limited(LV_LOG_WARN, &b->log_state,
+                       "backend %s: ejected as an outlier (%s: %llu answered, %llu timed out, "
+                       "latency %llu us) for %llums",
+                       b->id, lv_outlier_why_name(od->why[i]), (unsigned long long)st->answered,
+                       (unsigned long long)st->timeouts, (unsigned long long)st->latency,
+                       (unsigned long long)(until > now ? until - now : 0));
+    }
+}
+
+/* When nothing of the pool can serve (no backend usable, none rising), a
+ * request may probe the backend most likely to be back (upstream/
+ * revive.h): its breaker lets it through as a probe. Returns its index and
+ * fills *t, or -1. */
+static int revive_pick(struct lv_attempt *at, uint64_t now, struct lv_breaker_ticket *t)
+{
+    const struct lv_wpool *p = at->pool;
+    if (p->rslots == NULL || p->rstat == NULL) return -1; /* a pool without revive scratch */
+    struct lv_eligible_tally tally = lv_eligible_tally(p->backends, p->n, p->breaker, now);
+    if (tally.usable + tally.last_resort > 0) return -1;
+    for (size_t i = 0; i < p->n; i++) {
+        struct lv_backend *b = p->backends[i];
+        enum lv_verdict v = lv_eligible_verdict(b, p->breaker, now);
+        uint64_t out_since = 0;
+        if (lv_breaker_state(&b->breaker) != LV_BREAKER_CLOSED)
+            out_since = lv_breaker_opened_at(&b->breaker);
+        if (!atomic_load_explicit(&b->healthy, memory_order_relaxed)) {
+            uint64_t down = atomic_load_explicit(&b->down_at, memory_order_relaxed);
+            if (down > out_since) out_since = down;
+        }
+        bool gone = atomic_load_explicit(&b->unreachable, memory_order_relaxed);
+        p->rslots[i] = &b->revive;
+        p->rstat[i] = (struct lv_revive_stat){
+            .candidate = gone && v != LV_VERDICT_DISABLED && v != LV_VERDICT_DRAINING &&
+                         !lv_verdict_usable(v) && !was_tried(at, b),
+            .out_since = out_since,
+            .last_pass = atomic_load_explicit(&b->last_pass, memory_order_relaxed),
+        };
+    }
+    int idx = lv_revive_take(p->rslots, p->rstat, p->n, now, REVIVE_INTERVAL_MS);
+    if (idx < 0) return -1;
+    struct lv_backend *b = p->backends[idx];
+    lv_breaker_health_passed(&b->breaker, now);
+    if (!lv_breaker_allow(&b->breaker, p->breaker, now, t)) {
+        lv_revive_done(&b->revive);
+        return -1;
+    }
+    return idx;
+}
+
 /* Picks a usable backend (untried ones first) and has its breaker admit
- * the request. Returns its index in the generation, or -1 if none will. */
-static int choose(struct lv_attempt *at, const struct lv_backend *busy, struct lv_breaker_ticket *t)
+ * the request. Returns its index in the generation, or -1 if none will.
+ * A first copy that finds nothing usable may probe a backend (*revive). */
+static int choose(struct lv_attempt *at, const struct lv_backend *busy, struct lv_breaker_ticket *t,
+                  bool *revive)
 {
     const struct lv_wpool *p = at->pool;
     uint64_t now = lv_clock_ms();
+    *revive = false;
+    outlier_sweep(at, now);
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1 && at->ntried == 0) break;
         size_t count = mark_eligible(at, busy, pass == 0, now);
@@ -104,12 +201,22 @@ static int choose(struct lv_attempt *at, const struct lv_backend *busy, struct l
                                    p->weights,  at->w->rand, lv_clock_ns()};
             int idx = p->balancer->pick(p->lb_state, &pick);
             if (idx < 0) break;
-            if (lv_breaker_allow(&p->backends[idx]->breaker, p->breaker, now, t)) return idx;
+            struct lv_breaker *br = &p->backends[idx]->breaker;
+            if (lv_breaker_allow(br, p->breaker, now, t)) {
+                if (busy == NULL || !t->probe) return idx;
+                /* A hedge is no probe: a recovering backend gets one real
+                 * request at a time, and a copy that loses is cancelled
+                 * while the backend still works on it. */
+                lv_breaker_cancel(br, t);
+            }
             p->eligible[idx] = false; /* half-open and its probes are out */
             count--;
         }
     }
-    return -1;
+    if (busy != NULL) return -1; /* a hedge goes where a request may go, or nowhere */
+    int idx = revive_pick(at, now, t);
+    *revive = idx >= 0;
+    return idx;
 }
 
 /* --- tries ---------------------------------------------------------------------- */
@@ -144,9 +251,19 @@ static void report(struct lv_attempt *at, struct lv_try *t, bool ok)
                                      lv_rand_unit(w->rand), &t->ticket);
     if (!ok) LV_STAT_INC(b->wstats[w->id].errors);
     t->ticket.admitted = false;
+    if (ok && t->revive && !atomic_load(&b->healthy) && !atomic_load(&b->rising)) {
+        /* Back before its checks saw it: it serves as the last resort
+         * (upstream/eligible.h) until they rise, or fail again. */
+        atomic_store(&b->rising, true);
+        lv_log_limited(LV_LOG_INFO, &b->log_state,
+                       "backend %s: answered while no backend was usable: taking requests as "
+                       "the last resort",
+                       b->id);
+    }
     if (!changed) return;
     enum lv_breaker_state st = lv_breaker_state(&b->breaker);
     if (st == LV_BREAKER_OPEN) {
+        lv_ewma_reset(&b->rtt); /* the breaker keeps it out now (ewma.h) */
         uint64_t until = lv_breaker_open_until(&b->breaker);
         lv_log_limited(LV_LOG_WARN, &b->log_state,
                        "backend %s: circuit breaker open for %llums (%s)", b->id,
@@ -168,6 +285,7 @@ static void drop(struct lv_attempt *at, struct lv_try *t, bool reusable)
         lv_breaker_cancel(&t->backend->breaker, &t->ticket);
         t->ticket.admitted = false;
     }
+    if (t->revive) lv_revive_done(&t->backend->revive);
     struct lv_upconn *up = t->up;
     bool sent = t->req == LV_TRY_SENT;
     memset(t, 0, sizeof(*t));
@@ -186,6 +304,22 @@ static void observe_wait(struct lv_try *t, uint64_t now_ns)
 {
     double waited_us = (double)(now_ns - t->start_ns) / 1000.0;
     lv_ewma_observe(&t->backend->rtt, waited_us, now_ns, LV_EWMA_TAU_NS);
+}
+
+/* A try of backend i ended for the outlier detector (a pool built
+ * without one, od NULL, counts nothing). */
+static void count_outlier(struct lv_attempt *at, size_t i, bool timed_out)
+{
+    if (at->pool->od) lv_outlier_count(at->pool->od, i, timed_out);
+}
+
+/* A failure weighs in peak_ewma's estimate at once (lv_outcome_penalty_us). */
+static void observe_failure(struct lv_attempt *at, struct lv_try *t, enum lv_fail_kind kind,
+                            uint64_t now_ns)
+{
+    uint64_t us =
+        lv_outcome_penalty_us(kind, (now_ns - t->start_ns) / 1000, at->pool->timeouts->per_try);
+    if (us) lv_ewma_observe(&t->backend->rtt, (double)us, now_ns, LV_EWMA_TAU_NS);
 }
 
 /* The last word is a failure: the exchange answers (or cuts) with kind. */
@@ -358,25 +492,56 @@ static bool retry(struct lv_attempt *at, enum lv_fail_kind kind, unsigned status
     return false;
 }
 
+/* The hedge's timer: a fixed hedge_after, or with `auto` the first try's
+ * backend's recent p95 within [hedge_min, hedge_max] (lv_hedge_delay).
+ * Armed only for what may be hedged at all; lv_hedge_decide has the last
+ * word when it fires. */
 static void arm_hedge(struct lv_attempt *at)
 {
     const struct lv_retry_cfg *rc = at->pool->retry;
+    const struct lv_hedge_cfg *hc = &rc->hedge;
     const struct lv_attempt_req *req = at->req;
-    if (rc->hedge_after == 0 || !req->idempotent || !req->body_complete) return;
+    if (!lv_hedge_on(hc) || !req->idempotent || !req->body_complete) return;
     if (req->upgrade) return; /* two tunnels for one client would be wrong */
     if (at->state != LV_AT_TRYING || in_flight(at) != 1 || uv_is_active((uv_handle_t *)at->timer))
         return;
     if (at->attempts >= rc->max_attempts || !lv_attempt_replayable(at)) return;
-    uv_timer_start(at->timer, on_timer, rc->hedge_after, 0);
+    struct lv_latwin_est est = {0, 0};
+    if (hc->after == LV_HEDGE_AUTO)
+        est =
+            lv_latwin_estimate(&at->tries[0].backend->lat, hc->window, lv_clock_ms(), hc->quantile);
+    uint64_t delay = lv_hedge_delay(hc, est.us, est.n);
+    if (delay > 0) uv_timer_start(at->timer, on_timer, delay, 0);
 }
 
 static void hedge(struct lv_attempt *at)
 {
-    if (in_flight(at) != 1 || at->attempts >= at->pool->retry->max_attempts) return;
-    if (!take_retry_slot(at)) {
-        LV_STAT_INC(at->w->stats.retry_skips[LV_SKIP_BUDGET]);
+    const struct lv_retry_cfg *rc = at->pool->retry;
+    const struct lv_attempt_req *req = at->req;
+    uint64_t now = lv_clock_ms();
+    bool answered = at->state != LV_AT_TRYING;
+    const struct lv_backend *busy = in_flight(at) ? at->tries[0].backend : NULL;
+    struct lv_hedge_ask a = {
+        .idempotent = req->idempotent,
+        .body_complete = req->body_complete,
+        .replayable = lv_attempt_replayable(at),
+        .upgrade = req->upgrade,
+        .answered = answered,
+        .hedged = in_flight(at) != 1,
+        .attempts = at->attempts,
+        .max_attempts = rc->max_attempts,
+        .other_backend = busy && mark_eligible(at, busy, false, now) > 0,
+        .budget = at->holds_retry_slot || lv_retry_budget_allows(rc, &at->w->budget),
+        .now = now,
+        .deadline = req->deadline_ms ? req->deadline_ms : UINT64_MAX,
+    };
+    enum lv_hedge_why why = lv_hedge_decide(&rc->hedge, &a);
+    if (why == LV_HEDGE_BUDGET) LV_STAT_INC(at->w->stats.retry_skips[LV_SKIP_BUDGET]);
+    if (why != LV_HEDGE_GO) {
+        lv_debug("hedge not sent: %s", lv_hedge_why_name(why));
         return;
     }
+    take_retry_slot(at);
     start_try(at, true);
 }
 
@@ -416,7 +581,8 @@ static void start_try(struct lv_attempt *at, bool is_hedge)
     assert(at->state == LV_AT_TRYING);
     struct lv_breaker_ticket ticket;
     const struct lv_backend *busy = is_hedge ? at->tries[0].backend : NULL;
-    int idx = choose(at, busy, &ticket);
+    bool revive;
+    int idx = choose(at, busy, &ticket, &revive);
     struct lv_backend *b = idx >= 0 ? at->pool->backends[idx] : NULL;
     if (b == NULL) {
         if (is_hedge) return; /* nowhere else to send a copy */
@@ -443,7 +609,9 @@ static void start_try(struct lv_attempt *at, bool is_hedge)
         .backend = b,
         .ticket = ticket,
         .start_ns = lv_clock_ns(),
+        .idx = (size_t)idx,
         .hedge = is_hedge,
+        .revive = revive,
     };
     int err = 0;
     t->up = lv_upconn_acquire(at->w->ups, b, &at->pool->cfgs[idx], &times, &upconn_ops, at, &err);
@@ -549,6 +717,11 @@ static int up_head(void *user, struct lv_upconn *up, const struct lv_upconn_head
     uint64_t ttfb_us = (now_ns - t->start_ns) / 1000;
     lv_lathist_add(&t->backend->wstats[at->w->id].latency, ttfb_us);
     lv_ewma_observe(&t->backend->rtt, (double)ttfb_us, now_ns, LV_EWMA_TAU_NS);
+    lv_latwin_add(&t->backend->lat, at->w->id, at->pool->retry->hedge.window, now_ns / 1000000,
+                  ttfb_us);
+    if (atomic_load_explicit(&t->backend->unreachable, memory_order_relaxed))
+        atomic_store(&t->backend->unreachable, false);
+    count_outlier(at, t->idx, false);
     struct lv_try *other = other_of(at, t);
     struct lv_head_in hi = {
         .status = status,
@@ -561,6 +734,8 @@ static int up_head(void *user, struct lv_upconn *up, const struct lv_upconn_head
         at->last_fail = LV_FAIL_BAD_STATUS;
         if (status == 503 || status == 429) at->retry_after_ms = retry_after_ms(h->head);
     }
+    /* The penalty first: a report that opens the breaker resets it. */
+    if (hi.retryable) observe_failure(at, t, LV_FAIL_BAD_STATUS, now_ns);
     report(at, t, ho.success);
     if (ho.action == LV_HEAD_WAIT_OTHER) {
         drop(at, t, false);
@@ -578,8 +753,9 @@ static int up_head(void *user, struct lv_upconn *up, const struct lv_upconn_head
     if (ho.hedge_won) LV_STAT_INC(at->w->stats.hedge_wins);
     if (other) {
         if (ho.loser == LV_LOSER_FAILED) {
-            at->last_fail = ho.loser_kind;
-            report(at, other, false);
+            /* Lost to a copy sent later: the outlier detector and
+             * peak_ewma hear it, not the breaker (outcome.h). */
+            count_outlier(at, other->idx, true);
             observe_wait(other, now_ns);
         }
         drop(at, other, false); /* a loser not reported gives its admission back */
@@ -639,13 +815,18 @@ static void up_failed(void *user, struct lv_upconn *up, enum lv_fail_kind kind, 
     };
     enum lv_stale stale = lv_outcome_stale(&si);
     LV_STAT_INC(at->w->stats.attempt_failures[kind]);
-    if (kind == LV_FAIL_CONNECT_TIMEOUT || kind == LV_FAIL_RESPONSE_TIMEOUT)
-        observe_wait(t, lv_clock_ns());
     bool sent = t->req != LV_TRY_CONNECTING;
     at->last_fail = kind;
-    if (lv_fail_is_backend(kind) && stale == LV_STALE_BLAMED) report(at, t, false);
+    if (lv_fail_is_backend(kind) && stale == LV_STALE_BLAMED) {
+        observe_failure(at, t, kind, lv_clock_ns()); /* before: an opening resets it */
+        report(at, t, false);
+        if (kind == LV_FAIL_RESPONSE_TIMEOUT) count_outlier(at, t->idx, true);
+        if (kind == LV_FAIL_CONNECT_FAILED || kind == LV_FAIL_CONNECT_TIMEOUT)
+            atomic_store(&t->backend->unreachable, true);
+    }
     lv_debug("backend %s: attempt %u failed: %s (%s)", t->backend->id, at->attempts,
              lv_fail_info(kind)->reason, sys_err ? uv_strerror(sys_err) : "-");
+    bool revive = t->revive;
     t->up = NULL; /* the connection closes itself */
     drop(at, t, false);
     if (answered) { /* the answer broke off: it is cut short */
@@ -653,6 +834,12 @@ static void up_failed(void *user, struct lv_upconn *up, enum lv_fail_kind kind, 
         return;
     }
     if (in_flight(at) > 0) return; /* the other try may still answer */
+    if (revive && !sent) {
+        /* The probe found it still gone: the client gets what it would
+         * have had without it, 503 no_backend (Retry-After). */
+        give_up(at, LV_FAIL_NO_BACKEND);
+        return;
+    }
     if (stale == LV_STALE_RETRY_NOW) {
         at->stale_retried = true;
         at->attempts--; /* this one does not count */

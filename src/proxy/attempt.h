@@ -3,7 +3,8 @@
  * a failed try is tried again (and after how long), hedging, the outcome
  * each try reports to its backend's circuit breaker, and the request body's
  * way to each try. The decisions are pure functions of upstream/ (eligible,
- * outcome, retry, breaker); this file wires them to connections and a timer.
+ * outcome, retry, breaker, hedge, outlier, revive, latwin); this file wires
+ * them to connections and a timer.
  *
  *            start
  *   IDLE ───────────► TRYING ──a try fails, retry due──► BACKOFF
@@ -32,6 +33,7 @@
 #define LV_PROXY_ATTEMPT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/fail.h"
@@ -70,7 +72,9 @@ struct lv_try {
     uint32_t interim_count;          /* 1xx responses received */
     uint64_t interim_bytes;          /* ... and their size */
     uint64_t start_ns;
-    bool hedge; /* it was sent as the second copy */
+    size_t idx;  /* its backend's index in the pool */
+    bool hedge;  /* it was sent as the second copy */
+    bool revive; /* it probes a backend while none is usable (upstream/revive.h) */
 };
 
 /* What the exchange hears. `user` is the pointer given to lv_attempt_start. */

@@ -8,6 +8,8 @@
 #include "core/logfile.h"
 #include "proxy/accesslog.h"
 #include "upstream/balancer.h"
+#include "upstream/outlier.h"
+#include "upstream/revive.h"
 #include "config/gen.h"
 
 struct lv_wgen *lv_wgen_create(struct lv_wctx *w, struct lv_gen *g)
@@ -25,11 +27,20 @@ struct lv_wgen *lv_wgen_create(struct lv_wctx *w, struct lv_gen *g)
     p->breaker = &cfg->breaker;
     p->timeouts = &cfg->timeouts;
     p->health = &cfg->health;
+    p->outlier = &cfg->outlier;
     p->eligible = calloc(n, sizeof(*p->eligible));
     p->weights = calloc(n, sizeof(*p->weights));
+    p->rslots = calloc(n, sizeof(*p->rslots));
+    p->rstat = calloc(n, sizeof(*p->rstat));
+    p->od = calloc(1, sizeof(*p->od));
     p->lb_state = cfg->balancer->create(g->nbackends);
-    if (p->eligible == NULL || p->weights == NULL || p->lb_state == NULL) {
+    if (p->eligible == NULL || p->weights == NULL || p->rslots == NULL || p->rstat == NULL ||
+        p->od == NULL || lv_outlier_run_init(p->od, g->nbackends) != 0 || p->lb_state == NULL) {
         if (p->lb_state) cfg->balancer->destroy(p->lb_state);
+        if (p->od) lv_outlier_run_dispose(p->od);
+        free(p->od);
+        free(p->rslots);
+        free(p->rstat);
         free(p->eligible);
         free(p->weights);
         free(wg);
@@ -47,6 +58,10 @@ void lv_wgen_destroy(struct lv_wgen *wg)
     struct lv_gen *g = wg->gen;
     lv_accesslog_close(wg->alog);
     wg->pool.balancer->destroy(wg->pool.lb_state);
+    lv_outlier_run_dispose(wg->pool.od);
+    free(wg->pool.od);
+    free(wg->pool.rslots);
+    free(wg->pool.rstat);
     free(wg->pool.eligible);
     free(wg->pool.weights);
     free(wg);

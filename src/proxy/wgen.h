@@ -25,6 +25,10 @@ struct lv_retry_cfg;
 struct lv_breaker_cfg;
 struct lv_timeouts_cfg;
 struct lv_health_check_cfg;
+struct lv_outlier_cfg;
+struct lv_outlier_run;
+struct lv_revive;
+struct lv_revive_stat;
 
 /*
  * A pool of backends as one worker picks from it: the backends and their
@@ -45,6 +49,10 @@ struct lv_wpool {
     const struct lv_breaker_cfg *breaker;
     const struct lv_timeouts_cfg *timeouts;
     const struct lv_health_check_cfg *health;
+    const struct lv_outlier_cfg *outlier;
+    struct lv_outlier_run *od;    /* this worker's outlier sweeps (NULL: none) */
+    struct lv_revive **rslots;    /* scratch for a revive pick, [n] (NULL: no revive) */
+    struct lv_revive_stat *rstat; /* ... and what the pick reads of each, [n] */
 };
 
 struct lv_wgen {

@@ -15,7 +15,17 @@ struct lv_backend *lv_backend_create(const char *id, unsigned nworkers)
     b->wstats = calloc(nworkers, sizeof(*b->wstats));
     b->tls_sessions = calloc(nworkers, sizeof(*b->tls_sessions));
     if (b->id == NULL || b->pools == NULL || b->wstats == NULL || b->tls_sessions == NULL ||
-        lv_breaker_init(&b->breaker, nworkers) != 0) {
+        lv_latwin_init(&b->lat, nworkers) != 0) {
+        lv_latwin_dispose(&b->lat);
+        free(b->id);
+        free(b->pools);
+        free(b->wstats);
+        free(b->tls_sessions);
+        free(b);
+        return NULL;
+    }
+    if (lv_breaker_init(&b->breaker, nworkers) != 0) {
+        lv_latwin_dispose(&b->lat);
         free(b->id);
         free(b->pools);
         free(b->wstats);
@@ -31,6 +41,10 @@ struct lv_backend *lv_backend_create(const char *id, unsigned nworkers)
     atomic_init(&b->healthy, true);
     atomic_init(&b->rising, false);
     atomic_init(&b->recovered_at, 0);
+    atomic_init(&b->revive.word, 0);
+    atomic_init(&b->down_at, 0);
+    atomic_init(&b->last_pass, 0);
+    atomic_init(&b->unreachable, false);
     lv_health_init(&b->health);
     for (unsigned i = 0; i < nworkers; i++)
         lv_pool_init(&b->pools[i]);
@@ -46,6 +60,7 @@ void lv_backend_unref(struct lv_backend *b)
 {
     if (b == NULL || atomic_fetch_sub(&b->refs, 1) != 1) return;
     lv_breaker_dispose(&b->breaker);
+    lv_latwin_dispose(&b->lat);
     for (unsigned i = 0; i < b->nworkers; i++) {
         if (b->tls_sessions[i]) SSL_SESSION_free(b->tls_sessions[i]);
     }
@@ -73,6 +88,7 @@ void lv_backend_cfg_dispose(struct lv_backend_cfg *bc)
 void lv_backend_recovered(struct lv_backend *b, uint64_t now)
 {
     atomic_store(&b->recovered_at, now ? now : 1);
+    lv_ewma_reset(&b->rtt);
 }
 
 const char *lv_admin_state_name(enum lv_admin_state s)

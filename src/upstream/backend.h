@@ -28,7 +28,9 @@
 #include "upstream/breaker.h"
 #include "upstream/ewma.h"
 #include "upstream/health.h"
+#include "upstream/latwin.h"
 #include "upstream/pool.h"
+#include "upstream/revive.h"
 
 /* Where a backend is and how it is reached and weighted: one entry of
  * `backends:` in a configuration generation. */
@@ -71,7 +73,15 @@ struct lv_backend {
     atomic_bool rising;                /* unhealthy, last check passed (lv_health_rising) */
     atomic_uint_fast64_t recovered_at; /* ms: last return to service, for slow start */
     struct lv_breaker breaker;
-    struct lv_ewma rtt; /* peak EWMA of attempt start → response head (peak_ewma) */
+    struct lv_ewma rtt;             /* peak EWMA of attempt start → response head (peak_ewma) */
+    struct lv_latwin lat;           /* its answers' recent latencies (hedge auto, outliers) */
+    struct lv_revive revive;        /* its probe slot while nothing is usable */
+    atomic_uint_fast64_t down_at;   /* ms: its checks last turned it unhealthy; 0: never */
+    atomic_uint_fast64_t last_pass; /* ms: its last passing check; 0: none */
+    atomic_bool unreachable;        /* its last try could not connect, or its last check got
+                                       no answer (revive.h: it may come back before the
+                                       next check; one that answers waits for its breaker
+                                       and checks) */
     unsigned nworkers;
     struct lv_pool *pools;            /* [nworkers] */
     struct lv_backend_wstats *wstats; /* [nworkers] */

@@ -75,6 +75,11 @@ static void record(struct probe *p, bool ok, const char *why)
                                     (uint32_t)hc->unhealthy_threshold);
     bool rising = lv_health_rising(&b->health);
     atomic_store(&b->rising, rising);
+    if (ok) atomic_store(&b->last_pass, now ? now : 1);
+    /* No answer at all (refused, reset, timed out): it may come back
+     * before the next check (revive.h); an answer, even a failing one,
+     * says it is there and what it thinks of itself. */
+    atomic_store(&b->unreachable, !ok && p->status == 0);
     const struct lv_checker_set *set = &p->ck->set;
     if (rising && b->health.ok_streak == 1 &&
         !lv_eligible_any_usable(set->backends, set->n, set->breaker, now)) {
@@ -97,6 +102,7 @@ static void record(struct probe *p, bool ok, const char *why)
          * its real traffic fails must stay behind its breaker.) */
         lv_breaker_health_passed(&b->breaker, now);
     } else {
+        atomic_store(&b->down_at, now ? now : 1);
         lv_log_limited(LV_LOG_WARN, &b->log_state,
                        "backend %s: unhealthy after %u failed checks (last: %s)", b->id,
                        b->health.fail_streak, why);

@@ -47,3 +47,9 @@ bool lv_ewma_has_sample(const struct lv_ewma *e)
 {
     return atomic_load_explicit(&((struct lv_ewma *)e)->at, memory_order_relaxed) != 0;
 }
+
+void lv_ewma_reset(struct lv_ewma *e)
+{
+    atomic_store_explicit(&e->at, 0, memory_order_relaxed);
+    atomic_store_explicit(&e->value, 0, memory_order_relaxed);
+}

@@ -29,6 +29,12 @@ void lv_ewma_observe(struct lv_ewma *e, double sample_us, uint64_t now_ns, uint6
 /* The estimate at now (µs), decayed since the last sample; 0 without any. */
 double lv_ewma_read(const struct lv_ewma *e, uint64_t now_ns, uint64_t tau_ns);
 
+/* Forgets every sample: the next one is the estimate. A backend that was
+ * taken out (its breaker opened, its checks failed) comes back without the
+ * penalty that steered requests away from it, so that peak_ewma sends its
+ * half-open probes at once instead of after the penalty decayed. */
+void lv_ewma_reset(struct lv_ewma *e);
+
 /* Has it seen a sample? */
 bool lv_ewma_has_sample(const struct lv_ewma *e);
 

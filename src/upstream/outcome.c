@@ -36,3 +36,19 @@ struct lv_head_out lv_outcome_head(const struct lv_head_in *in)
     }
     return out;
 }
+
+uint64_t lv_outcome_penalty_us(enum lv_fail_kind kind, uint64_t waited_us, uint64_t per_try_ms)
+{
+    uint64_t per_try_us = per_try_ms * 1000;
+    if (per_try_us > LV_OUTCOME_PENALTY_MAX_US) per_try_us = LV_OUTCOME_PENALTY_MAX_US;
+    switch (kind) {
+    case LV_FAIL_RESPONSE_TIMEOUT:
+    case LV_FAIL_CONNECT_TIMEOUT: return waited_us;
+    case LV_FAIL_RESET:
+    case LV_FAIL_BAD_RESPONSE:
+    case LV_FAIL_TLS:
+    case LV_FAIL_CONNECT_FAILED:
+    case LV_FAIL_BAD_STATUS: return per_try_us > waited_us ? per_try_us : waited_us;
+    default: return 0;
+    }
+}

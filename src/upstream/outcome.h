@@ -31,15 +31,20 @@
  *   yes                 no                   │ ASK_RETRY   — (not retried: ANSWER)
  *   no                  no                   │ ANSWER      —
  *   no                  yes, head on hedge   │ ANSWER      FAILED: the first copy's
- *                                            │             breaker hears
- *                                            │             response_timeout, its
- *                                            │             latency estimate its wait
+ *                                            │             outlier detector hears
+ *                                            │             a timeout (not its
+ *                                            │             breaker), its latency
+ *                                            │             estimate its wait
  *   no                  yes, head on first   │ ANSWER      CANCELLED: its admission
  *                                            │             given back, nothing counted
  *
  * The first copy lost to one sent hedge_after later: its backend is too
  * slow, and must hear it — a backend that hangs would otherwise stay in
- * rotation, its failures hidden by hedges. A hedge that lost was only
+ * rotation, its failures hidden by hedges. It hears it from the outlier
+ * detector (upstream/outlier.h: a lost race counts as a timeout), which
+ * compares it with its peers, and from peak_ewma (its wait is a sample):
+ * not from its breaker, since a hedge at a backend's p95 loses one race in
+ * twenty to a healthy backend, and no request failed. A hedge that lost was only
  * slower than a backend that had a head start: nothing against it.
  * Whichever copy answered, its breaker hears a success when the status is
  * below 500, a failure otherwise.
@@ -103,5 +108,26 @@ struct lv_head_out {
 
 /* The hedge race (table above). */
 struct lv_head_out lv_outcome_head(const struct lv_head_in *in);
+
+/*
+ * What a try that failed, or answered with a status in retry_on, weighs in
+ * its backend's latency estimate (peak_ewma's cost), µs; 0: no sample.
+ * Failures weigh at once, as much as a request timing out would have cost:
+ *
+ *   kind                               sample
+ *   response_timeout, connect_timeout  the wait
+ *   reset, bad_response, tls,          the per-try timeout, at most 1 s
+ *   connect_failed, bad_status         (LV_OUTCOME_PENALTY_MAX_US), at least
+ *                                      the wait
+ *   anything else                      none
+ *
+ * A peak EWMA takes a sample above its estimate at once, so one reset, or
+ * one 503 of a backend shedding load, sends the next requests to its peers
+ * until the estimate has decayed (upstream/ewma.h): the requests that
+ * cannot be retried (a POST that reached it) are spared without waiting
+ * for the breaker's count.
+ */
+#define LV_OUTCOME_PENALTY_MAX_US 1000000
+uint64_t lv_outcome_penalty_us(enum lv_fail_kind kind, uint64_t waited_us, uint64_t per_try_ms);
 
 #endif

@@ -115,3 +115,62 @@ done:
     free(cands);
     return nc;
 }
+
+int lv_outlier_run_init(struct lv_outlier_run *r, size_t n)
+{
+    r->n = n;
+    r->next = 0;
+    r->st = calloc(n + 1, sizeof(*r->st));
+    r->last = calloc(n + 1, sizeof(*r->last));
+    r->why = calloc(n + 1, sizeof(*r->why));
+    if (r->st == NULL || r->last == NULL || r->why == NULL) {
+        lv_outlier_run_dispose(r);
+        return -1;
+    }
+    return 0;
+}
+
+void lv_outlier_run_dispose(struct lv_outlier_run *r)
+{
+    free(r->st);
+    free(r->last);
+    free(r->why);
+    r->st = NULL;
+    r->last = NULL;
+    r->why = NULL;
+    r->n = 0;
+}
+
+void lv_outlier_count(struct lv_outlier_run *r, size_t i, bool timed_out)
+{
+    if (i >= r->n) return;
+    if (timed_out)
+        r->st[i].timeouts++;
+    else
+        r->st[i].answered++;
+}
+
+bool lv_outlier_due(struct lv_outlier_run *r, const struct lv_outlier_cfg *cfg, uint64_t now)
+{
+    if (!cfg->enabled || r->n == 0) return false;
+    uint64_t interval = cfg->interval ? cfg->interval : 1;
+    if (r->next == 0) {
+        r->next = now + interval;
+        return false;
+    }
+    if (now < r->next) return false;
+    /* Counts older than one interval are not this interval's: after a
+     * quiet spell the clock restarts from now. */
+    r->next = now + interval;
+    return true;
+}
+
+size_t lv_outlier_run_sweep(struct lv_outlier_run *r, const struct lv_outlier_cfg *cfg)
+{
+    size_t k = lv_outlier_sweep(cfg, r->st, r->n, r->why);
+    for (size_t i = 0; i < r->n; i++) {
+        r->last[i] = r->st[i];
+        r->st[i] = (struct lv_outlier_stat){0};
+    }
+    return k;
+}

@@ -80,4 +80,39 @@ const char *lv_outlier_why_name(enum lv_outlier_why why);
 size_t lv_outlier_sweep(const struct lv_outlier_cfg *cfg, const struct lv_outlier_stat *st,
                         size_t n, enum lv_outlier_why *why);
 
+/*
+ * One worker's sweeps over one set of n backends: it counts what each try
+ * of its own came to (lv_outlier_count) and, when a sweep is due
+ * (lv_outlier_due: the first call starts the clock, then one sweep per
+ * `interval`), the caller fills in st[i].in and st[i].latency (shared
+ * state: breakers, latency windows) and calls lv_outlier_run_sweep, which
+ * judges the interval's counts and starts the next interval from zero.
+ * Each worker judges its own share of the traffic; the ejection itself
+ * (the breaker) is shared, and the cap counts what every worker ejected.
+ */
+struct lv_outlier_run {
+    size_t n;
+    uint64_t next;                /* ms: the next sweep; 0: the clock has not started */
+    struct lv_outlier_stat *st;   /* [n]: this interval's counts */
+    struct lv_outlier_stat *last; /* [n]: what the last sweep judged (for its log line) */
+    enum lv_outlier_why *why;     /* [n]: the last sweep's verdicts */
+};
+
+/* 0, or -1 (ENOMEM). n may be 0. */
+int lv_outlier_run_init(struct lv_outlier_run *r, size_t n);
+void lv_outlier_run_dispose(struct lv_outlier_run *r);
+
+/* Backend i's try ended: it answered (a response head), or it timed out
+ * or lost the race to a hedge (timed_out). */
+void lv_outlier_count(struct lv_outlier_run *r, size_t i, bool timed_out);
+
+/* Is a sweep due at `now`? False when disabled; the first call only starts
+ * the clock. When true, the next one is due `interval` later. */
+bool lv_outlier_due(struct lv_outlier_run *r, const struct lv_outlier_cfg *cfg, uint64_t now);
+
+/* Judges the interval (lv_outlier_sweep over r->st into r->why), moves
+ * it to r->last and starts the next from zero. Returns how many are to be
+ * ejected. */
+size_t lv_outlier_run_sweep(struct lv_outlier_run *r, const struct lv_outlier_cfg *cfg);
+
 #endif

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "core/fail.h"
+#include "upstream/hedge.h"
 
 #define LV_RETRY_MAX_STATUSES 16
 #define LV_RETRY_MAX_ATTEMPTS 10
@@ -31,7 +32,8 @@ struct lv_retry_cfg {
     bool non_idempotent;            /* retry POST & co. even after sending them */
     bool idempotency_key;           /* a request with Idempotency-Key counts as idempotent */
     uint64_t max_replay_body;       /* bytes kept to replay a request body */
-    uint64_t hedge_after;           /* ms; 0: no hedging */
+    struct lv_hedge_cfg hedge;      /* hedge_after (fixed, auto, or 0: no hedging) and
+                                       auto's bounds (upstream/hedge.h) */
 };
 
 /* Why a retry did not happen (or LV_SKIP_NONE: retry). */

@@ -43,7 +43,10 @@ struct lv_revive {
 
 /* A backend as the choice sees it. */
 struct lv_revive_stat {
-    bool candidate;     /* enabled, and not usable now */
+    bool candidate;     /* enabled, not usable now, and out because it could not be
+                           reached: its last try or check got no answer at all (one
+                           that answers 5xx, or fails its checks with a status, is
+                           left to its breaker and checks) */
     uint64_t out_since; /* ms: when it went out (its breaker opened, its checks failed);
                            0: unknown (ranks as out the longest) */
     uint64_t last_pass; /* ms: its last passing health check; 0: none */

@@ -249,7 +249,10 @@ def test_with_no_backend_usable_the_first_passing_check_brings_one_back(h):
 def test_slow_start_ramps_a_recovered_backend_up(h):
     a = Checked(h, "a", health=503)
     b = Checked(h, "b")
-    lv = h.levee(config([(a, True), (b, True)], dict(FAST, slow_start="4s")))
+    # round robin: the shares below are round robin's (peak_ewma, the
+    # default, sends a sequential client's requests to the cheaper of two)
+    lv = h.levee(config([(a, True), (b, True)], dict(FAST, slow_start="4s"),
+                        "load_balancing: round_robin\n"))
     d = Driver(lv)
 
     d.until(lambda: a.n_checks() >= 2, 10, "two failed checks")

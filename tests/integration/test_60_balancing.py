@@ -18,7 +18,10 @@ def three(h, *slow_args):
 
 
 def config(policy, backends, weights=None):
-    lines = [f"load_balancing: {policy}", "workers: 1", "backends:"]
+    # No hedging (auto by default): a copy would be a pick the balancer did
+    # not make, and a loaded machine makes some answers slower than hedge_min.
+    lines = [f"load_balancing: {policy}", "workers: 1", "retry:", "  hedge_after: off",
+             "backends:"]
     for i, b in enumerate(backends):
         lines += [f"  - id: {b.id}", f"    url: {b.url}"]
         if weights:

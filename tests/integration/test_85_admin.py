@@ -199,6 +199,9 @@ def test_backends_health_fields_under_traffic(h):
             weight: 3
           - id: dead
             url: http://127.0.0.1:{dead}
+        load_balancing: round_robin
+        retry:
+          hedge_after: off
         circuit_breaker:
           failure_threshold: 2
           timeout: 1m
@@ -327,6 +330,9 @@ def test_metrics_format_and_numbers_match_the_traffic(h):
             url: {b1.url}
           - id: dead
             url: http://127.0.0.1:{dead}
+        load_balancing: round_robin
+        retry:
+          hedge_after: off
         circuit_breaker:
           failure_threshold: 3
           timeout: 1m

@@ -30,6 +30,9 @@ def two(h, admin=""):
             url: {a.url}
           - id: b
             url: {b.url}
+        load_balancing: round_robin
+        retry:
+          hedge_after: off
         {admin}
     """)
     return a, b, lv

@@ -139,7 +139,15 @@ Test(config, defaults)
     cr_expect_eq(ntohl(sin->sin_addr.s_addr), INADDR_ANY);
     cr_expect_geq(c->workers, 1);
     cr_assert_not_null(c->balancer);
-    cr_expect_str_eq(c->balancer->name, "round_robin");
+    cr_expect_str_eq(c->balancer->name, "peak_ewma");
+    cr_expect_eq(c->retry.hedge.after, LV_HEDGE_AUTO);
+    cr_expect_eq(c->retry.hedge.min, 10);
+    cr_expect_eq(c->retry.hedge.max, 500);
+    cr_expect(c->outlier.enabled);
+    cr_expect_eq(c->outlier.interval, 1000);
+    cr_expect_eq(c->outlier.latency_floor, 50000, "µs");
+    cr_expect_eq(c->outlier.max_ejection_percent, 50);
+    cr_expect_eq(c->breaker.failures_in_window, 5);
     cr_expect_eq(c->timeouts.connect, 1000);
     cr_expect_eq(c->timeouts.per_try, 15000);
     cr_expect_eq(c->timeouts.backend, 30000);
@@ -432,17 +440,56 @@ Test(config, load_missing_file)
     free(errs);
 }
 
+/* hedge_after: off, a duration, or auto; outlier_detection's keys. */
+Test(config, hedge_and_outliers)
+{
+    const char *cases[][2] = {{"off", "0"}, {"50ms", "50"}, {"auto", "auto"}};
+    for (size_t i = 0; i < 3; i++) {
+        char text[256];
+        snprintf(text, sizeof(text),
+                 "%sretry: { hedge_after: %s, hedge_min: 5ms, hedge_max: 2s }\n", one_backend,
+                 cases[i][0]);
+        struct result r = load_ok(text);
+        uint64_t want = strcmp(cases[i][1], "auto") == 0
+                            ? LV_HEDGE_AUTO
+                            : (uint64_t)strtoull(cases[i][1], NULL, 10);
+        cr_expect_eq(r.cfg->retry.hedge.after, want, "%s", cases[i][0]);
+        cr_expect_eq(r.cfg->retry.hedge.min, 5);
+        cr_expect_eq(r.cfg->retry.hedge.max, 2000);
+        result_dispose(&r);
+    }
+    char text[512];
+    snprintf(text, sizeof(text),
+             "%soutlier_detection: { enabled: false, interval: 2s, factor: 2.5, latency_floor: "
+             "20ms, timeout_floor: 10%%, minimum_requests: 7, max_ejection_percent: 34 }\n",
+             one_backend);
+    struct result r = load_ok(text);
+    const struct lv_outlier_cfg *o = &r.cfg->outlier;
+    cr_expect_not(o->enabled);
+    cr_expect_eq(o->interval, 2000);
+    cr_expect_float_eq(o->factor, 2.5, 1e-9);
+    cr_expect_eq(o->latency_floor, 20000, "µs");
+    cr_expect_float_eq(o->timeout_floor, 0.1, 1e-9);
+    cr_expect_eq(o->minimum_requests, 7);
+    cr_expect_eq(o->max_ejection_percent, 34);
+    result_dispose(&r);
+    snprintf(text, sizeof(text), "%soutlier_detection: { factor: 0.5 }\n", one_backend);
+    expect_one_error(text, "t.yaml:4:", "not a factor");
+    LV_EXPECT_NO_LEAKS();
+}
+
 /* --- errors, one kind each ---------------------------------------------------- */
 
 Test(config_errors, unknown_top_level_key)
 {
     char text[256];
     snprintf(text, sizeof(text), "%sbogus: 1\n", one_backend);
-    expect_one_error(
-        text, "t.yaml:4:1: unknown key 'bogus' ",
-        "(allowed here: listen, workers, backends, load_balancing, timeouts, limits, "
-        "pool, access_log, headers, retry, circuit_breaker, health_check, admin, rate_limit, "
-        "cache, upgrade, log_level, pools, routes, no_route)");
+    expect_one_error(text, "t.yaml:4:1: unknown key 'bogus' ",
+                     "(allowed here: listen, workers, backends, load_balancing, timeouts, limits, "
+                     "pool, access_log, headers, retry, circuit_breaker, outlier_detection, "
+                     "health_check, admin, "
+                     "rate_limit, "
+                     "cache, upgrade, log_level, pools, routes, no_route)");
 }
 
 Test(config_errors, unknown_key_in_section)

@@ -141,7 +141,7 @@ Test(config_routes, the_issue_example)
     cr_expect_eq(chat->first, 2);
     cr_expect_eq(chat->n, 1);
     cr_expect_str_eq(c->backends[2].id, "chat1");
-    cr_expect_str_eq(chat->balancer->name, "round_robin");
+    cr_expect_str_eq(chat->balancer->name, "peak_ewma");
     cr_expect_str_eq(chat->health.path, "/health");
     cr_expect_eq(chat->timeouts.per_try, c->timeouts.per_try);
     cr_expect_str_eq(lv_routes_backend_pool(c, 1)->name, "api");

@@ -553,3 +553,19 @@ Test(ewma, steady_samples_converge)
     double v = lv_ewma_read(&e, 60000 * ms, tau);
     cr_expect(v > 2000 && v < 2000 + 1000000 * exp(-5.9), "%f", v);
 }
+
+/* A backend taken out comes back without its penalty: reset forgets every
+ * sample, and the next one is the estimate (not a peak over the old one). */
+Test(ewma, reset_forgets_the_penalty)
+{
+    struct lv_ewma e;
+    memset(&e, 0, sizeof(e));
+    const uint64_t s = 1000000000ull, tau = 10 * s;
+    lv_ewma_observe(&e, 1000000, 1 * s, tau); /* a reset weighs 1 s */
+    cr_expect_float_eq(lv_ewma_read(&e, 1 * s, tau), 1000000.0, 1e-6);
+    lv_ewma_reset(&e);
+    cr_expect(!lv_ewma_has_sample(&e));
+    cr_expect_float_eq(lv_ewma_read(&e, 2 * s, tau), 0.0, 1e-9);
+    lv_ewma_observe(&e, 300, 3 * s, tau);
+    cr_expect_float_eq(lv_ewma_read(&e, 3 * s, tau), 300.0, 1e-9);
+}

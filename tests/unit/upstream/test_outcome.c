@@ -154,3 +154,22 @@ Test(outcome, a_hedge_answering_500_wins_and_is_a_failure_itself)
     cr_expect(o.hedge_won);
     cr_expect_eq(o.loser, LV_LOSER_FAILED);
 }
+
+/* What a failure weighs in peak_ewma's estimate: a timeout its wait, the
+ * other backend failures the per-try timeout (capped at 1 s, at least the
+ * wait), anything else nothing. */
+Test(outcome_penalty, failures_weigh_at_once)
+{
+    cr_expect_eq(lv_outcome_penalty_us(LV_FAIL_RESPONSE_TIMEOUT, 1000123, 1000), 1000123);
+    cr_expect_eq(lv_outcome_penalty_us(LV_FAIL_CONNECT_TIMEOUT, 250000, 1000), 250000);
+    cr_expect_eq(lv_outcome_penalty_us(LV_FAIL_RESET, 300, 1000), 1000000);
+    cr_expect_eq(lv_outcome_penalty_us(LV_FAIL_BAD_STATUS, 300, 200), 200000);
+    cr_expect_eq(lv_outcome_penalty_us(LV_FAIL_CONNECT_FAILED, 50, 15000),
+                 LV_OUTCOME_PENALTY_MAX_US, "capped");
+    cr_expect_eq(lv_outcome_penalty_us(LV_FAIL_BAD_RESPONSE, 3000000, 1000), 3000000,
+                 "at least the wait");
+    cr_expect_eq(lv_outcome_penalty_us(LV_FAIL_TLS, 10, 1000), 1000000);
+    cr_expect_eq(lv_outcome_penalty_us(LV_FAIL_CLIENT_CLOSED, 10, 1000), 0);
+    cr_expect_eq(lv_outcome_penalty_us(LV_FAIL_NO_BACKEND, 10, 1000), 0);
+    cr_expect_eq(lv_outcome_penalty_us(LV_FAIL_NONE, 10, 1000), 0);
+}

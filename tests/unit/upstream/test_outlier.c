@@ -282,3 +282,50 @@ Test(outlier, ejected_again_and_again_it_stays_out_longer)
         lv_breaker_dispose(&br[i]);
     LV_EXPECT_NO_LEAKS();
 }
+
+/* --- one worker's sweeps (lv_outlier_run), on a fake clock ---------------------- */
+
+Test(outlier_run, the_first_call_starts_the_clock_then_one_sweep_per_interval)
+{
+    struct lv_outlier_cfg c = cfg();
+    struct lv_outlier_run r;
+    cr_assert_eq(lv_outlier_run_init(&r, 3), 0);
+    cr_expect_not(lv_outlier_due(&r, &c, 5000), "the first call starts the clock");
+    cr_expect_not(lv_outlier_due(&r, &c, 5999));
+    cr_expect(lv_outlier_due(&r, &c, 6000));
+    cr_expect_not(lv_outlier_due(&r, &c, 6500));
+    cr_expect(lv_outlier_due(&r, &c, 9000), "after a quiet spell: at once");
+    cr_expect_not(lv_outlier_due(&r, &c, 9999), "and the next a whole interval later");
+    cr_expect(lv_outlier_due(&r, &c, 10000));
+    c.enabled = false;
+    cr_expect_not(lv_outlier_due(&r, &c, 20000), "disabled: never");
+    lv_outlier_run_dispose(&r);
+}
+
+Test(outlier_run, counts_are_judged_once_then_start_from_zero)
+{
+    struct lv_outlier_cfg c = cfg();
+    struct lv_outlier_run r;
+    cr_assert_eq(lv_outlier_run_init(&r, 3), 0);
+    for (int k = 0; k < 40; k++) {
+        lv_outlier_count(&r, 0, false);
+        lv_outlier_count(&r, 2, false);
+        lv_outlier_count(&r, 1, k % 5 == 0); /* b1 times out (or loses the race) 1 in 5 */
+    }
+    lv_outlier_count(&r, 7, true); /* out of range: ignored */
+    for (size_t i = 0; i < 3; i++) {
+        r.st[i].in = true;
+        r.st[i].latency = 1 * MS;
+    }
+    cr_expect_eq(r.st[1].timeouts, 8);
+    cr_expect_eq(r.st[1].answered, 32);
+    cr_expect_eq(lv_outlier_run_sweep(&r, &c), 1);
+    cr_expect_eq(r.why[1], LV_OUTLIER_TIMEOUTS);
+    cr_expect_eq(r.why[0], LV_OUTLIER_NONE);
+    cr_expect_eq(r.last[1].timeouts, 8, "what was judged is kept for the log");
+    cr_expect_eq(r.st[1].timeouts + r.st[1].answered + r.st[0].answered, 0, "the next from zero");
+    for (size_t i = 0; i < 3; i++)
+        r.st[i].in = true;
+    cr_expect_eq(lv_outlier_run_sweep(&r, &c), 0, "an empty interval judges nobody");
+    lv_outlier_run_dispose(&r);
+}
