@@ -424,7 +424,7 @@ Test(config_errors, unknown_top_level_key)
         text, "t.yaml:4:1: unknown key 'bogus' ",
         "(allowed here: listen, workers, backends, load_balancing, timeouts, limits, "
         "pool, access_log, headers, retry, circuit_breaker, health_check, admin, rate_limit, "
-        "cache, upgrade, log_level, pools, routes, no_route)");
+        "cache, upgrade, http2, log_level, pools, routes, no_route)");
 }
 
 Test(config_errors, unknown_key_in_section)
