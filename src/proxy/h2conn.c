@@ -155,6 +155,7 @@ static void finish(struct lv_h2conn *h, bool after_writes)
     h->state = H2_CLOSED;
     if (h->owner_told) return;
     lv_sock_flush(h->s);
+    if (h->owner_told) return;
     if (after_writes && h->s->write_pending > 0 && !h->s->write_error) {
         h->close_when_written = true;
         if (h->stall_since_ms == 0) h->stall_since_ms = lv_clock_ms();
@@ -822,6 +823,7 @@ static void pump(struct lv_h2conn *h)
     drained(h);
     lv_sock_flush(h->s);
     h->in_pump = false;
+    if (h->owner_told) return; /* a failed write closed the connection */
     if (output_waits(h)) {
         if (h->stall_since_ms == 0) h->stall_since_ms = lv_clock_ms();
     } else {

@@ -50,7 +50,7 @@ def pki(tmp_path_factory):
     return Pki(tmp_path_factory.mktemp("pki"))
 
 
-def start(h, pki, body="", backend_args=(), plain_http2=True):
+def start(h, pki, body="", backend_args=(), plain_http2=True, tls_http2=None):
     """levee with a TLS listener (h2 by ALPN) and a cleartext one (prior
     knowledge when plain_http2), in front of one demo backend."""
     import textwrap
@@ -63,7 +63,8 @@ def start(h, pki, body="", backend_args=(), plain_http2=True):
             f"    tls:\n"
             f"      certificates:\n"
             f"          - {{cert: {c}, key: {k}}}\n"
-            f"  - address: 127.0.0.1:{plain_port}\n"
+            + (f"    http2: {'true' if tls_http2 else 'false'}\n" if tls_http2 is not None else "")
+            + f"  - address: 127.0.0.1:{plain_port}\n"
             f"    http2: {'true' if plain_http2 else 'false'}\n"
             f"backends:\n"
             f"  - id: d1\n"
@@ -402,11 +403,14 @@ def test_access_log_and_metrics_by_protocol(h, pki):
     assert 'levee_requests_by_protocol_total{protocol="HTTP/2.0"} 1' in metrics(lv)
 
 
-def test_cleartext_h2_off_by_default(h, pki):
-    d, lv = start(h, pki, plain_http2=False)
+def test_cleartext_h2_off_by_default_and_tls_h2_can_be_off(h, pki):
+    d, lv = start(h, pki, plain_http2=False, tls_http2=False)
     r = curl(["--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_code}",
               f"http://127.0.0.1:{lv.port}/echo"])
     assert r.stdout != "200", r
+    r = curl(["--http2", "--cacert", pki.ca, "-o", "/dev/null", "-w",
+              "%{http_version} %{http_code}", f"https://127.0.0.1:{lv.tls_port}/echo"])
+    assert r.stdout == "1.1 200", r
     assert metric(lv, "levee_http2_connections_total") == 0
 
 
