@@ -68,6 +68,7 @@ struct h2stream {
     bool ex_done;       /* the exchange is DONE: destroy it in the pump */
     bool rst_after_end; /* the request was not read to its end: RST_STREAM(NO_ERROR) */
     bool closed;        /* nghttp2 closed the stream */
+    bool large;         /* its answer's queue went past the low mark: drained() looks */
 };
 
 struct lv_h2conn {
@@ -88,6 +89,8 @@ struct lv_h2conn {
     const char *first_p;
     size_t first_n;
     bool in_recv, in_pump, pump_queued, close_when_written, owner_told;
+    bool any_done;  /* some stream's exchange is DONE: reap() has work */
+    bool any_large; /* some answer went past the low mark: drained() has work */
     int handles_open;
     uint64_t idle_since_ms;  /* no stream since then */
     uint64_t stall_since_ms; /* output waits (window shut or socket full) since then; 0: no */
@@ -699,6 +702,7 @@ static int ds_body(void *d, struct lv_buf *b, const char *p, size_t len)
     if (st->closed) return -1;
     if (len == 0) return 0;
     if (queue_push(st, b, p, len) != 0) return -1;
+    if (st->qbytes > LV_FLOW_LOW) st->large = st->h->any_large = true;
     wake_body(st);
     return 0;
 }
@@ -744,6 +748,7 @@ static void ds_done(void *d)
 {
     struct h2stream *st = d;
     st->ex_done = true;
+    st->h->any_done = true;
     pump_soon(st->h);
 }
 
@@ -766,6 +771,8 @@ static const struct lv_downstream_ops downstream_ops = {
  * written): an answer cut short resets its stream. */
 static void reap(struct lv_h2conn *h)
 {
+    if (!h->any_done) return;
+    h->any_done = false;
     for (struct lv_list *n = h->streams.next; n != &h->streams; n = n->next) {
         struct h2stream *st = lv_container_of(n, struct h2stream, link);
         if (!st->ex_done || st->ex == NULL) continue;
@@ -791,9 +798,17 @@ static void reap(struct lv_h2conn *h)
  * again. */
 static void drained(struct lv_h2conn *h)
 {
+    if (!h->any_large) return;
+    h->any_large = false;
     for (struct lv_list *n = h->streams.next; n != &h->streams; n = n->next) {
         struct h2stream *st = lv_container_of(n, struct h2stream, link);
-        if (st->ex && !st->ex_done && st->qbytes <= LV_FLOW_LOW) lv_exchange_on_drain(st->ex);
+        if (!st->large || !st->ex || st->ex_done) continue;
+        if (st->qbytes <= LV_FLOW_LOW) {
+            st->large = false;
+            lv_exchange_on_drain(st->ex);
+        } else {
+            h->any_large = true;
+        }
     }
 }
 

@@ -293,7 +293,7 @@ def test_upload_body_streams_with_flow_control(h, pki, tmp_path):
     while sent < len(piece):
         def room(cc):
             return cc.conn.local_flow_control_window(sid) > 0
-        c.pump(10, room)
+        assert c.pump(30, room), f"no window from levee after {sent} bytes"
         n = min(c.conn.local_flow_control_window(sid), c.conn.max_outbound_frame_size,
                 len(piece) - sent)
         c.conn.send_data(sid, piece[sent:sent + n])
