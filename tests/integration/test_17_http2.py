@@ -50,7 +50,7 @@ def pki(tmp_path_factory):
     return Pki(tmp_path_factory.mktemp("pki"))
 
 
-def start(h, pki, body="", backend_args=(), plain_http2=True, tls_http2=None):
+def start(h, pki, body="", backend_args=(), plain_http2=True, tls_http2=None, dead_backend=None):
     """levee with a TLS listener (h2 by ALPN) and a cleartext one (prior
     knowledge when plain_http2), in front of one demo backend."""
     import textwrap
@@ -68,7 +68,9 @@ def start(h, pki, body="", backend_args=(), plain_http2=True, tls_http2=None):
             f"    http2: {'true' if plain_http2 else 'false'}\n"
             f"backends:\n"
             f"  - id: d1\n"
-            f"    url: {d.url}\n" + textwrap.dedent(body).lstrip("\n"))
+            f"    url: {d.url}\n"
+            + (f"  - id: dead\n    url: http://127.0.0.1:{dead_backend}\n" if dead_backend else "")
+            + textwrap.dedent(body).lstrip("\n"))
     h._counter += 1
     lv = TlsLevee(h, text, name="levee" if h._counter == 1 else f"levee{h._counter}",
                   start=False)
@@ -343,6 +345,29 @@ def test_timeouts_and_retries_apply_per_stream(h, pki):
     # The connection goes on after a stream's timeout.
     assert c.response(c.request("/echo"))[0] == 200
     c.close()
+
+
+def test_retries_apply_per_stream(h, pki):
+    from harness import closed_port
+    port, holder = closed_port()
+    d, lv = start(h, pki, """
+        load_balancing: round_robin
+        retry:
+          max_attempts: 3
+          budget_percent: 100
+        circuit_breaker:
+          enabled: false
+    """, dead_backend=port)
+    c = RawH2(lv.port)
+    sids = [c.request(f"/echo?i={i}") for i in range(20)]
+    assert [c.response(s)[0] for s in sids] == [200] * 20
+    c.close()
+    # Some streams went to the dead backend first and were retried on d1.
+    text = metrics(lv)
+    m = re.search(r"^levee_retries_total (\d+)", text, re.MULTILINE)
+    assert m and int(m.group(1)) >= 1, text
+    assert d.stats()["requests"] == 20
+    holder.close()
 
 
 def test_headers_semantics(h, pki):
