@@ -852,16 +852,25 @@ static void pump(struct lv_h2conn *h)
         finish(h, true);
 }
 
+/* Feeds the bytes read before the start, if they still wait. True when
+ * the connection goes on. */
+static bool feed_first(struct lv_h2conn *h)
+{
+    if (h->first == NULL) return true;
+    struct lv_buf *b = h->first;
+    h->first = NULL;
+    feed(h, b, h->first_p, h->first_n);
+    lv_buf_unref(b);
+    return h->state != H2_CLOSED;
+}
+
 static void on_prepare(uv_prepare_t *p)
 {
     struct lv_h2conn *h = p->data;
     uv_prepare_stop(p);
     h->pump_queued = false;
     if (h->first) {
-        struct lv_buf *b = h->first;
-        h->first = NULL;
-        feed(h, b, h->first_p, h->first_n);
-        lv_buf_unref(b);
+        feed_first(h);
         return;
     }
     pump(h);
@@ -904,6 +913,10 @@ static void on_read(struct lv_sock *s, struct lv_buf *b, ssize_t nread)
 {
     struct lv_h2conn *h = s->data;
     if (h->state == H2_CLOSED) return;
+    /* libuv reads again within one callback while reads fill the buffer:
+     * the bytes the client's reader handed over (the preface) must go in
+     * before these, not at the next pump. */
+    if (!feed_first(h)) return;
     if (nread < 0) {
         finish(h, false);
         return;
@@ -1033,7 +1046,8 @@ struct lv_h2conn *lv_h2conn_start(struct lv_wctx *w, struct lv_sock *s, const ch
     s->on_read = on_read;
     s->on_written = on_written;
     lv_sock_read_start(s);
-    if (n > 0) { /* fed from the pump: the owner learns of h before any close */
+    if (n > 0) { /* fed from the pump or the next read, whichever comes first: the owner
+                  * learns of h before any close */
         h->first = lv_buf_ref(b);
         h->first_p = p;
         h->first_n = n;

@@ -96,7 +96,7 @@ def metric(lv, name):
 
 
 class RawH2:
-    def __init__(self, port, settings=None, validate=True):
+    def __init__(self, port, settings=None, validate=True, send_now=True):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         cfg = h2.config.H2Configuration(client_side=True, header_encoding="utf-8",
                                         validate_outbound_headers=validate,
@@ -105,7 +105,8 @@ class RawH2:
         self.conn.initiate_connection()
         if settings:
             self.conn.update_settings(settings)
-        self.flush()
+        if send_now:  # else the preface goes with the first flush()
+            self.flush()
         self.events = []
         self.closed = False
 
@@ -308,6 +309,35 @@ def test_upload_body_streams_with_flow_control(h, pki, tmp_path):
     assert status == 200
     assert json.loads(out)["body_length"] == len(piece)
     c.close()
+
+
+def test_prior_knowledge_preface_with_more_bytes_behind_it(h, pki):
+    """The preface and far more than one read buffer (32 KiB) in one write:
+    libuv reads again within the callback that saw the preface, and those
+    bytes must reach nghttp2 after the preface (they once went first: a
+    PROTOCOL_ERROR GOAWAY, "bad client magic", logged at debug only)."""
+    d, lv = start(h, pki)
+    n = 30
+    for attempt in range(5):
+        c = RawH2(lv.port, send_now=False)
+        sids = []
+        for i in range(n):
+            sid = c.conn.get_next_available_stream_id()
+            c.conn.send_headers(sid, [(":method", "GET"), (":path", f"/echo?i={i}"),
+                                      (":scheme", "http"), (":authority", "localhost"),
+                                      ("x-pad", f"{attempt}-{i}-" + "p" * 6000)],
+                                end_stream=True)
+            sids.append(sid)
+        data = c.conn.data_to_send()
+        assert len(data) > 4 * 32 * 1024
+        c.sock.sendall(data)  # one write: preface, SETTINGS, 30 requests
+        def ended(cc):
+            return {e.stream_id for e in cc.events
+                    if isinstance(e, (h2.events.StreamEnded, h2.events.StreamReset))} >= set(sids)
+        assert c.pump(30, ended), f"connection {attempt}: {c.goaway()} closed={c.closed}"
+        assert [c.response(sid)[0] for sid in sids] == [200] * n
+        assert not c.goaway()
+        c.close()
 
 
 def test_large_download_flow_control(h, pki):
