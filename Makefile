@@ -72,7 +72,7 @@ CPPFLAGS := -D_GNU_SOURCE -Isrc -I$(LLHTTP_INC) $(EXTRA_CPPFLAGS)
 CFLAGS_COMMON := -std=gnu17 -pthread $(OPT) -MMD -MP $(EXTRA_CFLAGS)
 CFLAGS := $(CFLAGS_COMMON) -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers
 LDOPT += $(EXTRA_LDFLAGS)
-LIBS := -luv -lssl -lcrypto -lyaml -lhiredis -lsystemd -lpcre2-8 -lm -pthread
+LIBS := -luv -lssl -lcrypto -lyaml -lhiredis -lsystemd -lpcre2-8 -lnghttp2 -lm -pthread
 
 LEVEE_SRCS := $(shell find src -name '*.c' -not -path 'src/demo/*' -not -name main.c | sort)
 # The dashboard page is compiled into the binary as a byte array.

@@ -10,8 +10,8 @@ set -eu
 # sanitizer runtimes for it (libclang_rt.fuzzer-x86_64.a, in libclang-rt-14-dev on
 # Debian 12), which clang only recommends.
 PKGS="build-essential pkg-config libuv1-dev node-llhttp libssl-dev libyaml-dev libpcre2-dev \
-libhiredis-dev libsystemd-dev scdoc redis-server libcriterion-dev \
-python3 python3-pytest python3-requests python3-websockets openssl curl chromium \
+libhiredis-dev libsystemd-dev libnghttp2-dev scdoc redis-server libcriterion-dev \
+python3 python3-pytest python3-requests python3-websockets python3-h2 nghttp2-client openssl curl chromium \
 debhelper dpkg-dev fakeroot lintian systemd man-db clang libclang-rt-dev"
 
 # Benchmarks need the peers; they are only installed when asked for.

@@ -325,6 +325,21 @@ void lv_metrics_render(struct lv_strbuf *sb, struct lv_proxy *px)
                      (unsigned long long)WSUM(st, tunnel_bytes_up));
     lv_strbuf_printf(sb, "levee_tunnel_bytes_total{direction=\"down\"} %llu\n",
                      (unsigned long long)WSUM(st, tunnel_bytes_down));
+    /* Issue 17: requests and connections by protocol. */
+    header(sb, "levee_requests_by_protocol_total", "counter",
+           "Requests finished, by the protocol the client spoke.");
+    uint64_t h2req = WSUM(st, h2_requests), allreq = WSUM(st, requests);
+    lv_strbuf_printf(sb, "levee_requests_by_protocol_total{protocol=\"HTTP/1.x\"} %llu\n",
+                     (unsigned long long)(allreq > h2req ? allreq - h2req : 0));
+    lv_strbuf_printf(sb, "levee_requests_by_protocol_total{protocol=\"HTTP/2.0\"} %llu\n",
+                     (unsigned long long)h2req);
+    header(sb, "levee_http2_connections_total", "counter", "Client connections that spoke HTTP/2.");
+    lv_strbuf_printf(sb, "levee_http2_connections_total %llu\n",
+                     (unsigned long long)WSUM(st, h2_connections));
+    header(sb, "levee_http2_abuse_closed_total", "counter",
+           "HTTP/2 connections closed for abuse (floods, rapid reset, stalled windows).");
+    lv_strbuf_printf(sb, "levee_http2_abuse_closed_total %llu\n",
+                     (unsigned long long)WSUM(st, h2_abuse));
     header(sb, "levee_tls_handshakes_total", "counter",
            "TLS handshakes with clients, by result (failures include timeouts).");
     lv_strbuf_printf(sb, "levee_tls_handshakes_total{result=\"success\"} %llu\n",

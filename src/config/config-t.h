@@ -44,6 +44,17 @@ struct lv_timeouts_cfg {
     uint64_t binary_upgrade; /* the new process of a binary upgrade serves within it */
 };
 
+/* HTTP/2 to clients (proxy/h2conn.h): per-connection limits. */
+struct lv_http2_cfg {
+    uint64_t max_concurrent_streams; /* SETTINGS_MAX_CONCURRENT_STREAMS */
+    uint64_t initial_window_size;    /* SETTINGS_INITIAL_WINDOW_SIZE: request body per stream */
+    uint64_t max_frame_size;         /* SETTINGS_MAX_FRAME_SIZE */
+    uint64_t max_header_list_size;   /* SETTINGS_MAX_HEADER_LIST_SIZE; 0: limits.max_header_size */
+    uint64_t idle_timeout;           /* ms without a stream: GOAWAY and close */
+    uint64_t max_resets;             /* client RST_STREAM per second (rapid reset), averaged */
+    uint64_t max_control_frames;     /* PING, SETTINGS, empty frames per second, averaged */
+};
+
 struct lv_limits_cfg {
     uint64_t max_body; /* 0: unlimited */
     uint64_t max_header_size;
@@ -88,6 +99,7 @@ struct lv_config {
     const struct lv_balancer_ops *balancer;
     struct lv_timeouts_cfg timeouts;
     struct lv_limits_cfg limits;
+    struct lv_http2_cfg http2;
     struct lv_pool_cfg pool;
     struct lv_access_log_cfg access_log;
     struct lv_headers_cfg headers;

@@ -52,6 +52,14 @@ int lv_config_defaults(struct lv_config *cfg)
         .max_headers = 100,
         .max_uri = 8 * KIB,
     };
+    cfg->http2 = (struct lv_http2_cfg){
+        .max_concurrent_streams = 100,
+        .initial_window_size = 65535,
+        .max_frame_size = 16384,
+        .idle_timeout = SEC(60),
+        .max_resets = 100,
+        .max_control_frames = 100,
+    };
     cfg->pool = (struct lv_pool_cfg){.max_idle = LV_POOL_UNLIMITED, .idle_timeout = SEC(30)};
     cfg->retry = (struct lv_retry_cfg){
         .max_attempts = 3,
@@ -965,6 +973,20 @@ static const struct lv_cfg_field rate_fields[] = {
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
+static const struct lv_cfg_field http2_fields[] = {
+    F("max_concurrent_streams", lv_cfg_uint, struct lv_http2_cfg, max_concurrent_streams, 1, 10000,
+      NULL),
+    F("initial_window_size", lv_cfg_size, struct lv_http2_cfg, initial_window_size, 1024,
+      2147483647, NULL),
+    F("max_frame_size", lv_cfg_size, struct lv_http2_cfg, max_frame_size, 16384, 16777215, NULL),
+    F("max_header_list_size", lv_cfg_size, struct lv_http2_cfg, max_header_list_size, 1 * KIB,
+      16 * MIB, NULL),
+    F("idle_timeout", lv_cfg_duration, struct lv_http2_cfg, idle_timeout, 1, 86400000, NULL),
+    F("max_resets", lv_cfg_uint, struct lv_http2_cfg, max_resets, 1, 1000000, NULL),
+    F("max_control_frames", lv_cfg_uint, struct lv_http2_cfg, max_control_frames, 1, 1000000, NULL),
+    {NULL, NULL, 0, 0, 0, NULL},
+};
+
 static const struct lv_cfg_field upgrade_fields[] = {
     F("allow", lv_cfg_strlist, struct lv_config, upgrade_allow, 0, 0, NULL),
     {NULL, NULL, 0, 0, 0, NULL},
@@ -988,6 +1010,7 @@ static const struct lv_cfg_field root_fields[] = {
     F("rate_limit", lv_cfg_section, struct lv_config, rate_limit, 0, 0, rate_fields),
     F("cache", lv_cfg_cache, struct lv_config, cache, 0, 0, lv_cfg_cache_fields),
     {"upgrade", lv_cfg_section, 0, 0, 0, upgrade_fields},
+    F("http2", lv_cfg_section, struct lv_config, http2, 0, 0, http2_fields), /* issue 17 */
     F("log_level", parse_log_level, struct lv_config, log_level, 0, 0, NULL),
     {"pools", lv_cfg_later, 0, 0, 0, lv_cfg_pool_fields},
     {"routes", lv_cfg_later, 0, 0, 0, lv_cfg_route_fields},

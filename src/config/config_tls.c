@@ -83,6 +83,8 @@ static const struct lv_cfg_field listen_tls_fields[] = {
 
 struct listen_yaml {
     char *address;
+    bool http2;
+    yaml_node_t *http2_node;
     struct lv_tls_listen_cfg tls;
     yaml_node_t *tls_node;
 };
@@ -96,8 +98,18 @@ static int parse_listen_tls(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     return lv_cfg_walk(c, n, listen_tls_fields, &y->tls);
 }
 
+/* `http2:` is on by default with TLS (ALPN), off without (prior knowledge). */
+static int parse_listen_http2(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
+                              const struct lv_cfg_field *f)
+{
+    struct listen_yaml *y = dst;
+    y->http2_node = n;
+    return lv_cfg_bool(c, n, &y->http2, f);
+}
+
 const struct lv_cfg_field lv_cfg_listen_fields[] = {
     {"address", lv_cfg_string, offsetof(struct listen_yaml, address), 0, 0, NULL},
+    {"http2", parse_listen_http2, 0, 0, 0, NULL},
     {"tls", parse_listen_tls, 0, 0, 0, listen_tls_fields},
     {NULL, NULL, 0, 0, 0, NULL},
 };
@@ -122,8 +134,10 @@ int lv_cfg_listen_map(struct lv_cfg_ctx *c, yaml_node_t *n, struct lv_listen_cfg
         return UV_EINVAL;
     }
     out->address = y.address;
+    out->http2 = y.http2_node ? y.http2 : y.tls_node != NULL;
     if (y.tls_node == NULL || rc != 0) return rc;
     out->tls_enabled = true;
+    out->tls.h2 = out->http2;
     if (out->tls.ncerts == 0) {
         lv_cfg_error(c, y.tls_node, "tls needs at least one certificate (certificates: ...)");
         return UV_EINVAL;

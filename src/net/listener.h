@@ -44,6 +44,7 @@ struct lv_listen_cfg {
     struct sockaddr_storage addr;
     socklen_t addrlen;
     bool tls_enabled;
+    bool http2; /* HTTP/2: ALPN h2 with TLS, the preface (prior knowledge) without */
     struct lv_tls_listen_cfg tls;
     SSL_CTX *tls_ctx; /* built when the file is loaded */
 };

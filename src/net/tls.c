@@ -53,11 +53,16 @@ const char *lv_tls_error(char *buf, size_t cap)
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                        const unsigned char *in, unsigned int inlen, void *arg)
 {
-    (void)ssl, (void)arg;
+    (void)ssl;
+    /* Issue 17: h2 first when the listener speaks HTTP/2 (the server's
+     * preference decides). */
+    static const unsigned char h2[] = "\x02h2\x08http/1.1";
     static const unsigned char http11[] = "\x08http/1.1";
+    bool with_h2 = arg != NULL;
     unsigned char *sel;
-    if (SSL_select_next_proto(&sel, outlen, http11, sizeof(http11) - 1, in, inlen) !=
-        OPENSSL_NPN_NEGOTIATED)
+    if (SSL_select_next_proto(&sel, outlen, with_h2 ? h2 : http11,
+                              with_h2 ? sizeof(h2) - 1 : sizeof(http11) - 1, in,
+                              inlen) != OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_NOACK; /* the client speaks no http/1.1: no ALPN, go on */
     *out = sel;
     return SSL_TLSEXT_ERR_OK;
@@ -107,7 +112,7 @@ static SSL_CTX *one_server_ctx(const struct lv_tls_listen_cfg *cfg, const struct
         SSL_CTX_free(ctx);
         return NULL;
     }
-    SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+    SSL_CTX_set_alpn_select_cb(ctx, alpn_select, cfg->h2 ? (void *)alpn_select : NULL);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
     return ctx;
 }

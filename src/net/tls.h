@@ -28,6 +28,7 @@ struct lv_tls_listen_cfg {
     char *ciphers;              /* TLS 1.2 cipher list, or NULL for OpenSSL's default */
     char *ciphersuites;         /* TLS 1.3 suites, or NULL */
     uint64_t handshake_timeout; /* ms */
+    bool h2;                    /* ALPN offers h2 before http/1.1 (issue 17) */
 };
 
 struct lv_tls_backend_cfg {

@@ -28,6 +28,7 @@
 #include "net/addr.h"
 #include "proxy/exchange.h"
 #include "proxy/flow.h"
+#include "proxy/h2conn.h"
 #include "proxy/wgen.h"
 #include "config/gen.h"
 
@@ -53,6 +54,7 @@ static void set_state(struct lv_client *c, enum lv_client_state to)
     enum lv_client_state from = c->state;
     switch (to) {
     case LV_CL_HANDSHAKE: assert(!"a client starts in HANDSHAKE, never moves there"); break;
+    case LV_CL_H2: assert(from == LV_CL_HANDSHAKE || from == LV_CL_IDLE); break;
     case LV_CL_IDLE: assert(from == LV_CL_HANDSHAKE || from == LV_CL_REQUEST); break;
     case LV_CL_REQUEST: assert(from == LV_CL_IDLE || from == LV_CL_TUNNEL); break;
     case LV_CL_TUNNEL: assert(from == LV_CL_REQUEST); break;
@@ -141,6 +143,11 @@ static void close_now(struct lv_client *c)
     }
     lv_sockenv_timer_stop(c->sock.env, &c->timer);
     lv_sock_close(&c->sock);
+    if (c->h2) { /* issue 17: its memory counts as one more handle */
+        struct lv_h2conn *h2 = c->h2;
+        c->h2 = NULL;
+        lv_h2conn_close(h2);
+    }
 }
 
 void lv_client_abort(struct lv_client *c)
@@ -182,6 +189,10 @@ static void close_gracefully(struct lv_client *c, bool linger)
 
 void lv_client_drain(struct lv_client *c)
 {
+    if (c->state == LV_CL_H2) { /* issue 17: GOAWAY, streams under way finish */
+        lv_h2conn_drain(c->h2);
+        return;
+    }
     if ((c->state == LV_CL_IDLE || c->state == LV_CL_HANDSHAKE) && c->pending == NULL) close_now(c);
 }
 
@@ -375,6 +386,42 @@ static void process(struct lv_client *c)
     c->in_process = false;
 }
 
+/* --- HTTP/2 (issue 17) -------------------------------------------------------------- */
+
+static void h2_close(void *owner)
+{
+    close_now(owner);
+}
+
+static void h2_freed(void *owner)
+{
+    on_handle_closed(owner);
+}
+
+static const struct lv_h2conn_ops h2_ops = {.close = h2_close, .freed = h2_freed};
+
+/* The connection speaks HTTP/2 from here on: the socket's handlers go to
+ * an HTTP/2 connection, which closes the client through h2_ops. */
+static void start_h2(struct lv_client *c, struct lv_buf *b, size_t n)
+{
+    set_state(c, LV_CL_H2);
+    arm(c, LV_CT_NONE, 0); /* the HTTP/2 connection times itself */
+    c->handles_open++;
+    c->h2 = lv_h2conn_start(c->w, &c->sock, c->ip, c->sock.ssl != NULL, b, b ? b->data : NULL, n,
+                            &h2_ops, c);
+    if (c->h2 == NULL) {
+        c->handles_open--;
+        close_now(c);
+    }
+}
+
+/* The HTTP/2 connection preface (RFC 9113 §3.4), or the start of it. */
+static bool h2_preface(const char *p, size_t n)
+{
+    static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    return n > 0 && memcmp(p, preface, n < sizeof(preface) - 1 ? n : sizeof(preface) - 1) == 0;
+}
+
 /* --- I/O ------------------------------------------------------------------------ */
 
 static void on_read(struct lv_sock *s, struct lv_buf *b, ssize_t nread)
@@ -400,6 +447,11 @@ static void on_read(struct lv_sock *s, struct lv_buf *b, ssize_t nread)
         /* Reads are stopped while bytes are pending. */
         assert(!"a client with bytes pending is not read");
         close_now(c);
+        return;
+    }
+    if (c->h2_prior && c->nrequests == 0 && c->ex == NULL && c->state == LV_CL_IDLE &&
+        h2_preface(b->data, (size_t)nread)) {
+        start_h2(c, b, (size_t)nread);
         return;
     }
     c->pending = lv_buf_ref(b);
@@ -606,12 +658,19 @@ static void on_handshake(struct lv_sock *s, int status)
         return;
     }
     LV_STAT_INC(c->w->stats.tls_handshakes);
+    const unsigned char *alpn = NULL;
+    unsigned alpn_len = 0;
+    SSL_get0_alpn_selected(s->ssl, &alpn, &alpn_len);
+    if (alpn_len == 2 && memcmp(alpn, "h2", 2) == 0) {
+        start_h2(c, NULL, 0);
+        return;
+    }
     set_state(c, LV_CL_IDLE);
     arm(c, LV_CT_HEADER, cfg_of(c)->timeouts.client_header);
 }
 
 struct lv_client *lv_client_accept(struct lv_wctx *w, int fd, SSL_CTX *tls, uint64_t handshake_ms,
-                                   void (*on_freed)(struct lv_client *c))
+                                   bool h2_prior, void (*on_freed)(struct lv_client *c))
 {
     struct lv_client *c = calloc(1, sizeof(*c));
     if (c == NULL || lv_sock_init(&w->env, &c->sock) != 0) {
@@ -621,6 +680,7 @@ struct lv_client *lv_client_accept(struct lv_wctx *w, int fd, SSL_CTX *tls, uint
     }
     c->w = w;
     c->on_freed = on_freed;
+    c->h2_prior = h2_prior && tls == NULL;
     c->state = LV_CL_HANDSHAKE;
     c->sock.on_read = on_read;
     c->sock.on_written = on_written;

@@ -17,6 +17,8 @@
  *                            ▼                                 ▼
  *                         SHUTDOWN ──written──► LINGER ──► CLOSING
  *   any state ──error, timeout, hard stop──► CLOSING (freed when closed)
+ *   HANDSHAKE (ALPN h2) or IDLE (the HTTP/2 preface, `http2: true`) ──► H2:
+ *   the socket's handlers belong to an HTTP/2 connection until CLOSING.
  *
  * Flow control flags (not states): `paused` (the request body waits for a
  * backend), `write_blocked` (answers are unwritten past a bound: no new
@@ -38,12 +40,14 @@
 #include "proxy/wctx.h"
 
 struct lv_exchange;
+struct lv_h2conn;
 
 enum lv_client_state {
     LV_CL_HANDSHAKE, /* TLS handshake */
     LV_CL_IDLE,      /* no request under way */
     LV_CL_REQUEST,   /* a request is read or answered */
     LV_CL_TUNNEL,    /* the socket belongs to a tunnel */
+    LV_CL_H2,        /* issue 17: the connection speaks HTTP/2 (proxy/h2conn.h) */
     LV_CL_SHUTDOWN,  /* the last answer is handed over; the write side shuts after it */
     LV_CL_LINGER,    /* shut: what the client still sends is read and dropped */
     LV_CL_CLOSING,   /* handles closing */
@@ -69,6 +73,7 @@ struct lv_client {
     struct lv_list link; /* in the worker's list: the worker's to touch */
     void (*on_freed)(struct lv_client *c);
     struct lv_exchange *ex; /* the request under way */
+    struct lv_h2conn *h2;   /* in H2: the HTTP/2 connection (issue 17) */
     struct lv_buf *pending; /* read, not yet parsed (the next pipelined request) */
     uint32_t pending_off, pending_len;
     enum lv_client_state state;
@@ -84,15 +89,17 @@ struct lv_client {
     bool paused;         /* flow: not reading, the request body waits for a backend */
     bool write_blocked;  /* flow: answers unwritten past the bound */
     bool peer_closed;    /* flow: the client shut its side; its answer is still written */
+    bool h2_prior;       /* cleartext HTTP/2 with prior knowledge is accepted */
     char ip[48];
 };
 
 /* Takes over fd, a connection accepted from a listener (starting TLS with
- * ctx when not NULL). on_freed is called when the client's memory is freed
- * (after its socket closed). NULL when it could not be set up: fd is then
- * closed. */
+ * ctx when not NULL; ALPN "h2" makes it HTTP/2). h2_prior: a cleartext
+ * connection that opens with the HTTP/2 preface speaks HTTP/2. on_freed is called when the client's
+ * memory is freed (after its socket closed). NULL when it could not be set up: fd is then closed.
+ */
 struct lv_client *lv_client_accept(struct lv_wctx *w, int fd, SSL_CTX *tls, uint64_t handshake_ms,
-                                   void (*on_freed)(struct lv_client *c));
+                                   bool h2_prior, void (*on_freed)(struct lv_client *c));
 
 /* Shutdown: close at once if idle, else after the current answer. */
 void lv_client_drain(struct lv_client *c);

@@ -37,6 +37,7 @@ struct lv_listener {
     char *address;
     SSL_CTX *tls;          /* TLS listener: the current certificates; NULL: plain */
     uint64_t handshake_ms; /* its handshake timeout */
+    bool h2_prior;         /* issue 17: cleartext HTTP/2 with prior knowledge (`http2: true`) */
     struct lv_list link;   /* in the worker's listeners */
 };
 
@@ -100,7 +101,7 @@ static void acc_accepted(struct lv_acceptor *a, int fd)
     struct lv_listener *ls = a->data;
     struct lv_server *srv = ls->srv;
     struct lv_client *c =
-        lv_client_accept(&srv->ctx, fd, ls->tls, ls->handshake_ms, on_client_freed);
+        lv_client_accept(&srv->ctx, fd, ls->tls, ls->handshake_ms, ls->h2_prior, on_client_freed);
     if (c == NULL) {
         conn_freed(srv);
         return;
@@ -174,6 +175,7 @@ static void listener_tls(struct lv_listener *ls, const struct lv_listen_cfg *lc)
     if (ls->tls) SSL_CTX_up_ref(ls->tls);
     if (old) SSL_CTX_free(old);
     ls->handshake_ms = lc->tls.handshake_timeout;
+    ls->h2_prior = lc->http2 && !lc->tls_enabled;
 }
 
 static void on_listener_closed(struct lv_acceptor *a)

@@ -39,6 +39,9 @@ struct lv_stats {
     atomic_uint_fast64_t tunnel_bytes_down;      /* backend to client */
     atomic_uint_fast64_t tls_handshakes;         /* client handshakes completed */
     atomic_uint_fast64_t tls_handshake_failures; /* ... failed or timed out */
+    atomic_uint_fast64_t h2_connections;         /* HTTP/2 client connections (issue 17) */
+    atomic_uint_fast64_t h2_requests;            /* requests (streams) over HTTP/2 */
+    atomic_uint_fast64_t h2_abuse;               /* HTTP/2 connections closed for abuse */
     atomic_uint_fast64_t store_fallbacks;        /* rate checks the store could not answer */
 
     /* Listeners paused, by reason. */

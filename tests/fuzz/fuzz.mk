@@ -28,7 +28,7 @@ FCFLAGS_COMMON := -std=gnu17 -pthread -g -O1 -fno-omit-frame-pointer $(FSAN) -MM
 # built here; not in levee's own sources, which gcc already holds to -Werror: a warning
 # only clang gives is shown without stopping the fuzzing of everything else.
 FWARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers
-LIBS := -luv -lssl -lcrypto -lyaml -lhiredis -lsystemd -lpcre2-8 -lm -pthread
+LIBS := -luv -lssl -lcrypto -lyaml -lhiredis -lsystemd -lpcre2-8 -lnghttp2 -lm -pthread
 
 SRCS := $(shell find src -name '*.c' -not -path 'src/demo/*' -not -name main.c | sort)
 OBJS := $(SRCS:%.c=$(FB)/obj/%.o) $(FB)/obj/gen/dashboard.o \

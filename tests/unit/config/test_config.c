@@ -487,9 +487,8 @@ Test(config_errors, unknown_top_level_key)
     expect_one_error(text, "t.yaml:4:1: unknown key 'bogus' ",
                      "(allowed here: listen, workers, backends, load_balancing, timeouts, limits, "
                      "pool, access_log, headers, retry, circuit_breaker, outlier_detection, "
-                     "health_check, admin, "
-                     "rate_limit, "
-                     "cache, upgrade, log_level, pools, routes, no_route)");
+                     "health_check, admin, rate_limit, cache, upgrade, http2, log_level, pools, "
+                     "routes, no_route)");
 }
 
 Test(config_errors, unknown_key_in_section)
