@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "config/routes.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/strbuf.h"
@@ -21,6 +22,7 @@
 #include "proxy/accesslog.h"
 #include "proxy/flow.h"
 #include "proxy/wgen.h"
+#include "route/route.h"
 #include "upstream/backend.h"
 #include "upstream/eligible.h"
 #include "config/gen.h"
@@ -29,6 +31,9 @@
 
 static const struct lv_attempt_ops attempt_ops;
 static const struct lv_tunnel_ops tunnel_ops;
+static void answer_route(struct lv_exchange *ex);
+static void send_own(struct lv_exchange *ex, unsigned status, const char *extra, const char *body,
+                     size_t blen, bool must_close);
 static void respond(struct lv_exchange *ex, enum lv_fail_kind kind);
 static void respond_health(struct lv_exchange *ex);
 static void abort_answer(struct lv_exchange *ex, enum lv_fail_kind kind);
@@ -166,6 +171,8 @@ void lv_exchange_destroy(struct lv_exchange *ex)
     }
     lv_head_dispose(&ex->req);
     lv_bodyq_dispose(&ex->body);
+    free(ex->rbuf);
+    ex->rbuf = NULL;
     lv_wgen_leave(w, ex->wg);
     ex->wg = NULL;
     ex->ops = NULL;
@@ -260,7 +267,7 @@ static void detect_upgrade(struct lv_exchange *ex)
                lv_token_list_has(lv_head_str(h, f->value), f->value_len, "upgrade", 7);
     }
     if (!conn) return;
-    const struct lv_strlist *allow = &ex->cfg->upgrade_allow;
+    const struct lv_strlist *allow = &ex->rcfg->upgrade_allow;
     const char *v = lv_head_str(h, u->value);
     for (size_t i = 0; i < allow->n; i++) {
         if (lv_token_list_has(v, u->value_len, allow->items[i], strlen(allow->items[i]))) {
@@ -302,6 +309,10 @@ static void body_flow(struct lv_exchange *ex)
  * attempt loop. */
 static void proceed(struct lv_exchange *ex)
 {
+    if (ex->route->action != LV_ROUTE_POOL) {
+        answer_route(ex);
+        return;
+    }
     struct lv_head *h = &ex->req;
     const struct lv_hfield *expect = LV_HEAD_FIND(h, "expect");
     if (expect && has_body(ex) && ex->req_state != LV_EXR_COMPLETE &&
@@ -309,9 +320,9 @@ static void proceed(struct lv_exchange *ex)
         ex->ops->send_continue(ex->d); /* levee asks for it: the backend never sees Expect */
     /* The deadline counts from the request's end: now, or when its body
      * is in (lv_attempt_body_complete). */
-    if (ex->fwd.body_complete) ex->fwd.deadline_ms = lv_clock_ms() + ex->cfg->timeouts.backend;
+    if (ex->fwd.body_complete) ex->fwd.deadline_ms = lv_clock_ms() + ex->pool->timeouts->backend;
     set_state(ex, LV_EX_FORWARDING);
-    lv_attempt_start(&ex->at, &ex->fwd, &ex->wg->pool, &attempt_ops, ex);
+    lv_attempt_start(&ex->at, &ex->fwd, ex->pool, &attempt_ops, ex);
     body_flow(ex);
 }
 
@@ -338,6 +349,133 @@ static void forwarded_extra(struct lv_exchange *ex)
         snprintf(ex->extra + n, cap - n, "Connection: upgrade\r\nUpgrade: %s\r\n", ex->upgrade_to);
 }
 
+/* --- route the request (config/routes.h, route/route.h) --------------------------- */
+
+/* The request as routes see it: its host (Host, or an absolute-form
+ * target's authority) and its target in origin form. pbuf has room for
+ * the target's length + 2; hbuf for LV_ROUTE_HOST_MAX. 0, or -1: an
+ * invalid escape in the path. */
+static int route_req(const struct lv_head *h, struct lv_route_req *req, char *pbuf, char *hbuf)
+{
+    const char *target = lv_head_str(h, h->target);
+    size_t tlen = h->target_len;
+    const char *host = NULL;
+    size_t host_len = 0;
+    size_t skip = lv_target_absolute(target, tlen, &host, &host_len);
+    if (host == NULL) {
+        const struct lv_hfield *f = LV_HEAD_FIND(h, "host");
+        if (f) {
+            host = lv_head_str(h, f->value);
+            host_len = f->value_len;
+        }
+    }
+    target += skip;
+    tlen -= skip;
+    /* "http://h?q": the path is "/"; the normalized path goes in pbuf, the
+     * target in origin form right after it. */
+    if (skip && (tlen == 0 || target[0] != '/')) {
+        char *t = pbuf + tlen + 1;
+        t[0] = '/';
+        memcpy(t + 1, target, tlen);
+        target = t;
+        tlen++;
+    }
+    return lv_route_req_init(req, h->method, host, host_len, target, tlen, h, pbuf, hbuf);
+}
+
+/*
+ * Finds the request's route, first match wins, and what it does:
+ * ex->route, ex->rcfg, ex->pool (a pool route's pool with the route's
+ * policies), ex->rbuf (a rewritten target, or a redirect's Location). A
+ * file without pools: or routes: has one implicit route, to the default
+ * pool: it is taken without matching (the single pool, as ever). Returns
+ * 0, or -1 when levee answered: 400 for an invalid escape in the path, 414
+ * for a rewrite or Location longer than LV_ROUTE_LOCATION_MAX.
+ */
+static int route_request(struct lv_exchange *ex)
+{
+    const struct lv_routes_cfg *rc = ex->cfg->routing;
+    const struct lv_route_table *t = rc->table;
+    uint32_t idx = t->n - 1;
+    enum lv_fail_kind bad = LV_FAIL_NONE;
+    if (rc->configured) {
+        const struct lv_head *h = &ex->req;
+        char small[1024], hbuf[LV_ROUTE_HOST_MAX + 1];
+        size_t need = 2 * (size_t)h->target_len + 2;
+        char *pbuf = need <= sizeof(small) ? small : malloc(need);
+        struct lv_route_req req;
+        struct lv_route_hit hit;
+        if (pbuf == NULL) {
+            bad = LV_FAIL_INTERNAL;
+        } else if (route_req(h, &req, pbuf, hbuf) != 0) {
+            bad = LV_FAIL_BAD_REQUEST;
+        } else {
+            lv_route_match(t, &req, ex->wg->scratch, &hit);
+            idx = hit.index;
+            const struct lv_route *r = hit.route;
+            bool rewrites =
+                r->action == LV_ROUTE_POOL && (r->strip_prefix || r->add_prefix || r->rewrite);
+            if (r->action == LV_ROUTE_REDIRECT || rewrites) {
+                struct lv_template_env env;
+                lv_route_env_init(&env, &req, &hit);
+                env.vars[LV_TVAR_SCHEME] =
+                    (struct lv_str){ex->tls ? "https" : "http", ex->tls ? 5 : 4};
+                env.vars[LV_TVAR_CLIENT_ADDR] = (struct lv_str){ex->peer_ip, strlen(ex->peer_ip)};
+                env.vars[LV_TVAR_REQUEST_ID] =
+                    (struct lv_str){ex->request_id, strlen(ex->request_id)};
+                ex->rbuf = malloc(LV_ROUTE_LOCATION_MAX);
+                ssize_t n = ex->rbuf == NULL ? -2
+                            : r->action == LV_ROUTE_REDIRECT
+                                ? lv_route_location(r, &req, &env, ex->rbuf, LV_ROUTE_LOCATION_MAX)
+                                : lv_route_target(r, &req, &env, ex->rbuf, LV_ROUTE_LOCATION_MAX);
+                if (n < 0) bad = n == -1 ? LV_FAIL_URI_TOO_LONG : LV_FAIL_INTERNAL;
+                ex->rbuf_len = n > 0 ? (size_t)n : 0;
+                if (n <= 0) {
+                    free(ex->rbuf);
+                    ex->rbuf = NULL;
+                }
+            }
+        }
+        if (pbuf != small) free(pbuf);
+    }
+    ex->route = &t->routes[idx];
+    ex->rcfg = &rc->routes[idx];
+    ex->pool = ex->route->action == LV_ROUTE_POOL ? &ex->wg->routes[idx] : NULL;
+    if (bad != LV_FAIL_NONE) {
+        respond(ex, bad);
+        return -1;
+    }
+    return 0;
+}
+
+/* A route's own answer: a redirect (Location: ex->rbuf, no body) or a
+ * direct answer (its status, body and Content-Type); no_route is one. */
+static void answer_route(struct lv_exchange *ex)
+{
+    const struct lv_route *r = ex->route;
+    size_t cap = ex->rbuf_len + 700;
+    char *extra = malloc(cap);
+    if (extra == NULL) {
+        respond(ex, LV_FAIL_INTERNAL);
+        return;
+    }
+    size_t n = 0;
+    int k = 0;
+    if (r->action == LV_ROUTE_REDIRECT)
+        k = snprintf(extra, cap, "Location: %.*s\r\n", (int)ex->rbuf_len, ex->rbuf ? ex->rbuf : "");
+    else if (r->content_type)
+        k = snprintf(extra, cap, "Content-Type: %.200s\r\n", r->content_type);
+    if (k > 0 && (size_t)k < cap) n = (size_t)k;
+    snprintf(extra + n, cap - n, "X-Request-Id: %s\r\n%s", ex->request_id, ex->rl.headers);
+    /* With a body not read, the connection ends after the answer. */
+    bool must_close =
+        !ex->keep_alive || ex->w->draining || (ex->req_state != LV_EXR_COMPLETE && has_body(ex));
+    const char *body = r->action == LV_ROUTE_RESPOND && r->body ? r->body : "";
+    size_t blen = r->action == LV_ROUTE_RESPOND && r->body ? r->body_len : 0;
+    send_own(ex, r->status, extra, body, blen, must_close);
+    free(extra);
+}
+
 int lv_exchange_on_head(struct lv_exchange *ex, const struct lv_req_framing *f)
 {
     assert(ex->state == LV_EX_HEAD && ex->req_state == LV_EXR_HEAD);
@@ -358,11 +496,12 @@ int lv_exchange_on_head(struct lv_exchange *ex, const struct lv_req_framing *f)
         respond(ex, bad);
         return -1;
     }
-    detect_upgrade(ex);
     if (is_health_probe(h)) {
         respond_health(ex);
         return 0;
     }
+    if (route_request(ex) != 0) return -1;
+    detect_upgrade(ex);
     ex->fwd.fwd.framing = f->framing;
     if (f->framing == LV_FRAME_LENGTH) {
         ex->req_length = f->length;
@@ -377,13 +516,26 @@ int lv_exchange_on_head(struct lv_exchange *ex, const struct lv_req_framing *f)
     ex->fwd.fwd.proto = ex->tls ? "https" : "http";
     ex->fwd.fwd.content_length = ex->req_length;
     ex->fwd.fwd.extra = ex->extra;
+    if (ex->route->action == LV_ROUTE_POOL) {
+        ex->fwd.fwd.target = ex->rbuf;
+        ex->fwd.fwd.target_len = ex->rbuf_len;
+        ex->fwd.fwd.host = ex->route->host_rewrite;
+    }
     ex->fwd.body = &ex->body;
+    const struct lv_retry_cfg *retry = ex->pool ? ex->pool->retry : &cfg->retry;
     ex->fwd.idempotent = method_idempotent(h->method) ||
-                         (cfg->retry.idempotency_key && LV_HEAD_FIND(h, "idempotency-key"));
+                         (retry->idempotency_key && LV_HEAD_FIND(h, "idempotency-key"));
     ex->fwd.upgrade = ex->upgrade;
     if (!has_body(ex)) ex->fwd.body_complete = true;
     /* Rate limits before anything is asked of the client or the backends. */
-    switch (lv_ratelimit_check(&ex->rl, ex->w, ex->wg->gen, h, ex->peer_ip, on_verdict, ex)) {
+    /* A route with a rate_limit of its own counts in its own buckets only. */
+    struct lv_limiter *lim = ex->wg->gen->limiter;
+    const struct lv_rate_cfg *rlc = &cfg->rate_limit;
+    if (ex->rcfg->rate_limit) {
+        lim = ex->wg->gen->route_limiters[ex->route - ex->cfg->routing->table->routes];
+        rlc = ex->rcfg->rate_limit;
+    }
+    switch (lv_ratelimit_check(&ex->rl, ex->w, lim, rlc, h, ex->peer_ip, on_verdict, ex)) {
     case LV_RL_ALLOWED: proceed(ex); break;
     case LV_RL_REFUSED: respond(ex, LV_FAIL_RATE_LIMITED); break;
     case LV_RL_WAIT: set_state(ex, LV_EX_LIMITING); break;
@@ -497,7 +649,7 @@ static void at_upgraded(void *user, struct lv_sock *backend, struct lv_buf *b, c
     struct lv_sock *client = ex->ops->take_stream(ex->d, &ub, &up, &nup);
     set_state(ex, LV_EX_TUNNEL);
     lv_tunnel_start(&ex->tunnel, client, backend, b, rest, n, ub, up, nup, &ex->tun_timer,
-                    ex->cfg->timeouts.tunnel, &ex->w->stats, &tunnel_ops, ex);
+                    ex->pool->timeouts->tunnel, &ex->w->stats, &tunnel_ops, ex);
     if (ub) lv_buf_unref(ub);
 }
 
@@ -549,8 +701,8 @@ static const struct lv_attempt_ops attempt_ops = {
 static unsigned retry_after_s(const struct lv_exchange *ex, enum lv_fail_kind kind)
 {
     if (kind == LV_FAIL_RATE_LIMITED) return ex->rl.retry_after_s;
-    if (kind != LV_FAIL_NO_BACKEND) return 0;
-    const struct lv_wpool *p = &ex->wg->pool;
+    if (kind != LV_FAIL_NO_BACKEND || ex->pool == NULL) return 0;
+    const struct lv_wpool *p = ex->pool;
     return lv_eligible_retry_after(p->backends, p->n, p->health->interval, lv_clock_ms());
 }
 
