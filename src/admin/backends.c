@@ -5,6 +5,7 @@
 
 #include "admin/history.h"
 #include "config/config.h"
+#include "config/routes.h"
 #include "core/strbuf.h"
 #include "upstream/backend.h"
 #include "upstream/eligible.h"
@@ -39,6 +40,8 @@ void lv_admin_backends_json(struct lv_strbuf *sb, const struct lv_gen *g, struct
     for (size_t i = 0; i < g->nbackends; i++) {
         struct lv_backend *b = g->backends[i];
         const struct lv_backend_cfg *bc = &cfg->backends[i];
+        const struct lv_backend_pool_cfg *pool = lv_gen_backend_pool(g, i);
+        const struct lv_breaker_cfg *brk = pool ? &pool->breaker : &cfg->breaker;
         uint64_t requests = 0, errors = 0;
         for (unsigned w = 0; w < b->nworkers; w++) {
             requests += lv_stat_read(&b->wstats[w].attempts);
@@ -46,13 +49,15 @@ void lv_admin_backends_json(struct lv_strbuf *sb, const struct lv_gen *g, struct
         }
         double p50, p99;
         lv_history_backend_latency(hist, b->id, &p50, &p99);
-        enum lv_verdict v = lv_eligible_verdict(b, &cfg->breaker, now);
+        enum lv_verdict v = lv_eligible_verdict(b, brk, now);
         enum lv_breaker_state bs = lv_breaker_state(&b->breaker);
         uint64_t until = lv_breaker_open_until(&b->breaker);
         uint64_t ok = 0, fail = 0;
-        lv_breaker_window_counts(&b->breaker, &cfg->breaker, now, &ok, &fail);
+        lv_breaker_window_counts(&b->breaker, brk, now, &ok, &fail);
         lv_strbuf_printf(sb, "%s{\"id\":", i ? "," : "");
         lv_strbuf_json_str(sb, b->id);
+        lv_strbuf_puts(sb, ",\"pool\":");
+        lv_strbuf_json_str(sb, pool ? pool->name : "default");
         lv_strbuf_puts(sb, ",\"url\":");
         lv_strbuf_json_str(sb, bc->url);
         lv_strbuf_printf(sb,
@@ -64,7 +69,7 @@ void lv_admin_backends_json(struct lv_strbuf *sb, const struct lv_gen *g, struct
                          : atomic_load(&b->healthy) ? "healthy"
                                                     : "unhealthy");
         lv_strbuf_printf(sb, "\"breaker\":{\"state\":\"%s\",\"next_change_ms\":",
-                         cfg->breaker.enabled ? lv_breaker_state_name(bs) : "disabled");
+                         brk->enabled ? lv_breaker_state_name(bs) : "disabled");
         if (bs == LV_BREAKER_OPEN)
             lv_strbuf_printf(sb, "%llu", (unsigned long long)(until > now ? until - now : 0));
         else
@@ -88,6 +93,21 @@ void lv_admin_backends_json(struct lv_strbuf *sb, const struct lv_gen *g, struct
             lv_strbuf_puts(sb, "null");
         }
         lv_strbuf_puts(sb, "}");
+    }
+    /* The pools, each with its backends in order (the same entries as above). */
+    lv_strbuf_puts(sb, "],\"pools\":[");
+    for (size_t k = 0; k < g->npools; k++) {
+        const struct lv_backend_pool_cfg *p = &g->pools[k];
+        struct lv_eligible_tally t =
+            lv_eligible_tally(g->backends + p->first, p->n, &p->breaker, now);
+        lv_strbuf_printf(sb, "%s{\"name\":", k ? "," : "");
+        lv_strbuf_json_str(sb, p->name);
+        lv_strbuf_printf(sb, ",\"usable\":%zu,\"total\":%zu,\"backends\":[", t.usable, p->n);
+        for (size_t i = 0; i < p->n; i++) {
+            if (i) lv_strbuf_puts(sb, ",");
+            lv_strbuf_json_str(sb, g->backends[p->first + i]->id);
+        }
+        lv_strbuf_puts(sb, "]}");
     }
     lv_strbuf_puts(sb, "],\"rate_limit_store\":");
     store_json(sb, g, store);

@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 
 #include "config/config.h"
+#include "config/routes.h"
 #include "core/buildinfo.h"
 #include "core/clock.h"
 #include "core/fail.h"
@@ -59,6 +60,25 @@ static void histogram(struct lv_strbuf *sb, const char *name, const char *labels
                      labels[0] ? "}" : "", (unsigned long long)total);
 }
 
+/* A backend's labels: backend="id", and pool="name" when the file has
+ * pools or routes (a file without them keeps the labels it always had). */
+static const char *blabels(const struct lv_gen *g, size_t i, char *out, size_t cap)
+{
+    const struct lv_backend_pool_cfg *p = lv_gen_backend_pool(g, i);
+    if (p && g->cfg->routing->configured)
+        snprintf(out, cap, "backend=\"%s\",pool=\"%s\"", g->backends[i]->id, p->name);
+    else
+        snprintf(out, cap, "backend=\"%s\"", g->backends[i]->id);
+    return out;
+}
+
+/* The breaker settings backend i runs under: its pool's. */
+static const struct lv_breaker_cfg *breaker_of(const struct lv_gen *g, size_t i)
+{
+    const struct lv_backend_pool_cfg *p = lv_gen_backend_pool(g, i);
+    return p ? &p->breaker : &g->cfg->breaker;
+}
+
 static void requests(struct lv_strbuf *sb, const struct lv_proxy_stats *st, const struct lv_gen *g)
 {
     header(sb, "proxy_requests_total", "counter",
@@ -70,6 +90,7 @@ static void requests(struct lv_strbuf *sb, const struct lv_proxy_stats *st, cons
             lv_strbuf_printf(sb, "proxy_requests_total{status=\"%u\",backend=\"none\"} %llu\n",
                              code, (unsigned long long)n);
     }
+    char lb[200];
     for (size_t i = 0; i < g->nbackends; i++) {
         const struct lv_backend *b = g->backends[i];
         for (unsigned code = 100; code < LV_STATUS_CODES; code++) {
@@ -77,8 +98,8 @@ static void requests(struct lv_strbuf *sb, const struct lv_proxy_stats *st, cons
             for (unsigned w = 0; w < b->nworkers; w++)
                 n += lv_stat_read(&b->wstats[w].status[code]);
             if (n)
-                lv_strbuf_printf(sb, "proxy_requests_total{status=\"%u\",backend=\"%s\"} %llu\n",
-                                 code, b->id, (unsigned long long)n);
+                lv_strbuf_printf(sb, "proxy_requests_total{status=\"%u\",%s} %llu\n", code,
+                                 blabels(g, i, lb, sizeof(lb)), (unsigned long long)n);
         }
     }
     uint64_t counts[LV_LAT_BUCKETS];
@@ -108,38 +129,38 @@ static void requests(struct lv_strbuf *sb, const struct lv_proxy_stats *st, cons
 
 static void backends(struct lv_strbuf *sb, const struct lv_gen *g)
 {
-    const struct lv_config *cfg = g->cfg;
     uint64_t now = lv_clock_ms();
+    char lb[200];
     header(sb, "backend_health", "gauge",
            "1 when a backend can take requests (enabled, healthy, circuit not refusing), else 0.");
     for (size_t i = 0; i < g->nbackends; i++)
         lv_strbuf_printf(
-            sb, "backend_health{backend=\"%s\"} %d\n", g->backends[i]->id,
-            lv_verdict_usable(lv_eligible_verdict(g->backends[i], &cfg->breaker, now)) ? 1 : 0);
+            sb, "backend_health{%s} %d\n", blabels(g, i, lb, sizeof(lb)),
+            lv_verdict_usable(lv_eligible_verdict(g->backends[i], breaker_of(g, i), now)) ? 1 : 0);
     header(sb, "circuit_breaker_state", "gauge",
            "Circuit breaker state per backend: 0 closed, 1 open, 2 half-open.");
     for (size_t i = 0; i < g->nbackends; i++)
-        lv_strbuf_printf(sb, "circuit_breaker_state{backend=\"%s\"} %d\n", g->backends[i]->id,
+        lv_strbuf_printf(sb, "circuit_breaker_state{%s} %d\n", blabels(g, i, lb, sizeof(lb)),
                          (int)lv_breaker_state(&g->backends[i]->breaker));
     header(sb, "levee_backend_check_healthy", "gauge",
            "Verdict of active health checks: 1 healthy (or not checked), 0 unhealthy.");
     for (size_t i = 0; i < g->nbackends; i++)
-        lv_strbuf_printf(sb, "levee_backend_check_healthy{backend=\"%s\"} %d\n", g->backends[i]->id,
+        lv_strbuf_printf(sb, "levee_backend_check_healthy{%s} %d\n", blabels(g, i, lb, sizeof(lb)),
                          atomic_load(&g->backends[i]->healthy) ? 1 : 0);
     header(sb, "levee_backend_admin_state", "gauge",
            "Operator state per backend: 0 enabled, 1 draining, 2 disabled.");
     for (size_t i = 0; i < g->nbackends; i++)
-        lv_strbuf_printf(sb, "levee_backend_admin_state{backend=\"%s\"} %d\n", g->backends[i]->id,
+        lv_strbuf_printf(sb, "levee_backend_admin_state{%s} %d\n", blabels(g, i, lb, sizeof(lb)),
                          (int)lv_backend_admin(g->backends[i]));
     header(sb, "levee_backend_active_requests", "gauge", "Attempts in flight per backend.");
     for (size_t i = 0; i < g->nbackends; i++)
-        lv_strbuf_printf(sb, "levee_backend_active_requests{backend=\"%s\"} %d\n",
-                         g->backends[i]->id, lv_backend_active(g->backends[i]));
+        lv_strbuf_printf(sb, "levee_backend_active_requests{%s} %d\n",
+                         blabels(g, i, lb, sizeof(lb)), lv_backend_active(g->backends[i]));
     header(sb, "levee_breaker_transitions_total", "counter",
            "Circuit breaker state changes per backend.");
     for (size_t i = 0; i < g->nbackends; i++)
-        lv_strbuf_printf(sb, "levee_breaker_transitions_total{backend=\"%s\"} %llu\n",
-                         g->backends[i]->id,
+        lv_strbuf_printf(sb, "levee_breaker_transitions_total{%s} %llu\n",
+                         blabels(g, i, lb, sizeof(lb)),
                          (unsigned long long)atomic_load(&g->backends[i]->breaker.transitions));
 
     static const struct {
@@ -167,8 +188,8 @@ static void backends(struct lv_strbuf *sb, const struct lv_gen *g)
                 n += lv_stat_read(
                     (const atomic_uint_fast64_t *)(const void *)(base + per_backend[m].off));
             }
-            lv_strbuf_printf(sb, "%s{backend=\"%s\"} %llu\n", per_backend[m].name, b->id,
-                             (unsigned long long)n);
+            lv_strbuf_printf(sb, "%s{%s} %llu\n", per_backend[m].name,
+                             blabels(g, i, lb, sizeof(lb)), (unsigned long long)n);
         }
     }
     header(sb, "levee_backend_response_seconds", "histogram",
@@ -181,9 +202,8 @@ static void backends(struct lv_strbuf *sb, const struct lv_gen *g)
                 counts[k] += lv_stat_read(&b->wstats[w].latency.b[k]);
             sum_us += lv_stat_read(&b->wstats[w].latency.sum_us);
         }
-        char labels[160];
-        snprintf(labels, sizeof(labels), "backend=\"%s\"", b->id);
-        histogram(sb, "levee_backend_response_seconds", labels, counts, sum_us);
+        histogram(sb, "levee_backend_response_seconds", blabels(g, i, lb, sizeof(lb)), counts,
+                  sum_us);
     }
 }
 

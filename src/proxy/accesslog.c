@@ -170,6 +170,7 @@ static void format_json(struct lv_strbuf *l, const struct lv_access_rec *r, uint
         lv_strbuf_printf(l, "\"backend\":\"%s\",", r->backend);
     else
         lv_strbuf_puts(l, "\"backend\":null,");
+    if (r->route) lv_strbuf_printf(l, "\"route\":\"%s\",", r->route);
     lv_strbuf_printf(l, "\"attempts\":%u,", r->attempts);
     const char *note = retry_note(r);
     if (note[0] != '-')

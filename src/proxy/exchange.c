@@ -155,6 +155,7 @@ static void log_line(const struct lv_exchange *ex)
         .skip = ex->at.skip,
         .hedged = ex->at.hedges > 0,
         .request_id = ex->request_id,
+        .route = ex->route && ex->cfg->routing->configured ? ex->route->name : NULL,
     };
     lv_accesslog_write(ex->wg->alog, &r);
 }
