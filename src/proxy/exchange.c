@@ -174,6 +174,10 @@ void lv_exchange_destroy(struct lv_exchange *ex)
     lv_bodyq_dispose(&ex->body);
     free(ex->rbuf);
     ex->rbuf = NULL;
+    free(ex->req_lines);
+    ex->req_lines = NULL;
+    free(ex->resp_lines);
+    ex->resp_lines = NULL;
     lv_wgen_leave(w, ex->wg);
     ex->wg = NULL;
     ex->ops = NULL;
@@ -338,7 +342,7 @@ static void on_verdict(void *arg, enum lv_rl_verdict v)
 
 /* The lines levee adds to the forwarded request: its request id when it
  * made one, and the upgrade fields (hop-by-hop, re-added for this hop). */
-static void forwarded_extra(struct lv_exchange *ex)
+static int forwarded_extra(struct lv_exchange *ex)
 {
     size_t n = 0, cap = sizeof(ex->extra);
     ex->extra[0] = '\0';
@@ -348,6 +352,17 @@ static void forwarded_extra(struct lv_exchange *ex)
     }
     if (ex->upgrade)
         snprintf(ex->extra + n, cap - n, "Connection: upgrade\r\nUpgrade: %s\r\n", ex->upgrade_to);
+    if (ex->req_lines) {
+        /* The route's lines after levee's own, in one string. */
+        size_t a = strlen(ex->extra), b = strlen(ex->req_lines);
+        char *both = malloc(a + b + 1);
+        if (both == NULL) return -1;
+        memcpy(both, ex->extra, a);
+        memcpy(both + a, ex->req_lines, b + 1);
+        free(ex->req_lines);
+        ex->req_lines = both;
+    }
+    return 0;
 }
 
 /* --- route the request (config/routes.h, route/route.h) --------------------------- */
@@ -384,6 +399,77 @@ static int route_req(const struct lv_head *h, struct lv_route_req *req, char *pb
     return lv_route_req_init(req, h->method, host, host_len, target, tlen, h, pbuf, hbuf);
 }
 
+static bool has_edits(const struct lv_route_fields *e)
+{
+    return e->nremove || e->nset || e->nadd;
+}
+
+/* Marks h's fields that a route's edits remove or replace (LV_HF_DROP). */
+static void drop_fields(struct lv_head *h, const struct lv_route_fields *e)
+{
+    for (uint32_t i = 0; i < h->nfields; i++) {
+        struct lv_hfield *f = &h->fields[i];
+        bool drop = false;
+        for (uint32_t k = 0; k < e->nset && !drop; k++)
+            drop = lv_hfield_is(h, f, e->set[k].name, strlen(e->set[k].name));
+        for (uint32_t k = 0; k < e->nremove && !drop; k++)
+            drop = lv_hfield_is(h, f, e->remove[k], strlen(e->remove[k]));
+        if (drop) f->flags |= LV_HF_DROP;
+    }
+}
+
+/* Appends "Name: value\r\n" for each field a route sets or adds, values
+ * expanded. 0, or -1 (a value over 4 KiB, or the lines over 64 KiB). */
+static int fields_lines(struct lv_strbuf *sb, const struct lv_route_fields *e,
+                        const struct lv_template_env *env)
+{
+    char v[4096];
+    for (int pass = 0; pass < 2; pass++) {
+        const struct lv_route_field *fs = pass ? e->add : e->set;
+        uint32_t n = pass ? e->nadd : e->nset;
+        for (uint32_t k = 0; k < n; k++) {
+            ssize_t len = lv_template_expand(fs[k].value, env, v, sizeof(v));
+            if (len < 0) return -1;
+            lv_strbuf_printf(sb, "%s: %.*s\r\n", fs[k].name, (int)len, v);
+        }
+    }
+    return sb->truncated ? -1 : 0;
+}
+
+/* A forwarding route's header edits: the request's fields it removes or
+ * replaces are dropped now; the lines it adds (and an RFC 7239 Forwarded
+ * field) go to ex->req_lines, the response's to ex->resp_lines. */
+static int route_fields(struct lv_exchange *ex, const struct lv_route *r,
+                        const struct lv_route_cfg *rcfg, const struct lv_template_env *env)
+{
+    const struct lv_route_fields *q = &r->request_fields, *a = &r->response_fields;
+    int rc = 0;
+    if (has_edits(q) || rcfg->forwarded) {
+        drop_fields(&ex->req, q);
+        struct lv_strbuf sb;
+        lv_strbuf_init(&sb, 64 * 1024);
+        if (rcfg->forwarded) {
+            /* RFC 7239: an IPv6 address is bracketed and quoted; the host is
+             * quoted (a port's ':' is not a token character). */
+            bool v6 = strchr(ex->peer_ip, ':') != NULL;
+            const struct lv_str *host = &env->vars[LV_TVAR_HOST];
+            lv_strbuf_printf(&sb, "Forwarded: for=%s%s%s;proto=%s", v6 ? "\"[" : "", ex->peer_ip,
+                             v6 ? "]\"" : "", ex->tls ? "https" : "http");
+            if (host->n) lv_strbuf_printf(&sb, ";host=\"%.*s\"", (int)host->n, host->p);
+            lv_strbuf_puts(&sb, "\r\n");
+        }
+        rc |= fields_lines(&sb, q, env);
+        ex->req_lines = sb.p; /* taken over: freed with the exchange */
+    }
+    if (has_edits(a)) {
+        struct lv_strbuf sb;
+        lv_strbuf_init(&sb, 64 * 1024);
+        rc |= fields_lines(&sb, a, env);
+        ex->resp_lines = sb.p;
+    }
+    return rc;
+}
+
 /*
  * Finds the request's route, first match wins, and what it does:
  * ex->route, ex->rcfg, ex->pool (a pool route's pool with the route's
@@ -414,16 +500,21 @@ static int route_request(struct lv_exchange *ex)
             lv_route_match(t, &req, ex->wg->scratch, &hit);
             idx = hit.index;
             const struct lv_route *r = hit.route;
-            bool rewrites =
-                r->action == LV_ROUTE_POOL && (r->strip_prefix || r->add_prefix || r->rewrite);
-            if (r->action == LV_ROUTE_REDIRECT || rewrites) {
-                struct lv_template_env env;
+            bool pool = r->action == LV_ROUTE_POOL;
+            bool rewrites = pool && (r->strip_prefix || r->add_prefix || r->rewrite);
+            bool edits = pool && (has_edits(&r->request_fields) || has_edits(&r->response_fields) ||
+                                  rc->routes[idx].forwarded);
+            struct lv_template_env env;
+            if (r->action == LV_ROUTE_REDIRECT || rewrites || edits) {
                 lv_route_env_init(&env, &req, &hit);
                 env.vars[LV_TVAR_SCHEME] =
                     (struct lv_str){ex->tls ? "https" : "http", ex->tls ? 5 : 4};
                 env.vars[LV_TVAR_CLIENT_ADDR] = (struct lv_str){ex->peer_ip, strlen(ex->peer_ip)};
                 env.vars[LV_TVAR_REQUEST_ID] =
                     (struct lv_str){ex->request_id, strlen(ex->request_id)};
+            }
+            if (edits && route_fields(ex, r, &rc->routes[idx], &env) != 0) bad = LV_FAIL_INTERNAL;
+            if (bad == LV_FAIL_NONE && (r->action == LV_ROUTE_REDIRECT || rewrites)) {
                 ex->rbuf = malloc(LV_ROUTE_LOCATION_MAX);
                 ssize_t n = ex->rbuf == NULL ? -2
                             : r->action == LV_ROUTE_REDIRECT
@@ -511,12 +602,15 @@ int lv_exchange_on_head(struct lv_exchange *ex, const struct lv_req_framing *f)
             return -1;
         }
     }
-    forwarded_extra(ex);
+    if (forwarded_extra(ex) != 0) {
+        respond(ex, LV_FAIL_INTERNAL);
+        return -1;
+    }
     ex->fwd.head = h;
     ex->fwd.fwd.client_ip = ex->peer_ip;
     ex->fwd.fwd.proto = ex->tls ? "https" : "http";
     ex->fwd.fwd.content_length = ex->req_length;
-    ex->fwd.fwd.extra = ex->extra;
+    ex->fwd.fwd.extra = ex->req_lines ? ex->req_lines : ex->extra;
     if (ex->route->action == LV_ROUTE_POOL) {
         ex->fwd.fwd.target = ex->rbuf;
         ex->fwd.fwd.target_len = ex->rbuf_len;
@@ -587,7 +681,18 @@ static int at_head(void *user, const struct lv_upconn_head *h)
     struct lv_exchange *ex = user;
     struct lv_head *r = (struct lv_head *)h->head;
     unsigned status = h->status;
-    char extra[520];
+    char small[520];
+    char *extra = small;
+    size_t cap = sizeof(small);
+    /* A route's response_headers: its fields replace or remove the
+     * backend's, its lines come after levee's. */
+    if (ex->route && status != 101 && has_edits(&ex->route->response_fields)) {
+        drop_fields(r, &ex->route->response_fields);
+        if (ex->resp_lines) {
+            cap += strlen(ex->resp_lines);
+            if ((extra = malloc(cap)) == NULL) return -1;
+        }
+    }
     struct lv_answer a = {.status = status, .head = r, .extra = extra};
     /* The backend's request id gives way to the request's. */
     for (uint32_t i = 0; i < r->nfields; i++) {
@@ -597,13 +702,13 @@ static int at_head(void *user, const struct lv_upconn_head *h)
         /* The upgrade fields are hop-by-hop, but meant for this hop's other
          * side too. */
         const struct lv_hfield *u = LV_HEAD_FIND(r, "upgrade");
-        snprintf(extra, sizeof(extra),
-                 "X-Request-Id: %s\r\nConnection: upgrade\r\nUpgrade: %.*s\r\n", ex->request_id,
-                 u ? (int)(u->value_len < 64 ? u->value_len : 64) : 0,
+        snprintf(extra, cap, "X-Request-Id: %s\r\nConnection: upgrade\r\nUpgrade: %.*s\r\n",
+                 ex->request_id, u ? (int)(u->value_len < 64 ? u->value_len : 64) : 0,
                  u ? lv_head_str(r, u->value) : "");
         a.body = LV_BODY_NONE;
     } else {
-        snprintf(extra, sizeof(extra), "X-Request-Id: %s\r\n%s", ex->request_id, ex->rl.headers);
+        snprintf(extra, cap, "X-Request-Id: %s\r\n%s%s", ex->request_id, ex->rl.headers,
+                 extra != small ? ex->resp_lines : "");
         bool bodyless = ex->is_head || status == 204 || status == 304;
         a.body = bodyless                        ? LV_BODY_NONE
                  : h->framing == LV_FRAME_LENGTH ? LV_BODY_LENGTH
@@ -611,7 +716,9 @@ static int at_head(void *user, const struct lv_upconn_head *h)
         a.length = h->content_length; /* the whole length: no body byte is in yet */
     }
     a.must_close = !ex->keep_alive || ex->req_state != LV_EXR_COMPLETE || ex->w->draining;
-    if (ex->ops->head(ex->d, &a) != 0) return -1;
+    int sent = ex->ops->head(ex->d, &a);
+    if (extra != small) free(extra);
+    if (sent != 0) return -1;
     ex->status = status;
     set_state(ex, LV_EX_RESPONDING);
     if (a.must_close) ex->end = LV_EXE_CLOSE;

@@ -144,6 +144,8 @@ struct lv_exchange {
     const struct lv_wpool *pool;
     char *rbuf;
     size_t rbuf_len;
+    char *req_lines;     /* header lines levee adds to the forwarded request (heap), or NULL */
+    char *resp_lines;    /* ... to the response (the route's response_headers), or NULL */
     const char *peer_ip; /* the client's address (the downstream's memory) */
     bool tls;            /* it came over TLS */
     struct lv_head req;

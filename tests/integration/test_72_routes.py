@@ -16,7 +16,7 @@ from collections import Counter
 
 from adminutil import backends_health, metric, reload_post, reload_via_post, scrape, write_config
 from harness import error_body, wait_for
-from scripted import echo_handler
+from scripted import echo_handler, request_summary, serve
 from wsutil import WsBackend, run, ws_connect
 
 
@@ -363,3 +363,48 @@ routes:
     assert limited == Counter({200: 2, 429: 3}), limited
     assert free == Counter({200: 10}), free
     assert scrape(lv)  # the admin port still answers
+
+
+def test_header_edits_and_forwarded(h):
+    extra = [("X-Backend-Id", "echo"), ("Cache-Control", "max-age=60")]
+    b = h.scripted(serve(lambda conn, req: conn.respond_json(request_summary(req), headers=extra)),
+                   id="echo")
+    lv = h.levee(f"""
+pools:
+{pool("api", ("echo", b.url))}
+routes:
+  - name: edit
+    match: {{ path_prefix: /e }}
+    pool: api
+    forwarded: true
+    request_headers:
+      remove: [X-Secret]
+      set: {{ X-Tenant: fixed }}
+      add: {{ X-Route: '${{route}}/${{pool}}', X-Client: '${{client_addr}}' }}
+    response_headers:
+      remove: [X-Backend-Id]
+      set: {{ Cache-Control: no-store }}
+      add: {{ X-Served-By: '${{route}}' }}
+  - match: {{ path_prefix: / }}
+    pool: api
+""")
+    r = get(lv, "/e/1", host="Api.Example:81",
+            headers={"X-Secret": "s", "X-Tenant": "client", "X-Keep": "k"})
+    assert r.status == 200, r
+    [seen] = b.wait_requests(1)
+    hdrs = seen.headers
+    assert hdrs.get("x-secret") is None
+    assert hdrs.get_all("x-tenant") == ["fixed"], hdrs.items
+    assert hdrs.get("x-route") == "edit/api" and hdrs.get("x-client") == "127.0.0.1"
+    assert hdrs.get("x-keep") == "k"
+    assert hdrs.get("forwarded") == 'for=127.0.0.1;proto=http;host="api.example"', hdrs.items
+    assert hdrs.get("x-forwarded-for") == "127.0.0.1"
+    assert r.headers.get("x-served-by") == "edit"
+    assert r.headers.get_all("cache-control") == ["no-store"]
+    assert r.headers.get("x-backend-id") is None
+    # Another route: nothing changed.
+    r = get(lv, "/plain", headers={"X-Secret": "s"})
+    [_, seen] = b.wait_requests(2)
+    assert seen.headers.get("x-secret") == "s" and seen.headers.get("forwarded") is None
+    assert r.headers.get("x-served-by") is None
+    assert r.headers.get("x-backend-id") == "echo"
