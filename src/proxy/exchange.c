@@ -377,7 +377,9 @@ static int route_req(const struct lv_head *h, struct lv_route_req *req, char *pb
     size_t tlen = h->target_len;
     const char *host = NULL;
     size_t host_len = 0;
-    size_t skip = lv_target_absolute(target, tlen, &host, &host_len);
+    /* Origin form (nearly every request) has no authority to look for. */
+    size_t skip =
+        tlen > 0 && target[0] == '/' ? 0 : lv_target_absolute(target, tlen, &host, &host_len);
     if (host == NULL) {
         const struct lv_hfield *f = LV_HEAD_FIND(h, "host");
         if (f) {

@@ -342,6 +342,9 @@ Test(config_routes, route_beats_pool_beats_global)
     cr_expect_eq(slow->rate_limit->rate, 5);
     cr_expect_eq(slow->rate_limit->burst, 5); /* follows the route's rate */
     cr_expect_str_eq(slow->rate_limit->key_header, "X-Key");
+    /* Its keys in a shared store are its own. */
+    cr_expect_str_eq(slow->rate_limit->redis_prefix, "levee:rl:route:routes[0]:");
+    cr_expect_str_eq(r.cfg->rate_limit.redis_prefix, "levee:rl:");
     cr_expect_eq(plain->timeouts.backend, 40000);
     cr_expect_eq(plain->retry.base_delay, 10);
     cr_expect_eq(plain->upgrade_allow.n, 2);
