@@ -112,6 +112,29 @@ def test_invalid_escape_is_refused_before_any_route(h):
                  "    pool: p\n")
     assert get(lv, "/a%zz").status == 400
     assert served_by(get(lv, "/ok")) == "d"
+    # Without routes there is no routing step: the target goes as it came.
+    b = h.scripted(echo_handler(), id="echo")
+    plain = h.levee(f"backends:\n  - {{ id: echo, url: \"{b.url}\" }}\n")
+    resp = get(plain, "/a%zz")
+    assert resp.status == 200 and resp.json()["target"] == "/a%zz", resp
+
+
+def test_an_absolute_form_target_is_routed_by_its_authority(h):
+    a, o = h.demo("abs"), h.demo("other")
+    lv = h.levee(f"""
+pools:
+{pool("a", ("abs", a.url))}
+{pool("o", ("other", o.url))}
+routes:
+  - match: {{ host: api.example.com, path_prefix: /v1 }}
+    pool: a
+  - match: {{ path_prefix: / }}
+    pool: o
+""")
+    # RFC 9112 3.2.2: the target's authority is the host, whatever Host says.
+    assert served_by(get(lv, "http://API.example.com:8080/v1/x?q", host="api.example.com")) == "abs"
+    assert served_by(get(lv, "http://api.example.com", host="api.example.com")) == "other"
+    assert served_by(get(lv, "http://www.example.com/v1/x", host="api.example.com")) == "other"
 
 
 # --------------------------------------------------------------------------
