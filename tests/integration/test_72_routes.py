@@ -431,3 +431,21 @@ routes:
     assert seen.headers.get("x-secret") == "s" and seen.headers.get("forwarded") is None
     assert r.headers.get("x-served-by") is None
     assert r.headers.get("x-backend-id") == "echo"
+
+
+def test_unmatched_requests_go_to_the_top_level_backends_the_default_pool(h):
+    d, s = h.demo("dflt"), h.demo("special")
+    lv = h.levee(f"""
+backends:
+  - {{ id: dflt, url: "{d.url}" }}
+pools:
+{pool("sp", ("special", s.url))}
+routes:
+  - match: {{ path_prefix: /special }}
+    pool: sp
+""")
+    assert served_by(get(lv, "/special/x")) == "special"
+    assert served_by(get(lv, "/anything/else")) == "dflt"
+    assert served_by(get(lv, "/specialx")) == "dflt"
+    doc = backends_health(lv)
+    assert (doc["dflt"]["pool"], doc["special"]["pool"]) == ("default", "sp")
