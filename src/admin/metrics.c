@@ -79,11 +79,73 @@ static const struct lv_breaker_cfg *breaker_of(const struct lv_gen *g, size_t i)
     return p ? &p->breaker : &g->cfg->breaker;
 }
 
-static void requests(struct lv_strbuf *sb, const struct lv_proxy_stats *st, const struct lv_gen *g)
+/* Route r's labels: route="name",pool="name" (r == nroutes: requests not
+ * routed, route="none"; a route that does not forward: pool="none"). */
+static const char *rlabels(const struct lv_gen *g, size_t r, char *out, size_t cap)
 {
-    header(sb, "proxy_requests_total", "counter",
-           "Requests answered, by status and by the backend of their last attempt (\"none\" "
-           "when levee answered without trying one).");
+    const struct lv_route *rt = r < g->nroutes ? &g->cfg->routing->table->routes[r] : NULL;
+    snprintf(out, cap, "route=\"%s\",pool=\"%s\"", rt ? rt->name : "none",
+             rt && rt->action == LV_ROUTE_POOL ? rt->pool_name : "none");
+    return out;
+}
+
+/* A counter of route r, summed over the workers (field: its offset in
+ * struct lv_route_wstats). */
+static uint64_t rsum(const struct lv_gen *g, size_t r, size_t off)
+{
+    uint64_t n = 0;
+    for (unsigned w = 0; w < g->nworkers; w++) {
+        const char *base = (const char *)lv_gen_rstats(g, w, r);
+        n += lv_stat_read((const atomic_uint_fast64_t *)(const void *)(base + off));
+    }
+    return n;
+}
+
+/* proxy_requests_total and proxy_request_duration_seconds by route and
+ * pool (and backend), when the file has pools or routes. */
+static void route_requests(struct lv_strbuf *sb, const struct lv_gen *g)
+{
+    char lb[400];
+    for (size_t r = 0; r <= g->nroutes; r++) {
+        const struct lv_route_wstats *r0 = lv_gen_rstats(g, 0, r);
+        rlabels(g, r, lb, sizeof(lb));
+        const struct lv_route *rt = r < g->nroutes ? &g->cfg->routing->table->routes[r] : NULL;
+        size_t first = rt && rt->action == LV_ROUTE_POOL ? g->pools[rt->pool].first : 0;
+        for (size_t row = 0; row < r0->rows; row++) {
+            const char *bid = row + 1 < r0->rows ? g->backends[first + row]->id : "none";
+            for (unsigned code = 100; code < LV_STATUS_CODES; code++) {
+                uint64_t n = 0;
+                for (unsigned w = 0; w < g->nworkers; w++)
+                    n +=
+                        lv_stat_read(&lv_gen_rstats(g, w, r)->status[row * LV_STATUS_CODES + code]);
+                if (n)
+                    lv_strbuf_printf(sb,
+                                     "proxy_requests_total{status=\"%u\",backend=\"%s\",%s} %llu\n",
+                                     code, bid, lb, (unsigned long long)n);
+            }
+        }
+    }
+    header(sb, "proxy_request_duration_seconds", "histogram",
+           "Time from a request's first byte to the last byte of its response handed to the "
+           "client.");
+    for (size_t r = 0; r <= g->nroutes; r++) {
+        uint64_t counts[LV_LAT_BUCKETS] = {0}, sum_us = 0;
+        for (unsigned w = 0; w < g->nworkers; w++) {
+            const struct lv_route_wstats *rs = lv_gen_rstats(g, w, r);
+            for (unsigned k = 0; k < LV_LAT_BUCKETS; k++)
+                counts[k] += lv_stat_read(&rs->duration.b[k]);
+            sum_us += lv_stat_read(&rs->duration.sum_us);
+        }
+        histogram(sb, "proxy_request_duration_seconds", rlabels(g, r, lb, sizeof(lb)), counts,
+                  sum_us);
+    }
+}
+
+/* proxy_requests_total and proxy_request_duration_seconds as a file
+ * without pools or routes has them: by backend only. */
+static void plain_requests(struct lv_strbuf *sb, const struct lv_proxy_stats *st,
+                           const struct lv_gen *g)
+{
     for (unsigned code = 100; code < LV_STATUS_CODES; code++) {
         uint64_t n = WSUM(st, status[code]);
         if (n)
@@ -110,6 +172,18 @@ static void requests(struct lv_strbuf *sb, const struct lv_proxy_stats *st, cons
            "Time from a request's first byte to the last byte of its response handed to the "
            "client.");
     histogram(sb, "proxy_request_duration_seconds", "", counts, sum_us);
+}
+
+static void requests(struct lv_strbuf *sb, const struct lv_proxy_stats *st, const struct lv_gen *g)
+{
+    header(sb, "proxy_requests_total", "counter",
+           "Requests answered, by status and by the backend of their last attempt (\"none\" "
+           "when levee answered without trying one); by route and pool too when the file has "
+           "pools or routes.");
+    if (g->rstats)
+        route_requests(sb, g);
+    else
+        plain_requests(sb, st, g);
 
     header(sb, "levee_request_attempts", "histogram", "Attempts (tries on backends) per request.");
     uint64_t cum = 0;
@@ -210,8 +284,18 @@ static void backends(struct lv_strbuf *sb, const struct lv_gen *g)
 static void resilience(struct lv_strbuf *sb, const struct lv_proxy_stats *st,
                        const struct lv_proxy *px)
 {
-    header(sb, "levee_retries_total", "counter", "Retry attempts started.");
-    lv_strbuf_printf(sb, "levee_retries_total %llu\n", (unsigned long long)WSUM(st, retries));
+    const struct lv_gen *g = px->gen;
+    char lb[400];
+    header(sb, "levee_retries_total", "counter",
+           "Retry attempts started (by route and pool when the file has pools or routes).");
+    if (g->rstats) {
+        for (size_t r = 0; r <= g->nroutes; r++)
+            lv_strbuf_printf(
+                sb, "levee_retries_total{%s} %llu\n", rlabels(g, r, lb, sizeof(lb)),
+                (unsigned long long)rsum(g, r, offsetof(struct lv_route_wstats, retries)));
+    } else {
+        lv_strbuf_printf(sb, "levee_retries_total %llu\n", (unsigned long long)WSUM(st, retries));
+    }
     header(sb, "levee_retries_skipped_total", "counter",
            "Failed attempts that were not retried, by reason.");
     for (unsigned s = LV_SKIP_ATTEMPTS; s < LV_SKIP_COUNT; s++)
@@ -249,11 +333,25 @@ static void resilience(struct lv_strbuf *sb, const struct lv_proxy_stats *st,
                          fi->reason, fi->status, (unsigned long long)WSUM(st, generated[k]));
     }
     header(sb, "rate_limit_rejected_total", "counter",
-           "Requests refused by a rate limit, by scope.");
-    lv_strbuf_printf(sb, "rate_limit_rejected_total{scope=\"global\"} %llu\n",
-                     (unsigned long long)WSUM(st, rate_limited[0]));
-    lv_strbuf_printf(sb, "rate_limit_rejected_total{scope=\"client\"} %llu\n",
-                     (unsigned long long)WSUM(st, rate_limited[1]));
+           "Requests refused by a rate limit, by scope (and route and pool when the file has "
+           "pools or routes).");
+    if (g->rstats) {
+        static const char *const scopes[2] = {"global", "client"};
+        for (size_t r = 0; r <= g->nroutes; r++) {
+            rlabels(g, r, lb, sizeof(lb));
+            for (unsigned k = 0; k < 2; k++)
+                lv_strbuf_printf(
+                    sb, "rate_limit_rejected_total{scope=\"%s\",%s} %llu\n", scopes[k], lb,
+                    (unsigned long long)rsum(g, r,
+                                             offsetof(struct lv_route_wstats, rate_limited) +
+                                                 k * sizeof(atomic_uint_fast64_t)));
+        }
+    } else {
+        lv_strbuf_printf(sb, "rate_limit_rejected_total{scope=\"global\"} %llu\n",
+                         (unsigned long long)WSUM(st, rate_limited[0]));
+        lv_strbuf_printf(sb, "rate_limit_rejected_total{scope=\"client\"} %llu\n",
+                         (unsigned long long)WSUM(st, rate_limited[1]));
+    }
     header(sb, "levee_rate_limit_store_fallbacks_total", "counter",
            "Rate-limit checks the shared store (Redis) could not answer in time, decided by "
            "rate_limit.on_store_error.");

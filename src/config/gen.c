@@ -48,6 +48,33 @@ static struct lv_limiter *find_route_limiter(const struct lv_gen *g, const char 
     return NULL;
 }
 
+/* The per-route traffic counters (struct lv_route_wstats). 0, or -1. */
+static int build_rstats(struct lv_gen *g)
+{
+    const struct lv_route_table *t = g->cfg->routing->table;
+    size_t per = g->nroutes + 1, rows = 0;
+    for (size_t r = 0; r < per; r++) {
+        bool pool = r < g->nroutes && t->routes[r].action == LV_ROUTE_POOL;
+        rows += 1 + (pool ? g->pools[t->routes[r].pool].n : 0);
+    }
+    g->rstats = calloc((size_t)g->nworkers * per, sizeof(*g->rstats));
+    atomic_uint_fast64_t *cells = calloc(g->nworkers * rows * LV_STATUS_CODES, sizeof(*cells));
+    if (g->rstats == NULL || cells == NULL) {
+        free(cells);
+        return -1;
+    }
+    for (unsigned w = 0; w < g->nworkers; w++) {
+        for (size_t r = 0; r < per; r++) {
+            struct lv_route_wstats *rs = &g->rstats[w * per + r];
+            bool pool = r < g->nroutes && t->routes[r].action == LV_ROUTE_POOL;
+            rs->rows = 1 + (pool ? g->pools[t->routes[r].pool].n : 0);
+            rs->status = cells;
+            cells += rs->rows * LV_STATUS_CODES;
+        }
+    }
+    return 0;
+}
+
 /* Pools, health-check groups and route limiters. 0, or -1 (ENOMEM). */
 static int build_routing(struct lv_gen *g, const struct lv_gen *prev)
 {
@@ -69,7 +96,7 @@ static int build_routing(struct lv_gen *g, const struct lv_gen *prev)
         g->route_limiters[i] = lv_limiter_reuse(old, r);
         if (g->route_limiters[i] == NULL) return -1;
     }
-    return 0;
+    return rc->configured ? build_rstats(g) : 0;
 }
 
 struct lv_gen *lv_gen_create(struct lv_config *cfg, const struct lv_gen *prev, unsigned nworkers,
@@ -82,6 +109,7 @@ struct lv_gen *lv_gen_create(struct lv_config *cfg, const struct lv_gen *prev, u
     }
     g->id = id;
     g->cfg = cfg;
+    g->nworkers = nworkers;
     atomic_init(&g->refs, 1);
     if (cfg->routing == NULL || cfg->routing->table == NULL) goto fail;
     g->pools = cfg->routing->pools;
@@ -136,6 +164,8 @@ void lv_gen_unref(struct lv_gen *g)
         lv_limiter_unref(g->route_limiters[i]);
     free(g->route_limiters);
     free(g->checks);
+    if (g->rstats) free(g->rstats[0].status);
+    free(g->rstats);
     lv_logfile_unref(g->alog);
     lv_limiter_unref(g->limiter);
     lv_config_destroy(g->cfg);

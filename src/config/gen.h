@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/stats.h"
 #include "upstream/checker.h"
 
 struct lv_config;
@@ -37,6 +38,23 @@ struct lv_backend_pool_cfg;
  * own rate limiter, or NULL when the route has no rate_limit of its own
  * (the global limiter counts it).
  */
+/*
+ * Traffic counters by route (kept only when the file has pools or routes):
+ * one set per worker and route of the generation, plus one per worker for
+ * requests answered before they were routed (route "none"). The route
+ * gives the pool, so cardinality is the configuration's. status has a row
+ * per backend of the route's pool (the answer's backend, by its place in
+ * the pool) and a last row for answers levee wrote itself; a route that
+ * does not forward has that row only.
+ */
+struct lv_route_wstats {
+    struct lv_lathist duration;           /* whole requests */
+    atomic_uint_fast64_t retries;         /* retry attempts made */
+    atomic_uint_fast64_t rate_limited[2]; /* refused: global, client */
+    atomic_uint_fast64_t *status;         /* [(rows) * LV_STATUS_CODES] */
+    size_t rows;                          /* the pool's backends + 1 */
+};
+
 struct lv_gen {
     uint64_t id;
     struct lv_config *cfg;
@@ -47,10 +65,19 @@ struct lv_gen {
     struct lv_checker_group *checks;    /* [npools] */
     struct lv_limiter **route_limiters; /* [number of routes] */
     size_t nroutes;
-    struct lv_logfile *alog;    /* NULL: access log off */
-    struct lv_limiter *limiter; /* NULL: no rate limit configured */
+    struct lv_logfile *alog;        /* NULL: access log off */
+    struct lv_limiter *limiter;     /* NULL: no rate limit configured */
+    struct lv_route_wstats *rstats; /* [nworkers][nroutes + 1], or NULL: no routing */
+    unsigned nworkers;
     atomic_int refs;
 };
+
+/* Worker w's counters of route r (nroutes: requests not routed), or NULL
+ * when the file has no pools or routes. */
+static inline struct lv_route_wstats *lv_gen_rstats(const struct lv_gen *g, unsigned w, size_t r)
+{
+    return g->rstats ? &g->rstats[(size_t)w * (g->nroutes + 1) + r] : NULL;
+}
 
 /* The pool backend i belongs to (every backend is in exactly one). */
 const struct lv_backend_pool_cfg *lv_gen_backend_pool(const struct lv_gen *g, size_t i);

@@ -276,6 +276,12 @@ void lv_cfg_read_pools(struct lv_cfg_ctx *c, yaml_node_t *root, yaml_node_t *poo
                          name, LV_NAME_MAX);
             continue;
         }
+        if (strcmp(name, "none") == 0) {
+            lv_cfg_error(c, k,
+                         "pool name 'none' is the metrics' label of answers no pool gave: "
+                         "choose another");
+            continue;
+        }
         size_t dup = lv_routes_find_pool(rc, name);
         if (dup != LV_NO_POOL) {
             if (rc->pools[dup].line == 0)

@@ -292,6 +292,10 @@ static int read_route_name(struct reader *rd, const struct route_yaml *y, struct
                      "'%s' is the name of levee's own last route (to the default pool, or the "
                      "no_route answer): choose another",
                      s);
+    } else if (strcmp(s, "none") == 0) {
+        lv_cfg_error(c, y->name,
+                     "'none' is the metrics' label of requests answered before routing: choose "
+                     "another");
     } else {
         rc = 0;
         for (uint32_t i = 0; i < rd->n && rc == 0; i++) {

@@ -124,6 +124,26 @@ static void free_exchange(struct lv_exchange *ex)
     uv_close((uv_handle_t *)&ex->tun_timer, on_tun_timer_closed);
 }
 
+/* Counts a finished request under its route and pool (only when the file
+ * has pools or routes: config/gen.h). */
+static void account_route(const struct lv_exchange *ex, unsigned status)
+{
+    const struct lv_gen *g = ex->wg->gen;
+    const struct lv_route *rt = ex->route;
+    size_t r = rt ? (size_t)(rt - ex->cfg->routing->table->routes) : g->nroutes;
+    struct lv_route_wstats *rs = lv_gen_rstats(g, ex->w->id, r);
+    if (rs == NULL) return;
+    size_t row = rs->rows - 1; /* levee answered */
+    for (size_t i = 0; ex->at.backend && ex->pool && i < ex->pool->n && i + 1 < rs->rows; i++) {
+        if (ex->pool->backends[i] == ex->at.backend) row = i;
+    }
+    LV_STAT_INC(rs->status[row * LV_STATUS_CODES + status]);
+    lv_lathist_add(&rs->duration, (lv_clock_ns() - ex->start_ns) / 1000);
+    unsigned tries = ex->at.attempts > ex->at.hedges ? ex->at.attempts - ex->at.hedges : 0;
+    if (tries > 1) LV_STAT_ADD(rs->retries, tries - 1);
+    if (ex->fail == LV_FAIL_RATE_LIMITED) LV_STAT_INC(rs->rate_limited[ex->rl.denied_by ? 1 : 0]);
+}
+
 /* Counts a finished request in the worker's and its backend's metrics. */
 static void account(const struct lv_exchange *ex)
 {
@@ -138,6 +158,7 @@ static void account(const struct lv_exchange *ex)
     lv_lathist_add(&st->duration, (lv_clock_ns() - ex->start_ns) / 1000);
     unsigned a = ex->at.attempts > LV_RETRY_MAX_ATTEMPTS ? LV_RETRY_MAX_ATTEMPTS : ex->at.attempts;
     LV_STAT_INC(st->attempts[a]);
+    account_route(ex, status);
 }
 
 static void log_line(const struct lv_exchange *ex)

@@ -61,6 +61,7 @@ static enum lv_rl_verdict apply(struct lv_ratelimit *rl, const struct lv_limit_v
         return LV_RL_ALLOWED;
     }
     LV_STAT_INC(rl->w->stats.rate_limited[v->denied_by]);
+    rl->denied_by = v->denied_by;
     uint64_t retry_us = v->r[v->denied_by].retry_us;
     rl->retry_after_s = (unsigned)((retry_us + 999999) / 1000000);
     if (rl->retry_after_s == 0) rl->retry_after_s = 1;

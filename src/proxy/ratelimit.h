@@ -44,6 +44,7 @@ struct lv_ratelimit {
     const struct lv_head *req;
     const char *peer_ip;
     unsigned retry_after_s; /* with REFUSED: Retry-After */
+    unsigned denied_by;     /* with REFUSED: the limit that refused (0 global, 1 client) */
     char headers[200];      /* RateLimit-Policy / RateLimit lines for the response, or "" */
 };
 

@@ -276,9 +276,73 @@ routes:
     pools = {p["name"]: p for p in doc[None]["pools"]}
     assert pools["xs"]["backends"] == ["x1"] and pools["ys"]["backends"] == ["y1"], pools
     assert metric(lv, "backend_health", backend="x1", pool="xs") == 1
-    assert metric(lv, "proxy_requests_total", status="200", backend="y1", pool="ys") == 1
+    assert metric(lv, "proxy_requests_total", status="200", backend="y1", pool="ys",
+                  route="routes[1]") == 1
     lines = [json.loads(x) for x in lv.access_log_lines(2)]
     assert [r["route"] for r in lines] == ["to-x", "routes[1]"], lines
+
+
+def test_metrics_carry_route_and_pool_labels(h):
+    good = h.demo("good")
+    dead = f"http://127.0.0.1:{h.closed_port()}"
+    bp = pool("bp", ("good2", good.url), ("dead", dead),
+              extra="retry: { max_attempts: 3, base_delay: 1ms, max_delay: 2ms }\n"
+                    "circuit_breaker: { enabled: false }")
+    lv = h.levee(f"""
+load_balancing: round_robin
+pools:
+{pool("gp", ("good", good.url))}
+{bp}
+routes:
+  - name: api
+    match: {{ path_prefix: /api }}
+    pool: gp
+    rate_limit: {{ per_client: {{ requests_per_second: 0.01, burst: 2 }} }}
+  - match: {{ path_prefix: /web }}
+    pool: bp
+  - name: robots
+    match: {{ path_exact: /robots.txt }}
+    respond: {{ status: 200, body: "x" }}
+""")
+    api = Counter(get(lv, f"/api/{i}").status for i in range(4))
+    assert api == Counter({200: 2, 429: 2}), api
+    web = Counter(get(lv, f"/web/{i}").status for i in range(6))
+    assert web == Counter({200: 6}), web
+    assert get(lv, "/robots.txt").status == 200
+    assert get(lv, "/nowhere").status == 404
+    m = scrape(lv)
+    assert m.get("proxy_requests_total", status="200", backend="good", pool="gp",
+                 route="api") == 2
+    assert m.get("proxy_requests_total", status="429", backend="none", pool="gp",
+                 route="api") == 2
+    assert m.sum("proxy_requests_total", route="routes[1]", pool="bp") == 6
+    assert m.get("proxy_requests_total", status="200", backend="none", pool="none",
+                 route="robots") == 1
+    assert m.get("proxy_requests_total", status="404", backend="none", pool="none",
+                 route="no_route") == 1
+    # Nothing without the route label when the file has routes.
+    assert all("route" in ls for ls, _ in m.series("proxy_requests_total"))
+    assert m.get("proxy_request_duration_seconds_count", route="api", pool="gp") == 4
+    assert m.get("proxy_request_duration_seconds_count", route="routes[1]", pool="bp") == 6
+    assert m.get("proxy_request_duration_seconds_count", route="robots", pool="none") == 1
+    assert m.get("rate_limit_rejected_total", scope="client", route="api", pool="gp") == 2
+    assert m.get("rate_limit_rejected_total", scope="client", route="routes[1]", pool="bp") == 0
+    # bp's dead backend refuses: each request that met it first was retried.
+    retries = m.get("levee_retries_total", route="routes[1]", pool="bp")
+    dead_tries = m.get("levee_backend_attempts_total", backend="dead", pool="bp")
+    assert retries == dead_tries and retries >= 1, (retries, dead_tries)
+    assert m.get("levee_retries_total", route="api", pool="gp") == 0
+
+
+def test_metrics_keep_their_labels_without_routes(h):
+    d = h.demo("solo")
+    lv = h.levee(f"backends:\n  - {{ id: solo, url: \"{d.url}\" }}\n")
+    assert served_by(get(lv, "/x")) == "solo"
+    m = scrape(lv)
+    assert m.get("proxy_requests_total", status="200", backend="solo") == 1
+    assert m.get("proxy_request_duration_seconds_count") == 1
+    assert m.get("levee_retries_total") == 0
+    assert m.get("rate_limit_rejected_total", scope="client") == 0
 
 
 def test_health_checks_run_per_pool_with_each_pools_settings(h):

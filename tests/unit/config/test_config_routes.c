@@ -636,6 +636,10 @@ Test(config_routes, names)
     expect_one_error(
         POOL_P "routes:\n  - { name: default, pool: p }\n",
         "t.yaml:4:13: routes[0].name: ", "'default' is the name of levee's own last route");
+    expect_one_error(POOL_P "routes:\n  - { name: none, pool: p }\n",
+                     "t.yaml:4:13: routes[0].name: ", "'none' is the metrics' label");
+    expect_one_error("pools:\n  none:\n    backends: [{ id: a, url: 'http://127.0.0.1:1' }]\n",
+                     "t.yaml:2:3: pools: ", "pool name 'none' is the metrics' label");
     expect_one_error(POOL_P "routes:\n  - { name: 'a/b', pool: p }\n",
                      "t.yaml:4:13: routes[0].name: ", "letters, digits");
 }

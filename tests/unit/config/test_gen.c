@@ -70,6 +70,14 @@ Test(gen_routes, each_pool_is_a_slice_with_its_own_check_group)
     cr_expect_null(g->route_limiters[1]);
     cr_expect_null(g->route_limiters[2]);
     cr_expect_null(g->limiter, "no global limit: the route's is its own");
+    /* Traffic counters by route: a row per backend of the route's pool and
+     * one for levee's own answers; the route "none" (not routed) last. */
+    cr_assert_not_null(g->rstats);
+    cr_expect_eq(lv_gen_rstats(g, 0, 0)->rows, 3);
+    cr_expect_eq(lv_gen_rstats(g, 0, 1)->rows, 2);
+    cr_expect_eq(lv_gen_rstats(g, 0, 2)->rows, 1, "no_route forwards nowhere");
+    cr_expect_eq(lv_gen_rstats(g, 0, 3)->rows, 1);
+    LV_STAT_INC(lv_gen_rstats(g, 0, 3)->status[LV_STATUS_CODES - 1]); /* the last cell */
     lv_gen_unref(g);
     LV_EXPECT_NO_LEAKS();
 }
@@ -118,6 +126,7 @@ Test(gen_routes, a_file_without_routes_has_one_default_pool_with_the_global_sett
     cr_expect_eq(g->checks[0].n, 2);
     cr_assert_eq(g->nroutes, 1, "the implicit route to the default pool");
     cr_expect_not(g->cfg->routing->configured);
+    cr_expect_null(lv_gen_rstats(g, 0, 0), "no counters by route: the labels stay as they were");
     lv_gen_unref(g);
     LV_EXPECT_NO_LEAKS();
 }
