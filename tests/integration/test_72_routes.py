@@ -282,6 +282,39 @@ routes:
     assert [r["route"] for r in lines] == ["to-x", "routes[1]"], lines
 
 
+def test_backends_health_lists_the_routes_for_the_dashboard(h):
+    d = h.demo("r1")
+    lv = h.levee(f"""
+pools:
+{pool("api", ("r1", d.url))}
+routes:
+  - name: v1
+    match: {{ host: [api.example.com, '*.api.test'], path_prefix: /v1, methods: [GET, POST] }}
+    pool: api
+  - match: {{ path_regex: '^/old/(.*)$', headers: {{ X-Tenant: blue }}, query: {{ v: '2' }} }}
+    redirect: {{ status: 301, location: '/new/$1' }}
+  - name: robots
+    match: {{ path_exact: /robots.txt }}
+    respond: {{ status: 200, body: "x" }}
+""")
+    routes = backends_health(lv)[None]["routes"]
+    assert routes == [
+        {"name": "v1", "implicit": False, "action": "pool", "pool": "api", "status": None,
+         "match": "host api.example.com,*.api.test path_prefix /v1 methods GET,POST"},
+        {"name": "routes[1]", "implicit": False, "action": "redirect", "pool": None,
+         "status": 301, "match": "path_regex ^/old/(.*)$ header X-Tenant query v"},
+        {"name": "robots", "implicit": False, "action": "respond", "pool": None, "status": 200,
+         "match": "path_exact /robots.txt"},
+        {"name": "no_route", "implicit": True, "action": "respond", "pool": None, "status": 404,
+         "match": "no other route"},
+    ], routes
+    # Without routes: the one implicit route to the default pool.
+    plain = h.levee(f"backends:\n  - {{ id: r1, url: \"{d.url}\" }}\n")
+    assert backends_health(plain)[None]["routes"] == [
+        {"name": "default", "implicit": True, "action": "pool", "pool": "default",
+         "status": None, "match": "no other route"}]
+
+
 def test_metrics_carry_route_and_pool_labels(h):
     good = h.demo("good")
     dead = f"http://127.0.0.1:{h.closed_port()}"
