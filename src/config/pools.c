@@ -27,6 +27,7 @@ const struct lv_cfg_field lv_cfg_upstream_timeout_fields[] = {
 struct pool_yaml {
     struct lv_backend_pool_cfg p;
     yaml_node_t *backends;
+    yaml_node_t *tls; /* the defaults of its https backends' tls */
 };
 
 #define P(key, parse, member, aux)                                                                 \
@@ -36,6 +37,7 @@ struct pool_yaml {
 
 const struct lv_cfg_field lv_cfg_pool_fields[] = {
     P("backends", lv_cfg_keep, backends, NULL),
+    P("tls", lv_cfg_keep, tls, lv_cfg_backend_tls_fields),
     P("load_balancing", lv_cfg_like_global, p.balancer, NULL),
     P("timeouts", lv_cfg_section, p.timeouts, lv_cfg_upstream_timeout_fields),
     P("retry", lv_cfg_like_global, p.retry, NULL),
@@ -222,6 +224,7 @@ static bool read_pool(struct lv_cfg_ctx *c, yaml_node_t *k, yaml_node_t *v, cons
     y.p.line = (uint32_t)k->start_mark.line + 1;
     y.p.col = (uint32_t)k->start_mark.column + 1;
     y.backends = NULL;
+    y.tls = NULL;
     int rc_walk = lv_cfg_walk(c, v, lv_cfg_pool_fields, &y);
     yaml_node_t *own_pool = lv_cfg_map_get(c, v, "pool");
     if (own_pool)
@@ -231,7 +234,9 @@ static bool read_pool(struct lv_cfg_ctx *c, yaml_node_t *k, yaml_node_t *v, cons
                     name);
     if (y.backends != NULL && !lv_cfg_is_null(y.backends)) {
         size_t old = lv_cfg_keypath_push(c, ".backends");
+        c->pool_tls = y.tls;
         if (read_backends(c, y.backends, cfg, &y.p) != 0) rc_walk = -1;
+        c->pool_tls = NULL;
         c->keypath[old] = '\0';
     } else {
         y.p.first = cfg->n_backends;
