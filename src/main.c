@@ -115,13 +115,8 @@ static void on_checks_stopped(void *arg)
 /* Active health checks of generation g, which they hold until stopped. */
 static struct lv_checker *start_checks(uv_loop_t *loop, struct lv_gen *g)
 {
-    struct lv_checker_set set = {g->backends,
-                                 g->cfg->backends,
-                                 g->nbackends,
-                                 &g->cfg->health,
-                                 &g->cfg->breaker,
-                                 on_checks_stopped,
-                                 g};
+    struct lv_checker_set set = {
+        g->backends, g->cfg->backends, g->nbackends, g->checks, g->npools, on_checks_stopped, g};
     lv_gen_ref(g);
     struct lv_checker *ck = lv_checker_start(loop, &set);
     if (ck == NULL) lv_gen_unref(g);

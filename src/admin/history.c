@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "config/routes.h"
 #include "core/clock.h"
 #include "core/stats.h"
 #include "core/strbuf.h"
@@ -120,7 +121,9 @@ static void sample(uv_timer_t *timer)
             snprintf(pb->id, sizeof(pb->id), "%s", b->id);
             pb->rps = (float)(resp >= t->responses ? resp - t->responses : 0);
             pb->errors = (float)(errs >= t->errors ? errs - t->errors : 0);
-            pb->state = lv_verdict_state(lv_eligible_verdict(b, &g->cfg->breaker, now));
+            const struct lv_backend_pool_cfg *pool = lv_gen_backend_pool(g, i);
+            pb->state = lv_verdict_state(
+                lv_eligible_verdict(b, pool ? &pool->breaker : &g->cfg->breaker, now));
         }
         t->responses = resp;
         t->errors = errs;

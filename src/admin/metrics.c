@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 
 #include "config/config.h"
+#include "config/routes.h"
 #include "core/buildinfo.h"
 #include "core/clock.h"
 #include "core/fail.h"
@@ -59,17 +60,99 @@ static void histogram(struct lv_strbuf *sb, const char *name, const char *labels
                      labels[0] ? "}" : "", (unsigned long long)total);
 }
 
-static void requests(struct lv_strbuf *sb, const struct lv_proxy_stats *st, const struct lv_gen *g)
+/* A backend's labels: backend="id", and pool="name" when the file has
+ * pools or routes (a file without them keeps the labels it always had). */
+static const char *blabels(const struct lv_gen *g, size_t i, char *out, size_t cap)
 {
-    header(sb, "proxy_requests_total", "counter",
-           "Requests answered, by status and by the backend of their last attempt (\"none\" "
-           "when levee answered without trying one).");
+    const struct lv_backend_pool_cfg *p = lv_gen_backend_pool(g, i);
+    if (p && g->cfg->routing->configured)
+        snprintf(out, cap, "backend=\"%s\",pool=\"%s\"", g->backends[i]->id, p->name);
+    else
+        snprintf(out, cap, "backend=\"%s\"", g->backends[i]->id);
+    return out;
+}
+
+/* The breaker settings backend i runs under: its pool's. */
+static const struct lv_breaker_cfg *breaker_of(const struct lv_gen *g, size_t i)
+{
+    const struct lv_backend_pool_cfg *p = lv_gen_backend_pool(g, i);
+    return p ? &p->breaker : &g->cfg->breaker;
+}
+
+/* Route r's labels: route="name",pool="name" (r == nroutes: requests not
+ * routed, route="none"; a route that does not forward: pool="none"). */
+static const char *rlabels(const struct lv_gen *g, size_t r, char *out, size_t cap)
+{
+    const struct lv_route *rt = r < g->nroutes ? &g->cfg->routing->table->routes[r] : NULL;
+    snprintf(out, cap, "route=\"%s\",pool=\"%s\"", rt ? rt->name : "none",
+             rt && rt->action == LV_ROUTE_POOL ? rt->pool_name : "none");
+    return out;
+}
+
+/* A counter of route r, summed over the workers (field: its offset in
+ * struct lv_route_wstats). */
+static uint64_t rsum(const struct lv_gen *g, size_t r, size_t off)
+{
+    uint64_t n = 0;
+    for (unsigned w = 0; w < g->nworkers; w++) {
+        const char *base = (const char *)lv_gen_rstats(g, w, r);
+        n += lv_stat_read((const atomic_uint_fast64_t *)(const void *)(base + off));
+    }
+    return n;
+}
+
+/* proxy_requests_total and proxy_request_duration_seconds by route and
+ * pool (and backend), when the file has pools or routes. */
+static void route_requests(struct lv_strbuf *sb, const struct lv_gen *g)
+{
+    char lb[400];
+    for (size_t r = 0; r <= g->nroutes; r++) {
+        const struct lv_route_wstats *r0 = lv_gen_rstats(g, 0, r);
+        rlabels(g, r, lb, sizeof(lb));
+        const struct lv_route *rt = r < g->nroutes ? &g->cfg->routing->table->routes[r] : NULL;
+        size_t first = rt && rt->action == LV_ROUTE_POOL ? g->pools[rt->pool].first : 0;
+        for (size_t row = 0; row < r0->rows; row++) {
+            const char *bid = row + 1 < r0->rows ? g->backends[first + row]->id : "none";
+            for (unsigned code = 100; code < LV_STATUS_CODES; code++) {
+                uint64_t n = 0;
+                for (unsigned w = 0; w < g->nworkers; w++)
+                    n +=
+                        lv_stat_read(&lv_gen_rstats(g, w, r)->status[row * LV_STATUS_CODES + code]);
+                if (n)
+                    lv_strbuf_printf(sb,
+                                     "proxy_requests_total{status=\"%u\",backend=\"%s\",%s} %llu\n",
+                                     code, bid, lb, (unsigned long long)n);
+            }
+        }
+    }
+    header(sb, "proxy_request_duration_seconds", "histogram",
+           "Time from a request's first byte to the last byte of its response handed to the "
+           "client.");
+    for (size_t r = 0; r <= g->nroutes; r++) {
+        uint64_t counts[LV_LAT_BUCKETS] = {0}, sum_us = 0;
+        for (unsigned w = 0; w < g->nworkers; w++) {
+            const struct lv_route_wstats *rs = lv_gen_rstats(g, w, r);
+            for (unsigned k = 0; k < LV_LAT_BUCKETS; k++)
+                counts[k] += lv_stat_read(&rs->duration.b[k]);
+            sum_us += lv_stat_read(&rs->duration.sum_us);
+        }
+        histogram(sb, "proxy_request_duration_seconds", rlabels(g, r, lb, sizeof(lb)), counts,
+                  sum_us);
+    }
+}
+
+/* proxy_requests_total and proxy_request_duration_seconds as a file
+ * without pools or routes has them: by backend only. */
+static void plain_requests(struct lv_strbuf *sb, const struct lv_proxy_stats *st,
+                           const struct lv_gen *g)
+{
     for (unsigned code = 100; code < LV_STATUS_CODES; code++) {
         uint64_t n = WSUM(st, status[code]);
         if (n)
             lv_strbuf_printf(sb, "proxy_requests_total{status=\"%u\",backend=\"none\"} %llu\n",
                              code, (unsigned long long)n);
     }
+    char lb[200];
     for (size_t i = 0; i < g->nbackends; i++) {
         const struct lv_backend *b = g->backends[i];
         for (unsigned code = 100; code < LV_STATUS_CODES; code++) {
@@ -77,8 +160,8 @@ static void requests(struct lv_strbuf *sb, const struct lv_proxy_stats *st, cons
             for (unsigned w = 0; w < b->nworkers; w++)
                 n += lv_stat_read(&b->wstats[w].status[code]);
             if (n)
-                lv_strbuf_printf(sb, "proxy_requests_total{status=\"%u\",backend=\"%s\"} %llu\n",
-                                 code, b->id, (unsigned long long)n);
+                lv_strbuf_printf(sb, "proxy_requests_total{status=\"%u\",%s} %llu\n", code,
+                                 blabels(g, i, lb, sizeof(lb)), (unsigned long long)n);
         }
     }
     uint64_t counts[LV_LAT_BUCKETS];
@@ -89,6 +172,18 @@ static void requests(struct lv_strbuf *sb, const struct lv_proxy_stats *st, cons
            "Time from a request's first byte to the last byte of its response handed to the "
            "client.");
     histogram(sb, "proxy_request_duration_seconds", "", counts, sum_us);
+}
+
+static void requests(struct lv_strbuf *sb, const struct lv_proxy_stats *st, const struct lv_gen *g)
+{
+    header(sb, "proxy_requests_total", "counter",
+           "Requests answered, by status and by the backend of their last attempt (\"none\" "
+           "when levee answered without trying one); by route and pool too when the file has "
+           "pools or routes.");
+    if (g->rstats)
+        route_requests(sb, g);
+    else
+        plain_requests(sb, st, g);
 
     header(sb, "levee_request_attempts", "histogram", "Attempts (tries on backends) per request.");
     uint64_t cum = 0;
@@ -108,38 +203,38 @@ static void requests(struct lv_strbuf *sb, const struct lv_proxy_stats *st, cons
 
 static void backends(struct lv_strbuf *sb, const struct lv_gen *g)
 {
-    const struct lv_config *cfg = g->cfg;
     uint64_t now = lv_clock_ms();
+    char lb[200];
     header(sb, "backend_health", "gauge",
            "1 when a backend can take requests (enabled, healthy, circuit not refusing), else 0.");
     for (size_t i = 0; i < g->nbackends; i++)
         lv_strbuf_printf(
-            sb, "backend_health{backend=\"%s\"} %d\n", g->backends[i]->id,
-            lv_verdict_usable(lv_eligible_verdict(g->backends[i], &cfg->breaker, now)) ? 1 : 0);
+            sb, "backend_health{%s} %d\n", blabels(g, i, lb, sizeof(lb)),
+            lv_verdict_usable(lv_eligible_verdict(g->backends[i], breaker_of(g, i), now)) ? 1 : 0);
     header(sb, "circuit_breaker_state", "gauge",
            "Circuit breaker state per backend: 0 closed, 1 open, 2 half-open.");
     for (size_t i = 0; i < g->nbackends; i++)
-        lv_strbuf_printf(sb, "circuit_breaker_state{backend=\"%s\"} %d\n", g->backends[i]->id,
+        lv_strbuf_printf(sb, "circuit_breaker_state{%s} %d\n", blabels(g, i, lb, sizeof(lb)),
                          (int)lv_breaker_state(&g->backends[i]->breaker));
     header(sb, "levee_backend_check_healthy", "gauge",
            "Verdict of active health checks: 1 healthy (or not checked), 0 unhealthy.");
     for (size_t i = 0; i < g->nbackends; i++)
-        lv_strbuf_printf(sb, "levee_backend_check_healthy{backend=\"%s\"} %d\n", g->backends[i]->id,
+        lv_strbuf_printf(sb, "levee_backend_check_healthy{%s} %d\n", blabels(g, i, lb, sizeof(lb)),
                          atomic_load(&g->backends[i]->healthy) ? 1 : 0);
     header(sb, "levee_backend_admin_state", "gauge",
            "Operator state per backend: 0 enabled, 1 draining, 2 disabled.");
     for (size_t i = 0; i < g->nbackends; i++)
-        lv_strbuf_printf(sb, "levee_backend_admin_state{backend=\"%s\"} %d\n", g->backends[i]->id,
+        lv_strbuf_printf(sb, "levee_backend_admin_state{%s} %d\n", blabels(g, i, lb, sizeof(lb)),
                          (int)lv_backend_admin(g->backends[i]));
     header(sb, "levee_backend_active_requests", "gauge", "Attempts in flight per backend.");
     for (size_t i = 0; i < g->nbackends; i++)
-        lv_strbuf_printf(sb, "levee_backend_active_requests{backend=\"%s\"} %d\n",
-                         g->backends[i]->id, lv_backend_active(g->backends[i]));
+        lv_strbuf_printf(sb, "levee_backend_active_requests{%s} %d\n",
+                         blabels(g, i, lb, sizeof(lb)), lv_backend_active(g->backends[i]));
     header(sb, "levee_breaker_transitions_total", "counter",
            "Circuit breaker state changes per backend.");
     for (size_t i = 0; i < g->nbackends; i++)
-        lv_strbuf_printf(sb, "levee_breaker_transitions_total{backend=\"%s\"} %llu\n",
-                         g->backends[i]->id,
+        lv_strbuf_printf(sb, "levee_breaker_transitions_total{%s} %llu\n",
+                         blabels(g, i, lb, sizeof(lb)),
                          (unsigned long long)atomic_load(&g->backends[i]->breaker.transitions));
 
     static const struct {
@@ -167,8 +262,8 @@ static void backends(struct lv_strbuf *sb, const struct lv_gen *g)
                 n += lv_stat_read(
                     (const atomic_uint_fast64_t *)(const void *)(base + per_backend[m].off));
             }
-            lv_strbuf_printf(sb, "%s{backend=\"%s\"} %llu\n", per_backend[m].name, b->id,
-                             (unsigned long long)n);
+            lv_strbuf_printf(sb, "%s{%s} %llu\n", per_backend[m].name,
+                             blabels(g, i, lb, sizeof(lb)), (unsigned long long)n);
         }
     }
     header(sb, "levee_backend_response_seconds", "histogram",
@@ -181,17 +276,26 @@ static void backends(struct lv_strbuf *sb, const struct lv_gen *g)
                 counts[k] += lv_stat_read(&b->wstats[w].latency.b[k]);
             sum_us += lv_stat_read(&b->wstats[w].latency.sum_us);
         }
-        char labels[160];
-        snprintf(labels, sizeof(labels), "backend=\"%s\"", b->id);
-        histogram(sb, "levee_backend_response_seconds", labels, counts, sum_us);
+        histogram(sb, "levee_backend_response_seconds", blabels(g, i, lb, sizeof(lb)), counts,
+                  sum_us);
     }
 }
 
 static void resilience(struct lv_strbuf *sb, const struct lv_proxy_stats *st,
                        const struct lv_proxy *px)
 {
-    header(sb, "levee_retries_total", "counter", "Retry attempts started.");
-    lv_strbuf_printf(sb, "levee_retries_total %llu\n", (unsigned long long)WSUM(st, retries));
+    const struct lv_gen *g = px->gen;
+    char lb[400];
+    header(sb, "levee_retries_total", "counter",
+           "Retry attempts started (by route and pool when the file has pools or routes).");
+    if (g->rstats) {
+        for (size_t r = 0; r <= g->nroutes; r++)
+            lv_strbuf_printf(
+                sb, "levee_retries_total{%s} %llu\n", rlabels(g, r, lb, sizeof(lb)),
+                (unsigned long long)rsum(g, r, offsetof(struct lv_route_wstats, retries)));
+    } else {
+        lv_strbuf_printf(sb, "levee_retries_total %llu\n", (unsigned long long)WSUM(st, retries));
+    }
     header(sb, "levee_retries_skipped_total", "counter",
            "Failed attempts that were not retried, by reason.");
     for (unsigned s = LV_SKIP_ATTEMPTS; s < LV_SKIP_COUNT; s++)
@@ -229,11 +333,25 @@ static void resilience(struct lv_strbuf *sb, const struct lv_proxy_stats *st,
                          fi->reason, fi->status, (unsigned long long)WSUM(st, generated[k]));
     }
     header(sb, "rate_limit_rejected_total", "counter",
-           "Requests refused by a rate limit, by scope.");
-    lv_strbuf_printf(sb, "rate_limit_rejected_total{scope=\"global\"} %llu\n",
-                     (unsigned long long)WSUM(st, rate_limited[0]));
-    lv_strbuf_printf(sb, "rate_limit_rejected_total{scope=\"client\"} %llu\n",
-                     (unsigned long long)WSUM(st, rate_limited[1]));
+           "Requests refused by a rate limit, by scope (and route and pool when the file has "
+           "pools or routes).");
+    if (g->rstats) {
+        static const char *const scopes[2] = {"global", "client"};
+        for (size_t r = 0; r <= g->nroutes; r++) {
+            rlabels(g, r, lb, sizeof(lb));
+            for (unsigned k = 0; k < 2; k++)
+                lv_strbuf_printf(
+                    sb, "rate_limit_rejected_total{scope=\"%s\",%s} %llu\n", scopes[k], lb,
+                    (unsigned long long)rsum(g, r,
+                                             offsetof(struct lv_route_wstats, rate_limited) +
+                                                 k * sizeof(atomic_uint_fast64_t)));
+        }
+    } else {
+        lv_strbuf_printf(sb, "rate_limit_rejected_total{scope=\"global\"} %llu\n",
+                         (unsigned long long)WSUM(st, rate_limited[0]));
+        lv_strbuf_printf(sb, "rate_limit_rejected_total{scope=\"client\"} %llu\n",
+                         (unsigned long long)WSUM(st, rate_limited[1]));
+    }
     header(sb, "levee_rate_limit_store_fallbacks_total", "counter",
            "Rate-limit checks the shared store (Redis) could not answer in time, decided by "
            "rate_limit.on_store_error.");

@@ -167,6 +167,10 @@ int lv_cfg_backend_tls(struct lv_cfg_ctx *c, yaml_node_t *n, yaml_node_t *url_no
 {
     bool https = b->tls.enabled;
     b->tls.min_version = TLS1_2_VERSION;
+    /* A pool's tls: first (an https backend's defaults), then its own. */
+    yaml_node_t *pool = c->pool_tls;
+    if (https && pool && lv_cfg_walk(c, pool, lv_cfg_backend_tls_fields, &b->tls) != 0)
+        return UV_EINVAL;
     if (n && lv_cfg_walk(c, n, lv_cfg_backend_tls_fields, &b->tls) != 0) return UV_EINVAL;
     if (!https) {
         if (n) {
@@ -182,7 +186,7 @@ int lv_cfg_backend_tls(struct lv_cfg_ctx *c, yaml_node_t *n, yaml_node_t *url_no
     char err[300];
     b->tls_ctx = lv_tls_client_ctx(&b->tls, err, sizeof(err));
     if (b->tls_ctx == NULL) {
-        lv_cfg_error(c, n ? n : url_node, "%s", err);
+        lv_cfg_error(c, n ? n : pool && https ? pool : url_node, "%s", err);
         return UV_EINVAL;
     }
     return 0;

@@ -22,6 +22,9 @@ struct lv_cfg_ctx {
     FILE *errs;
     int nerrors;
     char keypath[256]; /* "timeouts.connect", for messages */
+    /* A pool's `tls:` while its backends are read (config/pools.c): the
+     * defaults of their own `tls` (config_tls.c). NULL otherwise. */
+    yaml_node_t *pool_tls;
 };
 
 struct lv_cfg_field;

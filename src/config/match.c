@@ -224,6 +224,10 @@ static int parse_path_regex(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst,
     r->path_re = lv_cfg_regex(c, n);
     if (r->path_re == NULL) return -1;
     r->path_kind = LV_RPATH_REGEX;
+    /* The pattern as written, for the admin API (never matched on). */
+    r->path = strdup((const char *)n->data.scalar.value);
+    if (r->path == NULL) return -1;
+    r->path_len = strlen(r->path);
     return 0;
 }
 

@@ -27,6 +27,7 @@ const struct lv_cfg_field lv_cfg_upstream_timeout_fields[] = {
 struct pool_yaml {
     struct lv_backend_pool_cfg p;
     yaml_node_t *backends;
+    yaml_node_t *tls; /* the defaults of its https backends' tls */
 };
 
 #define P(key, parse, member, aux)                                                                 \
@@ -36,6 +37,7 @@ struct pool_yaml {
 
 const struct lv_cfg_field lv_cfg_pool_fields[] = {
     P("backends", lv_cfg_keep, backends, NULL),
+    P("tls", lv_cfg_keep, tls, lv_cfg_backend_tls_fields),
     P("load_balancing", lv_cfg_like_global, p.balancer, NULL),
     P("timeouts", lv_cfg_section, p.timeouts, lv_cfg_upstream_timeout_fields),
     P("retry", lv_cfg_like_global, p.retry, NULL),
@@ -222,10 +224,19 @@ static bool read_pool(struct lv_cfg_ctx *c, yaml_node_t *k, yaml_node_t *v, cons
     y.p.line = (uint32_t)k->start_mark.line + 1;
     y.p.col = (uint32_t)k->start_mark.column + 1;
     y.backends = NULL;
+    y.tls = NULL;
     int rc_walk = lv_cfg_walk(c, v, lv_cfg_pool_fields, &y);
+    yaml_node_t *own_pool = lv_cfg_map_get(c, v, "pool");
+    if (own_pool)
+        lv_cfg_warn(c, own_pool,
+                    "pool '%s': its own `pool:` settings are checked but the global `pool:` "
+                    "ones apply (idle connections are kept per backend, under one setting)",
+                    name);
     if (y.backends != NULL && !lv_cfg_is_null(y.backends)) {
         size_t old = lv_cfg_keypath_push(c, ".backends");
+        c->pool_tls = y.tls;
         if (read_backends(c, y.backends, cfg, &y.p) != 0) rc_walk = -1;
+        c->pool_tls = NULL;
         c->keypath[old] = '\0';
     } else {
         y.p.first = cfg->n_backends;
@@ -268,6 +279,12 @@ void lv_cfg_read_pools(struct lv_cfg_ctx *c, yaml_node_t *root, yaml_node_t *poo
                          "pool name '%s': 1 to %d letters, digits, '_', '-' and '.' (it is a "
                          "metrics label)",
                          name, LV_NAME_MAX);
+            continue;
+        }
+        if (strcmp(name, "none") == 0) {
+            lv_cfg_error(c, k,
+                         "pool name 'none' is the metrics' label of answers no pool gave: "
+                         "choose another");
             continue;
         }
         size_t dup = lv_routes_find_pool(rc, name);

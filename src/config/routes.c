@@ -255,6 +255,18 @@ static int read_overrides(struct reader *rd, const struct route_yaml *y, const s
         old = lv_cfg_keypath_push(c, ".rate_limit");
         if (read_rate_limit(c, y->rate_limit, cfg, out) != 0) rc = -1;
         c->keypath[old] = '\0';
+        /* In a shared store, the route's buckets are its own: its keys
+         * carry its name unless it names a key_prefix itself. */
+        struct lv_rate_cfg *rl = out->rate_limit;
+        if (rc == 0 && rl && r->name &&
+            !lv_cfg_map_get(c, lv_cfg_map_get(c, y->rate_limit, "redis"), "key_prefix")) {
+            size_t n = strlen(rl->redis_prefix) + strlen(r->name) + 16;
+            char *prefix = malloc(n);
+            if (prefix == NULL) return -1;
+            snprintf(prefix, n, "%sroute:%s:", rl->redis_prefix, r->name);
+            free(rl->redis_prefix);
+            rl->redis_prefix = prefix;
+        }
     }
     return rc;
 }
@@ -280,6 +292,10 @@ static int read_route_name(struct reader *rd, const struct route_yaml *y, struct
                      "'%s' is the name of levee's own last route (to the default pool, or the "
                      "no_route answer): choose another",
                      s);
+    } else if (strcmp(s, "none") == 0) {
+        lv_cfg_error(c, y->name,
+                     "'none' is the metrics' label of requests answered before routing: choose "
+                     "another");
     } else {
         rc = 0;
         for (uint32_t i = 0; i < rd->n && rc == 0; i++) {

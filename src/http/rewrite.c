@@ -65,6 +65,8 @@ size_t lv_rewrite_request_size(const struct lv_head *req, const struct lv_fwd_in
     n += (size_t)req->nfields * 4 + 512 + strlen(fwd->client_ip) * 2;
     n += strlen(fwd->backend_authority);
     if (fwd->extra) n += strlen(fwd->extra);
+    if (fwd->target) n += fwd->target_len;
+    if (fwd->host) n += strlen(fwd->host);
     return n;
 }
 
@@ -86,8 +88,12 @@ int lv_rewrite_request(const struct lv_head *req, const struct lv_fwd_info *fwd,
     put_str(&o, llhttp_method_name((llhttp_method_t)req->method));
     PUT_LIT(&o, " ");
     /* "http://h?q" has an empty path: the origin form is "/?q". */
-    if (tlen == 0 || (skip && target[0] != '/')) PUT_LIT(&o, "/");
-    put(&o, target, tlen);
+    if (fwd->target) {
+        put(&o, fwd->target, fwd->target_len);
+    } else {
+        if (tlen == 0 || (skip && target[0] != '/')) PUT_LIT(&o, "/");
+        put(&o, target, tlen);
+    }
     PUT_LIT(&o, " HTTP/1.1\r\n");
 
     const struct lv_hfield *host_f = NULL;
@@ -96,7 +102,7 @@ int lv_rewrite_request(const struct lv_head *req, const struct lv_fwd_info *fwd,
         const struct lv_hfield *f = &req->fields[i];
         if (LV_HFIELD_IS(req, f, "host")) {
             if (host_f == NULL) host_f = f;
-            if (host) continue;
+            if (host || fwd->host) continue;
         }
         if (f->flags & (LV_HF_HOP | LV_HF_DROP)) continue;
         if (owned_request_field(req, f)) {
@@ -105,7 +111,11 @@ int lv_rewrite_request(const struct lv_head *req, const struct lv_fwd_info *fwd,
         }
         put_field(&o, req, f);
     }
-    if (host) {
+    if (fwd->host) {
+        PUT_LIT(&o, "Host: ");
+        put_str(&o, fwd->host);
+        PUT_LIT(&o, "\r\n");
+    } else if (host) {
         PUT_LIT(&o, "Host: ");
         put(&o, host, host_len);
         PUT_LIT(&o, "\r\n");

@@ -28,6 +28,11 @@ struct lv_fwd_info {
     enum lv_framing framing;       /* of the body levee sends */
     uint64_t content_length;       /* with LV_FRAME_LENGTH */
     const char *extra;             /* more header lines ("Name: v\r\n"...), or NULL */
+    const char *target;            /* origin-form target to send instead of the
+                                    * client's (a route's rewrite), or NULL */
+    size_t target_len;
+    const char *host; /* Host to send instead of the client's (a route's
+                       * host_rewrite), or NULL; X-Forwarded-Host keeps the client's */
 };
 
 /* Upper bound of the rewritten request head's size. */

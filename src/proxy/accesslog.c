@@ -260,6 +260,7 @@ static void format_json(struct lv_accesslog *log, struct lv_strbuf *l,
     put_milli(l, round_div(now_ns - r->start_ns, 1000)); /* milliseconds */
     lv_strbuf_add(l, ",", 1);
     put_json_str(l, "backend", r->backend);
+    if (r->route) put_json_str(l, "route", r->route);
     lv_strbuf_puts(l, "\"attempts\":");
     put_u64(l, r->attempts);
     lv_strbuf_add(l, ",", 1);

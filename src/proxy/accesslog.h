@@ -34,6 +34,7 @@ struct lv_access_rec {
     enum lv_retry_skip skip; /* why a failure was not retried */
     bool hedged;
     const char *request_id; /* "" when none */
+    const char *route;      /* the route's name, or NULL (no routes configured) */
 };
 
 /* A per-worker log writing to fd (not owned) in format fmt; NULL if fd < 0

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "config/routes.h"
 #include "core/clock.h"
 #include "core/fmt.h"
 #include "core/log.h"
@@ -22,6 +23,7 @@
 #include "proxy/accesslog.h"
 #include "proxy/flow.h"
 #include "proxy/wgen.h"
+#include "route/route.h"
 #include "upstream/backend.h"
 #include "upstream/eligible.h"
 #include "config/gen.h"
@@ -30,6 +32,9 @@
 
 static const struct lv_attempt_ops attempt_ops;
 static const struct lv_tunnel_ops tunnel_ops;
+static void answer_route(struct lv_exchange *ex);
+static void send_own(struct lv_exchange *ex, unsigned status, const char *extra, const char *body,
+                     size_t blen, bool must_close);
 static void respond(struct lv_exchange *ex, enum lv_fail_kind kind);
 static void respond_health(struct lv_exchange *ex);
 static void abort_answer(struct lv_exchange *ex, enum lv_fail_kind kind);
@@ -120,6 +125,26 @@ static void free_exchange(struct lv_exchange *ex)
     uv_close((uv_handle_t *)&ex->tun_timer, on_tun_timer_closed);
 }
 
+/* Counts a finished request under its route and pool (only when the file
+ * has pools or routes: config/gen.h). */
+static void account_route(const struct lv_exchange *ex, unsigned status)
+{
+    const struct lv_gen *g = ex->wg->gen;
+    const struct lv_route *rt = ex->route;
+    size_t r = rt ? (size_t)(rt - ex->cfg->routing->table->routes) : g->nroutes;
+    struct lv_route_wstats *rs = lv_gen_rstats(g, ex->w->id, r);
+    if (rs == NULL) return;
+    size_t row = rs->rows - 1; /* levee answered */
+    for (size_t i = 0; ex->at.backend && ex->pool && i < ex->pool->n && i + 1 < rs->rows; i++) {
+        if (ex->pool->backends[i] == ex->at.backend) row = i;
+    }
+    LV_STAT_INC(rs->status[row * LV_STATUS_CODES + status]);
+    lv_lathist_add(&rs->duration, (lv_clock_ns() - ex->start_ns) / 1000);
+    unsigned tries = ex->at.attempts > ex->at.hedges ? ex->at.attempts - ex->at.hedges : 0;
+    if (tries > 1) LV_STAT_ADD(rs->retries, tries - 1);
+    if (ex->fail == LV_FAIL_RATE_LIMITED) LV_STAT_INC(rs->rate_limited[ex->rl.denied_by ? 1 : 0]);
+}
+
 /* Counts a finished request in the worker's and its backend's metrics. */
 static void account(const struct lv_exchange *ex)
 {
@@ -134,6 +159,7 @@ static void account(const struct lv_exchange *ex)
     lv_lathist_add(&st->duration, (lv_clock_ns() - ex->start_ns) / 1000);
     unsigned a = ex->at.attempts > LV_RETRY_MAX_ATTEMPTS ? LV_RETRY_MAX_ATTEMPTS : ex->at.attempts;
     LV_STAT_INC(st->attempts[a]);
+    account_route(ex, status);
 }
 
 static void log_line(const struct lv_exchange *ex)
@@ -151,6 +177,7 @@ static void log_line(const struct lv_exchange *ex)
         .skip = ex->at.skip,
         .hedged = ex->at.hedges > 0,
         .request_id = ex->request_id,
+        .route = ex->route && ex->cfg->routing->configured ? ex->route->name : NULL,
     };
     lv_accesslog_write(ex->wg->alog, &r);
 }
@@ -167,6 +194,12 @@ void lv_exchange_destroy(struct lv_exchange *ex)
     }
     lv_head_dispose(&ex->req);
     lv_bodyq_dispose(&ex->body);
+    free(ex->rbuf);
+    ex->rbuf = NULL;
+    free(ex->req_lines);
+    ex->req_lines = NULL;
+    free(ex->resp_lines);
+    ex->resp_lines = NULL;
     lv_wgen_leave(w, ex->wg);
     ex->wg = NULL;
     ex->ops = NULL;
@@ -262,7 +295,7 @@ static void detect_upgrade(struct lv_exchange *ex)
                lv_token_list_has(lv_head_str(h, f->value), f->value_len, "upgrade", 7);
     }
     if (!conn) return;
-    const struct lv_strlist *allow = &ex->cfg->upgrade_allow;
+    const struct lv_strlist *allow = &ex->rcfg->upgrade_allow;
     const char *v = lv_head_str(h, u->value);
     for (size_t i = 0; i < allow->n; i++) {
         if (lv_token_list_has(v, u->value_len, allow->items[i], strlen(allow->items[i]))) {
@@ -304,6 +337,10 @@ static void body_flow(struct lv_exchange *ex)
  * attempt loop. */
 static void proceed(struct lv_exchange *ex)
 {
+    if (ex->route->action != LV_ROUTE_POOL) {
+        answer_route(ex);
+        return;
+    }
     struct lv_head *h = &ex->req;
     const struct lv_hfield *expect = LV_HEAD_FIND(h, "expect");
     if (expect && has_body(ex) && ex->req_state != LV_EXR_COMPLETE &&
@@ -311,9 +348,9 @@ static void proceed(struct lv_exchange *ex)
         ex->ops->send_continue(ex->d); /* levee asks for it: the backend never sees Expect */
     /* The deadline counts from the request's end: now, or when its body
      * is in (lv_attempt_body_complete). */
-    if (ex->fwd.body_complete) ex->fwd.deadline_ms = lv_clock_ms() + ex->cfg->timeouts.backend;
+    if (ex->fwd.body_complete) ex->fwd.deadline_ms = lv_clock_ms() + ex->pool->timeouts->backend;
     set_state(ex, LV_EX_FORWARDING);
-    lv_attempt_start(&ex->at, &ex->fwd, &ex->wg->pool, &attempt_ops, ex);
+    lv_attempt_start(&ex->at, &ex->fwd, ex->pool, &attempt_ops, ex);
     body_flow(ex);
 }
 
@@ -339,7 +376,7 @@ static size_t append(char *dst, size_t cap, size_t n, const char *s)
 
 /* The lines levee adds to the forwarded request: its request id when it
  * made one, and the upgrade fields (hop-by-hop, re-added for this hop). */
-static void forwarded_extra(struct lv_exchange *ex)
+static int forwarded_extra(struct lv_exchange *ex)
 {
     size_t n = 0, cap = sizeof(ex->extra);
     ex->extra[0] = '\0';
@@ -350,6 +387,222 @@ static void forwarded_extra(struct lv_exchange *ex)
     }
     if (ex->upgrade)
         snprintf(ex->extra + n, cap - n, "Connection: upgrade\r\nUpgrade: %s\r\n", ex->upgrade_to);
+    if (ex->req_lines) {
+        /* The route's lines after levee's own, in one string. */
+        size_t a = strlen(ex->extra), b = strlen(ex->req_lines);
+        char *both = malloc(a + b + 1);
+        if (both == NULL) return -1;
+        memcpy(both, ex->extra, a);
+        memcpy(both + a, ex->req_lines, b + 1);
+        free(ex->req_lines);
+        ex->req_lines = both;
+    }
+    return 0;
+}
+
+/* --- route the request (config/routes.h, route/route.h) --------------------------- */
+
+/* The request as routes see it: its host (Host, or an absolute-form
+ * target's authority) and its target in origin form. pbuf has room for
+ * the target's length + 2; hbuf for LV_ROUTE_HOST_MAX. 0, or -1: an
+ * invalid escape in the path. */
+static int route_req(const struct lv_head *h, struct lv_route_req *req, char *pbuf, char *hbuf)
+{
+    const char *target = lv_head_str(h, h->target);
+    size_t tlen = h->target_len;
+    const char *host = NULL;
+    size_t host_len = 0;
+    /* Origin form (nearly every request) has no authority to look for. */
+    size_t skip =
+        tlen > 0 && target[0] == '/' ? 0 : lv_target_absolute(target, tlen, &host, &host_len);
+    if (host == NULL) {
+        const struct lv_hfield *f = LV_HEAD_FIND(h, "host");
+        if (f) {
+            host = lv_head_str(h, f->value);
+            host_len = f->value_len;
+        }
+    }
+    target += skip;
+    tlen -= skip;
+    /* "http://h?q": the path is "/"; the normalized path goes in pbuf, the
+     * target in origin form right after it. */
+    if (skip && (tlen == 0 || target[0] != '/')) {
+        char *t = pbuf + tlen + 1;
+        t[0] = '/';
+        memcpy(t + 1, target, tlen);
+        target = t;
+        tlen++;
+    }
+    return lv_route_req_init(req, h->method, host, host_len, target, tlen, h, pbuf, hbuf);
+}
+
+static bool has_edits(const struct lv_route_fields *e)
+{
+    return e->nremove || e->nset || e->nadd;
+}
+
+/* Marks h's fields that a route's edits remove or replace (LV_HF_DROP). */
+static void drop_fields(struct lv_head *h, const struct lv_route_fields *e)
+{
+    for (uint32_t i = 0; i < h->nfields; i++) {
+        struct lv_hfield *f = &h->fields[i];
+        bool drop = false;
+        for (uint32_t k = 0; k < e->nset && !drop; k++)
+            drop = lv_hfield_is(h, f, e->set[k].name, strlen(e->set[k].name));
+        for (uint32_t k = 0; k < e->nremove && !drop; k++)
+            drop = lv_hfield_is(h, f, e->remove[k], strlen(e->remove[k]));
+        if (drop) f->flags |= LV_HF_DROP;
+    }
+}
+
+/* Appends "Name: value\r\n" for each field a route sets or adds, values
+ * expanded. 0, or -1 (a value over 4 KiB, or the lines over 64 KiB). */
+static int fields_lines(struct lv_strbuf *sb, const struct lv_route_fields *e,
+                        const struct lv_template_env *env)
+{
+    char v[4096];
+    for (int pass = 0; pass < 2; pass++) {
+        const struct lv_route_field *fs = pass ? e->add : e->set;
+        uint32_t n = pass ? e->nadd : e->nset;
+        for (uint32_t k = 0; k < n; k++) {
+            ssize_t len = lv_template_expand(fs[k].value, env, v, sizeof(v));
+            if (len < 0) return -1;
+            lv_strbuf_printf(sb, "%s: %.*s\r\n", fs[k].name, (int)len, v);
+        }
+    }
+    return sb->truncated ? -1 : 0;
+}
+
+/* A forwarding route's header edits: the request's fields it removes or
+ * replaces are dropped now; the lines it adds (and an RFC 7239 Forwarded
+ * field) go to ex->req_lines, the response's to ex->resp_lines. */
+static int route_fields(struct lv_exchange *ex, const struct lv_route *r,
+                        const struct lv_route_cfg *rcfg, const struct lv_template_env *env)
+{
+    const struct lv_route_fields *q = &r->request_fields, *a = &r->response_fields;
+    int rc = 0;
+    if (has_edits(q) || rcfg->forwarded) {
+        drop_fields(&ex->req, q);
+        struct lv_strbuf sb;
+        lv_strbuf_init(&sb, 64 * 1024);
+        if (rcfg->forwarded) {
+            /* RFC 7239: an IPv6 address is bracketed and quoted; the host is
+             * quoted (a port's ':' is not a token character). */
+            bool v6 = strchr(ex->peer_ip, ':') != NULL;
+            const struct lv_str *host = &env->vars[LV_TVAR_HOST];
+            lv_strbuf_printf(&sb, "Forwarded: for=%s%s%s;proto=%s", v6 ? "\"[" : "", ex->peer_ip,
+                             v6 ? "]\"" : "", ex->tls ? "https" : "http");
+            if (host->n) lv_strbuf_printf(&sb, ";host=\"%.*s\"", (int)host->n, host->p);
+            lv_strbuf_puts(&sb, "\r\n");
+        }
+        rc |= fields_lines(&sb, q, env);
+        ex->req_lines = sb.p; /* taken over: freed with the exchange */
+    }
+    if (has_edits(a)) {
+        struct lv_strbuf sb;
+        lv_strbuf_init(&sb, 64 * 1024);
+        rc |= fields_lines(&sb, a, env);
+        ex->resp_lines = sb.p;
+    }
+    return rc;
+}
+
+/*
+ * Finds the request's route, first match wins, and what it does:
+ * ex->route, ex->rcfg, ex->pool (a pool route's pool with the route's
+ * policies), ex->rbuf (a rewritten target, or a redirect's Location). A
+ * file without pools: or routes: has one implicit route, to the default
+ * pool: it is taken without matching (the single pool, as ever). Returns
+ * 0, or -1 when levee answered: 400 for an invalid escape in the path, 414
+ * for a rewrite or Location longer than LV_ROUTE_LOCATION_MAX.
+ */
+static int route_request(struct lv_exchange *ex)
+{
+    const struct lv_routes_cfg *rc = ex->cfg->routing;
+    const struct lv_route_table *t = rc->table;
+    uint32_t idx = t->n - 1;
+    enum lv_fail_kind bad = LV_FAIL_NONE;
+    if (rc->configured) {
+        const struct lv_head *h = &ex->req;
+        char small[1024], hbuf[LV_ROUTE_HOST_MAX + 1];
+        size_t need = 2 * (size_t)h->target_len + 2;
+        char *pbuf = need <= sizeof(small) ? small : malloc(need);
+        struct lv_route_req req;
+        struct lv_route_hit hit;
+        if (pbuf == NULL) {
+            bad = LV_FAIL_INTERNAL;
+        } else if (route_req(h, &req, pbuf, hbuf) != 0) {
+            bad = LV_FAIL_BAD_REQUEST;
+        } else {
+            lv_route_match(t, &req, ex->wg->scratch, &hit);
+            idx = hit.index;
+            const struct lv_route *r = hit.route;
+            bool pool = r->action == LV_ROUTE_POOL;
+            bool rewrites = pool && (r->strip_prefix || r->add_prefix || r->rewrite);
+            bool edits = pool && (has_edits(&r->request_fields) || has_edits(&r->response_fields) ||
+                                  rc->routes[idx].forwarded);
+            struct lv_template_env env;
+            if (r->action == LV_ROUTE_REDIRECT || rewrites || edits) {
+                lv_route_env_init(&env, &req, &hit);
+                env.vars[LV_TVAR_SCHEME] =
+                    (struct lv_str){ex->tls ? "https" : "http", ex->tls ? 5 : 4};
+                env.vars[LV_TVAR_CLIENT_ADDR] = (struct lv_str){ex->peer_ip, strlen(ex->peer_ip)};
+                env.vars[LV_TVAR_REQUEST_ID] =
+                    (struct lv_str){ex->request_id, strlen(ex->request_id)};
+            }
+            if (edits && route_fields(ex, r, &rc->routes[idx], &env) != 0) bad = LV_FAIL_INTERNAL;
+            if (bad == LV_FAIL_NONE && (r->action == LV_ROUTE_REDIRECT || rewrites)) {
+                ex->rbuf = malloc(LV_ROUTE_LOCATION_MAX);
+                ssize_t n = ex->rbuf == NULL ? -2
+                            : r->action == LV_ROUTE_REDIRECT
+                                ? lv_route_location(r, &req, &env, ex->rbuf, LV_ROUTE_LOCATION_MAX)
+                                : lv_route_target(r, &req, &env, ex->rbuf, LV_ROUTE_LOCATION_MAX);
+                if (n < 0) bad = n == -1 ? LV_FAIL_URI_TOO_LONG : LV_FAIL_INTERNAL;
+                ex->rbuf_len = n > 0 ? (size_t)n : 0;
+                if (n <= 0) {
+                    free(ex->rbuf);
+                    ex->rbuf = NULL;
+                }
+            }
+        }
+        if (pbuf != small) free(pbuf);
+    }
+    ex->route = &t->routes[idx];
+    ex->rcfg = &rc->routes[idx];
+    ex->pool = ex->route->action == LV_ROUTE_POOL ? &ex->wg->routes[idx] : NULL;
+    if (bad != LV_FAIL_NONE) {
+        respond(ex, bad);
+        return -1;
+    }
+    return 0;
+}
+
+/* A route's own answer: a redirect (Location: ex->rbuf, no body) or a
+ * direct answer (its status, body and Content-Type); no_route is one. */
+static void answer_route(struct lv_exchange *ex)
+{
+    const struct lv_route *r = ex->route;
+    size_t cap = ex->rbuf_len + 700;
+    char *extra = malloc(cap);
+    if (extra == NULL) {
+        respond(ex, LV_FAIL_INTERNAL);
+        return;
+    }
+    size_t n = 0;
+    int k = 0;
+    if (r->action == LV_ROUTE_REDIRECT)
+        k = snprintf(extra, cap, "Location: %.*s\r\n", (int)ex->rbuf_len, ex->rbuf ? ex->rbuf : "");
+    else if (r->content_type)
+        k = snprintf(extra, cap, "Content-Type: %.200s\r\n", r->content_type);
+    if (k > 0 && (size_t)k < cap) n = (size_t)k;
+    snprintf(extra + n, cap - n, "X-Request-Id: %s\r\n%s", ex->request_id, ex->rl.headers);
+    /* With a body not read, the connection ends after the answer. */
+    bool must_close =
+        !ex->keep_alive || ex->w->draining || (ex->req_state != LV_EXR_COMPLETE && has_body(ex));
+    const char *body = r->action == LV_ROUTE_RESPOND && r->body ? r->body : "";
+    size_t blen = r->action == LV_ROUTE_RESPOND && r->body ? r->body_len : 0;
+    send_own(ex, r->status, extra, body, blen, must_close);
+    free(extra);
 }
 
 int lv_exchange_on_head(struct lv_exchange *ex, const struct lv_req_framing *f)
@@ -372,11 +625,12 @@ int lv_exchange_on_head(struct lv_exchange *ex, const struct lv_req_framing *f)
         respond(ex, bad);
         return -1;
     }
-    detect_upgrade(ex);
     if (is_health_probe(h)) {
         respond_health(ex);
         return 0;
     }
+    if (route_request(ex) != 0) return -1;
+    detect_upgrade(ex);
     ex->fwd.fwd.framing = f->framing;
     if (f->framing == LV_FRAME_LENGTH) {
         ex->req_length = f->length;
@@ -385,19 +639,35 @@ int lv_exchange_on_head(struct lv_exchange *ex, const struct lv_req_framing *f)
             return -1;
         }
     }
-    forwarded_extra(ex);
+    if (forwarded_extra(ex) != 0) {
+        respond(ex, LV_FAIL_INTERNAL);
+        return -1;
+    }
     ex->fwd.head = h;
     ex->fwd.fwd.client_ip = ex->peer_ip;
     ex->fwd.fwd.proto = ex->tls ? "https" : "http";
     ex->fwd.fwd.content_length = ex->req_length;
-    ex->fwd.fwd.extra = ex->extra;
+    ex->fwd.fwd.extra = ex->req_lines ? ex->req_lines : ex->extra;
+    if (ex->route->action == LV_ROUTE_POOL) {
+        ex->fwd.fwd.target = ex->rbuf;
+        ex->fwd.fwd.target_len = ex->rbuf_len;
+        ex->fwd.fwd.host = ex->route->host_rewrite;
+    }
     ex->fwd.body = &ex->body;
+    const struct lv_retry_cfg *retry = ex->pool ? ex->pool->retry : &cfg->retry;
     ex->fwd.idempotent = method_idempotent(h->method) ||
-                         (cfg->retry.idempotency_key && LV_HEAD_FIND(h, "idempotency-key"));
+                         (retry->idempotency_key && LV_HEAD_FIND(h, "idempotency-key"));
     ex->fwd.upgrade = ex->upgrade;
     if (!has_body(ex)) ex->fwd.body_complete = true;
     /* Rate limits before anything is asked of the client or the backends. */
-    switch (lv_ratelimit_check(&ex->rl, ex->w, ex->wg->gen, h, ex->peer_ip, on_verdict, ex)) {
+    /* A route with a rate_limit of its own counts in its own buckets only. */
+    struct lv_limiter *lim = ex->wg->gen->limiter;
+    const struct lv_rate_cfg *rlc = &cfg->rate_limit;
+    if (ex->rcfg->rate_limit) {
+        lim = ex->wg->gen->route_limiters[ex->route - ex->cfg->routing->table->routes];
+        rlc = ex->rcfg->rate_limit;
+    }
+    switch (lv_ratelimit_check(&ex->rl, ex->w, lim, rlc, h, ex->peer_ip, on_verdict, ex)) {
     case LV_RL_ALLOWED: proceed(ex); break;
     case LV_RL_REFUSED: respond(ex, LV_FAIL_RATE_LIMITED); break;
     case LV_RL_WAIT: set_state(ex, LV_EX_LIMITING); break;
@@ -448,7 +718,18 @@ static int at_head(void *user, const struct lv_upconn_head *h)
     struct lv_exchange *ex = user;
     struct lv_head *r = (struct lv_head *)h->head;
     unsigned status = h->status;
-    char extra[520];
+    char small[520];
+    char *extra = small;
+    size_t cap = sizeof(small);
+    /* A route's response_headers: its fields replace or remove the
+     * backend's, its lines come after levee's. */
+    if (ex->route && status != 101 && has_edits(&ex->route->response_fields)) {
+        drop_fields(r, &ex->route->response_fields);
+        if (ex->resp_lines) {
+            cap += strlen(ex->resp_lines);
+            if ((extra = malloc(cap)) == NULL) return -1;
+        }
+    }
     struct lv_answer a = {.status = status, .head = r, .extra = extra};
     /* The backend's request id gives way to the request's. */
     for (uint32_t i = 0; i < r->nfields; i++) {
@@ -458,16 +739,16 @@ static int at_head(void *user, const struct lv_upconn_head *h)
         /* The upgrade fields are hop-by-hop, but meant for this hop's other
          * side too. */
         const struct lv_hfield *u = LV_HEAD_FIND(r, "upgrade");
-        snprintf(extra, sizeof(extra),
-                 "X-Request-Id: %s\r\nConnection: upgrade\r\nUpgrade: %.*s\r\n", ex->request_id,
-                 u ? (int)(u->value_len < 64 ? u->value_len : 64) : 0,
+        snprintf(extra, cap, "X-Request-Id: %s\r\nConnection: upgrade\r\nUpgrade: %.*s\r\n",
+                 ex->request_id, u ? (int)(u->value_len < 64 ? u->value_len : 64) : 0,
                  u ? lv_head_str(r, u->value) : "");
         a.body = LV_BODY_NONE;
     } else {
-        size_t n = append(extra, sizeof(extra), 0, "X-Request-Id: ");
-        n = append(extra, sizeof(extra), n, ex->request_id);
-        n = append(extra, sizeof(extra), n, "\r\n");
-        append(extra, sizeof(extra), n, ex->rl.headers);
+        size_t n = append(extra, cap, 0, "X-Request-Id: ");
+        n = append(extra, cap, n, ex->request_id);
+        n = append(extra, cap, n, "\r\n");
+        n = append(extra, cap, n, ex->rl.headers);
+        if (extra != small) append(extra, cap, n, ex->resp_lines);
         bool bodyless = ex->is_head || status == 204 || status == 304;
         a.body = bodyless                        ? LV_BODY_NONE
                  : h->framing == LV_FRAME_LENGTH ? LV_BODY_LENGTH
@@ -475,7 +756,9 @@ static int at_head(void *user, const struct lv_upconn_head *h)
         a.length = h->content_length; /* the whole length: no body byte is in yet */
     }
     a.must_close = !ex->keep_alive || ex->req_state != LV_EXR_COMPLETE || ex->w->draining;
-    if (ex->ops->head(ex->d, &a) != 0) return -1;
+    int sent = ex->ops->head(ex->d, &a);
+    if (extra != small) free(extra);
+    if (sent != 0) return -1;
     ex->status = status;
     set_state(ex, LV_EX_RESPONDING);
     if (a.must_close) ex->end = LV_EXE_CLOSE;
@@ -514,7 +797,7 @@ static void at_upgraded(void *user, struct lv_sock *backend, struct lv_buf *b, c
     struct lv_sock *client = ex->ops->take_stream(ex->d, &ub, &up, &nup);
     set_state(ex, LV_EX_TUNNEL);
     lv_tunnel_start(&ex->tunnel, client, backend, b, rest, n, ub, up, nup, &ex->tun_timer,
-                    ex->cfg->timeouts.tunnel, &ex->w->stats, &tunnel_ops, ex);
+                    ex->pool->timeouts->tunnel, &ex->w->stats, &tunnel_ops, ex);
     if (ub) lv_buf_unref(ub);
 }
 
@@ -566,8 +849,8 @@ static const struct lv_attempt_ops attempt_ops = {
 static unsigned retry_after_s(const struct lv_exchange *ex, enum lv_fail_kind kind)
 {
     if (kind == LV_FAIL_RATE_LIMITED) return ex->rl.retry_after_s;
-    if (kind != LV_FAIL_NO_BACKEND) return 0;
-    const struct lv_wpool *p = &ex->wg->pool;
+    if (kind != LV_FAIL_NO_BACKEND || ex->pool == NULL) return 0;
+    const struct lv_wpool *p = ex->pool;
     return lv_eligible_retry_after(p->backends, p->n, p->health->interval, lv_clock_ms());
 }
 

@@ -3,6 +3,7 @@
  * of its answer:
  *
  *   HEAD ─► checks (framing, target, Host, limits) ─► /health? answered
+ *     │   ─► route (first match): a pool, or a redirect / direct answer
  *     │
  *     ├─► rate limits ─(Redis)─► LIMITING ─┐
  *     ▼                                   ▼
@@ -41,7 +42,10 @@
 #include "proxy/wctx.h"
 
 struct lv_wgen;
+struct lv_wpool;
 struct lv_config;
+struct lv_route;
+struct lv_route_cfg;
 
 enum lv_ex_state {
     LV_EX_HEAD,       /* the request head is being read */
@@ -131,8 +135,19 @@ struct lv_exchange {
     void *d;
     struct lv_wgen *wg;          /* the generation it runs on */
     const struct lv_config *cfg; /* wg->gen->cfg */
-    const char *peer_ip;         /* the client's address (the downstream's memory) */
-    bool tls;                    /* it came over TLS */
+    /* Its route (config/routes.h), once the head is in: the route, its
+     * settings, the pool it forwards to (with the route's policies; NULL
+     * for a redirect or a direct answer), and the rewritten target or the
+     * redirect's Location (heap; NULL: none). */
+    const struct lv_route *route;
+    const struct lv_route_cfg *rcfg;
+    const struct lv_wpool *pool;
+    char *rbuf;
+    size_t rbuf_len;
+    char *req_lines;     /* header lines levee adds to the forwarded request (heap), or NULL */
+    char *resp_lines;    /* ... to the response (the route's response_headers), or NULL */
+    const char *peer_ip; /* the client's address (the downstream's memory) */
+    bool tls;            /* it came over TLS */
     struct lv_head req;
     struct lv_bodyq body;
     struct lv_attempt_req fwd; /* what the attempt loop forwards */

@@ -12,7 +12,6 @@
 #include "limit/key.h"
 #include "limit/limiter.h"
 #include "limit/redis.h"
-#include "config/gen.h"
 
 /* The request's X-Forwarded-For values, last field first, read in place. */
 struct xff_iter {
@@ -37,7 +36,7 @@ static bool xff_prev(void *arg, const char **value, size_t *len)
  * the kinds never collide. cap > LV_LIMIT_KEY_LEN. */
 static size_t client_key(const struct lv_ratelimit *rl, char *out, size_t cap)
 {
-    const struct lv_rate_cfg *rc = &rl->gen->cfg->rate_limit;
+    const struct lv_rate_cfg *rc = rl->rc;
     const struct lv_head *h = rl->req;
     if (rc->key == LV_KEY_HEADER) {
         const struct lv_hfield *f = lv_head_find(h, rc->key_header, strlen(rc->key_header));
@@ -55,13 +54,14 @@ static size_t client_key(const struct lv_ratelimit *rl, char *out, size_t cap)
 
 static enum lv_rl_verdict apply(struct lv_ratelimit *rl, const struct lv_limit_verdict *v)
 {
-    const struct lv_rate_cfg *rc = &rl->gen->cfg->rate_limit;
+    const struct lv_rate_cfg *rc = rl->rc;
     rl->state = LV_RL_DONE;
     if (v->allowed) {
         if (rc->headers) lv_limiter_headers(rc, v, true, rl->headers, sizeof(rl->headers));
         return LV_RL_ALLOWED;
     }
     LV_STAT_INC(rl->w->stats.rate_limited[v->denied_by]);
+    rl->denied_by = v->denied_by;
     uint64_t retry_us = v->r[v->denied_by].retry_us;
     rl->retry_after_s = (unsigned)((retry_us + 999999) / 1000000);
     if (rl->retry_after_s == 0) rl->retry_after_s = 1;
@@ -73,7 +73,7 @@ static enum lv_rl_verdict apply(struct lv_ratelimit *rl, const struct lv_limit_v
  * local state when there is no store at all. */
 static enum lv_rl_verdict decide_locally(struct lv_ratelimit *rl, bool store_failed)
 {
-    const struct lv_rate_cfg *rc = &rl->gen->cfg->rate_limit;
+    const struct lv_rate_cfg *rc = rl->rc;
     if (store_failed) {
         LV_STAT_INC(rl->w->stats.store_fallbacks);
         if (rc->on_store_error == LV_ON_ERROR_ALLOW) {
@@ -94,7 +94,7 @@ static enum lv_rl_verdict decide_locally(struct lv_ratelimit *rl, bool store_fai
     char key[256];
     size_t len = rc->client_rate > 0 ? client_key(rl, key, sizeof(key)) : 0;
     struct lv_limit_verdict v;
-    lv_limiter_check(rl->gen->limiter, rc, key, len, lv_clock_ns() / 1000, &v);
+    lv_limiter_check(rl->limiter, rc, key, len, lv_clock_ns() / 1000, &v);
     return apply(rl, &v);
 }
 
@@ -107,21 +107,22 @@ static void on_verdict(void *arg, int status, const struct lv_limit_verdict *v)
 }
 
 enum lv_rl_verdict lv_ratelimit_check(struct lv_ratelimit *rl, struct lv_wctx *w,
-                                      const struct lv_gen *gen, const struct lv_head *req,
-                                      const char *peer_ip, lv_ratelimit_cb cb, void *arg)
+                                      struct lv_limiter *limiter, const struct lv_rate_cfg *rc,
+                                      const struct lv_head *req, const char *peer_ip,
+                                      lv_ratelimit_cb cb, void *arg)
 {
     rl->state = LV_RL_DONE;
     rl->call = NULL;
     rl->w = w;
-    rl->gen = gen;
+    rl->limiter = limiter;
+    rl->rc = rc;
     rl->req = req;
     rl->peer_ip = peer_ip;
     rl->cb = cb;
     rl->arg = arg;
     rl->retry_after_s = 0;
     rl->headers[0] = '\0';
-    if (gen->limiter == NULL) return LV_RL_ALLOWED;
-    const struct lv_rate_cfg *rc = &gen->cfg->rate_limit;
+    if (limiter == NULL) return LV_RL_ALLOWED;
     if (rc->store != LV_STORE_REDIS) return decide_locally(rl, false);
     char key[256];
     size_t len = rc->client_rate > 0 ? client_key(rl, key, sizeof(key)) : 0;

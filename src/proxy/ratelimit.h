@@ -18,7 +18,8 @@
 #include "http/head.h"
 #include "proxy/wctx.h"
 
-struct lv_gen;
+struct lv_limiter;
+struct lv_rate_cfg;
 struct lv_redis_call;
 
 enum lv_rl_state { LV_RL_IDLE, LV_RL_ASKING, LV_RL_DONE };
@@ -38,22 +39,26 @@ struct lv_ratelimit {
     lv_ratelimit_cb cb;
     void *arg;
     struct lv_wctx *w;
-    const struct lv_gen *gen;
+    struct lv_limiter *limiter;   /* the limits' local state */
+    const struct lv_rate_cfg *rc; /* ... and settings */
     const struct lv_head *req;
     const char *peer_ip;
     unsigned retry_after_s; /* with REFUSED: Retry-After */
+    unsigned denied_by;     /* with REFUSED: the limit that refused (0 global, 1 client) */
     char headers[200];      /* RateLimit-Policy / RateLimit lines for the response, or "" */
 };
 
 /*
- * Checks request `req` from peer_ip against generation gen's limits (none
- * configured: ALLOWED). Counts refusals and store fallbacks in the
- * worker's metrics. With WAIT, cb(arg, verdict) follows, never before this
- * returns. req and peer_ip must live until the verdict.
+ * Checks request `req` from peer_ip against the limits rc and their local
+ * state `limiter` (the generation's global ones, or a route's own; NULL:
+ * none configured, ALLOWED). Both must live until the verdict. Counts refusals and store fallbacks
+ * in the worker's metrics. With WAIT, cb(arg, verdict) follows, never before this returns. req and
+ * peer_ip must live until the verdict.
  */
 enum lv_rl_verdict lv_ratelimit_check(struct lv_ratelimit *rl, struct lv_wctx *w,
-                                      const struct lv_gen *gen, const struct lv_head *req,
-                                      const char *peer_ip, lv_ratelimit_cb cb, void *arg);
+                                      struct lv_limiter *limiter, const struct lv_rate_cfg *rc,
+                                      const struct lv_head *req, const char *peer_ip,
+                                      lv_ratelimit_cb cb, void *arg);
 
 /* Forgets a pending check: no callback follows. */
 void lv_ratelimit_cancel(struct lv_ratelimit *rl);

@@ -34,8 +34,13 @@ struct lv_revive_stat;
  * A pool of backends as one worker picks from it: the backends and their
  * configuration (from the generation), the policies that govern tries on
  * them, the balancer's per-worker state and scratch arrays. The attempt
- * loop sees nothing else of the configuration. Today a generation has one
- * pool, its `backends:`.
+ * loop sees nothing else of the configuration.
+ *
+ * A view has one per pool of its generation (the top-level `backends:` is
+ * the pool "default"), and one per route that forwards: a copy of its
+ * pool's that shares the pool's backends, balancer state and scratch, with
+ * the route's own retry and timeouts (route beats pool beats global,
+ * resolved at load: config/routes.h).
  */
 struct lv_wpool {
     struct lv_backend *const *backends; /* [n], shared state */
@@ -53,12 +58,18 @@ struct lv_wpool {
     struct lv_outlier_run *od;    /* this worker's outlier sweeps (NULL: none) */
     struct lv_revive **rslots;    /* scratch for a revive pick, [n] (NULL: no revive) */
     struct lv_revive_stat *rstat; /* ... and what the pick reads of each, [n] */
+    const char *name; /* the pool's */
 };
+
+struct lv_route_scratch;
 
 struct lv_wgen {
     struct lv_gen *gen;
-    unsigned inflight;    /* exchanges that started on it and are not done */
-    struct lv_wpool pool; /* the generation's backends */
+    unsigned inflight;                /* exchanges that started on it and are not done */
+    struct lv_wpool *pools;           /* [gen->npools] */
+    struct lv_wpool *routes;          /* [gen->nroutes]: a pool route's pool, with its policies
+                                       * (routes that do not forward: unused) */
+    struct lv_route_scratch *scratch; /* for matching routes (route/route.h) */
     struct lv_accesslog *alog;
     struct lv_list link; /* in the worker's list of retired views */
 };

@@ -80,7 +80,8 @@ struct lv_route {
     char **hosts; /* lower case; "*.example.com" matches a.example.com, a.b.example.com */
     uint32_t nhosts;
     enum lv_route_path_kind path_kind;
-    char *path; /* LV_RPATH_PREFIX / LV_RPATH_EXACT, normalized */
+    char *path; /* LV_RPATH_PREFIX / LV_RPATH_EXACT, normalized; LV_RPATH_REGEX: the
+                 * pattern as written (for the admin API, never matched on) */
     size_t path_len;
     struct lv_regex *path_re; /* LV_RPATH_REGEX */
     uint64_t methods;         /* bit (1 << llhttp_method_t); 0: any method */

@@ -10,6 +10,7 @@
  */
 #include "upstream/checker.h"
 
+#include <assert.h>
 #include <llhttp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@ struct probe {
     struct lv_checker *ck;
     struct lv_backend *b;
     const struct lv_backend_cfg *bc;
+    const struct lv_checker_group *grp; /* its pool's settings */
     uv_timer_t timer;
     struct lv_sock sock;
     uv_connect_t creq;
@@ -62,7 +64,7 @@ static void schedule(struct probe *p, bool first);
 static void record(struct probe *p, bool ok, const char *why)
 {
     struct lv_backend *b = p->b;
-    const struct lv_health_check_cfg *hc = p->ck->set.health;
+    const struct lv_health_check_cfg *hc = p->grp->health;
     uint64_t now = lv_clock_ms();
     b->last_check_ms = lv_clock_wall_ms();
     if (ok)
@@ -81,8 +83,9 @@ static void record(struct probe *p, bool ok, const char *why)
      * says it is there and what it thinks of itself. */
     atomic_store(&b->unreachable, !ok && p->status == 0);
     const struct lv_checker_set *set = &p->ck->set;
+    const struct lv_checker_group *g = p->grp;
     if (rising && b->health.ok_streak == 1 &&
-        !lv_eligible_any_usable(set->backends, set->n, set->breaker, now)) {
+        !lv_eligible_any_usable(set->backends + g->first, g->n, g->breaker, now)) {
         /* Nothing else can serve: the first pass makes b the last resort,
          * its open breaker probing at once (upstream/eligible.h). */
         lv_log_limited(LV_LOG_INFO, &b->log_state,
@@ -172,7 +175,7 @@ static void on_read(struct lv_sock *s, struct lv_buf *b, ssize_t nread)
     }
     llhttp_errno_t err = llhttp_execute(&p->parser, b->data, (size_t)nread);
     if (err == HPE_PAUSED) {
-        const struct lv_health_check_cfg *hc = p->ck->set.health;
+        const struct lv_health_check_cfg *hc = p->grp->health;
         bool ok = p->status >= hc->status_min && p->status <= hc->status_max;
         finish(p, ok, "unexpected status");
     } else if (err != HPE_OK) {
@@ -252,7 +255,7 @@ static void on_timer(uv_timer_t *t)
     p->state = P_CONNECTING;
     int rc =
         uv_tcp_connect(&p->creq, &p->sock.tcp, (const struct sockaddr *)&p->bc->addr, on_connect);
-    uv_timer_start(&p->timer, on_timer, p->ck->set.health->timeout, 0);
+    uv_timer_start(&p->timer, on_timer, p->grp->health->timeout, 0);
     /* Out of descriptors (or memory) is levee's trouble, not the backend's:
      * the check is skipped, not failed. */
     p->not_run = rc == UV_EMFILE || rc == UV_ENFILE || rc == UV_ENOBUFS || rc == UV_ENOMEM;
@@ -265,7 +268,7 @@ static void on_timer(uv_timer_t *t)
 static void schedule(struct probe *p, bool first)
 {
     p->state = P_WAITING;
-    uint64_t interval = p->ck->set.health->interval;
+    uint64_t interval = p->grp->health->interval;
     double jitter = 0.9 + 0.2 * lv_rand_unit(&p->ck->rand);
     /* The first check goes out soon, spread over a tenth of the interval. */
     uint64_t ms = first ? (uint64_t)((double)interval * 0.1 * lv_rand_unit(&p->ck->rand))
@@ -303,17 +306,21 @@ struct lv_checker *lv_checker_start(uv_loop_t *loop, const struct lv_checker_set
     lv_sockenv_init(&ck->env, loop);
     ck->set = *set;
     lv_rand_seed(&ck->rand, lv_clock_ns());
-    for (size_t i = 0; i < set->n; i++) {
+    for (size_t i = 0, gi = 0; i < set->n; i++) {
         const struct lv_backend_cfg *bc = &set->cfgs[i];
+        while (gi + 1 < set->ngroups && i >= set->groups[gi].first + set->groups[gi].n)
+            gi++;
+        assert(gi < set->ngroups && i >= set->groups[gi].first);
         if (!bc->health_check_enabled) continue;
         struct probe *p = &ck->probes[ck->nprobes++];
         p->ck = ck;
         p->b = set->backends[i];
         p->bc = bc;
+        p->grp = &set->groups[gi];
         int len = snprintf(p->req, sizeof(p->req),
                            "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: levee-health-check\r\n"
                            "Connection: close\r\n\r\n",
-                           set->health->path, bc->authority);
+                           p->grp->health->path, bc->authority);
         p->reqlen = len > 0 && (size_t)len < sizeof(p->req) ? (size_t)len : 0;
         uv_timer_init(loop, &p->timer);
         p->timer.data = p;

@@ -14,16 +14,26 @@ struct lv_breaker_cfg;
 struct lv_health_check_cfg;
 struct lv_checker;
 
+/* A group of backends checked under the same settings (a pool):
+ * backends[first .. first + n) of the set, with the health_check and
+ * circuit_breaker settings they run under. "No backend of the group is
+ * usable" (the last resort) is asked within the group. */
+struct lv_checker_group {
+    size_t first, n;
+    const struct lv_health_check_cfg *health;
+    const struct lv_breaker_cfg *breaker;
+};
+
 /* What to check: n backends and their configurations (parallel arrays),
- * with the health_check and circuit_breaker settings they run under. The
- * checker reads all of it until it calls on_stopped(arg): the caller keeps
- * it alive until then (main.c holds a reference on the generation). */
+ * split into groups that cover every backend once, in order. The checker
+ * reads all of it until it calls on_stopped(arg): the caller keeps it
+ * alive until then (main.c holds a reference on the generation). */
 struct lv_checker_set {
     struct lv_backend *const *backends;
     const struct lv_backend_cfg *cfgs;
     size_t n;
-    const struct lv_health_check_cfg *health;
-    const struct lv_breaker_cfg *breaker;
+    const struct lv_checker_group *groups;
+    size_t ngroups;
     void (*on_stopped)(void *arg);
     void *arg;
 };

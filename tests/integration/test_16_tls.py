@@ -499,3 +499,41 @@ def test_a_checked_backend_with_a_wrong_ca_is_unhealthy(h, pki):
     resp = lv.client().get("/anything")
     assert resp.status == 503, resp
     assert error_body(resp)["error"] == "no_backend"
+
+
+def test_a_pools_tls_is_the_default_of_its_https_backends(h, pki):
+    a = tls_backend(h, serve(echo_json), pki.backend, id="pa")      # https://127.0.0.1:PORT
+    b = tls_backend(h, serve(echo_json), pki.backend, id="pb")
+    o = tls_backend(h, serve(echo_json), pki.backend, id="other")
+    lv = start_levee(h, [pki.a], f"""
+        pools:
+          named:
+            load_balancing: round_robin
+            tls: {{ ca_file: {pki.ca}, server_name: backend.test }}
+            backends:
+              - {{ id: pa, url: "{a.url}" }}
+              - {{ id: pb, url: "{b.url}", tls: {{ server_name: other.test }} }}
+          plain:
+            backends: [{{ id: other, url: "{o.url}", tls: {{ ca_file: {pki.ca} }} }}]
+        routes:
+          - match: {{ path_prefix: /a }}
+            pool: named
+          - match: {{ path_prefix: /o }}
+            pool: plain
+    """)
+    seen = set()
+    for i in range(6):
+        resp = lv.client().get(f"/a/{i}")
+        if resp.status == 200:
+            seen.add(json.loads(resp.body)["tls"]["sni"])
+        else:
+            assert resp.status in (502, 503), resp
+    # pa: the pool's CA and name; pb: its own name (not in the certificate:
+    # refused), with the pool's CA all the same.
+    assert seen == {"backend.test"}, seen
+    assert a.requests and not b.requests, (len(a.requests), len(b.requests))
+    wait_for(lambda: "pb" in lv.stderr() and "certificate verify failed" in lv.stderr(),
+             what="pb refused for its own server_name")
+    # Another pool's backend does not get the named pool's server_name: its IP is verified.
+    resp = lv.client().get("/o/x")
+    assert resp.status == 502 and error_body(resp)["error"] == "tls_failed", resp

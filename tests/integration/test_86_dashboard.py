@@ -429,3 +429,42 @@ def test_dashboard_shows_killed_backend_unhealthy_then_ok(h, browser):
     wait_state(page, "b2", "ok", 20)
     assert page.eval("document.querySelector('[data-field=status]').textContent") == "healthy"
     assert page.console_errors() == []
+
+
+def test_dashboard_groups_backends_by_pool_and_lists_the_routes(h, browser):
+    a1, a2, w1 = h.demo("a1"), h.demo("a2"), h.demo("w1")
+    admin_port = PORTS.get()
+    lv = h.levee(f"""
+        admin:
+          listen: "127.0.0.1:{admin_port}"
+        pools:
+          api:
+            backends: [{{ id: a1, url: "{a1.url}" }}, {{ id: a2, url: "{a2.url}" }}]
+          web:
+            backends: [{{ id: w1, url: "{w1.url}" }}]
+        routes:
+          - name: v1
+            match: {{ path_prefix: /v1 }}
+            pool: api
+          - match: {{ path_exact: /robots.txt }}
+            respond: {{ status: 200, body: "x" }}
+          - match: {{ path_prefix: / }}
+            pool: web
+    """)
+    wait_for(lambda: port_accepts("127.0.0.1", admin_port), 20, 0.05, "the admin port")
+    page = browser.open(f"http://127.0.0.1:{admin_port}/")
+    for bid in ("a1", "a2", "w1"):
+        wait_state(page, bid, "ok", 20)
+    # The rows in order: each pool's header row, then its backends.
+    order = page.eval("[...document.querySelectorAll('#rows tr')].map(t => t.dataset.pool ? "
+                      "'pool:' + t.dataset.pool : t.dataset.backend)")
+    assert order == ["pool:api", "a1", "a2", "pool:web", "w1"], order
+    routes = page.eval("[...document.querySelectorAll('#routes tr')].map(t => ["
+                       "t.dataset.route, t.querySelector('[data-field=match]').textContent, "
+                       "t.querySelector('[data-field=target]').textContent])")
+    assert routes == [["v1", "path_prefix /v1", "pool api"],
+                      ["routes[1]", "path_exact /robots.txt", "respond 200"],
+                      ["routes[2]", "path_prefix /", "pool web"],
+                      ["no_route", "no other route", "respond 404"]], routes
+    assert page.eval("document.getElementById('routes-panel').hidden") is False
+    assert page.console_errors() == []

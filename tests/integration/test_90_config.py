@@ -361,16 +361,17 @@ def test_pools_and_routes_errors_are_all_reported_at_once(h):
         assert fragment in messages, messages
 
 
-def test_a_file_with_routes_is_not_served_yet(h):
-    path = h.write("routes.yaml", variant("pools:", "listen: 127.0.0.1:1\nadmin: { listen: 'off' }\npools:"))
+def test_a_file_with_a_route_to_an_unknown_pool_does_not_start(h):
+    text = variant("pool: chat", "pool: chats")
+    path = h.write("routes.yaml", text.replace("pools:", "listen: 127.0.0.1:1\nadmin: { listen: 'off' }\npools:", 1))
 
     try:
         result = run_levee(["-c", path], h.tmp_path, timeout=30)
     except subprocess.TimeoutExpired:
-        pytest.fail("levee ran with routes that its request path does not serve")
+        pytest.fail("levee ran with a route to a pool that does not exist")
 
     assert result.returncode != 0
-    assert "pools: and routes: are checked but not served by this build yet" in result.stderr
+    assert re.search(r"routes\.yaml:\d+:\d+: .*chats", result.stderr), result.stderr
 
 
 def test_version_and_help(h):

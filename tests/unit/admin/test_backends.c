@@ -218,7 +218,8 @@ Test(backends_doc, each_backend_with_its_state_breaker_and_checks)
     cr_expect_str_eq(doc + strlen(doc) - 27, "],\"rate_limit_store\":null}\n");
     char *oa = backend_obj(doc, "a"), *ob = backend_obj(doc, "b"), *oc = backend_obj(doc, "c");
     cr_expect_str_eq(
-        oa, "{\"id\":\"a\",\"url\":\"http://127.0.0.1:18001\",\"weight\":1,\"admin_state\":"
+        oa, "{\"id\":\"a\",\"pool\":\"default\",\"url\":\"http://"
+            "127.0.0.1:18001\",\"weight\":1,\"admin_state\":"
             "\"enabled\",\"state\":\"ok\",\"usable\":true,\"health\":\"healthy\",\"breaker\":{"
             "\"state\":\"closed\",\"next_change_ms\":null,\"consecutive_failures\":0,\"window\":"
             "{\"ok\":0,\"fail\":0}},\"consecutive_check_failures\":0,"
@@ -226,14 +227,16 @@ Test(backends_doc, each_backend_with_its_state_breaker_and_checks)
             "\"latency_ms\":{\"p50\":0.000,\"p99\":0.000,\"ewma\":0.000},\"last_check\":{"
             "\"result\":\"ok (204)\",\"time\":1699999999000}}");
     cr_expect_str_eq(
-        ob, "{\"id\":\"b\",\"url\":\"http://127.0.0.1:18002\",\"weight\":3,\"admin_state\":"
+        ob, "{\"id\":\"b\",\"pool\":\"default\",\"url\":\"http://"
+            "127.0.0.1:18002\",\"weight\":3,\"admin_state\":"
             "\"disabled\",\"state\":\"disabled\",\"usable\":false,\"health\":\"unchecked\","
             "\"breaker\":{\"state\":\"closed\",\"next_change_ms\":null,\"consecutive_failures\":"
             "0,\"window\":{\"ok\":0,\"fail\":0}},\"consecutive_check_failures\":0,"
             "\"consecutive_check_successes\":0,\"active_requests\":0,\"requests\":0,\"errors\":0,"
             "\"latency_ms\":{\"p50\":0.000,\"p99\":0.000,\"ewma\":0.000},\"last_check\":null}");
     cr_expect_str_eq(
-        oc, "{\"id\":\"c\",\"url\":\"http://127.0.0.1:18003\",\"weight\":1,\"admin_state\":"
+        oc, "{\"id\":\"c\",\"pool\":\"default\",\"url\":\"http://"
+            "127.0.0.1:18003\",\"weight\":1,\"admin_state\":"
             "\"enabled\",\"state\":\"open\",\"usable\":false,\"health\":\"unchecked\",\"breaker\":"
             "{\"state\":\"open\",\"next_change_ms\":750,\"consecutive_failures\":0,\"window\":"
             "{\"ok\":0,\"fail\":1}},\"consecutive_check_failures\":0,"

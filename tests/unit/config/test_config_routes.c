@@ -342,6 +342,9 @@ Test(config_routes, route_beats_pool_beats_global)
     cr_expect_eq(slow->rate_limit->rate, 5);
     cr_expect_eq(slow->rate_limit->burst, 5); /* follows the route's rate */
     cr_expect_str_eq(slow->rate_limit->key_header, "X-Key");
+    /* Its keys in a shared store are its own. */
+    cr_expect_str_eq(slow->rate_limit->redis_prefix, "levee:rl:route:routes[0]:");
+    cr_expect_str_eq(r.cfg->rate_limit.redis_prefix, "levee:rl:");
     cr_expect_eq(plain->timeouts.backend, 40000);
     cr_expect_eq(plain->retry.base_delay, 10);
     cr_expect_eq(plain->upgrade_allow.n, 2);
@@ -468,7 +471,7 @@ Test(config_routes, bad_pool_name_and_keys)
     expect_one_error("pools:\n  p:\n    backends: [{ id: a, url: \"http://127.0.0.1:8001\" }]\n"
                      "    limits: { max_body: 1 }\n",
                      "t.yaml:4:5: pools.p: ",
-                     "unknown key 'limits' (allowed here: backends, load_balancing, timeouts, "
+                     "unknown key 'limits' (allowed here: backends, tls, load_balancing, timeouts, "
                      "retry, circuit_breaker, health_check, pool)");
     expect_one_error("pools:\n  p:\n    backends: [{ id: a, url: \"http://127.0.0.1:8001\" }]\n"
                      "    timeouts: { client_header: 1s }\n",
@@ -633,6 +636,10 @@ Test(config_routes, names)
     expect_one_error(
         POOL_P "routes:\n  - { name: default, pool: p }\n",
         "t.yaml:4:13: routes[0].name: ", "'default' is the name of levee's own last route");
+    expect_one_error(POOL_P "routes:\n  - { name: none, pool: p }\n",
+                     "t.yaml:4:13: routes[0].name: ", "'none' is the metrics' label");
+    expect_one_error("pools:\n  none:\n    backends: [{ id: a, url: 'http://127.0.0.1:1' }]\n",
+                     "t.yaml:2:3: pools: ", "pool name 'none' is the metrics' label");
     expect_one_error(POOL_P "routes:\n  - { name: 'a/b', pool: p }\n",
                      "t.yaml:4:13: routes[0].name: ", "letters, digits");
 }
@@ -736,4 +743,39 @@ Test(config_routes, no_route_without_a_body_gets_the_json_one_with_its_status)
                        "no_route: { status: 404, body: '' }\n");
     cr_expect_eq(r.cfg->routing->table->routes[1].body_len, 0);
     result_dispose(&r);
+}
+
+Test(config_routes, a_pools_tls_is_the_default_of_its_https_backends)
+{
+    struct result r =
+        load_ok("pools:\n"
+                "  api:\n"
+                "    tls: { server_name: api.internal, min_version: '1.3' }\n"
+                "    backends:\n"
+                "      - { id: a, url: \"https://127.0.0.1:8443\" }\n"
+                "      - { id: b, url: \"https://127.0.0.1:8444\",\n"
+                "          tls: { server_name: b.internal } }\n"
+                "      - { id: c, url: \"http://127.0.0.1:8001\" }\n"
+                "  web: { backends: [{ id: w, url: \"https://127.0.0.1:8445\" }] }\n");
+    const struct lv_backend_cfg *b = r.cfg->backends;
+    cr_assert_eq(r.cfg->n_backends, 4);
+    cr_expect_str_eq(b[0].tls.server_name, "api.internal", "the pool's");
+    cr_expect_eq(b[0].tls.min_version, TLS1_3_VERSION);
+    cr_expect_not_null(b[0].tls_ctx);
+    cr_expect_str_eq(b[1].tls.server_name, "b.internal", "the backend's own beats the pool's");
+    cr_expect_eq(b[1].tls.min_version, TLS1_3_VERSION, "what it does not set is the pool's");
+    cr_expect_not(b[2].tls.enabled, "an http backend ignores the pool's tls");
+    cr_expect_null(b[3].tls.server_name, "another pool's backend: its own defaults");
+    cr_expect_eq(b[3].tls.min_version, TLS1_2_VERSION);
+    cr_expect_eq(r.nerrors, 0, "%s", r.errs);
+    result_dispose(&r);
+    /* The pool's block is checked like a backend's. */
+    struct result bad = load("pools:\n"
+                             "  api:\n"
+                             "    tls: { sni: x }\n"
+                             "    backends: [{ id: a, url: \"https://127.0.0.1:8443\" }]\n");
+    cr_expect_null(bad.cfg);
+    cr_expect(strstr(bad.errs, "t.yaml:3:12: ") && strstr(bad.errs, "unknown key 'sni'"), "%s",
+              bad.errs);
+    result_dispose(&bad);
 }

@@ -256,6 +256,36 @@ Test(rewrite_request, absolute_form_becomes_origin_form)
                    "\r\n");
 }
 
+Test(rewrite_request, a_routes_target_and_host_replace_the_clients)
+{
+    struct lv_fwd_info fwd = plain_fwd;
+    fwd.target = "/users?id=1";
+    fwd.target_len = strlen(fwd.target);
+    fwd.host = "backend.internal";
+    expect_request("GET /v1/users?id=1 HTTP/1.1\r\n"
+                   "Host: api.example.com\r\n"
+                   "Accept: */*\r\n"
+                   "\r\n",
+                   &fwd, NULL, 0,
+                   "GET /users?id=1 HTTP/1.1\r\n"
+                   "Accept: */*\r\n"
+                   "Host: backend.internal\r\n"
+                   "X-Forwarded-For: 10.0.0.1\r\n"
+                   "X-Forwarded-Proto: http\r\n"
+                   "X-Forwarded-Host: api.example.com\r\n"
+                   "X-Real-IP: 10.0.0.1\r\n"
+                   "\r\n");
+    /* An absolute-form target: its authority still names X-Forwarded-Host. */
+    expect_request("GET http://a.example/v1/x HTTP/1.1\r\nHost: a.example\r\n\r\n", &fwd, NULL, 0,
+                   "GET /users?id=1 HTTP/1.1\r\n"
+                   "Host: backend.internal\r\n"
+                   "X-Forwarded-For: 10.0.0.1\r\n"
+                   "X-Forwarded-Proto: http\r\n"
+                   "X-Forwarded-Host: a.example\r\n"
+                   "X-Real-IP: 10.0.0.1\r\n"
+                   "\r\n");
+}
+
 Test(rewrite_request, absolute_form_without_path)
 {
     expect_request("GET http://example.com HTTP/1.1\r\n\r\n", &plain_fwd, NULL, 0,
