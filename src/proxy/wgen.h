@@ -58,7 +58,7 @@ struct lv_wpool {
     struct lv_outlier_run *od;    /* this worker's outlier sweeps (NULL: none) */
     struct lv_revive **rslots;    /* scratch for a revive pick, [n] (NULL: no revive) */
     struct lv_revive_stat *rstat; /* ... and what the pick reads of each, [n] */
-    const char *name; /* the pool's */
+    const char *name;             /* the pool's */
 };
 
 struct lv_route_scratch;
