@@ -58,15 +58,16 @@ LAYERS='
 # Module order inside one folder, highest first: folder, rank, modules.
 # For src/proxy/ the chain of issue 12 (docs/proxy.md): the main thread's
 # controller (proxy) over the worker (server), then client > exchange >
-# the attempt loop, the rate-limit check and tunnels > the backend
+# the cache (cached) > the attempt loop, the rate-limit check and tunnels > the backend
 # connection > the generation view > the access log and the body queue >
 # the per-worker context, the flow numbers and the shared types > the
 # counters.
 ORDER='
-proxy 9 proxy
-proxy 8 server
-proxy 7 client
-proxy 6 exchange
+proxy 10 proxy
+proxy 9 server
+proxy 8 client
+proxy 7 exchange
+proxy 6 cached
 proxy 5 attempt ratelimit tunnel
 proxy 4 upconn
 proxy 3 wgen

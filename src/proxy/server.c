@@ -22,6 +22,7 @@
 #include "limit/redis.h"
 #include "net/inherit.h"
 #include "net/listener.h"
+#include "proxy/cached.h"
 #include "proxy/client.h"
 #include "proxy/exchange.h"
 #include "proxy/proxy-t.h"
@@ -325,6 +326,8 @@ void lv_server_setup(struct lv_worker *w, void *arg)
     lv_list_init(&ctx->free_exchanges);
     lv_sockenv_init(&ctx->env, &w->loop);
     lv_upconns_init(&srv->ups, ctx, on_upconn_freed);
+    ctx->cache_store = px->cache;
+    if (lv_cached_worker_start(ctx) != 0) atomic_store(&px->setup_failed, 1);
     srv->state = LV_SRV_RUNNING;
     struct lv_wgen *none = NULL;
     int rc = lv_wgen_install(ctx, g, &none);
@@ -433,6 +436,7 @@ static void check_done(struct lv_server *srv)
     srv->state = LV_SRV_STOPPED;
     struct lv_wctx *ctx = &srv->ctx;
     lv_exchange_free_list(ctx);
+    lv_cached_worker_close(ctx);
     lv_wgen_dispose_all(ctx);
     ctx->env.bufs.max_free = 0;
     lv_sockenv_close(&ctx->env, NULL);
