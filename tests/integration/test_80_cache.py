@@ -304,7 +304,7 @@ def test_collapsed_forwarding(h):
     o.routes["/slow"] = (200, {"Cache-Control": "max-age=60"}, "x" * 5000)
     lv = levee_with(h, o)
     o.gate = threading.Event()
-    n = 30
+    n = 100
     results = []
     clients = [lv.client() for _ in range(n)]
 
@@ -385,3 +385,53 @@ def test_purge(h):
         assert o.count(p) == 2
     doc = json_of(admin_get(lv, "/cache"))
     assert doc["entries"] == 3 and doc["requests"]["miss"] == 6
+
+
+def test_memory_is_bounded_least_recently_used_first(h):
+    o = Origin(h)
+    body = "y" * 8000
+    for i in range(20):
+        o.routes[f"/lru/{i}"] = (200, {"Cache-Control": "max-age=600"}, body)
+    lv = h.levee(f"""
+        backends:
+          - id: origin
+            url: {o.backend.url}
+        cache:
+          enabled: true
+          max_size: 64KiB
+          max_object_size: 16KiB
+    """)
+    get(lv, "/lru/0")
+    for i in range(1, 20):
+        get(lv, f"/lru/{i}")
+        assert "hit" in cache_status(get(lv, "/lru/0"))  # kept: used more recently than others
+    assert metric(lv, "levee_cache_bytes") <= 64 * 1024
+    assert metric(lv, "levee_cache_evictions_total") > 0
+    get(lv, "/lru/1")  # among the least recently used: evicted
+    assert o.count("/lru/1") == 2
+    assert o.count("/lru/0") == 1
+    assert get(lv, "/lru/19").body == body.encode()
+    assert o.count("/lru/19") == 1
+
+
+def test_stale_while_revalidate_answers_stale_while_one_request_refreshes(h):
+    o = Origin(h)
+    o.routes["/swr"] = (200, {"Cache-Control": "max-age=1, stale-while-revalidate=60",
+                              "ETag": '"s1"'}, "swr")
+    lv = levee_with(h, o)
+    get(lv, "/swr")
+    time.sleep(1.5)
+    o.gate = threading.Event()
+    refresher = []
+    t = threading.Thread(target=lambda: refresher.append(get(lv, "/swr")))
+    t.start()
+    wait_for(lambda: o.count("/swr") == 2, what="the refresh at the origin")
+    # The refresh waits at the origin; another request is answered stale at once.
+    r = get(lv, "/swr")
+    assert r.status == 200 and r.body == b"swr" and "hit" in cache_status(r), r.headers.items
+    assert "ttl=-" in cache_status(r)
+    o.gate.set()
+    t.join(30)
+    assert refresher and refresher[0].status == 200 and refresher[0].body == b"swr"
+    assert o.seen[-1].headers.get("if-none-match") == '"s1"'
+    assert o.count("/swr") == 2
