@@ -435,3 +435,15 @@ def test_stale_while_revalidate_answers_stale_while_one_request_refreshes(h):
     assert refresher and refresher[0].status == 200 and refresher[0].body == b"swr"
     assert o.seen[-1].headers.get("if-none-match") == '"s1"'
     assert o.count("/swr") == 2
+
+
+def test_targeted_cache_control_wins_and_is_not_forwarded(h):
+    o = Origin(h)
+    o.routes["/t"] = (200, {"Cache-Control": "no-store", "CDN-Cache-Control": "max-age=60"}, "t")
+    lv = levee_with(h, o)
+    first = get(lv, "/t")
+    assert first.headers.get("cdn-cache-control") is None  # levee obeyed it: not sent on
+    assert first.headers.get("cache-control") == "no-store"  # for the caches after levee
+    second = get(lv, "/t")
+    assert "hit" in cache_status(second) and second.headers.get("cdn-cache-control") is None
+    assert o.count("/t") == 1
