@@ -184,6 +184,14 @@ static void format_json(struct lv_strbuf *l, const struct lv_access_rec *r, uint
         lv_strbuf_printf(l, "\"request_id\":\"%s\",", r->request_id);
     else
         lv_strbuf_puts(l, "\"request_id\":null,");
+    lv_strbuf_puts(l, "\"cache\":");
+    if (r->cache) {
+        lv_strbuf_add(l, "\"", 1);
+        lv_strbuf_puts(l, r->cache);
+        lv_strbuf_puts(l, "\",");
+    } else {
+        lv_strbuf_puts(l, "null,");
+    }
     lv_strbuf_puts(l, "\"referer\":");
     put_field_value(l, r, "referer", true);
     lv_strbuf_puts(l, ",\"user_agent\":");

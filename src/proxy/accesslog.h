@@ -34,6 +34,7 @@ struct lv_access_rec {
     enum lv_retry_skip skip; /* why a failure was not retried */
     bool hedged;
     const char *request_id; /* "" when none */
+    const char *cache;      /* the cache's result (lv_cached_result_name), NULL: it took no part */
 };
 
 /* A per-worker log writing to fd (not owned) in format fmt; NULL if fd < 0

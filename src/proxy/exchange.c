@@ -151,6 +151,7 @@ static void log_line(const struct lv_exchange *ex)
         .skip = ex->at.skip,
         .hedged = ex->at.hedges > 0,
         .request_id = ex->request_id,
+        .cache = ex->cd.active ? lv_cached_result_name(ex->cd.result) : NULL,
     };
     lv_accesslog_write(ex->wg->alog, &r);
 }

@@ -11,6 +11,7 @@ The origin is a scripted backend whose answer for each path the test sets
 """
 
 import collections
+import json
 import threading
 import time
 import email.utils
@@ -61,7 +62,7 @@ class Origin:
             return self.counts[path]
 
 
-def levee_with(h, origin, cache="", extra=""):
+def levee_with(h, origin, cache="", extra="", **kw):
     return h.levee(f"""
         backends:
           - id: origin
@@ -72,7 +73,7 @@ def levee_with(h, origin, cache="", extra=""):
           max_object_size: 64KiB
         {cache}
         {extra}
-    """)
+    """, **kw)
 
 
 def get(lv, path, headers=None, method="GET"):
@@ -447,3 +448,29 @@ def test_targeted_cache_control_wins_and_is_not_forwarded(h):
     second = get(lv, "/t")
     assert "hit" in cache_status(second) and second.headers.get("cdn-cache-control") is None
     assert o.count("/t") == 1
+
+
+def test_json_access_log_shows_the_cache_result(h):
+    o = Origin(h)
+    o.routes["/l"] = (200, {"Cache-Control": "max-age=60"}, "logged")
+    lv = levee_with(h, o, access_log_format="json")
+    assert "fwd=uri-miss" in cache_status(get(lv, "/l"))
+    assert "hit" in cache_status(get(lv, "/l"))
+    get(lv, "/l", method="POST")
+    recs = [json.loads(x) for x in lv.access_log_lines(3)]
+    assert [(r["method"], r["cache"]) for r in recs] == \
+        [("GET", "miss"), ("GET", "hit"), ("POST", "bypass")], recs
+    assert o.count("/l") == 2
+
+
+def test_json_access_log_without_a_cache_says_null(h):
+    o = Origin(h)
+    o.routes["/n"] = (200, {"Cache-Control": "max-age=60"}, "n")
+    lv = h.levee(f"""
+        backends:
+          - id: origin
+            url: {o.backend.url}
+    """, access_log_format="json")
+    get(lv, "/n")
+    (rec,) = [json.loads(x) for x in lv.access_log_lines(1)]
+    assert rec["cache"] is None, rec
