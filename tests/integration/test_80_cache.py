@@ -474,3 +474,59 @@ def test_json_access_log_without_a_cache_says_null(h):
     get(lv, "/n")
     (rec,) = [json.loads(x) for x in lv.access_log_lines(1)]
     assert rec["cache"] is None, rec
+
+
+def test_100mib_response_streams_to_a_slow_reader_without_memory_growing(h):
+    """A response larger than max_object_size streams through unstored: levee
+    holds what the client has not taken (flow control), not the response."""
+    import socket
+    size = 100 * 1024 * 1024
+    chunk = bytes(range(256)) * 4096  # 1 MiB
+    sent = []
+
+    def big(conn, req):
+        conn.send(b"HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\n"
+                  b"Content-Length: %d\r\n\r\n" % size)
+        for _ in range(size // len(chunk)):
+            conn.send(chunk)
+            sent.append(len(chunk))
+
+    origin = h.scripted(serve(big), id="origin")
+    lv = h.levee(f"""
+        backends:
+          - id: origin
+            url: {origin.url}
+        cache:
+          enabled: true
+          max_size: 8MiB
+          max_object_size: 1MiB
+    """)
+    base = lv.rss_bytes()
+    s = socket.create_connection((lv.host, lv.port), timeout=60)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    s.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(4096)
+    head, body_start = head.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200"), head
+    got = len(body_start)
+    peak = base
+    # A slow reader: it takes 256 KiB at a time and lets the origin run
+    # ahead (as far as levee lets it) before taking more.
+    while got < size:
+        time.sleep(0.002)
+        want = min(256 * 1024, size - got)
+        while want > 0:
+            b = s.recv(min(want, 65536))
+            assert b, f"closed after {got} bytes"
+            got += len(b)
+            want -= len(b)
+        if got % (8 << 20) < 256 * 1024:
+            peak = max(peak, lv.rss_bytes())
+            # The origin is far ahead of the reader: levee is holding back.
+            assert sum(sent) - got < 64 << 20, (sum(sent), got)
+    s.close()
+    assert got == size
+    peak = max(peak, lv.rss_bytes())
+    assert peak - base < 32 << 20, f"RSS grew by {(peak - base) >> 20} MiB (base {base >> 20} MiB)"
