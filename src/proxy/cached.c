@@ -27,7 +27,8 @@ _Static_assert(LV_CDR_COUNT == LV_CACHE_RESULTS,
 struct lv_cached_worker {
     uv_async_t async; /* first: its memory is the struct's */
     uv_timer_t timer;
-    struct lv_list waiting; /* struct lv_cached, by link: parked on a waiter */
+    struct lv_list waiting;   /* struct lv_cached, by link: parked on a waiter */
+    struct lv_list refreshes; /* struct bg_refresh, by link: in the background */
     bool ticking;
 };
 
@@ -35,6 +36,36 @@ static const struct lv_attempt_ops attempt_ops;
 static void lookup(struct lv_cached *c, bool may_wait);
 static void pump(struct lv_cached *c);
 static void on_tick(uv_timer_t *t);
+
+/*
+ * The background revalidation of a stale-while-revalidate entry: an
+ * attempt loop of its own, on a copy of the request that won the entry's
+ * refresh lease (that request is answered stale at once). It holds the
+ * worker's generation (the pool and the cache configuration) until done,
+ * and its memory until its timer is closed.
+ */
+struct bg_refresh {
+    uv_timer_t timer;    /* the attempt's; first: freed in its close callback */
+    struct lv_list link; /* in the worker's refreshes */
+    struct lv_wctx *w;
+    struct lv_wgen *wg;
+    const struct lv_cache_cfg *cfg;
+    struct lv_cache_store *store;
+    struct lv_attempt at;
+    struct lv_attempt_req req;
+    struct lv_head head;  /* the client's, its buffer shared by reference */
+    struct lv_bodyq body; /* empty: a refresh sends no body */
+    struct lv_cache_req creq;
+    struct lv_cache_writer wr;
+    int64_t request_time;
+    bool done;
+    bool refreshed; /* the entry was revalidated or replaced */
+    char client_ip[64];
+    char extra[1024];
+    struct lv_cache_lookup l; /* last: large */
+};
+
+static void bg_finish(struct bg_refresh *bg);
 
 static const char *const result_names[LV_CDR_COUNT] = {
     [LV_CDR_NONE] = "none",
@@ -171,6 +202,7 @@ int lv_cached_worker_start(struct lv_wctx *w)
     struct lv_cached_worker *cw = calloc(1, sizeof(*cw));
     if (cw == NULL) return UV_ENOMEM;
     lv_list_init(&cw->waiting);
+    lv_list_init(&cw->refreshes);
     uv_async_init(w->loop, &cw->async, on_async);
     uv_timer_init(w->loop, &cw->timer);
     w->cached = cw;
@@ -188,11 +220,20 @@ static void on_timer_closed(uv_handle_t *h)
     uv_close((uv_handle_t *)&cw->async, on_async_closed);
 }
 
+void lv_cached_worker_stop_refreshes(struct lv_wctx *w)
+{
+    struct lv_cached_worker *cw = w->cached;
+    if (cw == NULL) return;
+    while (!lv_list_empty(&cw->refreshes))
+        bg_finish(lv_container_of(cw->refreshes.next, struct bg_refresh, link));
+}
+
 void lv_cached_worker_close(struct lv_wctx *w)
 {
     struct lv_cached_worker *cw = w->cached;
     if (cw == NULL) return;
     assert(lv_list_empty(&cw->waiting));
+    assert(lv_list_empty(&cw->refreshes));
     w->cached = NULL;
     uv_close((uv_handle_t *)&cw->timer, on_timer_closed);
 }
@@ -361,27 +402,31 @@ static void strip_conditionals(struct lv_cached *c)
 
 /* The exchange's lines and the stored response's validators. When they do
  * not fit, none is sent: the origin answers in full, which is stored. */
-static void add_validators(struct lv_cached *c)
+static void validators_into(const struct lv_cache_entry *e, const char *orig, char *out,
+                            size_t size)
 {
-    struct lv_fields stored = lv_cache_entry_fields(c->l.entry);
+    struct lv_fields stored = lv_cache_entry_fields(e);
     struct lv_cache_validators v;
     lv_cache_validators(&stored, &v);
-    const char *orig = c->orig_extra ? c->orig_extra : "";
-    int n = snprintf(c->fwd_extra, sizeof(c->fwd_extra), "%s", orig);
-    if (n < 0 || (size_t)n >= sizeof(c->fwd_extra)) return;
+    int n = snprintf(out, size, "%s", orig ? orig : "");
+    if (n < 0 || (size_t)n >= size) return;
     size_t len = (size_t)n;
     if (v.etag) {
-        int k = snprintf(c->fwd_extra + len, sizeof(c->fwd_extra) - len, "If-None-Match: %.*s\r\n",
-                         (int)v.etag_len, v.etag);
-        if (k > 0 && (size_t)k < sizeof(c->fwd_extra) - len) len += (size_t)k;
-        c->fwd_extra[len] = '\0';
+        int k = snprintf(out + len, size - len, "If-None-Match: %.*s\r\n", (int)v.etag_len, v.etag);
+        if (k > 0 && (size_t)k < size - len) len += (size_t)k;
+        out[len] = '\0';
     }
     if (v.last_modified) {
-        int k = snprintf(c->fwd_extra + len, sizeof(c->fwd_extra) - len,
-                         "If-Modified-Since: %.*s\r\n", (int)v.last_modified_len, v.last_modified);
-        if (k > 0 && (size_t)k < sizeof(c->fwd_extra) - len) len += (size_t)k;
-        c->fwd_extra[len] = '\0';
+        int k = snprintf(out + len, size - len, "If-Modified-Since: %.*s\r\n",
+                         (int)v.last_modified_len, v.last_modified);
+        if (k > 0 && (size_t)k < size - len) len += (size_t)k;
+        out[len] = '\0';
     }
+}
+
+static void add_validators(struct lv_cached *c)
+{
+    validators_into(c->l.entry, c->orig_extra, c->fwd_extra, sizeof(c->fwd_extra));
     c->req->fwd.extra = c->fwd_extra;
 }
 
@@ -399,9 +444,10 @@ static void forward(struct lv_cached *c)
     lv_attempt_start(c->at, c->req, c->pool, &attempt_ops, c);
 }
 
-/* A stale-while-revalidate entry: this request (the one that won the
- * entry's refresh lease) revalidates it in the foreground; the others are
- * answered stale meanwhile. If the origin fails, it is answered stale too. */
+/* A stale-while-revalidate entry, when no background refresh can be had:
+ * this request (the one that won the entry's refresh lease) revalidates it
+ * in the foreground; the others are answered stale meanwhile. If the
+ * origin fails, it is answered stale too. */
 static void refresh(struct lv_cached *c)
 {
     c->refreshing = true;
@@ -410,6 +456,184 @@ static void refresh(struct lv_cached *c)
     c->l.status.hit = false;
     c->l.status.fwd = LV_FWD_STALE;
     forward(c);
+}
+
+/* --- the background refresh ---------------------------------------------------- */
+
+static void bg_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+/* The refresh is over (or the worker stops): everything goes back; the
+ * memory once the timer is closed. Idempotent. */
+static void bg_finish(struct bg_refresh *bg)
+{
+    if (bg->done) return;
+    bg->done = true;
+    lv_attempt_stop(&bg->at);
+    if (bg->wr.entry) lv_cache_writer_abort(&bg->wr);
+    /* Not refreshed: the next request may try at once. */
+    if (!bg->refreshed && bg->l.entry) lv_cache_entry_refresh_end(bg->l.entry);
+    lv_cache_lookup_dispose(bg->store, &bg->l, wall_now());
+    lv_head_dispose(&bg->head);
+    lv_bodyq_dispose(&bg->body);
+    lv_list_remove(&bg->link);
+    lv_wgen_leave(bg->w, bg->wg);
+    uv_close((uv_handle_t *)&bg->timer, bg_closed);
+}
+
+static int bg_head(void *user, const struct lv_upconn_head *h)
+{
+    struct bg_refresh *bg = user;
+    struct lv_fields rf = lv_fields_of_head(h->head);
+    uint16_t status = (uint16_t)h->status;
+    int64_t now = wall_now();
+    if (status == 304) {
+        struct lv_cache_entry *e;
+        if (lv_cache_revalidated(bg->store, bg->cfg, &bg->l, &rf, bg->request_time, now, &e) == 0) {
+            bg->refreshed = true;
+            lv_cache_entry_release(e);
+        }
+        return 1;
+    }
+    if (status >= 500) return 0; /* the stale copy stays; its body is read and dropped */
+    enum lv_cache_nostore why;
+    if (lv_cache_begin(bg->store, bg->cfg, &bg->l, &bg->creq, status, &rf, bg->request_time, now,
+                       &bg->wr, &why) == 0)
+        LV_STAT_INC(bg->w->stats.cache_stores);
+    return 0;
+}
+
+static void bg_interim(void *user, const struct lv_upconn_head *h)
+{
+    (void)user;
+    (void)h;
+}
+
+static int bg_body(void *user, struct lv_buf *b, const char *p, size_t len)
+{
+    struct bg_refresh *bg = user;
+    (void)b;
+    if (bg->wr.entry) lv_cache_writer_append(&bg->wr, p, len);
+    return 0;
+}
+
+static void bg_end(void *user)
+{
+    struct bg_refresh *bg = user;
+    if (bg->wr.entry) {
+        lv_cache_writer_finish(&bg->wr);
+        bg->refreshed = true;
+    }
+    bg_finish(bg);
+}
+
+/* Never asked for (req.upgrade is false). */
+static void bg_upgraded(void *user, struct lv_sock *backend, struct lv_buf *b, const char *rest,
+                        size_t n)
+{
+    (void)backend;
+    (void)rest;
+    (void)n;
+    (void)b;
+    bg_finish(user);
+}
+
+static void bg_failed(void *user, enum lv_fail_kind kind)
+{
+    (void)kind;
+    bg_finish(user);
+}
+
+static void bg_body_sent(void *user)
+{
+    (void)user;
+}
+
+static bool bg_client_gone(void *user)
+{
+    (void)user;
+    return false; /* nobody waits, but the store does */
+}
+
+static const struct lv_attempt_ops bg_ops = {
+    .head = bg_head,
+    .interim = bg_interim,
+    .body = bg_body,
+    .end = bg_end,
+    .upgraded = bg_upgraded,
+    .failed = bg_failed,
+    .body_sent = bg_body_sent,
+    .client_gone = bg_client_gone,
+};
+
+/* c won the refresh lease of the stale entry it found: a background
+ * refresh revalidates the entry and c is answered stale at once. -1 when
+ * no background refresh can be had (the request runs on a generation a
+ * reload replaced, no memory): c refreshes in the foreground. */
+static int bg_start(struct lv_cached *c)
+{
+    struct lv_wctx *w = c->w;
+    if (w->draining || w->wgen == NULL || c->pool != &w->wgen->pool) return -1;
+    struct bg_refresh *bg = calloc(1, sizeof(*bg));
+    if (bg == NULL) return -1;
+    if (lv_cache_refresh_prepare(&c->l, &bg->l) != 0) {
+        lv_cache_lookup_dispose(c->store, &bg->l, wall_now());
+        free(bg);
+        return -1;
+    }
+    const struct lv_head *src = c->req->head;
+    bg->head = *src;
+    if (src->fields == src->inline_fields) {
+        bg->head.fields = bg->head.inline_fields;
+    } else {
+        bg->head.fields = malloc(sizeof(*src->fields) * src->nfields);
+        if (bg->head.fields == NULL) {
+            lv_cache_lookup_dispose(c->store, &bg->l, wall_now());
+            free(bg);
+            return -1;
+        }
+        memcpy(bg->head.fields, src->fields, sizeof(*src->fields) * src->nfields);
+        bg->head.cap_fields = src->nfields;
+    }
+    if (bg->head.buf) lv_buf_ref(bg->head.buf);
+    /* Levee's validators, not the client's; no body, as a GET or HEAD. */
+    for (uint32_t i = 0; i < bg->head.nfields; i++) {
+        struct lv_hfield *f = &bg->head.fields[i];
+        if (LV_HFIELD_IS(&bg->head, f, "if-none-match") ||
+            LV_HFIELD_IS(&bg->head, f, "if-modified-since") ||
+            LV_HFIELD_IS(&bg->head, f, "if-match") ||
+            LV_HFIELD_IS(&bg->head, f, "if-unmodified-since") ||
+            LV_HFIELD_IS(&bg->head, f, "range"))
+            f->flags |= LV_HF_DROP;
+    }
+    bg->w = w;
+    bg->wg = lv_wgen_enter(w);
+    bg->cfg = c->cfg;
+    bg->store = c->store;
+    lv_cache_req_from_head(&bg->creq, &bg->head, c->creq.tls);
+    lv_bodyq_init(&bg->body, &w->env.bufs);
+    snprintf(bg->client_ip, sizeof(bg->client_ip), "%s",
+             c->req->fwd.client_ip ? c->req->fwd.client_ip : "");
+    validators_into(bg->l.entry, c->orig_extra, bg->extra, sizeof(bg->extra));
+    bg->req.head = &bg->head;
+    bg->req.fwd = c->req->fwd;
+    bg->req.fwd.client_ip = c->req->fwd.client_ip ? bg->client_ip : NULL;
+    bg->req.fwd.backend_authority = NULL;
+    bg->req.fwd.framing = LV_FRAME_NONE;
+    bg->req.fwd.content_length = 0;
+    bg->req.fwd.extra = bg->extra;
+    bg->req.body = &bg->body;
+    bg->req.body_complete = true;
+    bg->req.idempotent = true;
+    bg->req.deadline_ms = lv_clock_ms() + c->pool->timeouts->backend;
+    lv_list_push_back(&w->cached->refreshes, &bg->link);
+    uv_timer_init(w->loop, &bg->timer);
+    lv_attempt_init(&bg->at, w, &bg->timer);
+    bg->request_time = wall_now();
+    lv_attempt_start(&bg->at, &bg->req, c->pool, &bg_ops, bg); /* may end at once */
+    return 0;
 }
 
 static void lookup(struct lv_cached *c, bool may_wait)
@@ -433,7 +657,7 @@ static void lookup(struct lv_cached *c, bool may_wait)
         return;
     case LV_CACHE_SERVE: {
         struct lv_cache_entry *e = c->l.entry;
-        if (c->l.refresh) {
+        if (c->l.refresh && bg_start(c) != 0) {
             refresh(c);
             return;
         }

@@ -98,8 +98,12 @@ struct lv_cached_worker;
 
 /* Creates w->cached (an async handle and a timer on w->loop). 0 or ENOMEM. */
 int lv_cached_worker_start(struct lv_wctx *w);
+/* Stops the background refreshes (stale-while-revalidate) in flight: their
+ * connections go back before the worker closes its backend connections.
+ * The stale entries stay; the next request may refresh them. */
+void lv_cached_worker_stop_refreshes(struct lv_wctx *w);
 /* Closes its handles (memory freed in their close callbacks). No lookup
- * may be waiting. */
+ * may be waiting, no refresh running. */
 void lv_cached_worker_close(struct lv_wctx *w);
 
 struct lv_cached {

@@ -400,6 +400,7 @@ void lv_server_drain(struct lv_worker *w, void *arg)
         next = n->next; /* a client closed at once stays listed until it is freed */
         lv_client_drain(lv_container_of(n, struct lv_client, link));
     }
+    lv_cached_worker_stop_refreshes(&srv->ctx);
     lv_upconns_close_idle(&srv->ups, NULL);
     check_done(srv);
 }
@@ -423,6 +424,7 @@ void lv_server_stop(struct lv_worker *w, void *arg)
         next = n->next;
         lv_client_abort(lv_container_of(n, struct lv_client, link));
     }
+    lv_cached_worker_stop_refreshes(&srv->ctx);
     lv_upconns_close_all(&srv->ups);
     check_done(srv);
 }
