@@ -430,9 +430,17 @@ static void add_validators(struct lv_cached *c)
     c->req->fwd.extra = c->fwd_extra;
 }
 
+/* A HEAD fetched as a GET is a HEAD again once the request went out (the
+ * access log, the exchange read it). */
+static void restore_head(struct lv_cached *c)
+{
+    if (c->head_get) ((struct lv_head *)c->req->head)->method = HTTP_HEAD;
+}
+
 static void forward(struct lv_cached *c)
 {
     set_state(c, LV_CD_FORWARDING);
+    if (c->head_get) ((struct lv_head *)c->req->head)->method = HTTP_GET;
     if (c->active) {
         if (c->l.strip_conditionals) strip_conditionals(c);
         if (c->l.action == LV_CACHE_REVALIDATE) add_validators(c);
@@ -669,6 +677,9 @@ static void lookup(struct lv_cached *c, bool may_wait)
     case LV_CACHE_FETCH:
     case LV_CACHE_REVALIDATE:
         c->result = LV_CDR_MISS;
+        /* A HEAD miss asks for the GET, to store it (as nginx's
+         * proxy_cache_convert_head); the client gets the head only. */
+        c->head_get = c->l.action == LV_CACHE_FETCH && c->creq.method == HTTP_HEAD && c->l.store;
         forward(c);
         return;
     }
@@ -746,6 +757,7 @@ void lv_cached_resume(struct lv_cached *c)
 void lv_cached_stop(struct lv_cached *c)
 {
     lv_attempt_stop(c->at);
+    if (c->req) restore_head(c);
     if (c->state == LV_CD_IDLE && !c->looked_up) return;
     release_all(c);
     count(c);
@@ -798,6 +810,7 @@ static int relay(struct lv_cached *c, const struct lv_upconn_head *h, const char
 static int at_head(void *user, const struct lv_upconn_head *h)
 {
     struct lv_cached *c = user;
+    restore_head(c);
     if (!c->active || h->status == 101) return relay(c, h, "");
     struct lv_head *rh = (struct lv_head *)h->head;
     struct lv_fields rf = lv_fields_of_head(rh);
@@ -817,7 +830,9 @@ static int at_head(void *user, const struct lv_upconn_head *h)
     if (c->looked_up && status >= 500 && stale_answer(c, status)) return 0;
     if (c->looked_up && (c->l.action == LV_CACHE_FETCH || c->l.action == LV_CACHE_REVALIDATE)) {
         enum lv_cache_nostore why;
-        if (lv_cache_begin(c->store, c->cfg, &c->l, &c->creq, status, &rf, c->request_time, now,
+        struct lv_cache_req asked = c->creq;
+        if (c->head_get) asked.method = HTTP_GET;
+        if (lv_cache_begin(c->store, c->cfg, &c->l, &asked, status, &rf, c->request_time, now,
                            &c->wr, &why) != 0)
             c->result = LV_CDR_UNCACHEABLE;
         else
@@ -833,7 +848,9 @@ static int at_head(void *user, const struct lv_upconn_head *h)
     cs.fwd_status = status;
     lv_cache_status_format(st, sizeof(st), &cs);
     snprintf(c->lines, sizeof(c->lines), "Cache-Status: %s\r\n", st);
-    return relay(c, h, c->lines);
+    int rc = relay(c, h, c->lines);
+    /* The GET's body follows from the backend (stored, not relayed). */
+    return c->head_get && rc >= 0 ? 0 : rc;
 }
 
 static void at_interim(void *user, const struct lv_upconn_head *h)
@@ -847,6 +864,7 @@ static int at_body(void *user, struct lv_buf *b, const char *p, size_t len)
     struct lv_cached *c = user;
     if (c->swallow) return 0;
     if (c->wr.entry) lv_cache_writer_append(&c->wr, p, len); /* a failure: relayed unstored */
+    if (c->head_get) return 0;
     return c->ops->body(c->user, b, p, len);
 }
 
@@ -870,6 +888,7 @@ static void at_failed(void *user, enum lv_fail_kind kind)
 {
     struct lv_cached *c = user;
     c->up_done = true;
+    restore_head(c);
     if (c->swallow) return;
     if (c->state == LV_CD_FORWARDING && c->looked_up) {
         if (stale_answer(c, 0)) return;

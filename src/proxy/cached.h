@@ -125,6 +125,7 @@ struct lv_cached {
     bool refreshing; /* this request refreshes a stale-while-revalidate entry */
     bool in_pump;    /* re-entrancy guard */
     bool counted;
+    bool head_get;        /* a HEAD miss fetched as a GET (stored, the body not relayed) */
     int64_t request_time; /* wall ms when the request went to the origin */
     uint64_t wait_until;  /* monotonic ms: the end of a collapsed wait */
     struct lv_cache_req creq;

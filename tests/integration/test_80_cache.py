@@ -237,6 +237,27 @@ def test_head_is_answered_from_a_stored_get(h):
     assert o.count("/hd") == 1
 
 
+def test_head_miss_is_fetched_as_get_and_stored(h):
+    o = Origin(h)
+    o.routes["/hm"] = (200, {"Cache-Control": "max-age=60"}, "abcdefghij" * 1000)
+    o.routes["/hn"] = (200, {"Cache-Control": "no-store"}, "nope")
+    lv = levee_with(h, o)
+    c = lv.client()
+    r = c.request("HEAD", "/hm")
+    assert r.status == 200 and r.body == b""
+    assert r.headers.get("content-length") == "10000"
+    assert "fwd=uri-miss" in cache_status(r) and "stored" in cache_status(r), r.headers.items
+    assert o.seen[-1].method == "GET"
+    r = c.get("/hm")  # the same connection: nothing of the GET's body reached it
+    assert r.body == b"abcdefghij" * 1000 and "hit" in cache_status(r), r.headers.items
+    assert c.request("HEAD", "/hn").status == 200  # not storable: read, dropped
+    assert c.get("/hn").body == b"nope"
+    c.close()
+    assert o.count("/hm") == 1 and o.count("/hn") == 2
+    recs = [ln for ln in lv.access_log_lines(4)]
+    assert sum(ln.count('"HEAD /h') for ln in recs) == 2, recs
+
+
 def test_request_directives(h):
     o = Origin(h)
     o.routes["/d"] = (200, {"Cache-Control": "max-age=60", "ETag": '"d"'}, "d")
