@@ -58,23 +58,24 @@ LAYERS='
 # Module order inside one folder, highest first: folder, rank, modules.
 # For src/proxy/ the chain of issue 12 (docs/proxy.md): the main thread's
 # controller (proxy) over the worker (server), then client > h2conn (the
-# HTTP/2 connection a client turns into) > exchange >
+# HTTP/2 connection a client turns into) > exchange > the cache (cached) >
 # the attempt loop, the rate-limit check and tunnels > the backend
 # connection > the generation view > the access log and the body queue >
 # the per-worker context, the flow numbers and the shared types > the
 # counters.
 ORDER='
-proxy 10 proxy
-proxy 9 server
-proxy 8 client
-proxy 7 h2conn
-proxy 6 exchange
-proxy 5 attempt ratelimit tunnel
-proxy 4 upconn
-proxy 3 wgen
-proxy 2 accesslog bodyq
-proxy 1 wctx flow proxy-t
-proxy 0 wstats
+proxy 12 proxy
+proxy 11 server
+proxy 10 client
+proxy 9 h2conn
+proxy 8 exchange
+proxy 7 cached
+proxy 6 attempt ratelimit tunnel
+proxy 5 upconn
+proxy 4 wgen
+proxy 3 accesslog bodyq
+proxy 2 wctx flow proxy-t
+proxy 1 wstats
 '
 
 cd "$root"

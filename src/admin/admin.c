@@ -28,6 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admin/cacheapi.h"
 #include "admin/guard.h"
 #include "admin/history.h"
 #include "admin/metrics.h"
@@ -308,6 +309,15 @@ static void route_control(struct aconn *c, const char *path, bool ka)
         lv_strbuf_dispose(&sb);
         return;
     }
+    if (strcmp(path, "/cache/purge") == 0) {
+        const char *t = lv_head_str(&c->head, c->head.target);
+        const char *q = memchr(t, '?', c->head.target_len);
+        size_t qlen = q ? c->head.target_len - (size_t)(q + 1 - t) : 0;
+        unsigned status = lv_cacheapi_purge(&sb, adm->px, q ? q + 1 : "", qlen);
+        send_json(c, status, &sb, ka);
+        lv_strbuf_dispose(&sb);
+        return;
+    }
     if (strcmp(path, "/upgrade") == 0) {
         /* Accepted, not done: the new process takes over when it serves
          * (the log says so, and this admin port then answers from it). */
@@ -439,6 +449,7 @@ static bool route(struct aconn *c, bool ka)
     memcpy(path, t, n);
     path[n] = '\0';
     bool control = strcmp(path, "/reload") == 0 || strcmp(path, "/upgrade") == 0 ||
+                   strcmp(path, "/cache/purge") == 0 ||
                    (strncmp(path, "/backends/", 10) == 0 && strcmp(path, "/backends/health") != 0);
     if (control) {
         if (c->head.method != HTTP_POST)
@@ -462,6 +473,9 @@ static bool route(struct aconn *c, bool ka)
         send_json(c, (unsigned)status, &sb, ka);
     } else if (strcmp(path, "/backends/health") == 0) {
         backends_doc(&sb, adm);
+        send_json(c, 200, &sb, ka);
+    } else if (strcmp(path, "/cache") == 0) {
+        lv_cacheapi_json(&sb, adm->px);
         send_json(c, 200, &sb, ka);
     } else if (strcmp(path, "/api/history") == 0) {
         lv_history_json(adm->hist, &sb);

@@ -5,6 +5,8 @@
  */
 #include "admin/metrics.h"
 
+#include "admin/cacheapi.h"
+
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
@@ -425,6 +427,7 @@ void lv_metrics_render(struct lv_strbuf *sb, struct lv_proxy *px)
     lv_strbuf_printf(sb, "levee_client_connections_accepted_total %llu\n",
                      (unsigned long long)WSUM(st, connections_accepted));
     connections(sb, st, px);
+    lv_cacheapi_metrics(sb, px, st);
     header(sb, "levee_backend_connections", "gauge",
            "Backend connections open (busy and idle in the pools).");
     lv_strbuf_printf(sb, "levee_backend_connections %llu\n",

@@ -42,6 +42,8 @@ static const struct lv_fail_info table[LV_FAIL_KIND_COUNT] = {
     [LV_FAIL_NO_BACKEND] = {"no_backend", 503, LV_SIDE_LEVEE, LV_FAILC_NONE,
                             "no backend available"},
     [LV_FAIL_INTERNAL] = {"internal_error", 500, LV_SIDE_LEVEE, LV_FAILC_NONE, "internal error"},
+    [LV_FAIL_NOT_CACHED] = {"not_cached", 504, LV_SIDE_LEVEE, LV_FAILC_NONE,
+                            "no stored response may answer and no backend did"},
 };
 
 const struct lv_fail_info *lv_fail_info(enum lv_fail_kind kind)

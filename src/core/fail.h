@@ -35,6 +35,7 @@ enum lv_fail_kind {
     /* nobody can serve */
     LV_FAIL_NO_BACKEND,
     LV_FAIL_INTERNAL,
+    LV_FAIL_NOT_CACHED, /* only-if-cached, or must-revalidate and no backend: 504 */
     LV_FAIL_KIND_COUNT
 };
 

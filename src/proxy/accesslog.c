@@ -268,6 +268,7 @@ static void format_json(struct lv_accesslog *log, struct lv_strbuf *l,
     put_json_str(l, "retry", note[0] != '-' ? note : NULL);
     put_json_str(l, "reason", r->fail != LV_FAIL_NONE ? lv_fail_info(r->fail)->reason : NULL);
     put_json_str(l, "request_id", r->request_id[0] ? r->request_id : NULL);
+    put_json_str(l, "cache", r->cache);
     lv_strbuf_puts(l, "\"referer\":");
     put_field_value(l, r, "referer", true);
     lv_strbuf_puts(l, ",\"user_agent\":");

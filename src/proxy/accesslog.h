@@ -35,6 +35,7 @@ struct lv_access_rec {
     bool hedged;
     const char *request_id; /* "" when none */
     const char *route;      /* the route's name, or NULL (no routes configured) */
+    const char *cache;      /* the cache's result (lv_cached_result_name), NULL: it took no part */
 };
 
 /* A per-worker log writing to fd (not owned) in format fmt; NULL if fd < 0

@@ -30,7 +30,7 @@
 
 #define MAX_FREE_EXCHANGES 1024
 
-static const struct lv_attempt_ops attempt_ops;
+static const struct lv_cached_ops cached_ops;
 static const struct lv_tunnel_ops tunnel_ops;
 static void answer_route(struct lv_exchange *ex);
 static void send_own(struct lv_exchange *ex, unsigned status, const char *extra, const char *body,
@@ -60,7 +60,7 @@ static void finish(struct lv_exchange *ex, enum lv_ex_end end)
     set_state(ex, LV_EX_DONE);
     ex->end = end;
     lv_ratelimit_cancel(&ex->rl);
-    lv_attempt_stop(&ex->at);
+    lv_cached_stop(&ex->cd);
     ex->ops->done(ex->d);
 }
 
@@ -101,6 +101,7 @@ struct lv_exchange *lv_exchange_create(struct lv_wctx *w, const struct lv_downst
                  (uint32_t)ex->cfg->limits.max_headers);
     lv_bodyq_init(&ex->body, &w->env.bufs);
     lv_attempt_init(&ex->at, w, &ex->timer);
+    lv_cached_init(&ex->cd, w, &ex->at);
     ex->start_ns = lv_clock_ns();
     ex->start_wall_ms = lv_clock_wall_ms();
     return ex;
@@ -178,6 +179,7 @@ static void log_line(const struct lv_exchange *ex)
         .hedged = ex->at.hedges > 0,
         .request_id = ex->request_id,
         .route = ex->route && ex->cfg->routing->configured ? ex->route->name : NULL,
+        .cache = ex->cd.active ? lv_cached_result_name(ex->cd.result) : NULL,
     };
     lv_accesslog_write(ex->wg->alog, &r);
 }
@@ -187,7 +189,7 @@ void lv_exchange_destroy(struct lv_exchange *ex)
     struct lv_wctx *w = ex->w;
     lv_tunnel_stop(&ex->tunnel);
     lv_ratelimit_cancel(&ex->rl);
-    lv_attempt_stop(&ex->at);
+    lv_cached_stop(&ex->cd);
     if (ex->req_state != LV_EXR_HEAD || ex->fail != LV_FAIL_NONE) {
         account(ex);
         log_line(ex);
@@ -329,7 +331,7 @@ static void body_flow(struct lv_exchange *ex)
     if (ex->req_state != LV_EXR_BODY || ex->state == LV_EX_DONE) return;
     uint64_t waiting = ex->state == LV_EX_HEAD || ex->state == LV_EX_LIMITING
                            ? lv_bodyq_mem_from(&ex->body, ex->body.base)
-                           : lv_attempt_body_backlog(&ex->at);
+                           : lv_cached_body_backlog(&ex->cd);
     ex->ops->pause_body(ex->d, waiting > LV_FLOW_HIGH);
 }
 
@@ -347,10 +349,12 @@ static void proceed(struct lv_exchange *ex)
         lv_token_list_has(lv_head_str(h, expect->value), expect->value_len, "100-continue", 12))
         ex->ops->send_continue(ex->d); /* levee asks for it: the backend never sees Expect */
     /* The deadline counts from the request's end: now, or when its body
-     * is in (lv_attempt_body_complete). */
+     * is in (lv_cached_body_complete). */
     if (ex->fwd.body_complete) ex->fwd.deadline_ms = lv_clock_ms() + ex->pool->timeouts->backend;
     set_state(ex, LV_EX_FORWARDING);
-    lv_attempt_start(&ex->at, &ex->fwd, ex->pool, &attempt_ops, ex);
+    /* The cache answers, or forwards through the attempt loop
+     * (proxy/cached.h); cfg->cache is the effective cache configuration. */
+    lv_cached_start(&ex->cd, &ex->fwd, ex->tls, ex->pool, &ex->cfg->cache, &cached_ops, ex);
     body_flow(ex);
 }
 
@@ -689,7 +693,7 @@ int lv_exchange_on_body(struct lv_exchange *ex, struct lv_buf *b, const char *p,
         return -1;
     }
     if (ex->state == LV_EX_FORWARDING || ex->state == LV_EX_RESPONDING)
-        lv_attempt_body_added(&ex->at);
+        lv_cached_body_added(&ex->cd);
     body_flow(ex);
     return 0;
 }
@@ -700,7 +704,7 @@ void lv_exchange_on_request_end(struct lv_exchange *ex)
     ex->ops->pause_body(ex->d, false); /* the body is all in: its back-pressure is over */
     if (ex->state == LV_EX_DONE) return;
     if (ex->state == LV_EX_FORWARDING || ex->state == LV_EX_RESPONDING)
-        lv_attempt_body_complete(&ex->at);
+        lv_cached_body_complete(&ex->cd);
     else
         ex->fwd.body_complete = true;
 }
@@ -708,31 +712,41 @@ void lv_exchange_on_request_end(struct lv_exchange *ex)
 void lv_exchange_on_drain(struct lv_exchange *ex)
 {
     if (ex->state == LV_EX_RESPONDING && ex->ops->backlog(ex->d) <= LV_FLOW_LOW)
-        lv_attempt_resume(&ex->at);
+        lv_cached_resume(&ex->cd);
 }
 
 /* --- the answer ------------------------------------------------------------------- */
 
-static int at_head(void *user, const struct lv_upconn_head *h)
+/* Appends the string s at out + n (the caller sized out); the new length. */
+static size_t put(char *out, size_t n, const char *s)
+{
+    size_t len = strlen(s);
+    memcpy(out + n, s, len);
+    return n + len;
+}
+
+static int at_head(void *user, const struct lv_cached_answer *ca)
 {
     struct lv_exchange *ex = user;
-    struct lv_head *r = (struct lv_head *)h->head;
-    unsigned status = h->status;
-    char small[520];
-    char *extra = small;
-    size_t cap = sizeof(small);
+    struct lv_head *r = (struct lv_head *)ca->head;
+    unsigned status = ca->status;
+    char stack[1024];
+    char *extra = stack;
     /* A route's response_headers: its fields replace or remove the
-     * backend's, its lines come after levee's. */
+     * backend's, its lines come after levee's. A stored response's fields
+     * are all in ca->lines: there the route's lines are only added. */
+    const char *route_lines = NULL;
     if (ex->route && status != 101 && has_edits(&ex->route->response_fields)) {
-        drop_fields(r, &ex->route->response_fields);
-        if (ex->resp_lines) {
-            cap += strlen(ex->resp_lines);
-            if ((extra = malloc(cap)) == NULL) return -1;
-        }
+        if (r) drop_fields(r, &ex->route->response_fields);
+        route_lines = ex->resp_lines;
     }
+    size_t cap = strlen(ca->lines) + strlen(ex->rl.headers) + sizeof(ex->request_id) + 200 +
+                 (route_lines ? strlen(route_lines) : 0);
+    if (cap > sizeof(stack) && (extra = malloc(cap)) == NULL) return -1;
+    if (cap <= sizeof(stack)) cap = sizeof(stack);
     struct lv_answer a = {.status = status, .head = r, .extra = extra};
     /* The backend's request id gives way to the request's. */
-    for (uint32_t i = 0; i < r->nfields; i++) {
+    for (uint32_t i = 0; r && i < r->nfields; i++) {
         if (LV_HFIELD_IS(r, &r->fields[i], "x-request-id")) r->fields[i].flags |= LV_HF_DROP;
     }
     if (status == 101) {
@@ -744,25 +758,35 @@ static int at_head(void *user, const struct lv_upconn_head *h)
                  u ? lv_head_str(r, u->value) : "");
         a.body = LV_BODY_NONE;
     } else {
-        size_t n = append(extra, cap, 0, "X-Request-Id: ");
-        n = append(extra, cap, n, ex->request_id);
-        n = append(extra, cap, n, "\r\n");
-        n = append(extra, cap, n, ex->rl.headers);
-        if (extra != small) append(extra, cap, n, ex->resp_lines);
-        bool bodyless = ex->is_head || status == 204 || status == 304;
-        a.body = bodyless                        ? LV_BODY_NONE
-                 : h->framing == LV_FRAME_LENGTH ? LV_BODY_LENGTH
-                                                 : LV_BODY_STREAM;
-        a.length = h->content_length; /* the whole length: no body byte is in yet */
+        /* By hand: a stored response's fields are all in ca->lines, and
+         * this runs on every hit. */
+        size_t n = 0;
+        n = put(extra, n, ca->lines);
+        n = put(extra, n, "X-Request-Id: ");
+        n = put(extra, n, ex->request_id);
+        n = put(extra, n, "\r\n");
+        n = put(extra, n, ex->rl.headers);
+        if (route_lines) n = put(extra, n, route_lines);
+        extra[n] = '\0';
+        bool bodyless = ex->is_head || !ca->body;
+        a.body = bodyless ? LV_BODY_NONE : ca->length_known ? LV_BODY_LENGTH : LV_BODY_STREAM;
+        a.length = ca->length; /* the whole length: no body byte is in yet */
+        if (ca->head_only) {   /* a stored response to a HEAD states its length */
+            a.body = LV_BODY_LENGTH;
+            a.head_only = true;
+        }
     }
-    a.must_close = !ex->keep_alive || ex->req_state != LV_EXR_COMPLETE || ex->w->draining;
-    int sent = ex->ops->head(ex->d, &a);
-    if (extra != small) free(extra);
-    if (sent != 0) return -1;
+    /* A stored answer can go out from inside on_head: a request without a
+     * body is complete then, as for levee's own answers. */
+    a.must_close =
+        !ex->keep_alive || (ex->req_state != LV_EXR_COMPLETE && has_body(ex)) || ex->w->draining;
+    int rc = ex->ops->head(ex->d, &a);
+    if (extra != stack) free(extra);
+    if (rc != 0) return -1;
     ex->status = status;
     set_state(ex, LV_EX_RESPONDING);
     if (a.must_close) ex->end = LV_EXE_CLOSE;
-    return a.body == LV_BODY_NONE && status != 101 ? 1 : 0;
+    return (a.body == LV_BODY_NONE || a.head_only) && status != 101 ? 1 : 0;
 }
 
 static void at_interim(void *user, const struct lv_upconn_head *h)
@@ -776,7 +800,7 @@ static int at_body(void *user, struct lv_buf *b, const char *p, size_t len)
     struct lv_exchange *ex = user;
     ex->resp_bytes += len;
     if (ex->ops->body(ex->d, b, p, len) != 0) return -1;
-    if (ex->ops->backlog(ex->d) > LV_FLOW_HIGH) lv_attempt_pause(&ex->at);
+    if (ex->ops->backlog(ex->d) > LV_FLOW_HIGH) lv_cached_pause(&ex->cd);
     return 0;
 }
 
@@ -833,7 +857,13 @@ static bool at_client_gone(void *user)
     return ex->ops->gone(ex->d);
 }
 
-static const struct lv_attempt_ops attempt_ops = {
+static size_t at_backlog(void *user)
+{
+    struct lv_exchange *ex = user;
+    return ex->ops->backlog(ex->d);
+}
+
+static const struct lv_cached_ops cached_ops = {
     .head = at_head,
     .interim = at_interim,
     .body = at_body,
@@ -842,6 +872,7 @@ static const struct lv_attempt_ops attempt_ops = {
     .failed = at_failed,
     .body_sent = at_body_sent,
     .client_gone = at_client_gone,
+    .backlog = at_backlog,
 };
 
 /* --- levee's own answers ----------------------------------------------------------- */
@@ -948,7 +979,7 @@ void lv_exchange_cancel(struct lv_exchange *ex)
 {
     lv_tunnel_stop(&ex->tunnel);
     lv_ratelimit_cancel(&ex->rl);
-    lv_attempt_stop(&ex->at);
+    lv_cached_stop(&ex->cd);
     if (ex->state == LV_EX_DONE) return;
     if (ex->state == LV_EX_TUNNEL) ex->resp_bytes += ex->tunnel.down;
     if (ex->fail == LV_FAIL_NONE) ex->fail = LV_FAIL_CLIENT_CLOSED;

@@ -37,6 +37,7 @@
 #include "http/head.h"
 #include "proxy/attempt.h"
 #include "proxy/bodyq.h"
+#include "proxy/cached.h"
 #include "proxy/ratelimit.h"
 #include "proxy/tunnel.h"
 #include "proxy/wctx.h"
@@ -168,6 +169,9 @@ struct lv_exchange {
     char request_id[130]; /* up to 128 characters */
     char extra[400];      /* lines levee adds to the forwarded request */
     char upgrade_to[64];  /* the Upgrade value the client sent */
+    /* The cache between the exchange and its attempt loop: reset by
+     * lv_cached_init. */
+    struct lv_cached cd;
 };
 
 /* A fresh exchange (from the worker's free list) for a request from

@@ -17,6 +17,7 @@
 
 struct lv_gen;
 struct lv_server;
+struct lv_cache_store;
 
 struct lv_proxy {
     struct lv_gen *gen; /* current generation (main thread's reference) */
@@ -35,6 +36,8 @@ struct lv_proxy {
     uint64_t last_reload_ms;             /* wall clock; 0: never */
     struct lv_maxconn conns;             /* client connections, all workers */
     uint64_t nofile;                     /* RLIMIT_NOFILE (soft) when started */
+    struct lv_cache_store *cache;        /* the HTTP cache, shared by the workers and kept
+                                            across reloads (cache/store.h) */
 };
 
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "cache/store.h"
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -80,6 +81,11 @@ int lv_proxy_start(struct lv_proxy *p, struct lv_config *cfg, uv_loop_t *main_lo
     }
     unsigned nworkers = cfg->workers;
     apply_max_connections(p, cfg, true);
+    p->cache = lv_cache_store_create(cfg->cache.max_size, cfg->cache.max_object_size);
+    if (p->cache == NULL) {
+        lv_config_destroy(cfg);
+        return UV_ENOMEM;
+    }
     p->gen = lv_gen_create(cfg, NULL, nworkers, ++p->next_gen_id);
     if (p->gen == NULL) return UV_ENOMEM;
     p->nservers = nworkers;
@@ -151,6 +157,8 @@ int lv_proxy_reload(struct lv_proxy *p, const char *path, struct lv_strbuf *errs
         atomic_fetch_add(&p->reloads_failed, 1);
         return UV_ENOMEM;
     }
+    /* The cache is kept; a smaller max_size evicts down to it now. */
+    lv_cache_store_set_limits(p->cache, g->cfg->cache.max_size, g->cfg->cache.max_object_size);
     /* Before the workers switch: a worker waiting for a slot looks again then. */
     apply_max_connections(p, g->cfg, false);
     /* Backends of the old generation that the new one lacks are retired:
@@ -251,5 +259,6 @@ void lv_proxy_destroy(struct lv_proxy *p)
     free(p->servers);
     uv_sem_destroy(&p->ready);
     lv_gen_unref(p->gen);
+    if (p->cache) lv_cache_store_destroy(p->cache);
     memset(p, 0, sizeof(*p));
 }

@@ -22,6 +22,7 @@
 #include "limit/redis.h"
 #include "net/inherit.h"
 #include "net/listener.h"
+#include "proxy/cached.h"
 #include "proxy/client.h"
 #include "proxy/exchange.h"
 #include "proxy/proxy-t.h"
@@ -327,6 +328,8 @@ void lv_server_setup(struct lv_worker *w, void *arg)
     lv_list_init(&ctx->free_exchanges);
     lv_sockenv_init(&ctx->env, &w->loop);
     lv_upconns_init(&srv->ups, ctx, on_upconn_freed);
+    ctx->cache_store = px->cache;
+    if (lv_cached_worker_start(ctx) != 0) atomic_store(&px->setup_failed, 1);
     srv->state = LV_SRV_RUNNING;
     struct lv_wgen *none = NULL;
     int rc = lv_wgen_install(ctx, g, &none);
@@ -399,6 +402,7 @@ void lv_server_drain(struct lv_worker *w, void *arg)
         next = n->next; /* a client closed at once stays listed until it is freed */
         lv_client_drain(lv_container_of(n, struct lv_client, link));
     }
+    lv_cached_worker_stop_refreshes(&srv->ctx);
     lv_upconns_close_idle(&srv->ups, NULL);
     check_done(srv);
 }
@@ -422,6 +426,7 @@ void lv_server_stop(struct lv_worker *w, void *arg)
         next = n->next;
         lv_client_abort(lv_container_of(n, struct lv_client, link));
     }
+    lv_cached_worker_stop_refreshes(&srv->ctx);
     lv_upconns_close_all(&srv->ups);
     check_done(srv);
 }
@@ -435,6 +440,7 @@ static void check_done(struct lv_server *srv)
     srv->state = LV_SRV_STOPPED;
     struct lv_wctx *ctx = &srv->ctx;
     lv_exchange_free_list(ctx);
+    lv_cached_worker_close(ctx);
     lv_wgen_dispose_all(ctx);
     ctx->env.bufs.max_free = 0;
     lv_sockenv_close(&ctx->env, NULL);

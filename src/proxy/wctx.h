@@ -28,6 +28,8 @@ struct lv_wgen;
 struct lv_redis;
 struct lv_exchange;
 struct lv_upconns;
+struct lv_cache_store;
+struct lv_cached_worker;
 
 struct lv_wctx {
     uv_loop_t *loop;
@@ -42,6 +44,8 @@ struct lv_wctx {
     struct lv_list retired; /* older views (struct lv_wgen), until their last request is done */
     uint64_t start_ms;      /* when the process started (monotonic), for /health */
     bool draining;          /* no new requests on kept-alive connections */
+    struct lv_cache_store *cache_store; /* the shared HTTP cache (all workers), or NULL */
+    struct lv_cached_worker *cached;    /* its wakeups on this worker (proxy/cached.c) */
     /* Exchanges kept for reuse (proxy/exchange.c), by their link. */
     struct lv_list free_exchanges;
     size_t nfree_exchanges;

@@ -100,6 +100,15 @@ struct lv_wgen *lv_wgen_create(struct lv_wctx *w, struct lv_gen *g)
     return wg;
 }
 
+bool lv_wgen_has_pool(const struct lv_wgen *wg, const struct lv_wpool *p)
+{
+    for (size_t k = 0; k < wg->gen->npools; k++)
+        if (p == &wg->pools[k]) return true;
+    for (size_t i = 0; i < wg->gen->nroutes; i++)
+        if (p == &wg->routes[i]) return true;
+    return false;
+}
+
 void lv_wgen_destroy(struct lv_wgen *wg)
 {
     wgen_free(wg);

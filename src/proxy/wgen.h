@@ -79,6 +79,9 @@ struct lv_wgen *lv_wgen_create(struct lv_wctx *w, struct lv_gen *g);
 /* Frees a view no request uses any more (dropping its reference on g). */
 void lv_wgen_destroy(struct lv_wgen *wg);
 
+/* Whether p is one of wg's pools (a pool's or a forwarding route's). */
+bool lv_wgen_has_pool(const struct lv_wgen *wg, const struct lv_wpool *p);
+
 /* Makes g the worker's current generation. 0, or UV_ENOMEM (nothing
  * changed). *old is the view it replaced (NULL: none), still alive: the
  * caller moves what leads into its generation (idle connections) to the

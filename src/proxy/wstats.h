@@ -17,6 +17,9 @@ enum lv_accept_pause {
     LV_PAUSE_COUNT
 };
 
+/* The cache's results (enum lv_cached_result, proxy/cached.h). */
+#define LV_CACHE_RESULTS 8
+
 struct lv_stats {
     atomic_uint_fast64_t requests;                            /* finished */
     atomic_uint_fast64_t status[LV_STATUS_CODES];             /* ... by status, no backend chosen */
@@ -43,6 +46,12 @@ struct lv_stats {
     atomic_uint_fast64_t h2_requests;            /* requests (streams) over HTTP/2 */
     atomic_uint_fast64_t h2_abuse;               /* HTTP/2 connections closed for abuse */
     atomic_uint_fast64_t store_fallbacks;        /* rate checks the store could not answer */
+
+    /* The cache (proxy/cached.h): requests by result, responses stored,
+     * body bytes answered from the store. */
+    atomic_uint_fast64_t cache[LV_CACHE_RESULTS];
+    atomic_uint_fast64_t cache_stores;
+    atomic_uint_fast64_t cache_bytes_served;
 
     /* Listeners paused, by reason. */
     atomic_uint_fast64_t accept_pauses[LV_PAUSE_COUNT];
