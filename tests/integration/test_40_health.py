@@ -79,8 +79,11 @@ FAST = {"interval": "200ms", "timeout": "300ms", "unhealthy_threshold": 2,
         "healthy_threshold": 2}
 
 
-# A breaker that opens after two 500s and stays open a minute.
+# A breaker that opens after two 500s and stays open a minute. Round robin:
+# these tests count failures reaching a backend, which peak_ewma (the
+# default) would steer away from after the first.
 BREAKER_ON_500 = """
+load_balancing: round_robin
 circuit_breaker:
   failure_threshold: 2
   timeout: 1m

@@ -58,7 +58,9 @@ def backends_yaml(*entries, extra=""):
 def test_sighup_switches_backends_and_kept_ids_keep_their_state(h):
     a, b, c = h.demo("a"), h.demo("b"), h.demo("c")
     dead = ("dead", f"http://127.0.0.1:{h.closed_port()}", {})
-    breaker = "circuit_breaker:\n  failure_threshold: 1\n  timeout: 1m\n"
+    # Round robin: the test counts which backends answer (peak_ewma, the
+    # default, would prefer the new backend with no latency estimate yet).
+    breaker = "load_balancing: round_robin\ncircuit_breaker:\n  failure_threshold: 1\n  timeout: 1m\n"
     lv = h.levee(backends_yaml(a, b, dead, extra=breaker))
     first = send(lv, 12)                       # dead refuses once (retried), its breaker opens
     doc = backends_health(lv)
