@@ -354,6 +354,31 @@ Test(config_routes, route_beats_pool_beats_global)
     LV_EXPECT_NO_LEAKS();
 }
 
+Test(config_routes, a_pools_pool_settings_beat_the_global_ones_key_by_key)
+{
+    struct result r = load_ok("pool: { max_idle: 0, idle_timeout: 7s }\n"
+                              "pools:\n"
+                              "  own:\n"
+                              "    backends: [{ id: a, url: \"http://127.0.0.1:8001\" }]\n"
+                              "    pool: { max_idle: 4 }\n"
+                              "  plain:\n"
+                              "    backends: [{ id: b, url: \"http://127.0.0.1:8002\" }]\n"
+                              "routes:\n"
+                              "  - { match: { path_prefix: /own }, pool: own }\n"
+                              "  - { pool: plain }\n");
+    cr_expect_null(strstr(r.errs, "warning"), "no warning any more: %s", r.errs);
+    const struct lv_backend_pool_cfg *own = lv_routes_backend_pool(r.cfg, 0);
+    const struct lv_backend_pool_cfg *plain = lv_routes_backend_pool(r.cfg, 1);
+    cr_assert(own && plain);
+    cr_expect_str_eq(own->name, "own");
+    cr_expect_eq(own->pool.max_idle, 4);          /* pool */
+    cr_expect_eq(own->pool.idle_timeout, 7000);   /* global */
+    cr_expect_eq(plain->pool.max_idle, 0);        /* global */
+    cr_expect_eq(plain->pool.idle_timeout, 7000); /* global */
+    result_dispose(&r);
+    LV_EXPECT_NO_LEAKS();
+}
+
 Test(config_routes, every_route_key)
 {
     struct result r =
