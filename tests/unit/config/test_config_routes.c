@@ -379,6 +379,45 @@ Test(config_routes, a_pools_pool_settings_beat_the_global_ones_key_by_key)
     LV_EXPECT_NO_LEAKS();
 }
 
+Test(config_routes, a_routes_cache_is_the_global_one_with_its_keys_on_top)
+{
+    struct result r =
+        load_ok("cache: { enabled: true, serve_stale_on_error: 9s, default_ttl: 2s }\n"
+                "backends: [{ id: a, url: \"http://127.0.0.1:8001\" }]\n"
+                "routes:\n"
+                "  - match: { path_prefix: /off }\n"
+                "    pool: default\n"
+                "    cache: { enabled: false }\n"
+                "  - match: { path_prefix: /ttl }\n"
+                "    pool: default\n"
+                "    cache: { default_ttl: 5s, key: [host, path] }\n"
+                "  - { match: { path_prefix: /plain }, pool: default }\n");
+    const struct lv_route_cfg *off = &r.cfg->routing->routes[0];
+    const struct lv_route_cfg *ttl = &r.cfg->routing->routes[1];
+    const struct lv_route_cfg *plain = &r.cfg->routing->routes[2];
+    cr_expect_not(off->cache.enabled);
+    cr_expect_eq(off->cache.serve_stale_on_error, 9000); /* global */
+    cr_expect(ttl->cache.enabled);                       /* global */
+    cr_expect_eq(ttl->cache.default_ttl, 5000);          /* route */
+    cr_expect_eq(ttl->cache.key, LV_CKEY_HOST | LV_CKEY_PATH);
+    cr_expect_eq(ttl->cache.max_size, r.cfg->cache.max_size); /* the store stays global */
+    cr_expect(plain->cache.enabled);
+    cr_expect_eq(plain->cache.default_ttl, 2000);
+    cr_expect_eq(plain->cache.key, r.cfg->cache.key);
+    result_dispose(&r);
+    /* A store setting, and a cache on a route without a pool, are refused. */
+    struct result bad = load("backends: [{ id: a, url: \"http://127.0.0.1:8001\" }]\n"
+                             "routes:\n"
+                             "  - { pool: default, cache: { max_size: 1MiB } }\n"
+                             "  - { respond: { status: 200 }, cache: { enabled: true } }\n");
+    cr_expect_null(bad.cfg);
+    cr_expect_eq(bad.nerrors, 2, "%s", bad.errs);
+    cr_expect(has_line(bad.errs, "t.yaml:3:", "max_size"), "%s", bad.errs);
+    cr_expect(has_line(bad.errs, "t.yaml:4:", "only a route with a pool"), "%s", bad.errs);
+    result_dispose(&bad);
+    LV_EXPECT_NO_LEAKS();
+}
+
 Test(config_routes, every_route_key)
 {
     struct result r =
