@@ -8,7 +8,8 @@
 # resident memory each proxy spends per idle client connection, with 10,000 open.
 #
 # Entry point of `make bench`; see bench/README.md for the options (BENCH_* variables),
-# the configurations and how to read the table. Everything listens on 127.0.0.1 only,
+# the configurations and how to read the table. Then bench/routes.sh: 100 routes against
+# none (BENCH_ROUTES=0 skips it). Everything listens on 127.0.0.1 only,
 # on ports picked at run time; every process started here is stopped on exit.
 set -euo pipefail
 
@@ -363,6 +364,16 @@ main() {
             "cpu_us/req backend_cpu_us/req):"
         for RAW in "${RAWS[@]}"; do sed 's/^/  /' "$RAW"; done
     } >"$results"
+    # 100 routes against none (bench/routes.sh): its table goes to the results too.
+    if [[ ${BENCH_ROUTES:-1} == 1 && " ${PROXIES[*]} " == *" levee "* ]]; then
+        log "bench: 100 routes against none (bench/routes.sh)"
+        {
+            echo
+            echo "routes (bench/routes.sh):"
+            ROUTES_BENCH_DURATION=$DURATION ROUTES_BENCH_ROUNDS=$ROUNDS ROUTES_BENCH_WARMUP=$WARMUP \
+                LEVEE_BIN=$LEVEE_BIN DEMO_BIN=$DEMO_BIN "$BENCH_DIR/routes.sh"
+        } >>"$results" || log "bench: the routes scenario failed"
+    fi
     cat "$results"
     log "bench: saved to ${results#"$ROOT"/}"
 }

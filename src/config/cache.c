@@ -136,6 +136,17 @@ const struct lv_cfg_field lv_cfg_cache_fields[] = {
     {NULL, NULL, 0, 0, 0, NULL},
 };
 
+/* A route's `cache:`: the keys that make sense per request; the store and
+ * its sizes, and the targeted fields, stay global. */
+const struct lv_cfg_field lv_cfg_route_cache_fields[] = {
+    F("enabled", lv_cfg_bool, enabled, 0, 0, NULL),
+    F("default_ttl", lv_cfg_duration, default_ttl, 0, 365 * DAY, NULL),
+    F("serve_stale_on_error", lv_cfg_duration, serve_stale_on_error, 0, 365 * DAY, NULL),
+    F("collapse_timeout", lv_cfg_duration, collapse_timeout, 0, 3600 * 1000, NULL),
+    F("key", parse_key, key, 0, 0, NULL),
+    {NULL, NULL, 0, 0, 0, NULL},
+};
+
 int lv_cfg_cache(struct lv_cfg_ctx *c, yaml_node_t *n, void *dst, const struct lv_cfg_field *f)
 {
     if (lv_cfg_walk(c, n, f->aux, dst) != 0) return -1;

@@ -10,6 +10,9 @@
 
 /* The keys under `cache:`, for the table that holds it (its aux). */
 extern const struct lv_cfg_field lv_cfg_cache_fields[];
+/* The keys a route's `cache:` may set (enabled, default_ttl,
+ * serve_stale_on_error, collapse_timeout, key), over the global ones. */
+extern const struct lv_cfg_field lv_cfg_route_cache_fields[];
 
 /* Parses the `cache:` mapping into the struct lv_cache_cfg at dst (the
  * field's aux is lv_cfg_cache_fields) and checks it as a whole. */

@@ -226,12 +226,6 @@ static bool read_pool(struct lv_cfg_ctx *c, yaml_node_t *k, yaml_node_t *v, cons
     y.backends = NULL;
     y.tls = NULL;
     int rc_walk = lv_cfg_walk(c, v, lv_cfg_pool_fields, &y);
-    yaml_node_t *own_pool = lv_cfg_map_get(c, v, "pool");
-    if (own_pool)
-        lv_cfg_warn(c, own_pool,
-                    "pool '%s': its own `pool:` settings are checked but the global `pool:` "
-                    "ones apply (idle connections are kept per backend, under one setting)",
-                    name);
     if (y.backends != NULL && !lv_cfg_is_null(y.backends)) {
         size_t old = lv_cfg_keypath_push(c, ".backends");
         c->pool_tls = y.tls;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/cache.h"
 #include "config/routes_read.h"
 #include "route/regex.h"
 
@@ -41,6 +42,7 @@ const struct lv_cfg_field lv_cfg_route_fields[] = {
     K("retry", struct route_yaml, retry, NULL),
     K("rate_limit", struct route_yaml, rate_limit, NULL),
     K("upgrade", struct route_yaml, upgrade, upgrade_fields),
+    K("cache", struct route_yaml, cache, lv_cfg_route_cache_fields),
     K("redirect", struct route_yaml, redirect, lv_cfg_redirect_fields),
     K("respond", struct route_yaml, respond, lv_cfg_respond_fields),
     {NULL, NULL, 0, 0, 0, NULL},
@@ -153,9 +155,8 @@ struct reader {
 };
 
 static const char *const pool_only[] = {
-    "strip_prefix",    "add_prefix",       "rewrite",   "host_rewrite",
-    "request_headers", "response_headers", "forwarded", "timeouts",
-    "retry",           "upgrade",          NULL,
+    "strip_prefix", "add_prefix", "rewrite", "host_rewrite", "request_headers", "response_headers",
+    "forwarded",    "timeouts",   "retry",   "upgrade",      "cache",           NULL,
 };
 
 /* The route's action: exactly one of pool, redirect, respond. */
@@ -222,6 +223,9 @@ static int read_overrides(struct reader *rd, const struct route_yaml *y, const s
         r->action == LV_ROUTE_POOL ? &rd->rc->pools[r->pool] : NULL;
     out->timeouts = p ? p->timeouts : cfg->timeouts;
     out->retry = p ? p->retry : cfg->retry;
+    /* The global cache settings, its targeted fields borrowed (they live as
+     * long as cfg); the route's own keys on top. */
+    out->cache = cfg->cache;
     if (!strlist_copy(&out->upgrade_allow, &cfg->upgrade_allow)) {
         lv_cfg_error(c, y->pool, "out of memory");
         return -1;
@@ -244,6 +248,11 @@ static int read_overrides(struct reader *rd, const struct route_yaml *y, const s
         static const struct lv_cfg_field key = {"forwarded", lv_cfg_bool, 0, 0, 0, NULL};
         old = lv_cfg_keypath_push(c, ".forwarded");
         if (lv_cfg_bool(c, y->forwarded, &out->forwarded, &key) != 0) rc = -1;
+        c->keypath[old] = '\0';
+    }
+    if (y->cache) {
+        old = lv_cfg_keypath_push(c, ".cache");
+        if (lv_cfg_walk(c, y->cache, lv_cfg_route_cache_fields, &out->cache) != 0) rc = -1;
         c->keypath[old] = '\0';
     }
     if (y->upgrade) {

@@ -64,6 +64,9 @@ struct lv_route_cfg {
     struct lv_rate_cfg *rate_limit;
     struct lv_strlist upgrade_allow;
     bool forwarded; /* send an RFC 7239 Forwarded field */
+    /* The global cache: with the route's keys on top (its targets are the
+     * global ones, borrowed: never disposed here). */
+    struct lv_cache_cfg cache;
 };
 
 struct lv_routes_cfg {

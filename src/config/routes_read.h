@@ -47,7 +47,7 @@ void lv_pool_cfg_dispose(struct lv_backend_pool_cfg *p);
 struct route_yaml {
     yaml_node_t *name, *match, *pool, *strip_prefix, *add_prefix, *rewrite, *host_rewrite,
         *request_headers, *response_headers, *forwarded, *timeouts, *retry, *rate_limit, *upgrade,
-        *redirect, *respond;
+        *cache, *redirect, *respond;
 };
 
 /* Field tables: a route's match (its parsers write into a struct

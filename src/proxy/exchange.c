@@ -353,8 +353,9 @@ static void proceed(struct lv_exchange *ex)
     if (ex->fwd.body_complete) ex->fwd.deadline_ms = lv_clock_ms() + ex->pool->timeouts->backend;
     set_state(ex, LV_EX_FORWARDING);
     /* The cache answers, or forwards through the attempt loop
-     * (proxy/cached.h); cfg->cache is the effective cache configuration. */
-    lv_cached_start(&ex->cd, &ex->fwd, ex->tls, ex->pool, &ex->cfg->cache, &cached_ops, ex);
+     * (proxy/cached.h), under the route's cache settings (the global
+     * `cache:` with the route's keys on top). */
+    lv_cached_start(&ex->cd, &ex->fwd, ex->tls, ex->pool, &ex->rcfg->cache, &cached_ops, ex);
     body_flow(ex);
 }
 

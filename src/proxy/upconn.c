@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "config/routes.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "http/check.h"
@@ -43,12 +44,6 @@ static bool same_address(const struct lv_backend_cfg *a, const struct lv_backend
 static struct lv_pool *pool_of(struct lv_upconn *up)
 {
     return &up->backend->pools[up->set->w->id];
-}
-
-/* The current generation's configuration: what an idle connection lives by. */
-static const struct lv_config *current_cfg(const struct lv_upconn *up)
-{
-    return up->set->w->wgen->gen->cfg;
 }
 
 /* Moves to state `to`. The moves the diagram in upconn.h draws, and only
@@ -143,7 +138,7 @@ static void arm(struct lv_upconn *up)
             return;
         }
         break;
-    case LV_UP_IDLE: ms = current_cfg(up)->pool.idle_timeout; break;
+    case LV_UP_IDLE: ms = up->idle_timeout_ms; break;
     case LV_UP_TUNNEL:
     case LV_UP_FINISHING:
     case LV_UP_CLOSING: return; /* timed by the tunnel, by lv_upconn_finish, or not at all */
@@ -538,16 +533,20 @@ void lv_upconn_refuse(struct lv_upconn *up, enum lv_fail_kind kind)
 
 /* Points an idle connection at generation g's entry for its backend (same
  * backend, same address). False when g has no such entry. */
-static bool adopt(struct lv_upconn *up, const struct lv_gen *g)
+/* Moves up to generation g when its backend is there (same address) and
+ * returns the idle settings of the backend's pool in g (the pool's `pool:`,
+ * else the global one); NULL when g does not have it. */
+static const struct lv_pool_cfg *adopt(struct lv_upconn *up, const struct lv_gen *g)
 {
     for (size_t i = 0; i < g->nbackends; i++) {
         const struct lv_backend_cfg *bc = &g->cfg->backends[i];
         if (g->backends[i] == up->backend && same_address(bc, up->bcfg)) {
             up->bcfg = bc;
-            return true;
+            const struct lv_backend_pool_cfg *p = lv_routes_backend_pool(g->cfg, i);
+            return p ? &p->pool : &g->cfg->pool;
         }
     }
-    return false;
+    return NULL;
 }
 
 void lv_upconn_release(struct lv_upconn *up, bool reusable)
@@ -557,11 +556,12 @@ void lv_upconn_release(struct lv_upconn *up, bool reusable)
     up->ops = NULL;
     up->user = NULL;
     struct lv_wctx *w = up->set->w;
+    const struct lv_pool_cfg *pc = NULL;
     if (!reusable || up->state != LV_UP_ACTIVE || w->draining || up->sock.write_error ||
         up->resp_state != LV_UPR_DONE ||
         atomic_load_explicit(&up->backend->retired, memory_order_relaxed) ||
         lv_backend_admin(up->backend) != LV_ADMIN_ENABLED ||
-        !adopt(up, w->wgen->gen)) { /* in the pool it belongs to the current generation */
+        !(pc = adopt(up, w->wgen->gen))) { /* in the pool it belongs to the current generation */
         close_now(up);
         return;
     }
@@ -570,9 +570,10 @@ void lv_upconn_release(struct lv_upconn *up, bool reusable)
     up->reused = false;
     up->paused = false;
     set_state(up, LV_UP_IDLE);
-    /* The bound is the current generation's: a reload's max_idle holds from
-     * here on, for backends it kept too. */
-    size_t max_idle = current_cfg(up)->pool.max_idle;
+    /* The bound is the current generation's, of the backend's pool: a
+     * reload's max_idle holds from here on, for backends it kept too. */
+    size_t max_idle = pc->max_idle;
+    up->idle_timeout_ms = pc->idle_timeout;
     struct lv_pool *pool = pool_of(up);
     for (struct lv_pool_entry *e = lv_pool_put(pool, &up->link, max_idle); e;
          e = lv_pool_trim(pool, max_idle))

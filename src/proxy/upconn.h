@@ -129,6 +129,7 @@ struct lv_upconn {
     uint32_t nrequests;        /* attempts served on this connection */
     uint64_t idle_since_ms;    /* when it went back to the pool */
     uint64_t idle_ms;          /* how long it sat there before this attempt */
+    uint64_t idle_timeout_ms;  /* in the pool: its pool's idle_timeout (set on entering) */
     bool reused;               /* this attempt got it from the pool */
     bool got_bytes;            /* a response byte came for this attempt */
     bool paused;               /* flow control: not reading, the client is slow */

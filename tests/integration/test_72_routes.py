@@ -15,7 +15,7 @@ import json
 from collections import Counter
 
 from adminutil import backends_health, metric, reload_post, reload_via_post, scrape, write_config
-from harness import error_body, wait_for
+from harness import DEADLINE, error_body, wait_for
 from scripted import echo_handler, request_summary, serve
 from wsutil import WsBackend, run, ws_connect
 
@@ -252,6 +252,54 @@ routes:
     assert b[502] >= 1 and b[200] >= 1 and set(b) <= {200, 502}, f"max_attempts 1: {b}"
     assert set(c) <= {502, 503} and sum(c.values()) == 3, c
     assert a == Counter({200: 8}) and good_a.stats()["requests"] == 8
+
+
+def test_each_pool_keeps_idle_connections_by_its_own_pool_settings(h):
+    """A pool's `pool:` beats the global one, key by key: with the global
+    max_idle 0, the pool that does not set it opens a connection per request,
+    the one with max_idle 4 reuses one; a pool's own max_idle 0 under an
+    unlimited global does the opposite. Counted in connections opened."""
+    a, b = h.demo("nokeep"), h.demo("keep")
+    c, d = h.demo("own0"), h.demo("dflt")
+    lv = h.levee(f"""
+pool: {{ max_idle: 0 }}
+pools:
+{pool("p_nokeep", ("nokeep", a.url))}{pool("p_keep", ("keep", b.url), extra="pool: { max_idle: 4, idle_timeout: 1h }")}
+routes:
+  - match: {{ path_prefix: /nokeep }}
+    pool: p_nokeep
+  - match: {{ path_prefix: /keep }}
+    pool: p_keep
+""")
+    n = 5
+
+    def run_seq(prefix, bid):
+        for i in range(n):
+            assert served_by(get(lv, f"/{prefix}/{i}")) == bid
+            wait_for(lambda: backends_health(lv)[bid]["active_requests"] == 0, DEADLINE, 0.02,
+                     f"{bid}'s connection released")
+
+    run_seq("nokeep", "nokeep")
+    run_seq("keep", "keep")
+    opened = lambda bid: metric(lv, "levee_backend_connections_opened_total", backend=bid,
+                                pool="p_" + bid)
+    assert opened("nokeep") == n, "the global max_idle 0: a connection per request"
+    assert opened("keep") == 1, "the pool's max_idle 4 beats the global 0: one kept"
+
+    lv2 = h.levee(f"""
+pools:
+{pool("p_own0", ("own0", c.url), extra="pool: { max_idle: 0 }")}{pool("p_dflt", ("dflt", d.url))}
+routes:
+  - match: {{ path_prefix: /own0 }}
+    pool: p_own0
+  - match: {{ path_prefix: /dflt }}
+    pool: p_dflt
+""")
+    lv = lv2
+    run_seq("own0", "own0")
+    run_seq("dflt", "dflt")
+    assert opened("own0") == n, "the pool's max_idle 0 beats the global unlimited"
+    assert opened("dflt") == 1, "a pool without pool: keeps by the global (unlimited)"
 
 
 def test_backends_health_and_metrics_show_pools_and_the_access_log_the_route(h):

@@ -587,3 +587,51 @@ def test_levee_stops_cleanly_while_a_background_refresh_waits(h):
         assert lv.stop() == []  # exit 0, no sanitizer report (leak, assert)
     finally:
         o.gate.set()
+
+
+def test_each_route_has_its_cache_settings_over_the_global_ones(h):
+    """A route's `cache:` is the global one with its keys on top: with the
+    global cache on, a route with `enabled: false` forwards every request;
+    with the global cache off, a route with `enabled: true` and a
+    `default_ttl` stores a response that has no freshness of its own.
+    Counted in the requests the origin sees."""
+    o = Origin(h)
+    o.routes["/on/a"] = (200, {"Cache-Control": "max-age=60"}, "on")
+    o.routes["/off/a"] = (200, {"Cache-Control": "max-age=60"}, "off")
+    lv = h.levee(f"""
+backends:
+  - id: origin
+    url: {o.backend.url}
+cache: {{ enabled: true, max_size: 8MiB, max_object_size: 64KiB }}
+routes:
+  - match: {{ path_prefix: /off }}
+    pool: default
+    cache: {{ enabled: false }}
+  - match: {{ path_prefix: /on }}
+    pool: default
+""")
+    for _ in range(3):
+        assert get(lv, "/on/a").body == b"on"
+        assert get(lv, "/off/a").body == b"off"
+    assert o.count("/on/a") == 1, "the route with the global cache: one origin request"
+    assert o.count("/off/a") == 3, "the route with cache.enabled false: every request forwarded"
+
+    o2 = Origin(h, id="origin2")
+    o2.routes["/ttl/a"] = (200, {"Date": HTTP_DATE(usegmt=True)}, "ttl")
+    o2.routes["/plain/a"] = (200, {"Cache-Control": "max-age=60"}, "plain")
+    lv2 = h.levee(f"""
+backends:
+  - id: origin2
+    url: {o2.backend.url}
+routes:
+  - match: {{ path_prefix: /ttl }}
+    pool: default
+    cache: {{ enabled: true, default_ttl: 1h }}
+  - match: {{ path_prefix: /plain }}
+    pool: default
+""")
+    for _ in range(3):
+        assert get(lv2, "/ttl/a").body == b"ttl"
+        assert get(lv2, "/plain/a").body == b"plain"
+    assert o2.count("/ttl/a") == 1, "the route's cache (default_ttl) stored it"
+    assert o2.count("/plain/a") == 3, "the global cache is off for the other route"

@@ -354,6 +354,70 @@ Test(config_routes, route_beats_pool_beats_global)
     LV_EXPECT_NO_LEAKS();
 }
 
+Test(config_routes, a_pools_pool_settings_beat_the_global_ones_key_by_key)
+{
+    struct result r = load_ok("pool: { max_idle: 0, idle_timeout: 7s }\n"
+                              "pools:\n"
+                              "  own:\n"
+                              "    backends: [{ id: a, url: \"http://127.0.0.1:8001\" }]\n"
+                              "    pool: { max_idle: 4 }\n"
+                              "  plain:\n"
+                              "    backends: [{ id: b, url: \"http://127.0.0.1:8002\" }]\n"
+                              "routes:\n"
+                              "  - { match: { path_prefix: /own }, pool: own }\n"
+                              "  - { pool: plain }\n");
+    cr_expect_null(strstr(r.errs, "warning"), "no warning any more: %s", r.errs);
+    const struct lv_backend_pool_cfg *own = lv_routes_backend_pool(r.cfg, 0);
+    const struct lv_backend_pool_cfg *plain = lv_routes_backend_pool(r.cfg, 1);
+    cr_assert(own && plain);
+    cr_expect_str_eq(own->name, "own");
+    cr_expect_eq(own->pool.max_idle, 4);          /* pool */
+    cr_expect_eq(own->pool.idle_timeout, 7000);   /* global */
+    cr_expect_eq(plain->pool.max_idle, 0);        /* global */
+    cr_expect_eq(plain->pool.idle_timeout, 7000); /* global */
+    result_dispose(&r);
+    LV_EXPECT_NO_LEAKS();
+}
+
+Test(config_routes, a_routes_cache_is_the_global_one_with_its_keys_on_top)
+{
+    struct result r =
+        load_ok("cache: { enabled: true, serve_stale_on_error: 9s, default_ttl: 2s }\n"
+                "backends: [{ id: a, url: \"http://127.0.0.1:8001\" }]\n"
+                "routes:\n"
+                "  - match: { path_prefix: /off }\n"
+                "    pool: default\n"
+                "    cache: { enabled: false }\n"
+                "  - match: { path_prefix: /ttl }\n"
+                "    pool: default\n"
+                "    cache: { default_ttl: 5s, key: [host, path] }\n"
+                "  - { match: { path_prefix: /plain }, pool: default }\n");
+    const struct lv_route_cfg *off = &r.cfg->routing->routes[0];
+    const struct lv_route_cfg *ttl = &r.cfg->routing->routes[1];
+    const struct lv_route_cfg *plain = &r.cfg->routing->routes[2];
+    cr_expect_not(off->cache.enabled);
+    cr_expect_eq(off->cache.serve_stale_on_error, 9000); /* global */
+    cr_expect(ttl->cache.enabled);                       /* global */
+    cr_expect_eq(ttl->cache.default_ttl, 5000);          /* route */
+    cr_expect_eq(ttl->cache.key, LV_CKEY_HOST | LV_CKEY_PATH);
+    cr_expect_eq(ttl->cache.max_size, r.cfg->cache.max_size); /* the store stays global */
+    cr_expect(plain->cache.enabled);
+    cr_expect_eq(plain->cache.default_ttl, 2000);
+    cr_expect_eq(plain->cache.key, r.cfg->cache.key);
+    result_dispose(&r);
+    /* A store setting, and a cache on a route without a pool, are refused. */
+    struct result bad = load("backends: [{ id: a, url: \"http://127.0.0.1:8001\" }]\n"
+                             "routes:\n"
+                             "  - { pool: default, cache: { max_size: 1MiB } }\n"
+                             "  - { respond: { status: 200 }, cache: { enabled: true } }\n");
+    cr_expect_null(bad.cfg);
+    cr_expect_eq(bad.nerrors, 2, "%s", bad.errs);
+    cr_expect(has_line(bad.errs, "t.yaml:3:", "max_size"), "%s", bad.errs);
+    cr_expect(has_line(bad.errs, "t.yaml:4:", "only a route with a pool"), "%s", bad.errs);
+    result_dispose(&bad);
+    LV_EXPECT_NO_LEAKS();
+}
+
 Test(config_routes, every_route_key)
 {
     struct result r =
