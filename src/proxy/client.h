@@ -85,9 +85,10 @@ struct lv_client {
     struct lv_h2conn *h2;   /* in H2: the HTTP/2 connection (issue 17) */
     struct lv_buf *pending; /* read, not yet parsed (the next pipelined request) */
     uint32_t pending_off, pending_len;
-    enum lv_client_state state;
-    enum lv_client_timer timer_mode;
-    enum lv_framing resp_framing; /* of the answer being written */
+    /* A byte each (issue 14: the struct is what an idle connection costs). */
+    enum lv_client_state state : 8;
+    enum lv_client_timer timer_mode : 8;
+    enum lv_framing resp_framing : 8; /* of the answer being written */
     int handles_open;
     uint32_t nrequests;
     bool http10;         /* the request under way is HTTP/1.0 */
