@@ -34,6 +34,13 @@
 
 #define LINGER_MS 2000
 
+/* What an idle keep-alive connection costs is mostly this struct (issue 14:
+ * at most 0.6 KiB each, nginx's level): what only a request needs goes in
+ * struct lv_client_req. 568 bytes is a 576-byte malloc chunk on glibc. */
+#if defined(__linux__) && defined(__x86_64__)
+_Static_assert(sizeof(struct lv_client) <= 568, "struct lv_client grew: issue 14");
+#endif
+
 static void process(struct lv_client *c);
 static void close_now(struct lv_client *c);
 static const struct lv_downstream_ops downstream_ops;
@@ -63,6 +70,62 @@ static void set_state(struct lv_client *c, enum lv_client_state to)
     case LV_CL_CLOSING: assert(from != LV_CL_CLOSING); break;
     }
     c->state = to;
+}
+
+/* --- the request part -------------------------------------------------------- */
+
+/* Spare request parts a worker keeps: enough for the requests under way at
+ * once in a busy worker; past it they go back to malloc. */
+#define MAX_FREE_CREQS 256
+
+static const struct lv_http_handler request_handler;
+
+/* The connection's request part, taken when a request's bytes arrive. */
+static struct lv_client_req *rq_get(struct lv_client *c)
+{
+    if (c->rq) return c->rq;
+    struct lv_wctx *w = c->w;
+    struct lv_client_req *rq = w->free_creqs;
+    if (rq) {
+        w->free_creqs = rq->next_free;
+        w->nfree_creqs--;
+    } else {
+        rq = malloc(sizeof(*rq));
+        if (rq == NULL) return NULL;
+    }
+    rq->next_free = NULL;
+    lv_http_parser_init(&rq->parser, HTTP_REQUEST, &request_handler, c);
+    rq->parser.pool = &w->env.bufs;
+    rq->parser.max_target = (uint32_t)cfg_of(c)->limits.max_uri;
+    c->rq = rq;
+    return rq;
+}
+
+/* Gives the request part back: the connection is between requests (the
+ * parser is at a message's start, so a fresh one parses the same) or ends. */
+static void rq_put(struct lv_client *c)
+{
+    struct lv_client_req *rq = c->rq;
+    if (rq == NULL) return;
+    c->rq = NULL;
+    struct lv_wctx *w = c->w;
+    if (w->nfree_creqs >= MAX_FREE_CREQS || w->wgen == NULL) {
+        free(rq);
+        return;
+    }
+    rq->next_free = w->free_creqs;
+    w->free_creqs = rq;
+    w->nfree_creqs++;
+}
+
+void lv_client_free_list(struct lv_wctx *w)
+{
+    while (w->free_creqs) {
+        struct lv_client_req *rq = w->free_creqs;
+        w->free_creqs = rq->next_free;
+        free(rq);
+    }
+    w->nfree_creqs = 0;
 }
 
 /* --- timer ------------------------------------------------------------------ */
@@ -114,6 +177,7 @@ static void on_handle_closed(struct lv_client *c)
     if (--c->handles_open > 0) return;
     if (c->pending) lv_buf_unref(c->pending);
     c->pending = NULL;
+    rq_put(c);
     c->on_freed(c);
     free(c);
 }
@@ -128,7 +192,7 @@ static void end_exchange(struct lv_client *c)
 {
     struct lv_exchange *ex = c->ex;
     c->ex = NULL;
-    c->parser.head = NULL;
+    if (c->rq) c->rq->parser.head = NULL;
     c->paused = false; /* back-pressure belonged to that exchange's body */
     lv_exchange_destroy(ex);
 }
@@ -272,8 +336,13 @@ static bool parse_pending(struct lv_client *c)
 {
     struct lv_buf *b = c->pending;
     size_t consumed = 0;
+    struct lv_client_req *rq = rq_get(c);
+    if (rq == NULL) {
+        close_now(c);
+        return false;
+    }
     llhttp_errno_t err =
-        lv_http_parser_execute(&c->parser, b, b->data + c->pending_off, c->pending_len, &consumed);
+        lv_http_parser_execute(&rq->parser, b, b->data + c->pending_off, c->pending_len, &consumed);
     if (c->state == LV_CL_CLOSING) return false;
     if (c->pending == b) {
         c->pending_off += (uint32_t)consumed;
@@ -286,7 +355,7 @@ static bool parse_pending(struct lv_client *c)
     }
     if (err == HPE_OK) return true;
     if (err == HPE_PAUSED) {
-        llhttp_resume(&c->parser.ll);
+        llhttp_resume(&rq->parser.ll);
         return true;
     }
     if (err == HPE_PAUSED_UPGRADE) {
@@ -296,7 +365,7 @@ static bool parse_pending(struct lv_client *c)
     c->parse_failed = true;
     struct lv_exchange *ex = c->ex;
     if (ex && lv_exchange_done(ex)) return true; /* the exchange answered and stopped us */
-    enum lv_fail_kind kind = lv_http_parser_failure(&c->parser, err);
+    enum lv_fail_kind kind = lv_http_parser_failure(&rq->parser, err);
     lv_debug("client %s: bad request: %s (%s)", c->ip, lv_fail_info(kind)->reason,
              llhttp_errno_name(err));
     if (ex == NULL) {
@@ -340,7 +409,7 @@ static void process(struct lv_client *c)
             c->close_after = false;
             if (c->upgrade_paused) { /* no tunnel after all: HTTP goes on */
                 c->upgrade_paused = false;
-                llhttp_resume_after_upgrade(&c->parser.ll);
+                llhttp_resume_after_upgrade(&c->rq->parser.ll);
             }
             if (close) {
                 close_gracefully(c, end != LV_EXE_ABORT);
@@ -373,6 +442,8 @@ static void process(struct lv_client *c)
                 if (c->timer_mode == LV_CT_BODY) arm(c, LV_CT_NONE, 0);
             } else {
                 lv_sock_read_start(&c->sock);
+                /* Between requests: the parser is at a message's start. */
+                if (ex == NULL && !c->upgrade_paused) rq_put(c);
                 if (ex == NULL && c->timer_mode != LV_CT_HEADER)
                     arm(c, LV_CT_IDLE, cfg->timeouts.idle);
                 else if (ex && c->timer_mode == LV_CT_NONE && !lv_exchange_done(ex) &&
@@ -699,9 +770,6 @@ struct lv_client *lv_client_accept(struct lv_wctx *w, int fd, SSL_CTX *tls, uint
     int len = sizeof(ss);
     if (uv_tcp_getpeername(&c->sock.tcp, (struct sockaddr *)&ss, &len) == 0)
         lv_addr_ip((struct sockaddr *)&ss, c->ip, sizeof(c->ip));
-    lv_http_parser_init(&c->parser, HTTP_REQUEST, &request_handler, c);
-    c->parser.pool = &w->env.bufs;
-    c->parser.max_target = (uint32_t)cfg_of(c)->limits.max_uri;
     if (tls) {
         c->sock.on_handshake = on_handshake;
         if (lv_sock_tls_start(&c->sock, tls, false, NULL, NULL, NULL, NULL) != 0) {

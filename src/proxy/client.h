@@ -65,10 +65,19 @@ enum lv_client_timer {
     LV_CT_HANDSHAKE, /* the TLS handshake (tls.handshake_timeout) */
 };
 
+/* What a connection needs only while a request is read: the parser (about
+ * 200 bytes). An idle keep-alive connection holds none; it is taken from
+ * the worker's free list (wctx.free_creqs) when a request's first bytes
+ * arrive and given back when the connection is idle again. */
+struct lv_client_req {
+    struct lv_http_parser parser;
+    struct lv_client_req *next_free; /* in the worker's free list */
+};
+
 struct lv_client {
     struct lv_sock sock;
     struct lv_wheel_timer timer; /* on the worker's wheel (net/sock.h) */
-    struct lv_http_parser parser;
+    struct lv_client_req *rq;    /* while a request is parsed or answered, else NULL */
     struct lv_wctx *w;
     struct lv_list link; /* in the worker's list: the worker's to touch */
     void (*on_freed)(struct lv_client *c);
@@ -76,9 +85,10 @@ struct lv_client {
     struct lv_h2conn *h2;   /* in H2: the HTTP/2 connection (issue 17) */
     struct lv_buf *pending; /* read, not yet parsed (the next pipelined request) */
     uint32_t pending_off, pending_len;
-    enum lv_client_state state;
-    enum lv_client_timer timer_mode;
-    enum lv_framing resp_framing; /* of the answer being written */
+    /* A byte each (issue 14: the struct is what an idle connection costs). */
+    enum lv_client_state state : 8;
+    enum lv_client_timer timer_mode : 8;
+    enum lv_framing resp_framing : 8; /* of the answer being written */
     int handles_open;
     uint32_t nrequests;
     bool http10;         /* the request under way is HTTP/1.0 */
@@ -100,6 +110,9 @@ struct lv_client {
  */
 struct lv_client *lv_client_accept(struct lv_wctx *w, int fd, SSL_CTX *tls, uint64_t handshake_ms,
                                    bool h2_prior, void (*on_freed)(struct lv_client *c));
+
+/* Frees the worker's spare request parts (at the worker's end). */
+void lv_client_free_list(struct lv_wctx *w);
 
 /* Shutdown: close at once if idle, else after the current answer. */
 void lv_client_drain(struct lv_client *c);

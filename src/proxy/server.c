@@ -440,6 +440,7 @@ static void check_done(struct lv_server *srv)
     srv->state = LV_SRV_STOPPED;
     struct lv_wctx *ctx = &srv->ctx;
     lv_exchange_free_list(ctx);
+    lv_client_free_list(ctx);
     lv_cached_worker_close(ctx);
     lv_wgen_dispose_all(ctx);
     ctx->env.bufs.max_free = 0;

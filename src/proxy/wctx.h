@@ -30,6 +30,7 @@ struct lv_exchange;
 struct lv_upconns;
 struct lv_cache_store;
 struct lv_cached_worker;
+struct lv_client_req;
 
 struct lv_wctx {
     uv_loop_t *loop;
@@ -49,6 +50,9 @@ struct lv_wctx {
     /* Exchanges kept for reuse (proxy/exchange.c), by their link. */
     struct lv_list free_exchanges;
     size_t nfree_exchanges;
+    /* Clients' request parts kept for reuse (proxy/client.c). */
+    struct lv_client_req *free_creqs;
+    size_t nfree_creqs;
 };
 
 #endif
