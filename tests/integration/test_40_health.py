@@ -172,7 +172,8 @@ def test_failing_checks_take_a_backend_out_and_passing_ones_bring_it_back(h, fai
 def test_expected_status_range_is_respected(h):
     a = Checked(h, "a", health=204)  # inside 200-299
     b = Checked(h, "b", health=302)  # outside
-    lv = h.levee(config([(a, True), (b, True)], dict(FAST, expected_status="200-299")))
+    lv = h.levee(config([(a, True), (b, True)], dict(FAST, expected_status="200-299"),
+                        "load_balancing: round_robin\n"))  # as above: until_quiet
     d = Driver(lv)
 
     d.until(lambda: b.n_checks() >= 2 and a.n_checks() >= 2, 10, "two checks of each backend")
