@@ -23,6 +23,7 @@
 #include "proxy/attempt.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,6 +113,22 @@ static size_t mark_eligible(struct lv_attempt *at, const struct lv_backend *busy
     return lv_eligible_mark(&ask, now, at->w->rand, p->eligible, p->weights);
 }
 
+/* Backends of the pool out of rotation now (breaker, health, operator). */
+static size_t count_out(const struct lv_wpool *p, uint64_t now)
+{
+    size_t out = 0;
+    for (size_t i = 0; i < p->n; i++)
+        out += !lv_verdict_usable(lv_eligible_verdict(p->backends[i], p->breaker, now));
+    return out;
+}
+
+/* Workers sweep on their own clocks from their own counts: two sweeps at
+ * the same moment could each see room under the cap and together eject
+ * more than max_ejection_percent. Ejections therefore happen under one
+ * process-wide lock (a sweep is once per interval per worker and pool),
+ * each after a fresh count of what is out. */
+static pthread_mutex_t eject_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* Once per outlier interval, this worker judges its tries of the last
  * interval (upstream/outlier.h) and ejects the outliers: their breakers
  * open for the breaker's growing open time. */
@@ -127,10 +144,18 @@ static void outlier_sweep(struct lv_attempt *at, uint64_t now)
         od->st[i].latency = lv_latwin_quantile(&b->lat, span, now, p->outlier->latency_quantile).us;
     }
     if (lv_outlier_run_sweep(od, p->outlier) == 0) return;
+    size_t cap = lv_outlier_cap(p->outlier, p->n);
+    pthread_mutex_lock(&eject_lock);
+    for (size_t i = 0; i < p->n; i++) {
+        if (od->why[i] == LV_OUTLIER_NONE) continue;
+        if (count_out(p, now) >= cap ||
+            !lv_breaker_eject(&p->backends[i]->breaker, p->breaker, now, lv_rand_unit(at->w->rand)))
+            od->why[i] = LV_OUTLIER_NONE;
+    }
+    pthread_mutex_unlock(&eject_lock);
     for (size_t i = 0; i < p->n; i++) {
         if (od->why[i] == LV_OUTLIER_NONE) continue;
         struct lv_backend *b = p->backends[i];
-        if (!lv_breaker_eject(&b->breaker, p->breaker, now, lv_rand_unit(at->w->rand))) continue;
         lv_ewma_reset(&b->rtt);
         uint64_t until = lv_breaker_open_until(&b->breaker);
         const struct lv_outlier_stat *st = &od->last[i];

@@ -59,6 +59,15 @@ static int cmp_cand(const void *a, const void *b)
     return x->i < y->i ? -1 : x->i > y->i;
 }
 
+size_t lv_outlier_cap(const struct lv_outlier_cfg *cfg, size_t n)
+{
+    if (n < 2) return 0;
+    size_t cap = (size_t)((uint64_t)n * cfg->max_ejection_percent / 100);
+    if (cap < 1) cap = 1;
+    if (cap > n - 1) cap = n - 1;
+    return cap;
+}
+
 size_t lv_outlier_sweep(const struct lv_outlier_cfg *cfg, const struct lv_outlier_stat *st,
                         size_t n, enum lv_outlier_why *why)
 {
@@ -70,9 +79,7 @@ size_t lv_outlier_sweep(const struct lv_outlier_cfg *cfg, const struct lv_outlie
     size_t out = 0;
     for (size_t i = 0; i < n; i++)
         out += !st[i].in;
-    size_t cap = (size_t)((uint64_t)n * cfg->max_ejection_percent / 100);
-    if (cap < 1) cap = 1;
-    if (cap > n - 1) cap = n - 1;
+    size_t cap = lv_outlier_cap(cfg, n);
     if (out >= cap) return 0;
 
     double *shares = malloc(n * sizeof(*shares));

@@ -80,6 +80,12 @@ const char *lv_outlier_why_name(enum lv_outlier_why why);
 size_t lv_outlier_sweep(const struct lv_outlier_cfg *cfg, const struct lv_outlier_stat *st,
                         size_t n, enum lv_outlier_why *why);
 
+/* How many of n backends may be out of rotation at once: max(1, n ×
+ * max_ejection_percent / 100), at most n - 1; 0 when n < 2. Workers sweep
+ * on their own clocks, so the caller that ejects checks it again, under a
+ * lock, against what is out at that moment. */
+size_t lv_outlier_cap(const struct lv_outlier_cfg *cfg, size_t n);
+
 /*
  * One worker's sweeps over one set of n backends: it counts what each try
  * of its own came to (lv_outlier_count) and, when a sweep is due

@@ -208,6 +208,32 @@ Test(outlier, backends_already_out_count_against_the_cap)
     EXPECT_SWEEP(&c, "....", out(), b(10, 30, 1), out(), b(100, 0, 1));
 }
 
+Test(outlier, the_cap)
+{
+    struct lv_outlier_cfg c = cfg();
+    c.max_ejection_percent = 50;
+    cr_expect_eq(lv_outlier_cap(&c, 0), 0);
+    cr_expect_eq(lv_outlier_cap(&c, 1), 0);
+    cr_expect_eq(lv_outlier_cap(&c, 2), 1);
+    cr_expect_eq(lv_outlier_cap(&c, 5), 2);
+    cr_expect_eq(lv_outlier_cap(&c, 8), 4);
+    c.max_ejection_percent = 0;
+    cr_expect_eq(lv_outlier_cap(&c, 8), 1);
+    c.max_ejection_percent = 100;
+    cr_expect_eq(lv_outlier_cap(&c, 8), 7);
+}
+
+/* Two workers sweep the same shared state, each from its own counts: each
+ * sweep alone keeps the cap, together they would not. This is why the
+ * caller ejects under a lock after a fresh count against lv_outlier_cap
+ * (proxy/attempt.c outlier_sweep). */
+Test(outlier, two_sweeps_from_the_same_state_can_each_fill_the_cap)
+{
+    struct lv_outlier_cfg c = cfg(); /* 50% of 4: 2 */
+    EXPECT_SWEEP(&c, "TT..", b(0, 40, 1), b(10, 30, 1), b(100, 0, 1), b(100, 0, 1));
+    EXPECT_SWEEP(&c, "..TT", b(100, 0, 1), b(100, 0, 1), b(0, 40, 1), b(10, 30, 1));
+}
+
 Test(outlier, under_the_cap_timeouts_go_first_then_the_worst)
 {
     struct lv_outlier_cfg c = cfg();
